@@ -1,0 +1,231 @@
+//! Server configuration: every limit and timeout, with its default.
+
+use std::time::Duration;
+
+/// Default for [`Config::backlog`].
+pub const DEFAULT_BACKLOG: i32 = 1024;
+/// Default for [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default for [`Config::max_head_bytes`].
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Default for [`Config::max_headers`].
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+/// Hard upper bound on [`Config::max_headers`].
+pub const MAX_HEADERS_LIMIT: usize = 256;
+/// Default for [`Config::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default for [`Config::max_buffered_bytes`].
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024;
+/// Default for [`Config::handoff_queue`].
+pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
+/// Default for [`Config::head_timeout`].
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`Config::body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Config::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for [`Config::response_timeout`].
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Config::write_stall_timeout`].
+pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Config::linger_timeout`].
+pub const DEFAULT_LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default for [`Config::shutdown_timeout`].
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`Config::accept_backoff`].
+pub const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What to do when a client shuts down its write side (sends FIN) while the
+/// connection is still open.
+///
+/// A read returning zero bytes cannot tell "the client is gone" from "the
+/// client has finished sending"; the policy decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HalfClosePolicy {
+    /// End the connection at once with [`CloseReason::PeerClosed`](crate::CloseReason::PeerClosed),
+    /// waking any worker that holds its exchange. What Go and nginx do.
+    #[default]
+    Abort,
+    /// Keep the write side open: answer every request already received, then
+    /// close. A worker's exchange is not woken by the FIN (a reset still wakes it).
+    Finish,
+}
+
+/// TCP keepalive probing, which finds peers that vanished without a FIN or RST
+/// (cable pulled, host dead) even when the connection is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`).
+    pub idle: Duration,
+    /// Time between probes (`TCP_KEEPINTVL`).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+    pub retries: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(30),
+            interval: Duration::from_secs(5),
+            retries: 3,
+        }
+    }
+}
+
+/// Every limit and timeout of a [`Server`](crate::Server).
+///
+/// Each field documents what happens past its limit. Start from
+/// `Config::default()` and change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = tether::Config::default();
+/// config.idle_timeout = Duration::from_secs(5);
+/// config.max_body_bytes = 64 * 1024;
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Listen backlog passed to `listen(2)`.
+    pub backlog: i32,
+    /// Most connections open at once. At the limit the server stops accepting
+    /// (new clients wait in the kernel's backlog) until a connection closes;
+    /// accepted connections are never refused half-way.
+    pub max_connections: usize,
+    /// Most bytes in a request head (request line and headers). Past it: `431`.
+    pub max_head_bytes: usize,
+    /// Most header fields in a request (at most [`MAX_HEADERS_LIMIT`]). Past it: `431`.
+    pub max_headers: usize,
+    /// Most bytes in a request body. Past it: `413` (sent before the body is
+    /// read when `Content-Length` already says so).
+    pub max_body_bytes: usize,
+    /// Most unparsed bytes buffered per connection (pipelined requests and
+    /// partial heads). When full, reading pauses until requests are answered;
+    /// hangups and resets are still noticed.
+    pub max_buffered_bytes: usize,
+    /// Most exchanges waiting for a worker. Past it a request is answered
+    /// `503` with `Connection: close`.
+    pub handoff_queue: usize,
+    /// Time allowed for a whole request head, from its first byte (or from
+    /// accept, for a connection's first request). Past it: closed with
+    /// [`HeadTimeout`](crate::CloseReason::HeadTimeout).
+    pub head_timeout: Duration,
+    /// Longest a request body may go without receiving bytes. Past it: closed
+    /// with [`BodyTimeout`](crate::CloseReason::BodyTimeout).
+    pub body_timeout: Duration,
+    /// Longest a keep-alive connection may sit idle between requests. Never
+    /// applies while a response is pending.
+    pub idle_timeout: Duration,
+    /// Longest a worker may hold an exchange. Past it the client is answered
+    /// `503`, the connection drains, and the worker's `respond` returns
+    /// [`Undelivered`](crate::Undelivered).
+    pub response_timeout: Duration,
+    /// Longest queued output may make no progress (client not reading), also
+    /// while draining. Past it the connection is reset (`SO_LINGER` 0) with
+    /// [`WriteStall`](crate::CloseReason::WriteStall).
+    pub write_stall_timeout: Duration,
+    /// After a final response, how long the server keeps reading and
+    /// discarding what the client still sends (after shutting its own write
+    /// side) so the client reads the response instead of a reset.
+    pub linger_timeout: Duration,
+    /// How long [`Server::shutdown`](crate::Server::shutdown) lets owed
+    /// responses finish before closing everything.
+    pub shutdown_timeout: Duration,
+    /// How long accepting pauses after the process runs out of descriptors
+    /// (`EMFILE`/`ENFILE`).
+    pub accept_backoff: Duration,
+    /// What a client's FIN means while the connection is open.
+    pub half_close: HalfClosePolicy,
+    /// TCP keepalive probing on accepted sockets; `None` leaves the OS default.
+    pub keepalive: Option<Keepalive>,
+    /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
+    /// the kernel drops the connection; `None` leaves the OS default.
+    pub tcp_user_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backlog: DEFAULT_BACKLOG,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            handoff_queue: DEFAULT_HANDOFF_QUEUE,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
+            linger_timeout: DEFAULT_LINGER_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            accept_backoff: DEFAULT_ACCEPT_BACKOFF,
+            half_close: HalfClosePolicy::default(),
+            keepalive: Some(Keepalive::default()),
+            tcp_user_timeout: Some(Duration::from_secs(45)),
+        }
+    }
+}
+
+impl Config {
+    /// Checks that the limits make sense together.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |what: &'static str| Err(crate::Error::InvalidConfig(what));
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.max_headers == 0 || self.max_headers > MAX_HEADERS_LIMIT {
+            return bad("max_headers must be between 1 and MAX_HEADERS_LIMIT");
+        }
+        if self.max_head_bytes < 64 {
+            return bad("max_head_bytes must be at least 64");
+        }
+        if self.max_buffered_bytes < self.max_head_bytes {
+            return bad("max_buffered_bytes must be at least max_head_bytes");
+        }
+        if self.handoff_queue == 0 {
+            return bad("handoff_queue must be at least 1");
+        }
+        let timeouts = [
+            self.head_timeout,
+            self.body_timeout,
+            self.idle_timeout,
+            self.response_timeout,
+            self.write_stall_timeout,
+        ];
+        if timeouts.iter().any(|t| t.is_zero()) {
+            return bad("timeouts must be non-zero");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn nonsense_is_rejected() {
+        let cases: [fn(&mut Config); 5] = [
+            |c| c.max_connections = 0,
+            |c| c.max_headers = MAX_HEADERS_LIMIT + 1,
+            |c| c.max_buffered_bytes = c.max_head_bytes - 1,
+            |c| c.idle_timeout = Duration::ZERO,
+            |c| c.handoff_queue = 0,
+        ];
+        for change in cases {
+            let mut config = Config::default();
+            change(&mut config);
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+    }
+}

@@ -1,0 +1,885 @@
+//! One connection: its phase, its flags, its buffers, and every transition.
+//!
+//! # The state
+//!
+//! A connection is in exactly one [`Phase`]. `response_pending` (Mongoose's
+//! `is_resp`) *is* the phase `AwaitingResponse`; `draining` (Mongoose's
+//! `is_draining`: flush, then close) is the field `drain`, holding why. Other
+//! bits live in [`Flags`]. Only the methods below change them, and each logs
+//! the transition at `trace`.
+//!
+//! # Reading never stops
+//!
+//! The socket stays registered for readability and hangup for the whole life
+//! of the connection, with the same interest — while a response is pending,
+//! while a body or pipelined bytes wait, while the input buffer is full. A
+//! full buffer only means the next read is deferred (`READ_READY` stays set);
+//! a reset still arrives as EPOLLERR and is taken from `SO_ERROR`, and a FIN
+//! under the abort policy is confirmed by reading and discarding.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Sender, TrySendError};
+use mio::event::Event;
+use mio::net::TcpStream;
+
+use crate::body::{BodyDecoder, BodyError};
+use crate::buffer::{BufferPool, InBuf};
+use crate::encode::{self, Persistence};
+use crate::flags::Flags;
+use crate::handle::{ConnectionId, Link, Notifier, Reply};
+use crate::handler::Handler;
+use crate::parse::{self, HeadInfo};
+use crate::stats::Counters;
+use crate::{socket, Action, CloseReason, Config, Exchange, HalfClosePolicy, Request, Response};
+use crate::{Undelivered, Version};
+
+/// Requests parsed per connection per turn before others get a go.
+const REQUESTS_PER_TURN: usize = 16;
+/// Reads per connection per turn.
+const READS_PER_TURN: usize = 4;
+/// Bytes read and thrown away per turn while draining or lingering.
+const DISCARD_BYTES_PER_TURN: usize = 64 * 1024;
+/// Queued output past which no further pipelined request is parsed until the
+/// client has read some.
+const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+
+/// What the reactor lends a connection while it works.
+pub(crate) struct Cx<'a> {
+    pub config: &'a Config,
+    pub stats: &'a Counters,
+    pub now: Instant,
+    pub date: &'a str,
+    pub handler: &'a mut Handler,
+    pub handoff: &'a Sender<Exchange>,
+    pub notifier: &'a Arc<Notifier>,
+    pub pool: &'a mut BufferPool,
+    /// The request being parsed, reused for requests answered inline.
+    pub scratch: &'a mut Request,
+    /// Where discarded input goes.
+    pub discard: &'a mut [u8],
+}
+
+/// A connection's phase. Exactly one holds at a time.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Waiting for, or reading, a request head.
+    ReadingHead,
+    /// Reading the body of `request`.
+    ReadingBody {
+        decoder: BodyDecoder,
+        info: HeadInfo,
+        request: Box<Request>,
+    },
+    /// `response_pending`: a worker holds the exchange for this request.
+    /// Pipelined parsing is paused; the connection is not closed by the
+    /// request's `Connection: close` nor by the idle timeout.
+    AwaitingResponse { link: Arc<Link>, info: HeadInfo },
+    /// The final response is flushed and our write side shut; what the client
+    /// still sends is read and discarded until it closes or time runs out.
+    Lingering { reason: CloseReason },
+    /// Ended; the reactor reaps it at the end of the turn.
+    Closed(CloseReason),
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::ReadingHead => "reading_head",
+            Phase::ReadingBody { .. } => "reading_body",
+            Phase::AwaitingResponse { .. } => "response_pending",
+            Phase::Lingering { .. } => "lingering",
+            Phase::Closed(_) => "closed",
+        }
+    }
+}
+
+/// A worker's response written into the output buffer but not yet fully
+/// handed to the kernel; kept so it can be given back if the client leaves.
+#[derive(Debug)]
+struct Delivery {
+    /// Output offset (in bytes ever queued) at which it is fully written.
+    end: u64,
+    link: Arc<Link>,
+    response: Response,
+}
+
+/// One client connection. Owned by the reactor's slab; nothing else touches it.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub id: ConnectionId,
+    socket: TcpStream,
+    peer: Option<SocketAddr>,
+    phase: Phase,
+    flags: Flags,
+    /// `draining`: why the connection will close once what is owed is flushed.
+    drain: Option<CloseReason>,
+    input: InBuf,
+    output: Vec<u8>,
+    /// Bytes of `output` already written.
+    output_pos: usize,
+    /// Bytes ever queued and ever written, for matching deliveries.
+    queued_total: u64,
+    written_total: u64,
+    deliveries: VecDeque<Delivery>,
+    /// Start of the head being read (accept time for the first request).
+    head_started: Option<Instant>,
+    idle_since: Instant,
+    last_read: Instant,
+    /// Last write progress (or when output became non-empty).
+    last_write: Instant,
+    response_deadline: Option<Instant>,
+    linger_deadline: Option<Instant>,
+    /// The instant of this connection's live timer entry (see `timer.rs`).
+    pub timer_slot: Option<Instant>,
+}
+
+impl Connection {
+    pub fn new(
+        id: ConnectionId,
+        socket: TcpStream,
+        peer: Option<SocketAddr>,
+        now: Instant,
+    ) -> Self {
+        Connection {
+            id,
+            socket,
+            peer,
+            phase: Phase::ReadingHead,
+            flags: Flags::default(),
+            drain: None,
+            input: InBuf::default(),
+            output: Vec::new(),
+            output_pos: 0,
+            queued_total: 0,
+            written_total: 0,
+            deliveries: VecDeque::new(),
+            head_started: Some(now),
+            idle_since: now,
+            last_read: now,
+            last_write: now,
+            response_deadline: None,
+            linger_deadline: None,
+            timer_slot: None,
+        }
+    }
+
+    // ---- predicates ----
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self.phase {
+            Phase::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// `response_pending`: a worker owes this connection a response.
+    pub fn is_response_pending(&self) -> bool {
+        matches!(self.phase, Phase::AwaitingResponse { .. })
+    }
+
+    /// `draining`: no more requests; close once what is owed is flushed.
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    fn has_output(&self) -> bool {
+        self.output_pos < self.output.len()
+    }
+
+    pub fn is_queued(&self) -> bool {
+        self.flags.contains(Flags::QUEUED)
+    }
+
+    pub fn set_queued(&mut self, queued: bool) {
+        self.flags.set(Flags::QUEUED, queued);
+    }
+
+    /// Reads are thrown away rather than parsed.
+    fn is_discarding(&self) -> bool {
+        self.is_draining() || matches!(self.phase, Phase::Lingering { .. })
+    }
+
+    /// The socket may hold bytes we can take now.
+    fn can_read(&self, config: &Config) -> bool {
+        self.flags.contains(Flags::READ_READY)
+            && !self.flags.contains(Flags::READ_CLOSED)
+            && !self.is_closed()
+            && (self.is_discarding() || self.input.len() < config.max_buffered_bytes)
+    }
+
+    // ---- transitions ----
+
+    fn set_phase(&mut self, phase: Phase) {
+        log::trace!("{} {} -> {}", self.id, self.phase.name(), phase.name());
+        self.phase = phase;
+    }
+
+    /// Sets `draining`. The weakest reason, `Drained`, gives way to any other.
+    fn start_draining(&mut self, reason: CloseReason) {
+        match self.drain {
+            None => log::trace!("{} draining ({reason})", self.id),
+            Some(CloseReason::Drained) if reason != CloseReason::Drained => {}
+            Some(_) => return,
+        }
+        self.drain = Some(reason);
+    }
+
+    /// Ends the connection now. Wakes the worker holding its exchange and
+    /// hands back every response not yet written. Idempotent.
+    pub fn close(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        if reason.is_peer_gone() && self.is_response_pending() {
+            log::debug!("{} client gone: {reason}; telling the worker", self.id);
+        } else if reason.is_peer_gone() {
+            log::debug!(
+                "{} client gone: {reason} (in {})",
+                self.id,
+                self.phase.name()
+            );
+        } else {
+            log::debug!("{} closing: {reason} (in {})", self.id, self.phase.name());
+        }
+        let previous = std::mem::replace(&mut self.phase, Phase::Closed(reason));
+        if let Phase::AwaitingResponse { link, .. } = previous {
+            link.close(reason);
+            Counters::decr(&cx.stats.pending_responses);
+        }
+        for delivery in self.deliveries.drain(..) {
+            delivery.link.settle(Err(Undelivered {
+                response: delivery.response,
+                reason,
+            }));
+        }
+        cx.stats.record_close(reason);
+        self.input.clear();
+        self.input.release_if_empty(cx.pool);
+        self.output.clear();
+        self.output_pos = 0;
+        cx.pool.give(std::mem::take(&mut self.output));
+    }
+
+    /// Ends the connection with a reset: for a client that will not read.
+    fn reset(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
+        socket::reset_on_close(&self.socket);
+        self.close(reason, cx);
+    }
+
+    /// The peer sent FIN (a read returned zero bytes).
+    fn peer_finished(&mut self, cx: &mut Cx<'_>) {
+        self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
+        match (&self.phase, cx.config.half_close) {
+            (Phase::Lingering { reason }, _) => {
+                let reason = *reason;
+                self.close(reason, cx)
+            }
+            (_, HalfClosePolicy::Abort) => self.close(CloseReason::PeerClosed, cx),
+            (_, HalfClosePolicy::Finish) => {
+                log::debug!(
+                    "{} client half-closed; finishing what was received",
+                    self.id
+                );
+                self.flags.insert(Flags::READ_CLOSED);
+            }
+        }
+    }
+
+    // ---- events ----
+
+    /// Handles a readiness event. Returns true when the connection wants
+    /// another turn (a budget ran out).
+    pub fn on_event(&mut self, event: &Event, cx: &mut Cx<'_>) -> bool {
+        if event.is_error() {
+            // EPOLLERR is a hint; SO_ERROR says what happened.
+            match self.socket.take_error() {
+                Ok(Some(err)) => {
+                    let reason = self.reason_after(CloseReason::from_read_error(&err));
+                    self.close(reason, cx);
+                    return false;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.close(CloseReason::from_read_error(&err), cx);
+                    return false;
+                }
+            }
+        }
+        if event.is_writable() {
+            self.flags.insert(Flags::WRITABLE);
+        }
+        if event.is_readable() || event.is_read_closed() {
+            self.flags.insert(Flags::READ_READY);
+        }
+        if event.is_read_closed() {
+            self.flags.insert(Flags::HUP_HINT);
+        }
+        let wants_turn = self.drive(cx);
+        if event.is_read_closed() && event.is_write_closed() && !self.is_closed() {
+            // EPOLLHUP: both directions are gone, so nothing we write can
+            // arrive, whatever the half-close policy.
+            let reason = self.reason_after(CloseReason::PeerHangup);
+            self.close(reason, cx);
+            return false;
+        }
+        wants_turn
+    }
+
+    /// While lingering, the response is already out: the lingering reason
+    /// stands whatever the client does next.
+    fn reason_after(&self, peer_reason: CloseReason) -> CloseReason {
+        match self.phase {
+            Phase::Lingering { reason } => reason,
+            _ => peer_reason,
+        }
+    }
+
+    /// Does what can be done now: write, read, parse, dispatch, write again.
+    /// Returns true when it stopped on a budget and wants another turn.
+    pub fn drive(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.flush(cx);
+        let mut more_input = false;
+        for _ in 0..READS_PER_TURN {
+            if self.is_closed() {
+                return false;
+            }
+            let read = self.read(cx);
+            more_input = self.process_input(cx);
+            self.flush(cx);
+            if !read && !more_input {
+                break;
+            }
+        }
+        self.settle(cx);
+        !self.is_closed() && (more_input || self.can_read(cx.config))
+    }
+
+    /// A worker's exchange has news: take its response (or its drop).
+    pub fn on_exchange_update(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Phase::AwaitingResponse { link, info } = &self.phase else {
+            return false;
+        };
+        let (link, info) = (Arc::clone(link), *info);
+        match link.take_reply() {
+            Reply::Ready(response) => {
+                self.end_response_pending(cx);
+                self.queue_response(&response, info, cx);
+                self.deliveries.push_back(Delivery {
+                    end: self.queued_total,
+                    link,
+                    response,
+                });
+            }
+            Reply::Dropped => {
+                self.end_response_pending(cx);
+                link.close(CloseReason::Unanswered);
+                self.start_draining(CloseReason::Unanswered);
+                let response = encode::error_response(500, "the request was not answered");
+                self.queue_response(&response, info, cx);
+            }
+            Reply::Waiting | Reply::Taken => return false,
+        }
+        self.drive(cx)
+    }
+
+    fn end_response_pending(&mut self, cx: &mut Cx<'_>) {
+        Counters::decr(&cx.stats.pending_responses);
+        self.response_deadline = None;
+        self.head_started = None;
+        self.set_phase(Phase::ReadingHead);
+    }
+
+    // ---- reading ----
+
+    /// One read, if the socket may have bytes. True when bytes were taken.
+    fn read(&mut self, cx: &mut Cx<'_>) -> bool {
+        if !self.flags.contains(Flags::READ_READY) || self.flags.contains(Flags::READ_CLOSED) {
+            return false;
+        }
+        let paused = self.input.len() >= cx.config.max_buffered_bytes;
+        let confirm_fin = paused
+            && self.flags.contains(Flags::HUP_HINT)
+            && cx.config.half_close == HalfClosePolicy::Abort;
+        if self.is_discarding() || confirm_fin {
+            return self.read_discard(cx);
+        }
+        if paused {
+            // Deferred: READ_READY stays set and the next turn that frees
+            // room reads again. Hangups and resets still arrive as events.
+            return false;
+        }
+        let limit = cx.config.max_buffered_bytes;
+        loop {
+            let spare = self.input.spare(cx.pool, limit);
+            let room = spare.len();
+            match self.socket.read(spare) {
+                Ok(0) => {
+                    self.peer_finished(cx);
+                    return false;
+                }
+                Ok(n) => {
+                    self.input.commit(n);
+                    self.last_read = cx.now;
+                    if self.head_started.is_none() && matches!(self.phase, Phase::ReadingHead) {
+                        self.head_started = Some(cx.now);
+                    }
+                    // A short read drained the socket (edge-triggered: new
+                    // bytes bring a new event) unless a FIN is waiting.
+                    if n < room && !self.flags.contains(Flags::HUP_HINT) {
+                        self.flags.remove(Flags::READ_READY);
+                    }
+                    return true;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
+                    return false;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    let reason = CloseReason::from_read_error(&err);
+                    self.close(reason, cx);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Reads and throws away what the client sends (draining, lingering, or
+    /// confirming a FIN behind a full buffer). Watching for EOF and errors is
+    /// the point.
+    fn read_discard(&mut self, cx: &mut Cx<'_>) -> bool {
+        let mut total = 0;
+        while total < DISCARD_BYTES_PER_TURN {
+            match self.socket.read(cx.discard) {
+                Ok(0) => {
+                    self.peer_finished(cx);
+                    return total > 0;
+                }
+                Ok(n) => total += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
+                    break;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    let reason = self.reason_after(CloseReason::from_read_error(&err));
+                    self.close(reason, cx);
+                    break;
+                }
+            }
+        }
+        if total > 0 && !self.is_discarding() {
+            // Confirming a FIN cost buffered pipelined bytes; the stream
+            // cannot be parsed any more.
+            log::debug!("{} hangup hint without FIN behind a full buffer", self.id);
+            self.input.clear();
+            self.close(CloseReason::PeerClosed, cx);
+        }
+        total > 0
+    }
+
+    // ---- parsing and dispatch ----
+
+    /// Parses and dispatches what is buffered. True when it stopped only
+    /// because the per-turn budget ran out.
+    fn process_input(&mut self, cx: &mut Cx<'_>) -> bool {
+        for _ in 0..REQUESTS_PER_TURN {
+            if self.is_draining() || self.input.is_empty() {
+                return false;
+            }
+            let progressed = match self.phase {
+                Phase::ReadingHead => {
+                    if self.output.len() - self.output_pos > OUTPUT_HIGH_WATER_BYTES {
+                        return false;
+                    }
+                    self.parse_head(cx)
+                }
+                Phase::ReadingBody { .. } => self.parse_body(cx),
+                _ => return false,
+            };
+            if !progressed {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Tries to parse one head. True when one was consumed.
+    fn parse_head(&mut self, cx: &mut Cx<'_>) -> bool {
+        let config = cx.config;
+        let parsed = parse::parse_head(self.input.data(), config.max_headers, cx.scratch);
+        let (len, info) = match parsed {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                if self.input.len() >= config.max_head_bytes {
+                    self.reject(431, "request head too large", cx);
+                }
+                return false;
+            }
+            Err(reject) => {
+                self.reject(reject.status, reject.why, cx);
+                return false;
+            }
+        };
+        if len > config.max_head_bytes {
+            self.reject(431, "request head too large", cx);
+            return false;
+        }
+        self.input.consume(len);
+        self.head_started = None;
+        match BodyDecoder::new(info.framing) {
+            None => {
+                let mut request = std::mem::take(cx.scratch);
+                self.dispatch(&mut request, info, cx);
+                request.clear();
+                *cx.scratch = request;
+            }
+            Some(decoder) => {
+                if let crate::parse::Framing::Length(n) = info.framing {
+                    if n > config.max_body_bytes as u64 {
+                        self.reject(413, "request body too large", cx);
+                        return false;
+                    }
+                }
+                if info.expect_continue {
+                    self.queue_bytes(encode::CONTINUE, cx);
+                }
+                self.last_read = cx.now;
+                let request = Box::new(std::mem::take(cx.scratch));
+                self.set_phase(Phase::ReadingBody {
+                    decoder,
+                    info,
+                    request,
+                });
+            }
+        }
+        true
+    }
+
+    /// Feeds buffered bytes to the body decoder. True when the body completed.
+    fn parse_body(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Phase::ReadingBody {
+            decoder, request, ..
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        match decoder.decode(
+            self.input.data(),
+            &mut request.body,
+            cx.config.max_body_bytes,
+        ) {
+            Ok((used, done)) => {
+                self.input.consume(used);
+                if !done {
+                    return false;
+                }
+            }
+            Err(BodyError::TooLarge) => {
+                self.reject(413, "request body too large", cx);
+                return false;
+            }
+            Err(BodyError::Malformed(why)) => {
+                self.reject(400, why, cx);
+                return false;
+            }
+        }
+        let Phase::ReadingBody { info, request, .. } =
+            std::mem::replace(&mut self.phase, Phase::ReadingHead)
+        else {
+            return false;
+        };
+        log::trace!("{} reading_body -> reading_head", self.id);
+        let mut request = *request;
+        self.dispatch(&mut request, info, cx);
+        true
+    }
+
+    /// A whole request is here: answer it inline or hand it to a worker.
+    fn dispatch(&mut self, request: &mut Request, info: HeadInfo, cx: &mut Cx<'_>) {
+        Counters::incr(&cx.stats.requests);
+        request.peer = self.peer;
+        request.connection = self.id;
+        if !info.keep_alive {
+            // `Connection: close` only means: drain after the response.
+            self.start_draining(CloseReason::Drained);
+        }
+        match (cx.handler)(request) {
+            Action::Respond(response) => self.queue_response(&response, info, cx),
+            Action::Handoff => self.hand_off(std::mem::take(request), info, cx),
+        }
+    }
+
+    fn hand_off(&mut self, request: Request, info: HeadInfo, cx: &mut Cx<'_>) {
+        let link = Arc::new(Link::new());
+        let exchange = Exchange::new(request, Arc::clone(&link), Arc::clone(cx.notifier));
+        match cx.handoff.try_send(exchange) {
+            Ok(()) => {
+                Counters::incr(&cx.stats.pending_responses);
+                self.response_deadline = Some(cx.now + cx.config.response_timeout);
+                self.set_phase(Phase::AwaitingResponse { link, info });
+            }
+            Err(TrySendError::Full(exchange) | TrySendError::Disconnected(exchange)) => {
+                // Not the worker's fault: close the link first so dropping the
+                // exchange does not count as unanswered.
+                link.close(CloseReason::Shutdown);
+                drop(exchange);
+                Counters::incr(&cx.stats.handoff_rejected);
+                log::debug!("{} hand-off queue full; answering 503", self.id);
+                self.start_draining(CloseReason::Drained);
+                let response = encode::error_response(503, "server busy");
+                self.queue_response(&response, info, cx);
+            }
+        }
+    }
+
+    /// Refuses a request: answers `status` with `Connection: close`, drops
+    /// buffered input, and drains (then lingers, so the client reads it).
+    fn reject(&mut self, status: u16, why: &'static str, cx: &mut Cx<'_>) {
+        log::debug!("{} rejecting request: {status} {why}", self.id);
+        self.input.clear();
+        if matches!(self.phase, Phase::ReadingBody { .. }) {
+            self.set_phase(Phase::ReadingHead);
+        }
+        self.start_draining(CloseReason::BadRequest);
+        let info = HeadInfo {
+            framing: crate::parse::Framing::Empty,
+            keep_alive: false,
+            expect_continue: false,
+            is_head: false,
+            version: Version::Http11,
+        };
+        self.queue_response(&encode::error_response(status, why), info, cx);
+    }
+
+    // ---- writing ----
+
+    fn queue_response(&mut self, response: &Response, info: HeadInfo, cx: &mut Cx<'_>) {
+        if response.asks_to_close() {
+            self.start_draining(CloseReason::Drained);
+        }
+        let persistence = if self.is_draining() {
+            Persistence::Close
+        } else if info.version == Version::Http10 {
+            Persistence::KeepAlive10
+        } else {
+            Persistence::KeepAlive
+        };
+        self.prepare_output(cx);
+        let before = self.output.len();
+        encode::encode_response(
+            &mut self.output,
+            response,
+            info.is_head,
+            persistence,
+            cx.date,
+        );
+        self.queued_total += (self.output.len() - before) as u64;
+        Counters::incr(&cx.stats.responses);
+    }
+
+    fn queue_bytes(&mut self, bytes: &[u8], cx: &mut Cx<'_>) {
+        self.prepare_output(cx);
+        self.output.extend_from_slice(bytes);
+        self.queued_total += bytes.len() as u64;
+    }
+
+    /// Makes sure `output` has a buffer; starts the write-stall clock when
+    /// output goes from empty to non-empty.
+    fn prepare_output(&mut self, cx: &mut Cx<'_>) {
+        if self.output.capacity() == 0 {
+            self.output = cx.pool.take();
+            self.output.clear();
+        }
+        if !self.has_output() {
+            self.last_write = cx.now;
+        }
+    }
+
+    /// Writes queued output until done or the socket is full.
+    fn flush(&mut self, cx: &mut Cx<'_>) {
+        while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
+            match self.socket.write(&self.output[self.output_pos..]) {
+                Ok(0) => {
+                    self.close(CloseReason::WriteError, cx);
+                    return;
+                }
+                Ok(n) => {
+                    self.output_pos += n;
+                    self.written_total += n as u64;
+                    self.last_write = cx.now;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags.remove(Flags::WRITABLE);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    let reason = self.reason_after(CloseReason::from_write_error(&err));
+                    self.close(reason, cx);
+                    return;
+                }
+            }
+        }
+        while self
+            .deliveries
+            .front()
+            .is_some_and(|d| d.end <= self.written_total)
+        {
+            if let Some(delivery) = self.deliveries.pop_front() {
+                delivery.link.settle(Ok(()));
+            }
+        }
+        if !self.has_output() && self.output.capacity() > 0 {
+            self.output.clear();
+            self.output_pos = 0;
+            self.idle_since = cx.now;
+            cx.pool.give(std::mem::take(&mut self.output));
+        }
+    }
+
+    /// After I/O: finish draining, finish a half-closed connection, give
+    /// back idle buffers.
+    fn settle(&mut self, cx: &mut Cx<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        let flushed = !self.has_output();
+        if let (Some(reason), Phase::ReadingHead, true) = (self.drain, &self.phase, flushed) {
+            // Everything owed is out: shut our write side (FIN) and linger.
+            self.set_phase(Phase::Lingering { reason });
+        }
+        match self.phase {
+            Phase::Lingering { reason } if flushed && !self.flags.contains(Flags::WRITE_SHUT) => {
+                self.flags.insert(Flags::WRITE_SHUT);
+                self.linger_deadline = Some(cx.now + cx.config.linger_timeout);
+                if let Err(err) = self.socket.shutdown(Shutdown::Write) {
+                    log::debug!("{} shutdown failed: {err}", self.id);
+                    self.close(reason, cx);
+                    return;
+                }
+                if self.flags.contains(Flags::READ_CLOSED) {
+                    // The client already finished sending; nothing to wait for.
+                    self.close(reason, cx);
+                    return;
+                }
+                // The FIN may already be queued behind the read we stopped at.
+                self.flags.insert(Flags::READ_READY);
+                self.read_discard(cx);
+            }
+            Phase::ReadingHead | Phase::ReadingBody { .. }
+                if self.flags.contains(Flags::READ_CLOSED) && flushed =>
+            {
+                // Half-closed client, everything it sent is answered (what
+                // is left is at most a partial request that cannot complete).
+                self.close(CloseReason::PeerClosed, cx);
+                return;
+            }
+            _ => {}
+        }
+        self.input.release_if_empty(cx.pool);
+    }
+
+    // ---- time ----
+
+    /// The earliest instant at which [`Connection::on_deadline`] has
+    /// something to do.
+    pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
+        let stall = self
+            .has_output()
+            .then(|| self.last_write + config.write_stall_timeout);
+        let phase = match &self.phase {
+            Phase::ReadingHead if self.is_draining() => None,
+            Phase::ReadingHead => match self.head_started {
+                Some(started) => Some(started + config.head_timeout),
+                None if !self.has_output() => Some(self.idle_since + config.idle_timeout),
+                None => None,
+            },
+            Phase::ReadingBody { .. } => Some(self.last_read + config.body_timeout),
+            Phase::AwaitingResponse { .. } => self.response_deadline,
+            Phase::Lingering { .. } => self.linger_deadline,
+            Phase::Closed(_) => return None,
+        };
+        match (stall, phase) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A deadline may have passed: act on whichever did.
+    pub fn on_deadline(&mut self, cx: &mut Cx<'_>) -> bool {
+        let now = cx.now;
+        let config = cx.config;
+        if self.has_output() && self.last_write + config.write_stall_timeout <= now {
+            log::debug!("{} write stalled; resetting", self.id);
+            self.reset(CloseReason::WriteStall, cx);
+            return false;
+        }
+        match &self.phase {
+            Phase::AwaitingResponse { link, info }
+                if self.response_deadline.is_some_and(|d| d <= now) =>
+            {
+                let (link, info) = (Arc::clone(link), *info);
+                log::debug!("{} response timeout; answering 503", self.id);
+                link.close(CloseReason::ResponseTimeout);
+                self.end_response_pending(cx);
+                self.start_draining(CloseReason::ResponseTimeout);
+                let response = encode::error_response(503, "response timed out");
+                self.queue_response(&response, info, cx);
+                return self.drive(cx);
+            }
+            Phase::ReadingHead if !self.is_draining() => {
+                if self
+                    .head_started
+                    .is_some_and(|s| s + config.head_timeout <= now)
+                {
+                    self.close(CloseReason::HeadTimeout, cx);
+                } else if self.head_started.is_none()
+                    && !self.has_output()
+                    && self.idle_since + config.idle_timeout <= now
+                {
+                    self.close(CloseReason::IdleTimeout, cx);
+                }
+            }
+            Phase::ReadingBody { .. } if self.last_read + config.body_timeout <= now => {
+                self.close(CloseReason::BodyTimeout, cx);
+            }
+            Phase::Lingering { reason } if self.linger_deadline.is_some_and(|d| d <= now) => {
+                let reason = *reason;
+                self.close(reason, cx);
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// The server is shutting down: close now if nothing is owed, otherwise
+    /// drain (what is owed is finished, then the connection closes).
+    pub fn begin_shutdown(&mut self, cx: &mut Cx<'_>) -> bool {
+        match self.phase {
+            Phase::ReadingHead | Phase::ReadingBody { .. } if !self.has_output() => {
+                self.close(CloseReason::Shutdown, cx);
+                false
+            }
+            Phase::ReadingBody { .. } => {
+                self.set_phase(Phase::ReadingHead);
+                self.start_draining(CloseReason::Shutdown);
+                self.drive(cx)
+            }
+            Phase::Closed(_) | Phase::Lingering { .. } => false,
+            _ => {
+                self.start_draining(CloseReason::Shutdown);
+                self.drive(cx)
+            }
+        }
+    }
+}

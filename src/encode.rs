@@ -1,0 +1,222 @@
+//! Response encoding: status line, headers, framing, body.
+
+use std::io::Write as _;
+use std::time::SystemTime;
+
+use crate::Response;
+
+/// How the connection continues after a response, as the encoder must say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Persistence {
+    /// HTTP/1.1 keep-alive: nothing to say.
+    KeepAlive,
+    /// HTTP/1.0 client that asked for keep-alive: say `Connection: keep-alive`.
+    KeepAlive10,
+    /// The connection drains after this response: say `Connection: close`.
+    Close,
+}
+
+/// The `Date` header value, formatted at most once a second.
+#[derive(Debug)]
+pub(crate) struct DateCache {
+    second: u64,
+    value: String,
+}
+
+impl DateCache {
+    pub fn new() -> Self {
+        let mut cache = DateCache {
+            second: u64::MAX,
+            value: String::new(),
+        };
+        cache.refresh(SystemTime::now());
+        cache
+    }
+
+    /// Re-formats when the wall-clock second changed.
+    pub fn refresh(&mut self, now: SystemTime) {
+        let second = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.value = httpdate::fmt_http_date(now);
+        }
+    }
+
+    pub fn get(&self) -> &str {
+        &self.value
+    }
+}
+
+/// The standard reason phrase for a status code ("" if unknown).
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// True for statuses that never carry a body (RFC 9110 §6.4.1).
+fn forbids_body(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+/// Headers the encoder owns; a response's own copies are not written.
+fn is_framing_header(name: &str) -> bool {
+    ["content-length", "transfer-encoding", "connection"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// Appends the encoded response to `out`. `is_head` suppresses the body bytes
+/// (the length is still announced).
+pub(crate) fn encode_response(
+    out: &mut Vec<u8>,
+    response: &Response,
+    is_head: bool,
+    persistence: Persistence,
+    date: &str,
+) {
+    let status = response.status();
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+    let mut has_date = false;
+    for (name, value) in response.headers() {
+        if is_framing_header(name) {
+            continue;
+        }
+        has_date |= name.eq_ignore_ascii_case("date");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_date {
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match persistence {
+        Persistence::KeepAlive => {}
+        Persistence::KeepAlive10 => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        Persistence::Close => out.extend_from_slice(b"Connection: close\r\n"),
+    }
+    let body = response.body();
+    if forbids_body(status) {
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    if !is_head {
+        out.extend_from_slice(body);
+    }
+}
+
+/// The interim response sent for `Expect: 100-continue`.
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// An automatic response for a status the server decides itself.
+pub(crate) fn error_response(status: u16, why: &str) -> Response {
+    let mut text = String::with_capacity(why.len() + 1);
+    text.push_str(why);
+    text.push('\n');
+    Response::text(status, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(response: &Response, is_head: bool, persistence: Persistence) -> String {
+        let mut out = Vec::new();
+        encode_response(
+            &mut out,
+            response,
+            is_head,
+            persistence,
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_plain_response_is_framed_by_length() {
+        let text = encode(&Response::text(200, "hi"), false, Persistence::KeepAlive);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nhi"
+        );
+    }
+
+    #[test]
+    fn persistence_is_announced() {
+        let r = Response::new(200);
+        assert!(encode(&r, false, Persistence::Close).contains("\r\nConnection: close\r\n"));
+        assert!(
+            encode(&r, false, Persistence::KeepAlive10).contains("\r\nConnection: keep-alive\r\n")
+        );
+        assert!(!encode(&r, false, Persistence::KeepAlive).contains("Connection"));
+    }
+
+    #[test]
+    fn head_announces_the_length_but_sends_no_body() {
+        let text = encode(&Response::text(200, "hello"), true, Persistence::KeepAlive);
+        assert!(text.ends_with("Content-Length: 5\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn framing_headers_from_the_user_are_replaced() {
+        let r = Response::new(200)
+            .with_header("Content-Length", "999")
+            .with_header("Transfer-Encoding", "chunked")
+            .with_body(&b"abc"[..]);
+        let text = encode(&r, false, Persistence::KeepAlive);
+        assert!(!text.contains("999") && !text.contains("chunked"), "{text}");
+        assert!(text.ends_with("Content-Length: 3\r\n\r\nabc"));
+    }
+
+    #[test]
+    fn bodiless_statuses_have_no_length() {
+        let text = encode(
+            &Response::new(204).with_body(&b"x"[..]),
+            false,
+            Persistence::KeepAlive,
+        );
+        assert!(text.ends_with("GMT\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn date_cache_formats_rfc_7231_dates() {
+        let mut cache = DateCache::new();
+        cache.refresh(SystemTime::UNIX_EPOCH);
+        assert_eq!(cache.get(), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+}

@@ -1,0 +1,231 @@
+//! The exchange a worker holds: a request and the means to answer it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use crate::handle::{Command, ConnectionId, Link, Notifier};
+use crate::stats::Counters;
+use crate::{CloseReason, Request, Response};
+
+/// A response that could not be delivered, handed back with the reason.
+///
+/// Nothing is dropped silently: a long-poll worker that gets this back can put
+/// its event back on the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    /// The response, as it was given to [`Exchange::respond`].
+    pub response: Response,
+    /// Why the connection could not take it.
+    pub reason: CloseReason,
+}
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "response {} undelivered: connection ended ({})",
+            self.response.status(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for Undelivered {}
+
+/// A request handed to a worker, and a generation-checked handle to its
+/// connection.
+///
+/// While a worker holds an exchange the connection is `response_pending`:
+/// neither the request's `Connection: close` nor the idle timeout closes it,
+/// and the reactor keeps watching it, so the worker learns at once if the
+/// client leaves ([`is_closed`](Exchange::is_closed),
+/// [`wait_closed`](Exchange::wait_closed)).
+///
+/// Dropping an exchange without responding (a worker that panics drops it
+/// too) makes the server answer `500` with `Connection: close`.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::{Read, Write};
+/// use tether::{Action, Response, Server};
+///
+/// let server = Server::builder()
+///     .handler(|_req: &tether::Request| Action::Handoff)
+///     .bind("127.0.0.1:0")?;
+/// server.workers(1, |exchange: tether::Exchange| {
+///     let body = format!("you asked for {}", exchange.request().path());
+///     // Err(Undelivered) hands the response back if the client left.
+///     let _ = exchange.respond(Response::text(200, body));
+/// });
+///
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")?;
+/// let mut reply = String::new();
+/// client.read_to_string(&mut reply)?;
+/// assert!(reply.starts_with("HTTP/1.1 200 OK"));
+/// assert!(reply.ends_with("you asked for /x"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Exchange {
+    request: Request,
+    link: Arc<Link>,
+    notifier: Arc<Notifier>,
+    answered: bool,
+}
+
+impl Exchange {
+    pub(crate) fn new(request: Request, link: Arc<Link>, notifier: Arc<Notifier>) -> Self {
+        Exchange {
+            request,
+            link,
+            notifier,
+            answered: false,
+        }
+    }
+
+    /// The request.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// The request, mutably (to take its body, for instance).
+    pub fn request_mut(&mut self) -> &mut Request {
+        &mut self.request
+    }
+
+    /// The connection this exchange belongs to.
+    pub fn id(&self) -> ConnectionId {
+        self.request.connection_id()
+    }
+
+    /// Sends the response, and returns once it has been written to the socket
+    /// in full, or with [`Undelivered`] (carrying the response back) if the
+    /// connection ended first: the client left, the response timeout passed,
+    /// the server shut down.
+    ///
+    /// Waiting is bounded by the write-stall timeout. Called on the reactor's
+    /// own thread (which it should not be), it cannot wait: it queues the
+    /// response and returns `Ok` without the delivery guarantee.
+    pub fn respond(mut self, response: Response) -> Result<(), Undelivered> {
+        self.answered = true;
+        let outcome = self.deliver(response);
+        if outcome.is_err() {
+            Counters::incr(&self.notifier.stats.0.undelivered);
+        }
+        outcome
+    }
+
+    fn deliver(&self, response: Response) -> Result<(), Undelivered> {
+        self.link.offer(response)?;
+        if !self.notifier.send(Command::Exchange(self.id())) {
+            // The reactor has stopped; it closed every link on its way out,
+            // but make sure the response comes back either way.
+            self.link.close(CloseReason::Shutdown);
+        }
+        if self.notifier.on_reactor_thread() {
+            log::warn!(
+                "{} respond() called on the reactor thread; not waiting",
+                self.id()
+            );
+            return Ok(());
+        }
+        self.link.wait_outcome()
+    }
+
+    /// True once the connection has ended (or the exchange timed out).
+    pub fn is_closed(&self) -> bool {
+        self.link.is_closed()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.link.close_reason()
+    }
+
+    /// Blocks until the connection ends or `timeout` passes; `None` on timeout.
+    /// Woken by the reactor the moment it sees the client leave: no polling.
+    pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
+        self.link.wait_closed(timeout)
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        Counters::incr(&self.notifier.stats.0.dropped);
+        if self.link.mark_dropped() {
+            log::warn!(
+                "{} exchange dropped without a response; answering 500",
+                self.id()
+            );
+            self.notifier.send(Command::Exchange(self.id()));
+        }
+    }
+}
+
+impl fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exchange")
+            .field("id", &self.id())
+            .field("request", &self.request)
+            .field("closed", &self.link.close_reason())
+            .finish()
+    }
+}
+
+/// The queue of exchanges waiting for a worker; clone it for each worker
+/// thread. Bounded by [`Config::handoff_queue`](crate::Config::handoff_queue).
+///
+/// Receiving returns `None` once the server has shut down and the queue is
+/// empty, which ends a worker loop:
+///
+/// ```no_run
+/// # fn run(exchanges: tether::Exchanges) {
+/// while let Some(exchange) = exchanges.recv() {
+///     let _ = exchange.respond(tether::Response::text(200, "done"));
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Exchanges {
+    pub(crate) rx: Receiver<Exchange>,
+}
+
+impl Exchanges {
+    /// Waits for the next exchange; `None` when the server is gone.
+    pub fn recv(&self) -> Option<Exchange> {
+        self.rx.recv().ok()
+    }
+
+    /// Waits up to `timeout`; `Err(true)` when the server is gone,
+    /// `Err(false)` on timeout.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, bool> {
+        self.rx.recv_timeout(timeout).map_err(|err| match err {
+            RecvTimeoutError::Disconnected => true,
+            RecvTimeoutError::Timeout => false,
+        })
+    }
+
+    /// The next exchange if one is waiting; `Err(true)` when the server is gone.
+    pub fn try_recv(&self) -> Result<Exchange, bool> {
+        self.rx
+            .try_recv()
+            .map_err(|err| err == TryRecvError::Disconnected)
+    }
+
+    /// Exchanges waiting now.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// True when no exchange is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}

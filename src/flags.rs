@@ -1,0 +1,99 @@
+//! The small flag set a connection carries beside its phase.
+
+use std::fmt;
+
+/// Bits that can hold in any [`Phase`](crate::connection::Phase).
+///
+/// `response_pending` is not here: it is the phase
+/// `Phase::AwaitingResponse`, so the two can never disagree.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Flags(u8);
+
+impl Flags {
+    /// Mongoose's `is_draining`: read no more requests; flush what is queued,
+    /// then close. Takes effect only once no response is owed.
+    pub const DRAINING: Flags = Flags(1 << 0);
+    /// The client sent FIN and the half-close policy is `Finish`: answer what
+    /// was received, then close.
+    pub const READ_CLOSED: Flags = Flags(1 << 1);
+    /// The socket may hold unread bytes (edge-triggered readiness not yet
+    /// consumed, because a buffer was full or the read budget ran out).
+    pub const READ_READY: Flags = Flags(1 << 2);
+    /// The socket can take more bytes (no `WouldBlock` since the last
+    /// writable event).
+    pub const WRITABLE: Flags = Flags(1 << 3);
+    /// The connection is in the reactor's ready queue for another turn.
+    pub const QUEUED: Flags = Flags(1 << 4);
+    /// Our write side is shut down (lingering close under way).
+    pub const WRITE_SHUT: Flags = Flags(1 << 5);
+    /// The last readiness event hinted that the peer closed (EPOLLRDHUP):
+    /// read until zero bytes rather than stop at a short read.
+    pub const HUP_HINT: Flags = Flags(1 << 6);
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn insert(&mut self, other: Flags) {
+        self.0 |= other.0;
+    }
+
+    pub fn remove(&mut self, other: Flags) {
+        self.0 &= !other.0;
+    }
+
+    pub fn set(&mut self, other: Flags, on: bool) {
+        if on {
+            self.insert(other)
+        } else {
+            self.remove(other)
+        }
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+
+    fn bitor(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+}
+
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Flags::DRAINING, "draining"),
+            (Flags::READ_CLOSED, "read_closed"),
+            (Flags::READ_READY, "read_ready"),
+            (Flags::WRITABLE, "writable"),
+            (Flags::QUEUED, "queued"),
+            (Flags::WRITE_SHUT, "write_shut"),
+            (Flags::HUP_HINT, "hup_hint"),
+        ];
+        let mut set = f.debug_set();
+        for (flag, name) in names {
+            if self.contains(flag) {
+                set.entry(&format_args!("{name}"));
+            }
+        }
+        set.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_remove_contains() {
+        let mut flags = Flags::default();
+        assert!(!flags.contains(Flags::DRAINING));
+        flags.insert(Flags::DRAINING);
+        flags.insert(Flags::WRITABLE);
+        assert!(flags.contains(Flags::DRAINING) && flags.contains(Flags::WRITABLE));
+        flags.remove(Flags::DRAINING);
+        assert!(!flags.contains(Flags::DRAINING) && flags.contains(Flags::WRITABLE));
+        flags.set(Flags::QUEUED, true);
+        assert_eq!(format!("{flags:?}"), "{writable, queued}");
+    }
+}

@@ -1,0 +1,331 @@
+//! What ties a worker's handle to a connection the reactor owns.
+//!
+//! A worker never touches a socket. It holds a [`ConnectionId`] (slab key +
+//! generation) and an `Arc<Link>`: a small cell, shared with the reactor, that
+//! carries the response one way and the close reason the other. The reactor
+//! finds the connection by key and refuses it unless the generation matches, so
+//! a handle to an ended connection can never reach a newer one in the same slot.
+//!
+//! # Implementation notes
+//!
+//! Handing a response over and closing the connection both happen under the
+//! link's mutex. Either the worker sees the close first and keeps its
+//! response, or the reactor finds the response in the link when it closes and
+//! hands it back: no interleaving loses it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::stats::StatsHandle;
+use crate::{CloseReason, Response, Undelivered};
+
+/// A connection's identity: its slab key and a generation unique to it.
+///
+/// ```
+/// let id = tether::ConnectionId::default();
+/// assert_eq!(id.to_string(), "c0.0");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ConnectionId {
+    pub(crate) key: usize,
+    pub(crate) generation: u64,
+}
+
+impl ConnectionId {
+    pub(crate) fn new(key: usize, generation: u64) -> Self {
+        ConnectionId { key, generation }
+    }
+
+    /// The slab slot. Reused once the connection ends.
+    pub fn key(self) -> usize {
+        self.key
+    }
+
+    /// Unique for the life of a reactor; tells slot reuses apart.
+    pub fn generation(self) -> u64 {
+        self.generation
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}.{}", self.key, self.generation)
+    }
+}
+
+/// What the worker has done with the exchange, as the reactor sees it.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Nothing yet.
+    Waiting,
+    /// A response is ready for the reactor to take.
+    Ready(Response),
+    /// The reactor took the response (or the link closed first).
+    Taken,
+    /// The exchange was dropped unanswered.
+    Dropped,
+}
+
+#[derive(Debug)]
+struct LinkState {
+    reply: Reply,
+    close_reason: Option<CloseReason>,
+    /// The final word on a response the worker handed over.
+    outcome: Option<Result<(), Undelivered>>,
+}
+
+/// The cell shared by one exchange and its connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    state: Mutex<LinkState>,
+    changed: Condvar,
+    /// Mirrors `close_reason.is_some()` for a lock-free `is_closed`.
+    closed: AtomicBool,
+}
+
+impl Link {
+    pub fn new() -> Self {
+        Link {
+            state: Mutex::new(LinkState {
+                reply: Reply::Waiting,
+                close_reason: None,
+                outcome: None,
+            }),
+            changed: Condvar::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        // Nothing panics while holding this lock; recover rather than spread
+        // a poison that cannot mean a broken invariant.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    // ---- worker side ----
+
+    /// Hands a response over, unless the connection already ended.
+    pub fn offer(&self, response: Response) -> Result<(), Undelivered> {
+        let mut state = self.lock();
+        if let Some(reason) = state.close_reason {
+            return Err(Undelivered { response, reason });
+        }
+        state.reply = Reply::Ready(response);
+        Ok(())
+    }
+
+    /// Waits for the reactor's verdict on an offered response.
+    pub fn wait_outcome(&self) -> Result<(), Undelivered> {
+        let mut state = self.lock();
+        loop {
+            if let Some(outcome) = state.outcome.take() {
+                return outcome;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Marks an unanswered exchange dropped. True when the reactor should be
+    /// told (the connection still waits for a reply).
+    pub fn mark_dropped(&self) -> bool {
+        let mut state = self.lock();
+        if state.close_reason.is_some() || !matches!(state.reply, Reply::Waiting) {
+            return false;
+        }
+        state.reply = Reply::Dropped;
+        true
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().close_reason
+    }
+
+    /// Blocks until the connection ends or `timeout` passes.
+    pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.lock();
+        loop {
+            if let Some(reason) = state.close_reason {
+                return Some(reason);
+            }
+            let left = match deadline {
+                Some(deadline) => deadline.checked_duration_since(Instant::now())?,
+                None => Duration::from_secs(3600),
+            };
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    // ---- reactor side ----
+
+    /// Takes what the worker left: a response, or the news it dropped the exchange.
+    pub fn take_reply(&self) -> Reply {
+        let mut state = self.lock();
+        match std::mem::replace(&mut state.reply, Reply::Taken) {
+            Reply::Waiting => {
+                state.reply = Reply::Waiting;
+                Reply::Waiting
+            }
+            other => other,
+        }
+    }
+
+    /// Records that the connection ended (or that the exchange is no longer
+    /// wanted), handing back a response the reactor had not taken yet, and
+    /// wakes every waiter. The first reason sticks.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if state.close_reason.is_none() {
+            state.close_reason = Some(reason);
+        }
+        let reason = state.close_reason.unwrap_or(reason);
+        if let Reply::Ready(response) = std::mem::replace(&mut state.reply, Reply::Taken) {
+            state.outcome = Some(Err(Undelivered { response, reason }));
+        }
+        self.closed.store(true, Ordering::Release);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Gives the worker the verdict on a response the reactor took.
+    pub fn settle(&self, outcome: Result<(), Undelivered>) {
+        let mut state = self.lock();
+        if let Err(undelivered) = &outcome {
+            if state.close_reason.is_none() {
+                state.close_reason = Some(undelivered.reason);
+            }
+            self.closed.store(true, Ordering::Release);
+        }
+        state.outcome = Some(outcome);
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+/// Messages to the reactor.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// The exchange of this connection has news (a response, or it was dropped).
+    Exchange(ConnectionId),
+    /// Begin a graceful shutdown.
+    Shutdown,
+}
+
+/// Sends commands to the reactor and wakes it, coalescing wake-ups: a burst of
+/// replies costs one `eventfd` write and one wake.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    tx: Sender<Command>,
+    waker: mio::Waker,
+    wake_pending: AtomicBool,
+    pub stats: StatsHandle,
+    pub reactor_thread: std::sync::OnceLock<ThreadId>,
+}
+
+impl Notifier {
+    pub fn new(tx: Sender<Command>, waker: mio::Waker, stats: StatsHandle) -> Self {
+        Notifier {
+            tx,
+            waker,
+            wake_pending: AtomicBool::new(false),
+            stats,
+            reactor_thread: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Queues a command; false when the reactor has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        if self.tx.send(command).is_err() {
+            return false;
+        }
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Err(err) = self.waker.wake() {
+                log::error!("reactor wake failed: {err}");
+            }
+        }
+        true
+    }
+
+    /// Called by the reactor before it drains the queue, so that a command sent
+    /// after the drain starts wakes it again.
+    pub fn clear_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// True on the reactor's own thread, where blocking would deadlock.
+    pub fn on_reactor_thread(&self) -> bool {
+        self.reactor_thread.get() == Some(&std::thread::current().id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_response_offered_before_close_comes_back() {
+        let link = Link::new();
+        link.offer(Response::text(200, "event")).unwrap();
+        link.close(CloseReason::PeerReset);
+        let back = link.wait_outcome().unwrap_err();
+        assert_eq!(back.reason, CloseReason::PeerReset);
+        assert_eq!(back.response.body(), b"event");
+    }
+
+    #[test]
+    fn a_response_offered_after_close_is_refused() {
+        let link = Link::new();
+        link.close(CloseReason::PeerClosed);
+        let back = link.offer(Response::new(204)).unwrap_err();
+        assert_eq!(back.reason, CloseReason::PeerClosed);
+        assert!(link.is_closed());
+    }
+
+    #[test]
+    fn the_first_close_reason_sticks() {
+        let link = Link::new();
+        link.close(CloseReason::ResponseTimeout);
+        link.close(CloseReason::PeerClosed);
+        assert_eq!(link.close_reason(), Some(CloseReason::ResponseTimeout));
+    }
+
+    #[test]
+    fn wait_closed_wakes_on_close_and_times_out_otherwise() {
+        let link = Arc::new(Link::new());
+        assert_eq!(link.wait_closed(Duration::from_millis(10)), None);
+        let closer = Arc::clone(&link);
+        let t = std::thread::spawn(move || closer.close(CloseReason::PeerReset));
+        assert_eq!(
+            link.wait_closed(Duration::from_secs(10)),
+            Some(CloseReason::PeerReset)
+        );
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_taken_reply_is_not_taken_twice_and_drop_after_reply_is_ignored() {
+        let link = Link::new();
+        assert!(matches!(link.take_reply(), Reply::Waiting));
+        link.offer(Response::new(200)).unwrap();
+        assert!(matches!(link.take_reply(), Reply::Ready(_)));
+        assert!(matches!(link.take_reply(), Reply::Taken));
+        assert!(!link.mark_dropped());
+    }
+}

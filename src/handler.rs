@@ -1,0 +1,21 @@
+//! The handler that runs on the reactor thread and decides, per request, how
+//! it is answered.
+
+use crate::{Request, Response};
+
+/// What the handler does with a request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Answer now, on the reactor thread: the fast path, no thread hop. Keep
+    /// this for work that never blocks.
+    Respond(Response),
+    /// Hand the request to a worker as an [`Exchange`](crate::Exchange),
+    /// through [`Server::exchanges`](crate::Server::exchanges) or
+    /// [`Server::workers`](crate::Server::workers). The connection is then
+    /// `response_pending` until the worker responds.
+    Handoff,
+}
+
+/// The boxed handler the reactor calls.
+pub(crate) type Handler = Box<dyn FnMut(&Request) -> Action + Send>;

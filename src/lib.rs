@@ -1,0 +1,80 @@
+//! # tether
+//!
+//! A connection manager for services that must know, at once and for
+//! certain, when a client has gone away.
+//!
+//! One reactor thread (mio) owns every connection in a slab. Requests are
+//! answered on the reactor ([`Action::Respond`]) or handed to worker threads
+//! as an [`Exchange`] ([`Action::Handoff`]). While a worker holds an
+//! exchange, the connection is *response pending*: it stays open whatever the
+//! request said, and the reactor keeps watching it, so a client that leaves
+//! (FIN, RST, hangup, error) is noticed at once and the worker is told:
+//! [`Exchange::wait_closed`] wakes, and [`Exchange::respond`] hands the
+//! response back as [`Undelivered`]. Nothing is lost silently.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::{Read, Write};
+//! use tether::{Action, Response, Server};
+//!
+//! let server = Server::builder()
+//!     .handler(|req: &tether::Request| match req.path() {
+//!         "/hello" => Action::Respond(Response::text(200, "Hello, World!")),
+//!         _ => Action::Handoff,
+//!     })
+//!     .bind("127.0.0.1:0")?;
+//! server.workers(2, |exchange| {
+//!     let _ = exchange.respond(Response::text(200, "from a worker"));
+//! });
+//!
+//! let mut client = std::net::TcpStream::connect(server.local_addr())?;
+//! client.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! let mut reply = String::new();
+//! client.read_to_string(&mut reply)?;
+//! assert!(reply.ends_with("Hello, World!"));
+//! server.shutdown();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See `docs/architecture.md` for threads, states, and the path of a
+//! disconnect from epoll to the worker.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+mod body;
+mod buffer;
+mod config;
+mod connection;
+mod encode;
+mod error;
+mod exchange;
+mod flags;
+mod handle;
+mod handler;
+mod parse;
+mod reactor;
+mod reason;
+mod request;
+mod response;
+mod server;
+mod socket;
+mod stats;
+mod timer;
+
+pub use config::{
+    Config, HalfClosePolicy, Keepalive, DEFAULT_ACCEPT_BACKOFF, DEFAULT_BACKLOG,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_HANDOFF_QUEUE, DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_LINGER_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_STALL_TIMEOUT, MAX_HEADERS_LIMIT,
+};
+pub use error::Error;
+pub use exchange::{Exchange, Exchanges, Undelivered};
+pub use handle::ConnectionId;
+pub use handler::Action;
+pub use reason::CloseReason;
+pub use request::{Request, Version};
+pub use response::{IntoBytes, Response};
+pub use server::{Builder, Server};
+pub use stats::{Closed, Stats, StatsHandle};

@@ -1,0 +1,409 @@
+//! The event loop: one thread, one `mio::Poll`, one slab of connections.
+//!
+//! # Turn order
+//!
+//! 1. `poll` with the next deadline as timeout (zero when work is queued).
+//! 2. Readiness events, each handled on its connection at once.
+//! 3. Commands from workers (responses, dropped exchanges, shutdown). The
+//!    waker is an eventfd counter: many `wake()`s may yield one event, so the
+//!    whole queue is drained every time.
+//! 4. Accepts, unless paused (connection limit, descriptor exhaustion).
+//! 5. Expired timers.
+//! 6. Connections that ran out of budget last turn (fairness).
+//! 7. Reaping: connections closed during this turn leave the slab only now,
+//!    so a key is never reused while events for it may still be in hand.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::buffer::{BufferPool, BUFFER_BYTES};
+use crate::connection::{Connection, Cx};
+use crate::encode::DateCache;
+use crate::handle::{Command, ConnectionId, Notifier};
+use crate::handler::Handler;
+use crate::stats::{Counters, StatsHandle};
+use crate::timer::Timers;
+use crate::{socket, CloseReason, Config, Exchange, Request};
+
+pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// Connections accepted per turn before other work gets a go.
+const ACCEPTS_PER_TURN: usize = 64;
+/// Readiness events taken per `poll`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// What every connection borrows from the reactor while it works.
+struct Shared {
+    config: Config,
+    stats: StatsHandle,
+    notifier: Arc<Notifier>,
+    handoff: Sender<Exchange>,
+    handler: Handler,
+    pool: BufferPool,
+    scratch: Request,
+    discard: Box<[u8]>,
+    date: DateCache,
+}
+
+impl Shared {
+    fn cx(&mut self, now: Instant) -> Cx<'_> {
+        Cx {
+            config: &self.config,
+            stats: &self.stats.0,
+            now,
+            date: self.date.get(),
+            handler: &mut self.handler,
+            handoff: &self.handoff,
+            notifier: &self.notifier,
+            pool: &mut self.pool,
+            scratch: &mut self.scratch,
+            discard: &mut self.discard,
+        }
+    }
+}
+
+/// Bookkeeping after a connection did something: reap it if it closed,
+/// otherwise re-arm its timer and queue it if it wants another turn.
+struct Scheduler {
+    timers: Timers,
+    ready: VecDeque<ConnectionId>,
+    reap: Vec<usize>,
+}
+
+impl Scheduler {
+    fn after(&mut self, conn: &mut Connection, wants_turn: bool, config: &Config) {
+        if conn.is_closed() {
+            self.reap.push(conn.id.key());
+            return;
+        }
+        let owner = (conn.id.key(), conn.id.generation());
+        let next = conn.next_deadline(config);
+        self.timers.arm(&mut conn.timer_slot, next, owner);
+        if wants_turn && !conn.is_queued() {
+            conn.set_queued(true);
+            self.ready.push_back(conn.id);
+        }
+    }
+}
+
+/// Inputs to start a reactor.
+pub(crate) struct ReactorParts {
+    pub poll: Poll,
+    pub listener: TcpListener,
+    pub config: Config,
+    pub stats: StatsHandle,
+    pub notifier: Arc<Notifier>,
+    pub commands: Receiver<Command>,
+    pub handoff: Sender<Exchange>,
+    pub handler: Handler,
+}
+
+pub(crate) struct Reactor {
+    poll: Poll,
+    events: Events,
+    listener: Option<TcpListener>,
+    /// The listener may have connections waiting (edge-triggered).
+    listener_ready: bool,
+    accept_paused_until: Option<Instant>,
+    /// A descriptor held in reserve: released to accept-and-close one
+    /// connection when the process runs out (`EMFILE`).
+    spare_fd: Option<File>,
+    conns: Slab<Connection>,
+    next_generation: u64,
+    commands: Receiver<Command>,
+    shutdown_deadline: Option<Instant>,
+    sched: Scheduler,
+    shared: Shared,
+}
+
+impl Reactor {
+    pub fn new(parts: ReactorParts) -> Reactor {
+        Reactor {
+            poll: parts.poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            listener: Some(parts.listener),
+            listener_ready: true,
+            accept_paused_until: None,
+            spare_fd: File::open("/dev/null").ok(),
+            conns: Slab::new(),
+            next_generation: 1,
+            commands: parts.commands,
+            shutdown_deadline: None,
+            sched: Scheduler {
+                timers: Timers::default(),
+                ready: VecDeque::new(),
+                reap: Vec::new(),
+            },
+            shared: Shared {
+                config: parts.config,
+                stats: parts.stats,
+                notifier: parts.notifier,
+                handoff: parts.handoff,
+                handler: parts.handler,
+                pool: BufferPool::default(),
+                scratch: Request::default(),
+                discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
+                date: DateCache::new(),
+            },
+        }
+    }
+
+    /// Runs until shutdown completes.
+    pub fn run(mut self) {
+        let _ = self
+            .shared
+            .notifier
+            .reactor_thread
+            .set(std::thread::current().id());
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(err) = self.poll.poll(&mut self.events, timeout) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("poll failed: {err}; stopping the reactor");
+                break;
+            }
+            let now = Instant::now();
+            self.turn(now);
+            if self.is_finished(now) {
+                break;
+            }
+        }
+        self.close_all(Instant::now());
+        log::debug!("reactor stopped");
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.sched.ready.is_empty() || self.can_accept(now) {
+            return Some(Duration::ZERO);
+        }
+        let mut next = self.sched.timers.next_deadline();
+        let mut consider = |at: Option<Instant>| {
+            if let Some(at) = at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        };
+        if self.listener_ready {
+            consider(self.accept_paused_until);
+        }
+        consider(self.shutdown_deadline);
+        next.map(|at| at.saturating_duration_since(now))
+    }
+
+    fn can_accept(&self, now: Instant) -> bool {
+        self.listener_ready
+            && self.listener.is_some()
+            && self.conns.len() < self.shared.config.max_connections
+            && self.accept_paused_until.is_none_or(|until| until <= now)
+    }
+
+    fn turn(&mut self, now: Instant) {
+        self.shared.date.refresh(SystemTime::now());
+        let mut woken = false;
+        for event in self.events.iter() {
+            match event.token() {
+                LISTENER => self.listener_ready = true,
+                WAKER => woken = true,
+                Token(key) => {
+                    let Some(conn) = self.conns.get_mut(key) else {
+                        continue;
+                    };
+                    if conn.is_closed() {
+                        continue;
+                    }
+                    let wants_turn = conn.on_event(event, &mut self.shared.cx(now));
+                    self.sched.after(conn, wants_turn, &self.shared.config);
+                }
+            }
+        }
+        if woken {
+            self.run_commands(now);
+        }
+        if self.can_accept(now) {
+            self.accept(now);
+        }
+        self.fire_timers(now);
+        self.run_ready(now);
+        self.reap();
+    }
+
+    fn run_commands(&mut self, now: Instant) {
+        self.shared.notifier.clear_wake();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Exchange(id) => {
+                    let Some(conn) = self.conns.get_mut(id.key()) else {
+                        continue;
+                    };
+                    if conn.id != id {
+                        // The connection ended and the slot was reused: the
+                        // exchange's link was closed then; nothing to do.
+                        continue;
+                    }
+                    let wants_turn = conn.on_exchange_update(&mut self.shared.cx(now));
+                    self.sched.after(conn, wants_turn, &self.shared.config);
+                }
+                Command::Shutdown => self.begin_shutdown(now),
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            if self.conns.len() >= self.shared.config.max_connections {
+                // Paused: clients wait in the backlog until a slot frees.
+                return;
+            }
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, now),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.listener_ready = false;
+                    return;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_descriptor_exhaustion(&err) => {
+                    self.shed_on_exhaustion(&err, now);
+                    return;
+                }
+                Err(err) => log::debug!("accept failed: {err}"),
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+        socket::configure_accepted(&stream, &self.shared.config);
+        let entry = self.conns.vacant_entry();
+        let id = ConnectionId::new(entry.key(), self.next_generation);
+        self.next_generation += 1;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id.key()), interest)
+        {
+            log::warn!("{id} register failed: {err}; dropping the connection");
+            return;
+        }
+        log::trace!("{id} accepted from {peer}");
+        let stats = &self.shared.stats.0;
+        Counters::incr(&stats.accepted);
+        Counters::incr(&stats.active);
+        let conn = entry.insert(Connection::new(id, stream, Some(peer), now));
+        self.sched.after(conn, false, &self.shared.config);
+    }
+
+    /// Out of descriptors: give up the spare one, accept a waiting client and
+    /// close it at once (so it is not left hanging), and pause accepting for a
+    /// while instead of spinning on a listener that stays readable.
+    fn shed_on_exhaustion(&mut self, err: &io::Error, now: Instant) {
+        let backoff = self.shared.config.accept_backoff;
+        log::warn!("accept: {err}; pausing accepts for {backoff:?}");
+        Counters::incr(&self.shared.stats.0.accept_paused);
+        self.spare_fd = None;
+        if let Some(listener) = &self.listener {
+            if let Ok((stream, _)) = listener.accept() {
+                drop(stream);
+            }
+        }
+        self.spare_fd = File::open("/dev/null").ok();
+        self.accept_paused_until = Some(now + backoff);
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some((at, (key, generation))) = self.sched.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.id.generation() != generation
+                || conn.is_closed()
+                || !Timers::take_if_current(&mut conn.timer_slot, at)
+            {
+                continue;
+            }
+            let wants_turn = conn.on_deadline(&mut self.shared.cx(now));
+            self.sched.after(conn, wants_turn, &self.shared.config);
+        }
+    }
+
+    fn run_ready(&mut self, now: Instant) {
+        for _ in 0..self.sched.ready.len() {
+            let Some(id) = self.sched.ready.pop_front() else {
+                break;
+            };
+            let Some(conn) = self.conns.get_mut(id.key()) else {
+                continue;
+            };
+            if conn.id != id || conn.is_closed() {
+                continue;
+            }
+            conn.set_queued(false);
+            let wants_turn = conn.drive(&mut self.shared.cx(now));
+            self.sched.after(conn, wants_turn, &self.shared.config);
+        }
+    }
+
+    /// Removes connections closed this turn. Dropping the socket closes the
+    /// descriptor, which also removes it from epoll: no deregister call.
+    fn reap(&mut self) {
+        for key in self.sched.reap.drain(..) {
+            if self.conns.get(key).is_some_and(Connection::is_closed) {
+                let conn = self.conns.remove(key);
+                log::trace!("{} reaped ({:?})", conn.id, conn.close_reason());
+            }
+        }
+    }
+
+    /// Stops accepting (the port is released now) and lets every connection
+    /// finish what it owes, up to the shutdown deadline.
+    fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        log::debug!("shutting down: {} connections open", self.conns.len());
+        self.shutdown_deadline = Some(now + self.shared.config.shutdown_timeout);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for (_, conn) in self.conns.iter_mut() {
+            let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now));
+            self.sched.after(conn, wants_turn, &self.shared.config);
+        }
+    }
+
+    fn is_finished(&self, now: Instant) -> bool {
+        self.shutdown_deadline
+            .is_some_and(|deadline| self.conns.is_empty() || deadline <= now)
+    }
+
+    /// Closes whatever is left (the shutdown deadline passed, or poll failed).
+    fn close_all(&mut self, now: Instant) {
+        for (_, conn) in self.conns.iter_mut() {
+            conn.close(CloseReason::Shutdown, &mut self.shared.cx(now));
+        }
+        self.conns.clear();
+        // Commands still queued concern links that are closed now; their
+        // responses were handed back by the close.
+        self.shared.notifier.clear_wake();
+        while self.commands.try_recv().is_ok() {}
+    }
+}
+
+/// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: the process or system is out of
+/// something accept needs; retrying at once would spin.
+fn is_descriptor_exhaustion(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(24 | 23 | 105 | 12))
+}

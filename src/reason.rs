@@ -1,0 +1,191 @@
+//! Why a connection ended.
+
+use std::fmt;
+use std::io;
+
+/// Why a connection ended. Every closed connection records exactly one.
+///
+/// The names are stable: they appear in [`Stats`](crate::Stats) and in the
+/// demo's `/stats` JSON as `closed.<name>` (see [`CloseReason::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client closed its side in order: a read returned zero bytes (FIN).
+    PeerClosed,
+    /// The client reset the connection (RST; `ECONNRESET`).
+    PeerReset,
+    /// The socket reported a hangup (EPOLLHUP) without an error.
+    PeerHangup,
+    /// The socket reported an error other than a reset (taken from `SO_ERROR`).
+    SocketError,
+    /// A write to the client failed (for example `EPIPE`).
+    WriteError,
+    /// TCP keepalive or `TCP_USER_TIMEOUT` found the peer dead (`ETIMEDOUT`).
+    KeepaliveFailed,
+    /// A keep-alive connection sat idle between requests for too long.
+    IdleTimeout,
+    /// A request head did not arrive in time (slow or silent client).
+    HeadTimeout,
+    /// A request body made no progress for too long.
+    BodyTimeout,
+    /// A worker did not respond in time; the client was answered `503`.
+    ResponseTimeout,
+    /// The client stopped reading: queued output made no progress for too long.
+    /// The connection is reset rather than held.
+    WriteStall,
+    /// The request was malformed or over a limit; it was answered with a
+    /// 4xx/5xx status and the connection closed lingeringly.
+    BadRequest,
+    /// An exchange was dropped unanswered (or its worker panicked); the client
+    /// was answered `500`.
+    Unanswered,
+    /// Closed by the server after a response that ended the connection
+    /// (`Connection: close`, HTTP/1.0 without keep-alive).
+    Drained,
+    /// Closed because the server shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Number of variants; the size of per-reason counter arrays.
+    pub(crate) const COUNT: usize = 15;
+
+    /// Every reason, in the order of [`CloseReason::index`].
+    pub const ALL: [CloseReason; Self::COUNT] = [
+        CloseReason::PeerClosed,
+        CloseReason::PeerReset,
+        CloseReason::PeerHangup,
+        CloseReason::SocketError,
+        CloseReason::WriteError,
+        CloseReason::KeepaliveFailed,
+        CloseReason::IdleTimeout,
+        CloseReason::HeadTimeout,
+        CloseReason::BodyTimeout,
+        CloseReason::ResponseTimeout,
+        CloseReason::WriteStall,
+        CloseReason::BadRequest,
+        CloseReason::Unanswered,
+        CloseReason::Drained,
+        CloseReason::Shutdown,
+    ];
+
+    /// The stable snake_case name used in stats and logs.
+    ///
+    /// ```
+    /// assert_eq!(tether::CloseReason::PeerReset.as_str(), "peer_reset");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::PeerReset => "peer_reset",
+            CloseReason::PeerHangup => "peer_hangup",
+            CloseReason::SocketError => "socket_error",
+            CloseReason::WriteError => "write_error",
+            CloseReason::KeepaliveFailed => "keepalive_failed",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::HeadTimeout => "head_timeout",
+            CloseReason::BodyTimeout => "body_timeout",
+            CloseReason::ResponseTimeout => "response_timeout",
+            CloseReason::WriteStall => "write_stall",
+            CloseReason::BadRequest => "bad_request",
+            CloseReason::Unanswered => "unanswered",
+            CloseReason::Drained => "drained",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// Position in [`CloseReason::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// True when the client went away (rather than the server ending the
+    /// connection on purpose).
+    pub fn is_peer_gone(self) -> bool {
+        matches!(
+            self,
+            CloseReason::PeerClosed
+                | CloseReason::PeerReset
+                | CloseReason::PeerHangup
+                | CloseReason::SocketError
+                | CloseReason::WriteError
+                | CloseReason::KeepaliveFailed
+        )
+    }
+
+    /// Classifies an I/O error seen on a read, or taken from `SO_ERROR`.
+    pub(crate) fn from_read_error(err: &io::Error) -> CloseReason {
+        match err.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                CloseReason::PeerReset
+            }
+            io::ErrorKind::BrokenPipe => CloseReason::PeerClosed,
+            io::ErrorKind::TimedOut => CloseReason::KeepaliveFailed,
+            _ => CloseReason::SocketError,
+        }
+    }
+
+    /// Classifies an I/O error seen on a write.
+    pub(crate) fn from_write_error(err: &io::Error) -> CloseReason {
+        match err.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                CloseReason::PeerReset
+            }
+            io::ErrorKind::TimedOut => CloseReason::KeepaliveFailed,
+            _ => CloseReason::WriteError,
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_order_and_names_are_unique() {
+        for (i, reason) in CloseReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i);
+        }
+        let mut names: Vec<_> = CloseReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CloseReason::COUNT);
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let table = [
+            (
+                io::ErrorKind::ConnectionReset,
+                CloseReason::PeerReset,
+                CloseReason::PeerReset,
+            ),
+            (
+                io::ErrorKind::BrokenPipe,
+                CloseReason::PeerClosed,
+                CloseReason::WriteError,
+            ),
+            (
+                io::ErrorKind::TimedOut,
+                CloseReason::KeepaliveFailed,
+                CloseReason::KeepaliveFailed,
+            ),
+            (
+                io::ErrorKind::Other,
+                CloseReason::SocketError,
+                CloseReason::WriteError,
+            ),
+        ];
+        for (kind, on_read, on_write) in table {
+            let err = io::Error::from(kind);
+            assert_eq!(CloseReason::from_read_error(&err), on_read, "{kind:?}");
+            assert_eq!(CloseReason::from_write_error(&err), on_write, "{kind:?}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! A parsed request: what a handler sees and an [`Exchange`](crate::Exchange) owns.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::handle::ConnectionId;
+
+/// The HTTP version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: close after each response unless the client asks for keep-alive.
+    Http10,
+    /// HTTP/1.1: keep-alive unless either side says `Connection: close`.
+    Http11,
+}
+
+/// Byte range of a field inside [`Request::head`].
+pub(crate) type Span = (u32, u32);
+
+/// A request: method, target, version, headers and the whole body.
+///
+/// The head is kept as the bytes the client sent, and accessors slice it, so
+/// a request costs two buffers however many headers it has (and the reactor
+/// reuses them for requests answered on its own thread).
+#[derive(Clone)]
+pub struct Request {
+    /// INVARIANT: `method`, `target` and every header span index into `head`
+    /// at UTF-8 boundaries of ASCII text (checked when parsed).
+    pub(crate) head: Vec<u8>,
+    pub(crate) method: Span,
+    pub(crate) target: Span,
+    pub(crate) version: Version,
+    pub(crate) headers: Vec<(Span, Span)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) connection: ConnectionId,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            head: Vec::new(),
+            method: (0, 0),
+            target: (0, 0),
+            version: Version::Http11,
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer: None,
+            connection: ConnectionId::default(),
+        }
+    }
+}
+
+impl Request {
+    fn text(&self, span: Span) -> &str {
+        let bytes = self.bytes(span);
+        // Parsing checked these spans are ASCII; an empty string is the safe
+        // answer should that ever not hold.
+        std::str::from_utf8(bytes).unwrap_or("")
+    }
+
+    fn bytes(&self, (start, end): Span) -> &[u8] {
+        self.head.get(start as usize..end as usize).unwrap_or(&[])
+    }
+
+    /// The method, e.g. `"GET"`.
+    pub fn method(&self) -> &str {
+        self.text(self.method)
+    }
+
+    /// The request target as sent, e.g. `"/work?ms=10"`.
+    pub fn target(&self) -> &str {
+        self.text(self.target)
+    }
+
+    /// The target's path, before any `?`.
+    pub fn path(&self) -> &str {
+        let target = self.target();
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
+
+    /// The target's query, after the first `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, query)| query)
+    }
+
+    /// The value of a `name=value` pair in the query (no percent-decoding).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query()?
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// The first header named `name` (case-insensitive), if it is UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every header, in the order sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.headers
+            .iter()
+            .map(|&(name, value)| (self.text(name), self.bytes(value)))
+    }
+
+    /// The request body (empty when there is none).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body out of the request, leaving it empty.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The connection this request arrived on.
+    pub fn connection_id(&self) -> ConnectionId {
+        self.connection
+    }
+
+    /// Empties the request for reuse, keeping its buffers' capacity.
+    pub(crate) fn clear(&mut self) {
+        self.head.clear();
+        self.headers.clear();
+        self.body.clear();
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("version", &self.version)
+            .field("headers", &self.headers.len())
+            .field("body_len", &self.body.len())
+            .field("connection", &self.connection)
+            .finish()
+    }
+}

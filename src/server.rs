@@ -1,0 +1,230 @@
+//! The public server: binding, starting the reactor, workers, shutdown.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use mio::{Interest, Poll, Waker};
+
+use crate::exchange::Exchanges;
+use crate::handle::{Command, Notifier};
+use crate::handler::Handler;
+use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
+use crate::stats::{Counters, StatsHandle};
+use crate::{socket, Action, Config, Error, Exchange, Request, Stats};
+
+/// Configures a [`Server`] before it binds.
+///
+/// ```
+/// # fn main() -> Result<(), tether::Error> {
+/// use tether::{Action, Response, Server};
+///
+/// let builder = Server::builder();
+/// let stats = builder.stats_handle();
+/// let server = builder
+///     .handler(move |req: &tether::Request| match req.path() {
+///         "/hello" => Action::Respond(Response::text(200, "Hello, World!")),
+///         "/stats" => Action::Respond(Response::text(200, stats.snapshot().to_json())),
+///         _ => Action::Handoff,
+///     })
+///     .bind("127.0.0.1:0")?;
+/// assert_ne!(server.local_addr().port(), 0);
+/// server.shutdown();
+/// # Ok(())
+/// # }
+/// ```
+pub struct Builder {
+    config: Config,
+    handler: Option<Handler>,
+    stats: StatsHandle,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("handler", &self.handler.is_some())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Replaces the configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the handler that runs on the reactor thread for every request.
+    /// It must not block: answer with [`Action::Respond`], or pass the
+    /// request to a worker with [`Action::Handoff`]. Without a handler every
+    /// request is handed off.
+    pub fn handler<F>(mut self, handler: F) -> Self
+    where
+        F: FnMut(&Request) -> Action + Send + 'static,
+    {
+        self.handler = Some(Box::new(handler));
+        self
+    }
+
+    /// The counters this server will use, available before it starts (so a
+    /// handler can serve them).
+    pub fn stats_handle(&self) -> StatsHandle {
+        self.stats.clone()
+    }
+
+    /// Binds, listens, and starts the reactor thread.
+    pub fn bind<A: ToSocketAddrs>(self, addr: A) -> Result<Server, Error> {
+        self.config.validate()?;
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or(Error::InvalidConfig("address resolved to nothing"))?;
+        let mut listener = socket::bind_listener(addr, &self.config)?;
+        let local_addr = listener.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (command_tx, command_rx) = crossbeam_channel::unbounded();
+        let (handoff_tx, handoff_rx) = crossbeam_channel::bounded(self.config.handoff_queue);
+        let notifier = Arc::new(Notifier::new(command_tx, waker, self.stats.clone()));
+        let reactor = Reactor::new(ReactorParts {
+            poll,
+            listener,
+            config: self.config,
+            stats: self.stats.clone(),
+            notifier: Arc::clone(&notifier),
+            commands: command_rx,
+            handoff: handoff_tx,
+            handler: self
+                .handler
+                .unwrap_or_else(|| Box::new(|_| Action::Handoff)),
+        });
+        let thread = std::thread::Builder::new()
+            .name("tether-reactor".into())
+            .spawn(move || reactor.run())?;
+        log::debug!("listening on {local_addr}");
+        Ok(Server {
+            local_addr,
+            stats: self.stats,
+            notifier,
+            reactor: Some(thread),
+            exchanges: Exchanges { rx: handoff_rx },
+            workers: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// A running server: one reactor thread owning every connection.
+///
+/// Dropping it shuts it down as [`Server::shutdown`] does.
+pub struct Server {
+    local_addr: SocketAddr,
+    stats: StatsHandle,
+    notifier: Arc<Notifier>,
+    reactor: Option<JoinHandle<()>>,
+    exchanges: Exchanges,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts configuring a server.
+    pub fn builder() -> Builder {
+        Builder {
+            config: Config::default(),
+            handler: None,
+            stats: StatsHandle::default(),
+        }
+    }
+
+    /// The address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    /// A cloneable handle to the counters, readable from any thread.
+    pub fn stats_handle(&self) -> StatsHandle {
+        self.stats.clone()
+    }
+
+    /// The queue of handed-off exchanges, for worker threads of your own.
+    pub fn exchanges(&self) -> Exchanges {
+        self.exchanges.clone()
+    }
+
+    /// Starts `n` worker threads that take exchanges from the queue and call
+    /// `work` with each. A panic in `work` is caught and counted
+    /// (`worker_panics`); the exchange it held is answered `500`; the thread
+    /// goes on. The threads end, and are joined, when the server shuts down.
+    pub fn workers<F>(&self, n: usize, work: F)
+    where
+        F: Fn(Exchange) + Send + Sync + 'static,
+    {
+        let work = Arc::new(work);
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        for i in 0..n {
+            let exchanges = self.exchanges();
+            let work = Arc::clone(&work);
+            let stats = self.stats.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("tether-worker-{}", workers.len() + i))
+                .spawn(move || {
+                    while let Some(exchange) = exchanges.recv() {
+                        let id = exchange.id();
+                        if catch_unwind(AssertUnwindSafe(|| work(exchange))).is_err() {
+                            Counters::incr(&stats.0.worker_panics);
+                            log::warn!("{id} worker panicked; its exchange was answered 500");
+                        }
+                    }
+                });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(err) => log::error!("could not start a worker thread: {err}"),
+            }
+        }
+    }
+
+    /// Shuts down gracefully: stops accepting (the port is free when this
+    /// returns), lets owed responses finish for up to
+    /// [`Config::shutdown_timeout`], closes everything else, and joins the
+    /// reactor and the worker pool.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(reactor) = self.reactor.take() else {
+            return;
+        };
+        self.notifier.send(Command::Shutdown);
+        if reactor.join().is_err() {
+            log::error!("the reactor thread panicked");
+        }
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        for worker in workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

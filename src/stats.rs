@@ -1,0 +1,191 @@
+//! Counters the reactor keeps and any thread can read.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::CloseReason;
+
+/// The live counters. Written by the reactor (and by exchanges being dropped),
+/// read by anyone through [`StatsHandle`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub accepted: AtomicU64,
+    pub active: AtomicU64,
+    pub requests: AtomicU64,
+    pub responses: AtomicU64,
+    pub pending_responses: AtomicU64,
+    pub undelivered: AtomicU64,
+    pub dropped: AtomicU64,
+    pub worker_panics: AtomicU64,
+    pub handoff_rejected: AtomicU64,
+    pub accept_paused: AtomicU64,
+    closed: [AtomicU64; CloseReason::COUNT],
+}
+
+impl Counters {
+    pub fn incr(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub fn decr(counter: &AtomicU64) {
+        counter.fetch_sub(1, Relaxed);
+    }
+
+    pub fn record_close(&self, reason: CloseReason) {
+        self.closed[reason.index()].fetch_add(1, Relaxed);
+        Self::decr(&self.active);
+    }
+}
+
+/// A cloneable handle to a server's counters, readable from any thread.
+///
+/// Get one before the server starts with
+/// [`Builder::stats_handle`](crate::Builder::stats_handle) (so the handler can
+/// serve it), or from [`Server::stats_handle`](crate::Server::stats_handle).
+#[derive(Debug, Clone, Default)]
+pub struct StatsHandle(pub(crate) Arc<Counters>);
+
+impl StatsHandle {
+    /// Reads every counter. Each value is exact; the set is not one atomic
+    /// snapshot (counters may move between reads).
+    pub fn snapshot(&self) -> Stats {
+        let c = &self.0;
+        let mut closed = [0; CloseReason::COUNT];
+        for (slot, counter) in closed.iter_mut().zip(&c.closed) {
+            *slot = counter.load(Relaxed);
+        }
+        Stats {
+            accepted: c.accepted.load(Relaxed),
+            active: c.active.load(Relaxed),
+            requests: c.requests.load(Relaxed),
+            responses: c.responses.load(Relaxed),
+            pending_responses: c.pending_responses.load(Relaxed),
+            undelivered: c.undelivered.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            worker_panics: c.worker_panics.load(Relaxed),
+            handoff_rejected: c.handoff_rejected.load(Relaxed),
+            accept_paused: c.accept_paused.load(Relaxed),
+            closed: Closed(closed),
+        }
+    }
+}
+
+/// A reading of a server's counters.
+///
+/// ```
+/// let stats = tether::Stats::default();
+/// assert_eq!(stats.closed.get(tether::CloseReason::PeerReset), 0);
+/// assert!(stats.to_json().contains("\"peer_reset\":0"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections open now.
+    pub active: u64,
+    /// Complete requests parsed.
+    pub requests: u64,
+    /// Responses queued for writing (inline, from workers, and automatic).
+    pub responses: u64,
+    /// Exchanges in workers' hands now (`response_pending` set).
+    pub pending_responses: u64,
+    /// Worker responses handed back because the client was gone.
+    pub undelivered: u64,
+    /// Exchanges dropped without a response (each answered `500`).
+    pub dropped: u64,
+    /// Panics caught in the worker pool.
+    pub worker_panics: u64,
+    /// Requests answered `503` because the hand-off queue was full.
+    pub handoff_rejected: u64,
+    /// Times accepting paused (descriptor exhaustion).
+    pub accept_paused: u64,
+    /// Connections closed, per reason.
+    pub closed: Closed,
+}
+
+/// Closed-connection counts per [`CloseReason`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Closed([u64; CloseReason::COUNT]);
+
+impl Closed {
+    /// Connections closed for `reason`.
+    pub fn get(&self, reason: CloseReason) -> u64 {
+        self.0[reason.index()]
+    }
+
+    /// Connections closed for any reason.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Every reason with its count, in [`CloseReason::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (CloseReason, u64)> + '_ {
+        CloseReason::ALL.iter().copied().zip(self.0.iter().copied())
+    }
+}
+
+impl Stats {
+    /// The counters as a JSON object: the top-level names above, and
+    /// `closed` as an object keyed by [`CloseReason::as_str`].
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(512);
+        let fields = [
+            ("accepted", self.accepted),
+            ("active", self.active),
+            ("requests", self.requests),
+            ("responses", self.responses),
+            ("pending_responses", self.pending_responses),
+            ("undelivered", self.undelivered),
+            ("dropped", self.dropped),
+            ("worker_panics", self.worker_panics),
+            ("handoff_rejected", self.handoff_rejected),
+            ("accept_paused", self.accept_paused),
+        ];
+        out.push('{');
+        for (name, value) in fields {
+            let _ = write!(out, "\"{name}\":{value},");
+        }
+        out.push_str("\"closed\":{");
+        for (i, (reason, count)) in self.closed.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(out, "{sep}\"{}\":{count}", reason.as_str());
+        }
+        out.push_str("}}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_holds_every_contract_name() {
+        let handle = StatsHandle::default();
+        Counters::incr(&handle.0.accepted);
+        Counters::incr(&handle.0.active);
+        handle.0.record_close(CloseReason::Drained);
+        let json = handle.snapshot().to_json();
+        for name in [
+            "\"accepted\":1",
+            "\"active\":0",
+            "\"requests\":0",
+            "\"pending_responses\":0",
+            "\"undelivered\":0",
+            "\"dropped\":0",
+            "\"peer_closed\":0",
+            "\"peer_reset\":0",
+            "\"idle_timeout\":0",
+            "\"head_timeout\":0",
+            "\"response_timeout\":0",
+            "\"bad_request\":0",
+            "\"drained\":1",
+            "\"shutdown\":0",
+        ] {
+            assert!(json.contains(name), "{name} missing from {json}");
+        }
+        assert!(json.starts_with('{') && json.ends_with("}}"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Helpers shared by the behaviour tests: real loopback clients, polling
+//! waits, and a check that a test left nothing behind.
+#![allow(dead_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use tether::{Action, Config, Exchange, Request, Response, Server, Stats};
+
+/// Generous bound for anything a test waits on.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Logging once per test binary (`RUST_LOG=tether=trace` to see it).
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = env_logger::builder().is_test(true).try_init();
+    });
+}
+
+/// A server on 127.0.0.1:0 with `config` and `handler`.
+pub fn serve<F>(config: Config, handler: F) -> Server
+where
+    F: FnMut(&Request) -> Action + Send + 'static,
+{
+    init();
+    Server::builder()
+        .config(config)
+        .handler(handler)
+        .bind("127.0.0.1:0")
+        .expect("bind")
+}
+
+/// A server whose every request goes to `n` pool workers running `work`.
+pub fn serve_workers<F>(config: Config, n: usize, work: F) -> Server
+where
+    F: Fn(Exchange) + Send + Sync + 'static,
+{
+    let server = serve(config, |_| Action::Handoff);
+    server.workers(n, work);
+    server
+}
+
+/// The demo's inline hello.
+pub fn hello(_: &Request) -> Action {
+    Action::Respond(Response::text(200, "Hello, World!"))
+}
+
+/// Polls `condition` until it holds or [`PATIENCE`] runs out.
+#[track_caller]
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until the server has no connections and owes no responses.
+#[track_caller]
+pub fn assert_quiet(server: &Server) {
+    wait_for("no active connections and no pending responses", || {
+        let stats = server.stats();
+        stats.active == 0 && stats.pending_responses == 0
+    });
+}
+
+/// Waits until `closed.<reason>` reaches `count`.
+#[track_caller]
+pub fn wait_closed_count(server: &Server, reason: tether::CloseReason, count: u64) -> Stats {
+    let mut stats = server.stats();
+    wait_for(&format!("{count} closed as {reason}"), || {
+        stats = server.stats();
+        stats.closed.get(reason) >= count
+    });
+    stats
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("utf-8 body")
+    }
+
+    pub fn closes(&self) -> bool {
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+    }
+}
+
+/// A blocking HTTP/1.1 client on one connection, reading responses framed by
+/// Content-Length.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    pub fn get(&mut self, path: &str) -> Reply {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.read_reply(false)
+    }
+
+    /// Reads one response (`head_only` for replies to HEAD).
+    pub fn read_reply(&mut self, head_only: bool) -> Reply {
+        self.try_read_reply(head_only).expect("read a response")
+    }
+
+    pub fn try_read_reply(&mut self, head_only: bool) -> io::Result<Reply> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut parsed = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(len) = parsed
+                .parse(&self.buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            {
+                let status = parsed.code.unwrap_or(0);
+                let headers: Vec<(String, String)> = parsed
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .map(|(_, v)| v.parse::<usize>().expect("numeric length"));
+                let body_len = if head_only || status == 100 {
+                    0
+                } else {
+                    length.unwrap_or(0)
+                };
+                while self.buf.len() < len + body_len {
+                    self.fill()?;
+                }
+                let body = self.buf[len..len + body_len].to_vec();
+                self.buf.drain(..len + body_len);
+                return Ok(Reply {
+                    status,
+                    headers,
+                    body,
+                });
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 8192];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed",
+            ));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// Reads until the server closes; true for an orderly FIN (not a reset),
+    /// with no stray bytes before it.
+    pub fn expect_eof(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return self.buf.is_empty(),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Closes with RST instead of FIN.
+    pub fn reset(self) {
+        let sock = socket2::SockRef::from(&self.stream);
+        sock.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(self.stream);
+    }
+
+    /// Half-closes: no more bytes from us, but we can still read.
+    pub fn finish_sending(&self) {
+        self.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
