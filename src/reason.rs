@@ -116,10 +116,11 @@ impl CloseReason {
     /// Classifies an I/O error seen on a read, or taken from `SO_ERROR`.
     pub(crate) fn from_read_error(err: &io::Error) -> CloseReason {
         match err.kind() {
-            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                CloseReason::PeerReset
-            }
-            io::ErrorKind::BrokenPipe => CloseReason::PeerClosed,
+            // Linux records an RST that arrives after the peer's FIN
+            // (CLOSE_WAIT) as EPIPE rather than ECONNRESET (`tcp_reset`).
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => CloseReason::PeerReset,
             io::ErrorKind::TimedOut => CloseReason::KeepaliveFailed,
             _ => CloseReason::SocketError,
         }

@@ -1,0 +1,168 @@
+//! A client that leaves while a worker holds its exchange is noticed at once:
+//! `wait_closed` wakes with the reason and `respond` hands the response back.
+//! Also with an unanswered body read and with pipelined bytes buffered —
+//! the cases Go and hyper miss.
+
+mod util;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tether::{CloseReason, Config, Exchange, Response, Undelivered};
+use util::*;
+
+/// Serves with one worker that reports (reason seen by wait_closed, what
+/// respond returned) for every exchange.
+fn watching_server() -> (
+    tether::Server,
+    mpsc::Receiver<(Option<CloseReason>, Result<(), Undelivered>)>,
+) {
+    let (tx, rx) = mpsc::channel();
+    let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
+        let seen = exchange.wait_closed(PATIENCE);
+        let outcome = exchange.respond(Response::text(200, "late event"));
+        let _ = tx.send((seen, outcome));
+    });
+    (server, rx)
+}
+
+fn expect_told(
+    rx: &mpsc::Receiver<(Option<CloseReason>, Result<(), Undelivered>)>,
+    reason: CloseReason,
+) {
+    let (seen, outcome) = rx.recv_timeout(PATIENCE).expect("worker reported");
+    assert_eq!(seen, Some(reason));
+    let back = outcome.expect_err("the response comes back");
+    assert_eq!(back.reason, reason);
+    assert_eq!(back.response.body(), b"late event");
+}
+
+fn wait_pending(server: &tether::Server) {
+    wait_for("the exchange to reach the worker", || {
+        server.stats().pending_responses == 1
+    });
+}
+
+#[test]
+fn fin_while_a_worker_holds_the_exchange_is_peer_closed() {
+    let (server, rx) = watching_server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_pending(&server);
+    drop(client);
+    expect_told(&rx, CloseReason::PeerClosed);
+    assert_quiet(&server);
+    assert_eq!(server.stats().undelivered, 1);
+}
+
+#[test]
+fn rst_while_a_worker_holds_the_exchange_is_peer_reset() {
+    let (server, rx) = watching_server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_pending(&server);
+    client.reset();
+    expect_told(&rx, CloseReason::PeerReset);
+    assert_quiet(&server);
+}
+
+#[test]
+fn a_client_that_leaves_after_a_post_body_is_noticed() {
+    let (server, rx) = watching_server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    wait_pending(&server);
+    client.reset();
+    expect_told(&rx, CloseReason::PeerReset);
+}
+
+#[test]
+fn a_client_that_leaves_with_pipelined_bytes_buffered_is_noticed() {
+    let (server, rx) = watching_server();
+    let mut client = Client::connect(server.local_addr());
+    let mut pipelined = Vec::new();
+    for _ in 0..50 {
+        pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    client.send(&pipelined);
+    wait_pending(&server);
+    drop(client);
+    expect_told(&rx, CloseReason::PeerClosed);
+    assert_quiet(&server);
+}
+
+#[test]
+fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
+    let mut config = Config::default();
+    config.max_head_bytes = 1024;
+    config.max_buffered_bytes = 1024;
+    let (tx, rx) = mpsc::channel();
+    let server = serve_workers(config, 1, move |exchange: Exchange| {
+        let _ = tx.send(exchange.wait_closed(PATIENCE));
+    });
+    let mut client = Client::connect(server.local_addr());
+    // Far more pipelined bytes than the server buffers: reads pause.
+    let mut pipelined = Vec::new();
+    while pipelined.len() < 64 * 1024 {
+        pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    client.send(&pipelined);
+    wait_pending(&server);
+    std::thread::sleep(Duration::from_millis(50));
+    client.reset();
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).unwrap(),
+        Some(CloseReason::PeerReset)
+    );
+    assert_quiet(&server);
+}
+
+#[test]
+fn a_fin_behind_a_full_input_buffer_is_noticed() {
+    let mut config = Config::default();
+    config.max_head_bytes = 1024;
+    config.max_buffered_bytes = 1024;
+    let (tx, rx) = mpsc::channel();
+    let server = serve_workers(config, 1, move |exchange: Exchange| {
+        let _ = tx.send(exchange.wait_closed(PATIENCE));
+    });
+    let mut client = Client::connect(server.local_addr());
+    let mut pipelined = Vec::new();
+    while pipelined.len() < 16 * 1024 {
+        pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    client.send(&pipelined);
+    wait_pending(&server);
+    client.finish_sending();
+    assert_eq!(
+        rx.recv_timeout(PATIENCE).unwrap(),
+        Some(CloseReason::PeerClosed)
+    );
+}
+
+#[test]
+fn a_client_that_leaves_mid_body_is_closed() {
+    let server = serve_workers(Config::default(), 1, |_| panic!("no request completes"));
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly a part");
+    wait_for("the body to start", || server.stats().accepted == 1);
+    std::thread::sleep(Duration::from_millis(20));
+    drop(client);
+    wait_closed_count(&server, CloseReason::PeerClosed, 1);
+    assert_quiet(&server);
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[test]
+fn wait_closed_times_out_while_the_client_stays() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
+        let seen = exchange.wait_closed(Duration::from_millis(50));
+        let closed = exchange.is_closed();
+        exchange.respond(Response::text(200, "still here")).unwrap();
+        let _ = tx.send((seen, closed));
+    });
+    let mut client = Client::connect(server.local_addr());
+    assert_eq!(client.get("/").text(), "still here");
+    assert_eq!(rx.recv().unwrap(), (None, false));
+}

@@ -1,0 +1,77 @@
+//! Pipelined requests are answered strictly in order, on both paths, and a
+//! connection never has more than one request in a worker's hands.
+
+mod util;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether::{Action, Config, Response};
+use util::*;
+
+fn ten_pipelined() -> Vec<u8> {
+    (0..10)
+        .flat_map(|i| format!("GET /n/{i} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes())
+        .collect()
+}
+
+#[test]
+fn ten_pipelined_requests_are_answered_in_order_inline() {
+    let server = serve(Config::default(), |req| {
+        Action::Respond(Response::text(200, req.path().to_string()))
+    });
+    let mut client = Client::connect(server.local_addr());
+    client.send(&ten_pipelined());
+    for i in 0..10 {
+        assert_eq!(client.read_reply(false).text(), format!("/n/{i}"));
+    }
+}
+
+#[test]
+fn ten_pipelined_requests_are_answered_in_order_by_workers() {
+    let in_hand = Arc::new(AtomicUsize::new(0));
+    let most_in_hand = Arc::new(AtomicUsize::new(0));
+    let (now, most) = (Arc::clone(&in_hand), Arc::clone(&most_in_hand));
+    // Four workers, and later requests answered faster than earlier ones:
+    // order must still hold.
+    let server = serve_workers(Config::default(), 4, move |exchange| {
+        let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(held, Ordering::SeqCst);
+        let path = exchange.request().path().to_string();
+        let n: u64 = path.trim_start_matches("/n/").parse().unwrap();
+        std::thread::sleep(Duration::from_millis(10 - n));
+        now.fetch_sub(1, Ordering::SeqCst);
+        exchange.respond(Response::text(200, path)).unwrap();
+    });
+    let mut client = Client::connect(server.local_addr());
+    client.send(&ten_pipelined());
+    for i in 0..10 {
+        assert_eq!(client.read_reply(false).text(), format!("/n/{i}"));
+    }
+    assert_eq!(
+        most_in_hand.load(Ordering::SeqCst),
+        1,
+        "one request per connection in a worker's hands"
+    );
+    drop(client);
+    assert_quiet(&server);
+}
+
+#[test]
+fn a_close_in_the_middle_of_a_pipeline_ends_it_there() {
+    let server = serve(Config::default(), |req| {
+        Action::Respond(Response::text(200, req.path().to_string()))
+    });
+    let mut client = Client::connect(server.local_addr());
+    client.send(
+        b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n\
+          GET /c HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert_eq!(client.read_reply(false).text(), "/a");
+    let last = client.read_reply(false);
+    assert_eq!(last.text(), "/b");
+    assert!(last.closes());
+    assert!(client.expect_eof(), "nothing is answered after the close");
+}
