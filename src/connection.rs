@@ -630,10 +630,8 @@ impl Connection {
                 self.set_phase(Phase::AwaitingResponse { link, info });
             }
             Err(TrySendError::Full(exchange) | TrySendError::Disconnected(exchange)) => {
-                // Not the worker's fault: close the link first so dropping the
-                // exchange does not count as unanswered.
-                link.close(CloseReason::Shutdown);
-                drop(exchange);
+                // It never reached a worker: not an unanswered exchange.
+                exchange.disarm();
                 Counters::incr(&cx.stats.handoff_rejected);
                 log::debug!("{} hand-off queue full; answering 503", self.id);
                 self.start_draining(CloseReason::Drained);

@@ -87,6 +87,12 @@ impl Exchange {
         }
     }
 
+    /// Drops an exchange that never reached a worker, without counting it
+    /// as unanswered.
+    pub(crate) fn disarm(mut self) {
+        self.answered = true;
+    }
+
     /// The request.
     pub fn request(&self) -> &Request {
         &self.request
