@@ -169,7 +169,7 @@ mod tests {
             ),
             (
                 io::ErrorKind::BrokenPipe,
-                CloseReason::PeerClosed,
+                CloseReason::PeerReset,
                 CloseReason::WriteError,
             ),
             (

@@ -11,12 +11,13 @@ use std::time::Duration;
 use tether::{CloseReason, Config, Exchange, Response, Undelivered};
 use util::*;
 
+/// What the watching worker saw: the reason `wait_closed` returned, and
+/// what `respond` returned after it.
+type Report = (Option<CloseReason>, Result<(), Undelivered>);
+
 /// Serves with one worker that reports (reason seen by wait_closed, what
 /// respond returned) for every exchange.
-fn watching_server() -> (
-    tether::Server,
-    mpsc::Receiver<(Option<CloseReason>, Result<(), Undelivered>)>,
-) {
+fn watching_server() -> (tether::Server, mpsc::Receiver<Report>) {
     let (tx, rx) = mpsc::channel();
     let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
         let seen = exchange.wait_closed(PATIENCE);
@@ -26,10 +27,7 @@ fn watching_server() -> (
     (server, rx)
 }
 
-fn expect_told(
-    rx: &mpsc::Receiver<(Option<CloseReason>, Result<(), Undelivered>)>,
-    reason: CloseReason,
-) {
+fn expect_told(rx: &mpsc::Receiver<Report>, reason: CloseReason) {
     let (seen, outcome) = rx.recv_timeout(PATIENCE).expect("worker reported");
     assert_eq!(seen, Some(reason));
     let back = outcome.expect_err("the response comes back");

@@ -1,0 +1,131 @@
+//! The demo's contract, tried as a user would: the example binary, its
+//! endpoints, its `/stats` names, and a graceful exit on SIGTERM.
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use util::*;
+
+/// `cargo test` builds the examples next to the test binaries.
+fn demo_binary() -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join("demo")
+}
+
+struct Demo {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        let mut child = Command::new(demo_binary())
+            .args(["--addr", "127.0.0.1:0", "--workers", "2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the demo binary: plain `cargo test` builds it; with a filter, run `cargo build --example demo` first");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Demo { child, addr }
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        let mut client = Client::connect(self.addr);
+        let reply = client.get("/stats");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        serde_json::from_slice(&reply.body).expect("/stats is JSON")
+    }
+
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the demo exits cleanly on SIGTERM: {status}"
+        );
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_demo_serves_its_contract() {
+    let demo = Demo::start();
+    let mut client = Client::connect(demo.addr);
+
+    let hello = client.get("/hello");
+    assert_eq!((hello.status, hello.text()), (200, "Hello, World!"));
+
+    let work = client.get("/work?ms=30");
+    assert_eq!((work.status, work.text()), (200, "worked 30 ms"));
+
+    client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n\r\npayload");
+    let echo = client.read_reply(false);
+    assert_eq!((echo.status, echo.text()), (200, "payload"));
+    assert_eq!(client.get("/nope").status, 404);
+
+    // A client that leaves before its work is done: counted as undelivered.
+    let mut leaver = Client::connect(demo.addr);
+    leaver.send(b"GET /work?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    drop(leaver);
+    wait_for("the undelivered response to be counted", || {
+        demo.stats()["undelivered"].as_u64() == Some(1)
+    });
+
+    let stats = demo.stats();
+    for name in [
+        "accepted",
+        "active",
+        "requests",
+        "pending_responses",
+        "undelivered",
+        "dropped",
+    ] {
+        assert!(stats[name].is_u64(), "/stats lacks {name}: {stats}");
+    }
+    for name in [
+        "peer_closed",
+        "peer_reset",
+        "idle_timeout",
+        "head_timeout",
+        "response_timeout",
+        "bad_request",
+        "drained",
+        "shutdown",
+    ] {
+        assert!(
+            stats["closed"][name].is_u64(),
+            "/stats lacks closed.{name}: {stats}"
+        );
+    }
+    assert!(stats["closed"]["peer_closed"].as_u64().unwrap() >= 1);
+    drop(client);
+    demo.terminate();
+}
