@@ -110,3 +110,23 @@ fn a_client_that_never_reads_is_reset_with_write_stall() {
     assert!(sink.len() < 32 * 1024 * 1024);
     assert_quiet(&server);
 }
+
+#[test]
+fn respond_to_a_draining_client_that_never_reads_comes_back_with_write_stall() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve_workers(quick(), 1, move |exchange: Exchange| {
+        let big = vec![b'x'; 32 * 1024 * 1024];
+        let _ = tx.send(exchange.respond(Response::new(200).with_body(big)));
+    });
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let back = rx.recv_timeout(PATIENCE).unwrap().unwrap_err();
+    assert_eq!(back.reason, CloseReason::WriteStall);
+    assert_eq!(
+        back.response.body().len(),
+        32 * 1024 * 1024,
+        "handed back whole"
+    );
+    drop(client);
+    assert_quiet(&server);
+}
