@@ -1,0 +1,45 @@
+//! Accepted sockets carry the configured TCP keepalive, so a peer that
+//! vanishes without FIN or RST is still found. Checked from outside, as the
+//! kernel reports it (`ss -o`, from iproute2).
+
+mod util;
+
+use std::process::Command;
+use std::time::Duration;
+
+use tether::{Config, Keepalive};
+use util::*;
+
+#[test]
+fn accepted_sockets_arm_the_configured_keepalive_timer() {
+    let mut config = Config::default();
+    config.keepalive = Some(Keepalive {
+        idle: Duration::from_secs(7),
+        interval: Duration::from_secs(2),
+        retries: 2,
+    });
+    let server = serve(config, hello);
+    let port = server.local_addr().port();
+    let mut client = Client::connect(server.local_addr());
+    assert_eq!(client.get("/").status, 200);
+
+    let output = Command::new("ss")
+        .args(["-tnoH", "state", "established", &format!("( sport = :{port} )")])
+        .output()
+        .expect("ss (iproute2) is installed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let timer = text
+        .split("timer:(")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no timer on the server socket: {text:?}"));
+    assert!(timer.starts_with("keepalive,"), "{text:?}");
+    // The time left before the first probe, e.g. "keepalive,6.984ms,0)":
+    // iproute2 versions differ in the unit they print for it, so read the
+    // number only. The default idle (30 s) would read about 30.
+    let left: f64 = timer["keepalive,".len()..]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable timer {timer:?}"));
+    assert!((5.0..=7.0).contains(&left), "expected about 7 s: {text:?}");
+}
