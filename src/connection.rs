@@ -707,6 +707,8 @@ impl Connection {
     /// Writes queued output until done or the socket is full.
     fn flush(&mut self, cx: &mut Cx<'_>) {
         while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
+            // INVARIANT: output_pos <= output.len() (advanced only by what
+            // write reports, which is at most the slice it was given).
             match self.socket.write(&self.output[self.output_pos..]) {
                 Ok(0) => {
                     self.close(CloseReason::WriteError, cx);

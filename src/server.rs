@@ -177,12 +177,13 @@ impl Server {
     {
         let work = Arc::new(work);
         let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = workers.len();
         for i in 0..n {
             let exchanges = self.exchanges();
             let work = Arc::clone(&work);
             let stats = self.stats.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("tether-worker-{}", workers.len() + i))
+                .name(format!("tether-worker-{}", first + i))
                 .spawn(move || {
                     while let Some(exchange) = exchanges.recv() {
                         let id = exchange.id();
@@ -202,7 +203,8 @@ impl Server {
     /// Shuts down gracefully: stops accepting (the port is free when this
     /// returns), lets owed responses finish for up to
     /// [`Config::shutdown_timeout`], closes everything else, and joins the
-    /// reactor and the worker pool.
+    /// reactor and the worker pool (except the calling thread, should a pool
+    /// worker call this).
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -217,8 +219,11 @@ impl Server {
         }
         let workers =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        let me = std::thread::current().id();
         for worker in workers {
-            let _ = worker.join();
+            if worker.thread().id() != me {
+                let _ = worker.join();
+            }
         }
     }
 }

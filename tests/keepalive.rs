@@ -24,7 +24,12 @@ fn accepted_sockets_arm_the_configured_keepalive_timer() {
     assert_eq!(client.get("/").status, 200);
 
     let output = Command::new("ss")
-        .args(["-tnoH", "state", "established", &format!("( sport = :{port} )")])
+        .args([
+            "-tnoH",
+            "state",
+            "established",
+            &format!("( sport = :{port} )"),
+        ])
         .output()
         .expect("ss (iproute2) is installed");
     let text = String::from_utf8_lossy(&output.stdout);
