@@ -89,8 +89,13 @@ fn a_client_that_leaves_with_pipelined_bytes_buffered_is_noticed() {
     assert_quiet(&server);
 }
 
-#[test]
-fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
+/// A server that buffers at most 1 KiB per connection, with a worker that
+/// reports what `wait_closed` saw; and a client that has sent it `bytes` of
+/// pipelined requests (far more than it buffers, so reading is paused) and
+/// whose first request a worker holds.
+fn client_behind_a_full_buffer(
+    bytes: usize,
+) -> (tether::Server, Client, mpsc::Receiver<Option<CloseReason>>) {
     let mut config = Config::default();
     config.max_head_bytes = 1024;
     config.max_buffered_bytes = 1024;
@@ -99,13 +104,18 @@ fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
         let _ = tx.send(exchange.wait_closed(PATIENCE));
     });
     let mut client = Client::connect(server.local_addr());
-    // Far more pipelined bytes than the server buffers: reads pause.
     let mut pipelined = Vec::new();
-    while pipelined.len() < 64 * 1024 {
+    while pipelined.len() < bytes {
         pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
     }
     client.send(&pipelined);
     wait_pending(&server);
+    (server, client, rx)
+}
+
+#[test]
+fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
+    let (server, client, rx) = client_behind_a_full_buffer(64 * 1024);
     std::thread::sleep(Duration::from_millis(50));
     client.reset();
     assert_eq!(
@@ -117,25 +127,13 @@ fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
 
 #[test]
 fn a_fin_behind_a_full_input_buffer_is_noticed() {
-    let mut config = Config::default();
-    config.max_head_bytes = 1024;
-    config.max_buffered_bytes = 1024;
-    let (tx, rx) = mpsc::channel();
-    let server = serve_workers(config, 1, move |exchange: Exchange| {
-        let _ = tx.send(exchange.wait_closed(PATIENCE));
-    });
-    let mut client = Client::connect(server.local_addr());
-    let mut pipelined = Vec::new();
-    while pipelined.len() < 16 * 1024 {
-        pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
-    }
-    client.send(&pipelined);
-    wait_pending(&server);
+    let (server, client, rx) = client_behind_a_full_buffer(16 * 1024);
     client.finish_sending();
     assert_eq!(
         rx.recv_timeout(PATIENCE).unwrap(),
         Some(CloseReason::PeerClosed)
     );
+    assert_quiet(&server);
 }
 
 #[test]
