@@ -16,6 +16,8 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default for [`Config::max_buffered_bytes`].
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024;
+/// Default for [`Config::stream_budget_bytes`].
+pub const DEFAULT_STREAM_BUDGET_BYTES: usize = 256 * 1024;
 /// Default for [`Config::handoff_queue`].
 pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
 /// Default for [`Config::head_timeout`].
@@ -109,6 +111,11 @@ pub struct Config {
     /// Most exchanges waiting for a worker. Past it a request is answered
     /// `503` with `Connection: close`.
     pub handoff_queue: usize,
+    /// Most bytes a streaming response queues beyond what the connection is
+    /// writing (at most 64 KiB, or one part). Past it
+    /// [`StreamSender::send`](crate::StreamSender::send) blocks until the
+    /// client reads.
+    pub stream_budget_bytes: usize,
     /// Time allowed for a whole request head, from its first byte (or from
     /// accept, for a connection's first request). Past it: closed with
     /// [`HeadTimeout`](crate::CloseReason::HeadTimeout).
@@ -156,6 +163,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             handoff_queue: DEFAULT_HANDOFF_QUEUE,
+            stream_budget_bytes: DEFAULT_STREAM_BUDGET_BYTES,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,

@@ -35,6 +35,7 @@ use crate::handle::{ConnectionId, Link, Notifier, Reply};
 use crate::handler::Handler;
 use crate::parse::{self, HeadInfo};
 use crate::stats::Counters;
+use crate::stream::{Backlog, StreamShared};
 use crate::{socket, Action, CloseReason, Config, Exchange, HalfClosePolicy, Request, Response};
 use crate::{Undelivered, Version};
 
@@ -79,6 +80,14 @@ pub(crate) enum Phase {
     /// Pipelined parsing is paused; the connection is not closed by the
     /// request's `Connection: close` nor by the idle timeout.
     AwaitingResponse { link: Arc<Link>, info: HeadInfo },
+    /// A worker's streaming response is being written from `stream`'s queue.
+    /// Like `AwaitingResponse`, pipelined parsing waits until it ends.
+    Streaming {
+        stream: Arc<StreamShared>,
+        chunked: bool,
+        /// When a part (or heartbeat) was last queued.
+        last_part: Instant,
+    },
     /// The final response is flushed and our write side shut; what the client
     /// still sends is read and discarded until it closes or time runs out.
     Lingering { reason: CloseReason },
@@ -92,6 +101,7 @@ impl Phase {
             Phase::ReadingHead => "reading_head",
             Phase::ReadingBody { .. } => "reading_body",
             Phase::AwaitingResponse { .. } => "response_pending",
+            Phase::Streaming { .. } => "streaming",
             Phase::Lingering { .. } => "lingering",
             Phase::Closed(_) => "closed",
         }
@@ -252,9 +262,16 @@ impl Connection {
             log::debug!("{} closing: {reason} (in {})", self.id, self.phase.name());
         }
         let previous = std::mem::replace(&mut self.phase, Phase::Closed(reason));
-        if let Phase::AwaitingResponse { link, .. } = previous {
-            link.close(reason);
-            Counters::decr(&cx.stats.pending_responses);
+        match previous {
+            Phase::AwaitingResponse { link, .. } => {
+                link.close(reason);
+                Counters::decr(&cx.stats.pending_responses);
+            }
+            Phase::Streaming { stream, .. } => {
+                stream.close(reason);
+                Counters::decr(&cx.stats.streams_active);
+            }
+            _ => {}
         }
         for delivery in self.deliveries.drain(..) {
             delivery.link.settle(Err(Undelivered {
@@ -347,6 +364,7 @@ impl Connection {
     /// Does what can be done now: write, read, parse, dispatch, write again.
     /// Returns true when it stopped on a budget and wants another turn.
     pub fn drive(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.pull_stream(cx);
         self.flush(cx);
         let mut more_input = false;
         for _ in 0..READS_PER_TURN {
@@ -355,6 +373,7 @@ impl Connection {
             }
             let read = self.read(cx);
             more_input = self.process_input(cx);
+            self.pull_stream(cx);
             self.flush(cx);
             if !read && !more_input {
                 break;
@@ -364,8 +383,12 @@ impl Connection {
         !self.is_closed() && (more_input || self.can_read(cx.config))
     }
 
-    /// A worker's exchange has news: take its response (or its drop).
-    pub fn on_exchange_update(&mut self, cx: &mut Cx<'_>) -> bool {
+    /// A worker's exchange or stream has news: take its response, its drop,
+    /// its stream, or parts to send.
+    pub fn on_update(&mut self, cx: &mut Cx<'_>) -> bool {
+        if matches!(self.phase, Phase::Streaming { .. }) {
+            return self.drive(cx);
+        }
         let Phase::AwaitingResponse { link, info } = &self.phase else {
             return false;
         };
@@ -380,6 +403,14 @@ impl Connection {
                     response,
                 });
             }
+            Reply::Stream {
+                head,
+                stream,
+                close_delimited,
+            } => {
+                self.end_response_pending(cx);
+                self.start_stream(&head, stream, close_delimited, info, cx);
+            }
             Reply::Dropped => {
                 self.end_response_pending(cx);
                 link.close(CloseReason::Unanswered);
@@ -390,6 +421,92 @@ impl Connection {
             Reply::Waiting | Reply::Taken => return false,
         }
         self.drive(cx)
+    }
+
+    /// Writes a stream's head and enters `Streaming`. Chunked for HTTP/1.1
+    /// unless asked otherwise; close-delimited bodies drain the connection.
+    fn start_stream(
+        &mut self,
+        head: &Response,
+        stream: Arc<StreamShared>,
+        close_delimited: bool,
+        info: HeadInfo,
+        cx: &mut Cx<'_>,
+    ) {
+        let chunked = info.version == Version::Http11 && !close_delimited;
+        if !chunked || head.asks_to_close() {
+            self.start_draining(CloseReason::Drained);
+        }
+        let persistence = if self.is_draining() {
+            Persistence::Close
+        } else {
+            Persistence::KeepAlive
+        };
+        self.prepare_output(cx);
+        let before = self.output.len();
+        encode::encode_stream_head(&mut self.output, head, chunked, persistence, cx.date);
+        self.queued_total += (self.output.len() - before) as u64;
+        Counters::incr(&cx.stats.responses);
+        if info.is_head {
+            // The client asked for the head only: nothing will be read.
+            stream.close(CloseReason::Drained);
+            return;
+        }
+        Counters::incr(&cx.stats.streams_active);
+        self.set_phase(Phase::Streaming {
+            stream,
+            chunked,
+            last_part: cx.now,
+        });
+    }
+
+    /// Moves stream parts into the output buffer while it has room; ends
+    /// the stream when the producer finished (or gave up).
+    fn pull_stream(&mut self, cx: &mut Cx<'_>) {
+        let Phase::Streaming {
+            stream, chunked, ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let unsent = self.output.len() - self.output_pos;
+        let room = match stream.backlog() {
+            // Whole parts only: the next is taken once the last is written.
+            Backlog::KeepNewest if unsent > 0 => return,
+            Backlog::KeepNewest => usize::MAX,
+            _ => OUTPUT_HIGH_WATER_BYTES.saturating_sub(unsent),
+        };
+        if room == 0 {
+            return;
+        }
+        let (stream, chunked) = (Arc::clone(stream), *chunked);
+        let pulled = stream.pull(room);
+        if !pulled.parts.is_empty() {
+            self.prepare_output(cx);
+            let before = self.output.len();
+            for part in &pulled.parts {
+                encode::encode_stream_part(&mut self.output, part, chunked);
+                Counters::incr(&cx.stats.frames_sent);
+            }
+            self.queued_total += (self.output.len() - before) as u64;
+            if let Phase::Streaming { last_part, .. } = &mut self.phase {
+                *last_part = cx.now;
+            }
+        }
+        match pulled.end {
+            None => {}
+            Some(finished) => {
+                if finished && chunked {
+                    self.queue_bytes(encode::LAST_CHUNK, cx);
+                } else if !finished {
+                    log::debug!("{} stream abandoned by its producer", self.id);
+                    self.start_draining(CloseReason::StreamAbandoned);
+                }
+                Counters::decr(&cx.stats.streams_active);
+                self.head_started = None;
+                self.set_phase(Phase::ReadingHead);
+            }
+        }
     }
 
     fn end_response_pending(&mut self, cx: &mut Cx<'_>) {
@@ -806,6 +923,11 @@ impl Connection {
             },
             Phase::ReadingBody { .. } => Some(self.last_read + config.body_timeout),
             Phase::AwaitingResponse { .. } => self.response_deadline,
+            // A client that stops reading is caught by the write stall; a
+            // quiet stream gets heartbeats if it asked for them.
+            Phase::Streaming {
+                stream, last_part, ..
+            } => stream.heartbeat().map(|h| *last_part + h.every),
             Phase::Lingering { .. } => self.linger_deadline,
             Phase::Closed(_) => return None,
         };
@@ -853,6 +975,27 @@ impl Connection {
             Phase::ReadingBody { .. } if self.last_read + config.body_timeout <= now => {
                 self.close(CloseReason::BodyTimeout, cx);
             }
+            Phase::Streaming {
+                stream,
+                chunked,
+                last_part,
+            } => {
+                if let Some(heartbeat) = stream.heartbeat() {
+                    if *last_part + heartbeat.every <= now {
+                        let chunked = *chunked;
+                        if let Phase::Streaming { last_part, .. } = &mut self.phase {
+                            *last_part = now;
+                        }
+                        if !self.has_output() {
+                            self.prepare_output(cx);
+                            let before = self.output.len();
+                            encode::encode_stream_part(&mut self.output, heartbeat.bytes, chunked);
+                            self.queued_total += (self.output.len() - before) as u64;
+                            return self.drive(cx);
+                        }
+                    }
+                }
+            }
             Phase::Lingering { reason } if self.linger_deadline.is_some_and(|d| d <= now) => {
                 let reason = *reason;
                 self.close(reason, cx);
@@ -876,6 +1019,17 @@ impl Connection {
                 self.drive(cx)
             }
             Phase::Closed(_) | Phase::Lingering { .. } => false,
+            Phase::Streaming { .. } => {
+                // Producers stop now; what is queued is still written.
+                if let Phase::Streaming { stream, .. } =
+                    std::mem::replace(&mut self.phase, Phase::ReadingHead)
+                {
+                    stream.close(CloseReason::Shutdown);
+                    Counters::decr(&cx.stats.streams_active);
+                }
+                self.start_draining(CloseReason::Shutdown);
+                self.drive(cx)
+            }
             _ => {
                 self.start_draining(CloseReason::Shutdown);
                 self.drive(cx)

@@ -104,6 +104,56 @@ pub(crate) fn encode_response(
     persistence: Persistence,
     date: &str,
 ) {
+    encode_head_fields(out, response, persistence, date);
+    let body = response.body();
+    if forbids_body(response.status()) {
+        out.extend_from_slice(b"\r\n");
+        return;
+    }
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    if !is_head {
+        out.extend_from_slice(body);
+    }
+}
+
+/// Appends the head of a streaming response: chunked, or delimited by the
+/// connection closing (then `persistence` must be `Close`).
+pub(crate) fn encode_stream_head(
+    out: &mut Vec<u8>,
+    head: &Response,
+    chunked: bool,
+    persistence: Persistence,
+    date: &str,
+) {
+    encode_head_fields(out, head, persistence, date);
+    if chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one part of a stream, as a chunk when `chunked`.
+pub(crate) fn encode_stream_part(out: &mut Vec<u8>, part: &[u8], chunked: bool) {
+    if chunked {
+        let _ = write!(out, "{:x}\r\n", part.len());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(part);
+    }
+}
+
+/// The last chunk of a chunked body.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Status line, the response's own headers, `Date` and `Connection`; not the
+/// framing headers and not the blank line.
+fn encode_head_fields(
+    out: &mut Vec<u8>,
+    response: &Response,
+    persistence: Persistence,
+    date: &str,
+) {
     let status = response.status();
     // Writing into a Vec cannot fail.
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
@@ -127,15 +177,6 @@ pub(crate) fn encode_response(
         Persistence::KeepAlive => {}
         Persistence::KeepAlive10 => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         Persistence::Close => out.extend_from_slice(b"Connection: close\r\n"),
-    }
-    let body = response.body();
-    if forbids_body(status) {
-        out.extend_from_slice(b"\r\n");
-        return;
-    }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
-    if !is_head {
-        out.extend_from_slice(body);
     }
 }
 
@@ -211,6 +252,38 @@ mod tests {
             Persistence::KeepAlive,
         );
         assert!(text.ends_with("GMT\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn stream_heads_and_parts_are_framed() {
+        let mut out = Vec::new();
+        encode_stream_head(
+            &mut out,
+            &Response::new(200),
+            true,
+            Persistence::KeepAlive,
+            "D",
+        );
+        encode_stream_part(&mut out, b"hello world, 26 bytes long", true);
+        out.extend_from_slice(LAST_CHUNK);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n\r\n\
+             1a\r\nhello world, 26 bytes long\r\n0\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        encode_stream_head(
+            &mut out,
+            &Response::new(200),
+            false,
+            Persistence::Close,
+            "D",
+        );
+        encode_stream_part(&mut out, b"raw", false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nDate: D\r\nConnection: close\r\n\r\nraw"
+        );
     }
 
     #[test]

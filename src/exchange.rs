@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use crate::handle::{Command, ConnectionId, Link, Notifier};
+use crate::handle::{Command, ConnectionId, Link, Notifier, Reply};
 use crate::stats::Counters;
+use crate::stream::{StreamOptions, StreamSender, StreamShared};
 use crate::{CloseReason, Request, Response};
 
 /// A response that could not be delivered, handed back with the reason.
@@ -126,8 +127,13 @@ impl Exchange {
     }
 
     fn deliver(&self, response: Response) -> Result<(), Undelivered> {
-        self.link.offer(response)?;
-        if !self.notifier.send(Command::Exchange(self.id())) {
+        self.link
+            .offer(Reply::Ready(response))
+            .map_err(|(reply, reason)| Undelivered {
+                response: reply_into_response(reply),
+                reason,
+            })?;
+        if !self.notifier.send(Command::Update(self.id())) {
             // The reactor has stopped; it closed every link on its way out,
             // but make sure the response comes back either way.
             self.link.close(CloseReason::Shutdown);
@@ -140,6 +146,95 @@ impl Exchange {
             return Ok(());
         }
         self.link.wait_outcome()
+    }
+
+    /// Turns the exchange into a streaming response with `head`'s status and
+    /// headers (its body is ignored), using chunked coding for HTTP/1.1
+    /// clients and a close-delimited body for HTTP/1.0 ones. Parts queue up
+    /// to [`Config::stream_budget_bytes`](crate::Config::stream_budget_bytes).
+    ///
+    /// If the client already left, `head` comes back as [`Undelivered`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::{Action, Response, Server};
+    ///
+    /// let server = Server::builder().bind("127.0.0.1:0")?;
+    /// server.workers(1, |exchange| {
+    ///     let head = Response::new(200).with_header("Content-Type", "text/plain");
+    ///     let Ok(mut stream) = exchange.stream(head) else { return };
+    ///     for line in ["one\n", "two\n"] {
+    ///         if stream.send(line).is_err() {
+    ///             return; // the client left: stop producing
+    ///         }
+    ///     }
+    ///     let _ = stream.finish();
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.contains("Transfer-Encoding: chunked"));
+    /// assert!(reply.ends_with("4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream(self, head: Response) -> Result<StreamSender, Undelivered> {
+        self.stream_with(head, StreamOptions::default())
+    }
+
+    /// [`Exchange::stream`] with a backlog policy and framing of your choice.
+    pub fn stream_with(
+        mut self,
+        head: Response,
+        options: StreamOptions,
+    ) -> Result<StreamSender, Undelivered> {
+        self.answered = true;
+        let id = self.id();
+        let shared = Arc::new(StreamShared::new(
+            options,
+            self.notifier.stream_budget_bytes,
+        ));
+        let reply = Reply::Stream {
+            head,
+            stream: Arc::clone(&shared),
+            close_delimited: options.close_delimited,
+        };
+        if let Err((reply, reason)) = self.link.offer(reply) {
+            Counters::incr(&self.notifier.stats.0.undelivered);
+            return Err(Undelivered {
+                response: reply_into_response(reply),
+                reason,
+            });
+        }
+        self.notifier.send(Command::Update(id));
+        Ok(StreamSender::new(shared, Arc::clone(&self.notifier), id))
+    }
+
+    /// Runs `callback` when the connection ends while this exchange is
+    /// outstanding (at once if it already has). It runs on the reactor thread:
+    /// keep it short and never block — send on a channel, notify a condvar.
+    /// This is how a worker waits for "a message, a deadline, or the client
+    /// leaving" alongside whatever else it waits on.
+    ///
+    /// ```
+    /// # fn wait(exchange: tether::Exchange) {
+    /// use std::sync::mpsc;
+    /// enum Wake { Message(String), ClientLeft(tether::CloseReason) }
+    /// let (tx, rx) = mpsc::channel();
+    /// let left = tx.clone();
+    /// exchange.on_close(move |reason| { let _ = left.send(Wake::ClientLeft(reason)); });
+    /// // ... hand `tx` to whoever publishes messages ...
+    /// match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+    ///     Ok(Wake::Message(m)) => { let _ = exchange.respond(tether::Response::text(200, m)); }
+    ///     Ok(Wake::ClientLeft(_)) => {} // nobody to answer; nothing was taken
+    ///     Err(_) => { let _ = exchange.respond(tether::Response::new(204)); }
+    /// }
+    /// # }
+    /// ```
+    pub fn on_close(&self, callback: impl FnOnce(CloseReason) + Send + 'static) {
+        self.link.on_close(Box::new(callback));
     }
 
     /// True once the connection has ended (or the exchange timed out).
@@ -170,8 +265,16 @@ impl Drop for Exchange {
                 "{} exchange dropped without a response; answering 500",
                 self.id()
             );
-            self.notifier.send(Command::Exchange(self.id()));
+            self.notifier.send(Command::Update(self.id()));
         }
+    }
+}
+
+/// The response inside a reply the link handed back.
+fn reply_into_response(reply: Reply) -> Response {
+    match reply {
+        Reply::Ready(response) | Reply::Stream { head: response, .. } => response,
+        Reply::Waiting | Reply::Taken | Reply::Dropped => Response::new(500),
     }
 }
 

@@ -15,13 +15,15 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::closure::{run_watchers, Closure, Watcher};
 use crate::stats::StatsHandle;
+use crate::stream::StreamShared;
 use crate::{CloseReason, Response, Undelivered};
 
 /// A connection's identity: its slab key and a generation unique to it.
@@ -65,6 +67,12 @@ pub(crate) enum Reply {
     Waiting,
     /// A response is ready for the reactor to take.
     Ready(Response),
+    /// The worker turned the exchange into a stream with this head.
+    Stream {
+        head: Response,
+        stream: Arc<StreamShared>,
+        close_delimited: bool,
+    },
     /// The reactor took the response (or the link closed first).
     Taken,
     /// The exchange was dropped unanswered.
@@ -74,7 +82,7 @@ pub(crate) enum Reply {
 #[derive(Debug)]
 struct LinkState {
     reply: Reply,
-    close_reason: Option<CloseReason>,
+    closure: Closure,
     /// The final word on a response the worker handed over.
     outcome: Option<Result<(), Undelivered>>,
 }
@@ -93,7 +101,7 @@ impl Link {
         Link {
             state: Mutex::new(LinkState {
                 reply: Reply::Waiting,
-                close_reason: None,
+                closure: Closure::default(),
                 outcome: None,
             }),
             changed: Condvar::new(),
@@ -109,13 +117,14 @@ impl Link {
 
     // ---- worker side ----
 
-    /// Hands a response over, unless the connection already ended.
-    pub fn offer(&self, response: Response) -> Result<(), Undelivered> {
+    /// Hands a reply (a response or a stream) over, unless the connection
+    /// already ended: then it comes back with the reason.
+    pub fn offer(&self, reply: Reply) -> Result<(), (Reply, CloseReason)> {
         let mut state = self.lock();
-        if let Some(reason) = state.close_reason {
-            return Err(Undelivered { response, reason });
+        if let Some(reason) = state.closure.reason() {
+            return Err((reply, reason));
         }
-        state.reply = Reply::Ready(response);
+        state.reply = reply;
         Ok(())
     }
 
@@ -137,7 +146,7 @@ impl Link {
     /// told (the connection still waits for a reply).
     pub fn mark_dropped(&self) -> bool {
         let mut state = self.lock();
-        if state.close_reason.is_some() || !matches!(state.reply, Reply::Waiting) {
+        if state.closure.reason().is_some() || !matches!(state.reply, Reply::Waiting) {
             return false;
         }
         state.reply = Reply::Dropped;
@@ -149,7 +158,15 @@ impl Link {
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.lock().close_reason
+        self.lock().closure.reason()
+    }
+
+    /// Runs `watcher` when the connection ends (at once if it has).
+    pub fn on_close(&self, watcher: Watcher) {
+        let late = self.lock().closure.watch(watcher);
+        if let Some((watcher, reason)) = late {
+            watcher(reason);
+        }
     }
 
     /// Blocks until the connection ends or `timeout` passes.
@@ -157,7 +174,7 @@ impl Link {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock();
         loop {
-            if let Some(reason) = state.close_reason {
+            if let Some(reason) = state.closure.reason() {
                 return Some(reason);
             }
             let left = match deadline {
@@ -191,38 +208,44 @@ impl Link {
     /// wakes every waiter. The first reason sticks.
     pub fn close(&self, reason: CloseReason) {
         let mut state = self.lock();
-        if state.close_reason.is_none() {
-            state.close_reason = Some(reason);
-        }
-        let reason = state.close_reason.unwrap_or(reason);
-        if let Reply::Ready(response) = std::mem::replace(&mut state.reply, Reply::Taken) {
-            state.outcome = Some(Err(Undelivered { response, reason }));
+        let watchers = state.closure.close(reason);
+        let reason = state.closure.reason().unwrap_or(reason);
+        match std::mem::replace(&mut state.reply, Reply::Taken) {
+            Reply::Ready(response) => state.outcome = Some(Err(Undelivered { response, reason })),
+            Reply::Stream { stream, .. } => stream.close(reason),
+            Reply::Waiting => state.reply = Reply::Waiting,
+            Reply::Taken | Reply::Dropped => {}
         }
         self.closed.store(true, Ordering::Release);
         drop(state);
         self.changed.notify_all();
+        run_watchers(watchers, reason);
     }
 
     /// Gives the worker the verdict on a response the reactor took.
     pub fn settle(&self, outcome: Result<(), Undelivered>) {
         let mut state = self.lock();
+        let mut watchers = Vec::new();
         if let Err(undelivered) = &outcome {
-            if state.close_reason.is_none() {
-                state.close_reason = Some(undelivered.reason);
-            }
+            watchers = state.closure.close(undelivered.reason);
             self.closed.store(true, Ordering::Release);
         }
+        let reason = state.closure.reason();
         state.outcome = Some(outcome);
         drop(state);
         self.changed.notify_all();
+        if let Some(reason) = reason {
+            run_watchers(watchers, reason);
+        }
     }
 }
 
 /// Messages to the reactor.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// The exchange of this connection has news (a response, or it was dropped).
-    Exchange(ConnectionId),
+    /// The connection's exchange or stream has news (a response, a drop, a
+    /// stream hand-over, parts to send).
+    Update(ConnectionId),
     /// Begin a graceful shutdown.
     Shutdown,
 }
@@ -236,16 +259,24 @@ pub(crate) struct Notifier {
     wake_pending: AtomicBool,
     pub stats: StatsHandle,
     pub reactor_thread: std::sync::OnceLock<ThreadId>,
+    /// `Config::stream_budget_bytes`, for streams made on worker threads.
+    pub stream_budget_bytes: usize,
 }
 
 impl Notifier {
-    pub fn new(tx: Sender<Command>, waker: mio::Waker, stats: StatsHandle) -> Self {
+    pub fn new(
+        tx: Sender<Command>,
+        waker: mio::Waker,
+        stats: StatsHandle,
+        stream_budget_bytes: usize,
+    ) -> Self {
         Notifier {
             tx,
             waker,
             wake_pending: AtomicBool::new(false),
             stats,
             reactor_thread: std::sync::OnceLock::new(),
+            stream_budget_bytes,
         }
     }
 
@@ -277,12 +308,12 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn a_response_offered_before_close_comes_back() {
         let link = Link::new();
-        link.offer(Response::text(200, "event")).unwrap();
+        link.offer(Reply::Ready(Response::text(200, "event")))
+            .unwrap();
         link.close(CloseReason::PeerReset);
         let back = link.wait_outcome().unwrap_err();
         assert_eq!(back.reason, CloseReason::PeerReset);
@@ -293,8 +324,8 @@ mod tests {
     fn a_response_offered_after_close_is_refused() {
         let link = Link::new();
         link.close(CloseReason::PeerClosed);
-        let back = link.offer(Response::new(204)).unwrap_err();
-        assert_eq!(back.reason, CloseReason::PeerClosed);
+        let (_, reason) = link.offer(Reply::Ready(Response::new(204))).unwrap_err();
+        assert_eq!(reason, CloseReason::PeerClosed);
         assert!(link.is_closed());
     }
 
@@ -323,7 +354,7 @@ mod tests {
     fn a_taken_reply_is_not_taken_twice_and_drop_after_reply_is_ignored() {
         let link = Link::new();
         assert!(matches!(link.take_reply(), Reply::Waiting));
-        link.offer(Response::new(200)).unwrap();
+        link.offer(Reply::Ready(Response::new(200))).unwrap();
         assert!(matches!(link.take_reply(), Reply::Ready(_)));
         assert!(matches!(link.take_reply(), Reply::Taken));
         assert!(!link.mark_dropped());

@@ -44,6 +44,7 @@
 
 mod body;
 mod buffer;
+mod closure;
 mod config;
 mod connection;
 mod encode;
@@ -52,6 +53,7 @@ mod exchange;
 mod flags;
 mod handle;
 mod handler;
+mod multipart;
 mod parse;
 mod reactor;
 mod reason;
@@ -59,7 +61,9 @@ mod request;
 mod response;
 mod server;
 mod socket;
+mod sse;
 mod stats;
+mod stream;
 mod timer;
 
 pub use config::{
@@ -73,8 +77,11 @@ pub use error::Error;
 pub use exchange::{Exchange, Exchanges, Undelivered};
 pub use handle::ConnectionId;
 pub use handler::Action;
+pub use multipart::Multipart;
 pub use reason::CloseReason;
 pub use request::{Request, Version};
 pub use response::{IntoBytes, Response};
 pub use server::{Builder, Server};
+pub use sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use stats::{Closed, Stats, StatsHandle};
+pub use stream::{Backlog, Heartbeat, StreamClosed, StreamOptions, StreamSender, TrySendError};

@@ -242,7 +242,7 @@ impl Reactor {
         self.shared.notifier.clear_wake();
         while let Ok(command) = self.commands.try_recv() {
             match command {
-                Command::Exchange(id) => {
+                Command::Update(id) => {
                     let Some(conn) = self.conns.get_mut(id.key()) else {
                         continue;
                     };
@@ -251,7 +251,7 @@ impl Reactor {
                         // exchange's link was closed then; nothing to do.
                         continue;
                     }
-                    let wants_turn = conn.on_exchange_update(&mut self.shared.cx(now));
+                    let wants_turn = conn.on_update(&mut self.shared.cx(now));
                     self.sched.after(conn, wants_turn, &self.shared.config);
                 }
                 Command::Shutdown => self.begin_shutdown(now),

@@ -39,6 +39,9 @@ pub enum CloseReason {
     /// An exchange was dropped unanswered (or its worker panicked); the client
     /// was answered `500`.
     Unanswered,
+    /// A streaming response's producer dropped its sender without finishing;
+    /// the body was cut short (no final chunk) so the client can tell.
+    StreamAbandoned,
     /// Closed by the server after a response that ended the connection
     /// (`Connection: close`, HTTP/1.0 without keep-alive).
     Drained,
@@ -48,7 +51,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
-    pub(crate) const COUNT: usize = 15;
+    pub(crate) const COUNT: usize = 16;
 
     /// Every reason, in the order of [`CloseReason::index`].
     pub const ALL: [CloseReason; Self::COUNT] = [
@@ -65,6 +68,7 @@ impl CloseReason {
         CloseReason::WriteStall,
         CloseReason::BadRequest,
         CloseReason::Unanswered,
+        CloseReason::StreamAbandoned,
         CloseReason::Drained,
         CloseReason::Shutdown,
     ];
@@ -89,6 +93,7 @@ impl CloseReason {
             CloseReason::WriteStall => "write_stall",
             CloseReason::BadRequest => "bad_request",
             CloseReason::Unanswered => "unanswered",
+            CloseReason::StreamAbandoned => "stream_abandoned",
             CloseReason::Drained => "drained",
             CloseReason::Shutdown => "shutdown",
         }

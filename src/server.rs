@@ -89,7 +89,12 @@ impl Builder {
         let waker = Waker::new(poll.registry(), WAKER)?;
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
         let (handoff_tx, handoff_rx) = crossbeam_channel::bounded(self.config.handoff_queue);
-        let notifier = Arc::new(Notifier::new(command_tx, waker, self.stats.clone()));
+        let notifier = Arc::new(Notifier::new(
+            command_tx,
+            waker,
+            self.stats.clone(),
+            self.config.stream_budget_bytes,
+        ));
         let reactor = Reactor::new(ReactorParts {
             poll,
             listener,

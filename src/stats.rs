@@ -20,6 +20,9 @@ pub(crate) struct Counters {
     pub worker_panics: AtomicU64,
     pub handoff_rejected: AtomicU64,
     pub accept_paused: AtomicU64,
+    pub streams_active: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub frames_replaced: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
 }
 
@@ -66,6 +69,9 @@ impl StatsHandle {
             worker_panics: c.worker_panics.load(Relaxed),
             handoff_rejected: c.handoff_rejected.load(Relaxed),
             accept_paused: c.accept_paused.load(Relaxed),
+            streams_active: c.streams_active.load(Relaxed),
+            frames_sent: c.frames_sent.load(Relaxed),
+            frames_replaced: c.frames_replaced.load(Relaxed),
             closed: Closed(closed),
         }
     }
@@ -101,6 +107,13 @@ pub struct Stats {
     pub handoff_rejected: u64,
     /// Times accepting paused (descriptor exhaustion).
     pub accept_paused: u64,
+    /// Streaming responses being written now.
+    pub streams_active: u64,
+    /// Stream parts taken for writing.
+    pub frames_sent: u64,
+    /// Stream parts replaced by a newer one before being written
+    /// ([`Backlog::KeepNewest`](crate::Backlog::KeepNewest)).
+    pub frames_replaced: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
 }
@@ -130,6 +143,17 @@ impl Stats {
     /// The counters as a JSON object: the top-level names above, and
     /// `closed` as an object keyed by [`CloseReason::as_str`].
     pub fn to_json(&self) -> String {
+        self.to_json_with(&[])
+    }
+
+    /// [`Stats::to_json`] with the application's own counters added at the
+    /// top level (names are written as given: use plain identifiers).
+    ///
+    /// ```
+    /// let json = tether::Stats::default().to_json_with(&[("messages_requeued", 3)]);
+    /// assert!(json.contains("\"messages_requeued\":3,"));
+    /// ```
+    pub fn to_json_with(&self, extra: &[(&str, u64)]) -> String {
         let mut out = String::with_capacity(512);
         let fields = [
             ("accepted", self.accepted),
@@ -142,9 +166,12 @@ impl Stats {
             ("worker_panics", self.worker_panics),
             ("handoff_rejected", self.handoff_rejected),
             ("accept_paused", self.accept_paused),
+            ("streams_active", self.streams_active),
+            ("frames_sent", self.frames_sent),
+            ("frames_replaced", self.frames_replaced),
         ];
         out.push('{');
-        for (name, value) in fields {
+        for &(name, value) in fields.iter().chain(extra) {
             let _ = write!(out, "\"{name}\":{value},");
         }
         out.push_str("\"closed\":{");

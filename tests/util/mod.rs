@@ -179,6 +179,55 @@ impl Client {
         }
     }
 
+    /// Reads one chunk of a chunked body; `None` for the last chunk (its
+    /// trailer section is consumed too).
+    pub fn read_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let line = self.read_line()?;
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {line:?}"))
+        })?;
+        if size == 0 {
+            while !self.read_line()?.is_empty() {}
+            return Ok(None);
+        }
+        let data = self.read_exact_bytes(size)?;
+        if !self.read_line()?.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "chunk not followed by CRLF",
+            ));
+        }
+        Ok(Some(data))
+    }
+
+    /// Reads one CRLF-terminated line (without the CRLF).
+    pub fn read_line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 2);
+                return Ok(line);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact_bytes(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        while self.buf.len() < n {
+            self.fill()?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// Reads until the server closes; what came.
+    pub fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
+        let mut rest = std::mem::take(&mut self.buf);
+        self.stream.read_to_end(&mut rest)?;
+        Ok(rest)
+    }
+
     fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 8192];
         let n = self.stream.read(&mut chunk)?;

@@ -1,0 +1,431 @@
+//! Streaming responses: a producer thread sends parts; the reactor writes them
+//! from a bounded queue and stops the producer the moment the client leaves.
+//!
+//! # Implementation notes
+//!
+//! Parts wait in [`StreamShared`] (a mutex-guarded queue with a byte budget)
+//! until the reactor pulls them into the connection's output buffer, which it
+//! does only while that buffer has room. So a slow client fills the queue and
+//! the producer blocks in [`StreamSender::send`]; a client that leaves closes
+//! the queue and every blocked or later `send` fails with the reason.
+//!
+//! In [`Backlog::KeepNewest`] mode the reactor pulls a part only once the
+//! previous one is completely written, and a new part replaces the one still
+//! waiting: the client sees a lower frame rate, never a torn part, and memory
+//! holds at most the part being written plus one.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::closure::{run_watchers, Closure};
+use crate::handle::{Command, ConnectionId, Notifier};
+use crate::stats::Counters;
+use crate::{CloseReason, IntoBytes};
+
+/// What happens to parts the client is too slow to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backlog {
+    /// Keep every part, up to the byte budget; past it `send` blocks (and
+    /// `try_send` reports `Full`). For data that must arrive whole: logs,
+    /// events, downloads.
+    #[default]
+    Queue,
+    /// Keep only the newest part not yet started: each `send` replaces the
+    /// waiting part (counted in `frames_replaced`) and never blocks. For
+    /// video frames: a slow viewer gets a lower frame rate, not growing
+    /// latency.
+    KeepNewest,
+}
+
+/// Bytes the reactor writes on its own when a stream has been quiet, to keep
+/// proxies from cutting it and to find clients that are gone (a write to a
+/// dead peer fails; a read never would).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Quiet time after which a heartbeat is written.
+    pub every: Duration,
+    /// What to write (for SSE, a comment such as `b": heartbeat\n\n"`).
+    pub bytes: &'static [u8],
+}
+
+/// How a stream is framed and buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    /// What to do with parts a slow client cannot take yet.
+    pub backlog: Backlog,
+    /// End the body by closing the connection instead of chunked coding
+    /// (always so for HTTP/1.0 clients).
+    pub close_delimited: bool,
+    /// Written by the reactor when no part was written for a while.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+impl StreamOptions {
+    /// Options with `backlog`.
+    pub fn backlog(mut self, backlog: Backlog) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Options with a close-delimited body.
+    pub fn close_delimited(mut self) -> Self {
+        self.close_delimited = true;
+        self
+    }
+
+    /// Options with a heartbeat.
+    pub fn heartbeat(mut self, every: Duration, bytes: &'static [u8]) -> Self {
+        self.heartbeat = Some(Heartbeat { every, bytes });
+        self
+    }
+}
+
+/// The stream ended: the client left (or the server closed the connection),
+/// for this reason. Nobody will read what is sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamClosed(pub CloseReason);
+
+impl fmt::Display for StreamClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stream closed: {}", self.0)
+    }
+}
+
+impl std::error::Error for StreamClosed {}
+
+/// Why [`StreamSender::try_send`] or [`StreamSender::send_timeout`] did not
+/// queue a part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrySendError {
+    /// The queue is over its budget (after the timeout, for
+    /// `send_timeout`); the part is handed back.
+    Full(Cow<'static, [u8]>),
+    /// The stream ended.
+    Closed(CloseReason),
+}
+
+impl fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(part) => {
+                write!(f, "stream queue full ({} bytes not sent)", part.len())
+            }
+            TrySendError::Closed(reason) => write!(f, "stream closed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySendError {}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    parts: std::collections::VecDeque<Cow<'static, [u8]>>,
+    queued_bytes: usize,
+    /// The producer called `finish`.
+    finished: bool,
+    /// The producer dropped its sender without finishing.
+    abandoned: bool,
+    closure: Closure,
+    /// An update for this connection is on its way to the reactor.
+    wake_pending: bool,
+}
+
+/// The queue between one producer and the reactor.
+#[derive(Debug)]
+pub(crate) struct StreamShared {
+    state: Mutex<StreamState>,
+    /// Producers wait here for room, or for the end.
+    changed: Condvar,
+    backlog: Backlog,
+    budget_bytes: usize,
+    heartbeat: Option<Heartbeat>,
+}
+
+/// What the reactor took from the queue.
+#[derive(Debug, Default)]
+pub(crate) struct Pulled {
+    pub parts: Vec<Cow<'static, [u8]>>,
+    /// Nothing more will come: the producer finished (`true`) or abandoned
+    /// the stream (`false`).
+    pub end: Option<bool>,
+}
+
+impl StreamShared {
+    pub fn new(options: StreamOptions, budget_bytes: usize) -> Self {
+        StreamShared {
+            state: Mutex::new(StreamState::default()),
+            changed: Condvar::new(),
+            backlog: options.backlog,
+            budget_bytes,
+            heartbeat: options.heartbeat,
+        }
+    }
+
+    pub fn heartbeat(&self) -> Option<Heartbeat> {
+        self.heartbeat
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn backlog(&self) -> Backlog {
+        self.backlog
+    }
+
+    /// Takes parts for writing: in `Queue` mode up to `max_bytes` (at least
+    /// one part), in `KeepNewest` mode one part. Wakes blocked producers.
+    pub fn pull(&self, max_bytes: usize) -> Pulled {
+        let mut state = self.lock();
+        state.wake_pending = false;
+        let mut pulled = Pulled::default();
+        let mut taken = 0;
+        while let Some(part) = state.parts.pop_front() {
+            taken += part.len();
+            state.queued_bytes -= part.len();
+            pulled.parts.push(part);
+            if self.backlog == Backlog::KeepNewest || taken >= max_bytes {
+                break;
+            }
+        }
+        if state.parts.is_empty() && (state.finished || state.abandoned) {
+            pulled.end = Some(state.finished);
+        }
+        drop(state);
+        if taken > 0 {
+            self.changed.notify_all();
+        }
+        pulled
+    }
+
+    /// Ends the stream: every blocked or later send fails with `reason`.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        let watchers = state.closure.close(reason);
+        let reason = state.closure.reason().unwrap_or(reason);
+        state.parts.clear();
+        state.queued_bytes = 0;
+        drop(state);
+        self.changed.notify_all();
+        run_watchers(watchers, reason);
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().closure.reason()
+    }
+}
+
+/// The producer's end of a streaming response. Get one from
+/// [`Exchange::stream`](crate::Exchange::stream).
+///
+/// Every part sent is written as it is: as one chunk (chunked coding) or as
+/// raw bytes (close-delimited). Once the client leaves, sends fail with the
+/// [`CloseReason`]: no producer keeps encoding frames for nobody.
+///
+/// Dropping the sender without [`finish`](StreamSender::finish) aborts the
+/// body: what is queued is written, then the connection closes without the
+/// final chunk, so the client can tell the body is incomplete.
+pub struct StreamSender {
+    shared: Arc<StreamShared>,
+    notifier: Arc<Notifier>,
+    id: ConnectionId,
+    finished: bool,
+}
+
+impl StreamSender {
+    pub(crate) fn new(
+        shared: Arc<StreamShared>,
+        notifier: Arc<Notifier>,
+        id: ConnectionId,
+    ) -> Self {
+        StreamSender {
+            shared,
+            notifier,
+            id,
+            finished: false,
+        }
+    }
+
+    /// The connection this stream is written to.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// Queues a part, blocking while the queue is over its budget (never in
+    /// [`Backlog::KeepNewest`] mode). Fails at once, or wakes from blocking,
+    /// when the stream has ended.
+    pub fn send(&mut self, part: impl IntoBytes) -> Result<(), StreamClosed> {
+        match self.push(part.into_bytes(), Some(None)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(reason)) => Err(StreamClosed(reason)),
+            // Blocking without a deadline only returns when queued or closed.
+            Err(TrySendError::Full(_)) => Ok(()),
+        }
+    }
+
+    /// Queues a part if there is room now.
+    pub fn try_send(&mut self, part: impl IntoBytes) -> Result<(), TrySendError> {
+        self.push(part.into_bytes(), None)
+    }
+
+    /// Queues a part, waiting up to `timeout` for room.
+    pub fn send_timeout(
+        &mut self,
+        part: impl IntoBytes,
+        timeout: Duration,
+    ) -> Result<(), TrySendError> {
+        self.push(part.into_bytes(), Some(Instant::now().checked_add(timeout)))
+    }
+
+    /// `wait`: `None` never waits; `Some(None)` waits without a deadline;
+    /// `Some(Some(t))` waits until `t`.
+    fn push(
+        &mut self,
+        part: Cow<'static, [u8]>,
+        wait: Option<Option<Instant>>,
+    ) -> Result<(), TrySendError> {
+        if part.is_empty() {
+            // An empty chunk would end a chunked body.
+            return match self.shared.close_reason() {
+                Some(reason) => Err(TrySendError::Closed(reason)),
+                None => Ok(()),
+            };
+        }
+        let shared = &*self.shared;
+        let mut state = shared.lock();
+        loop {
+            if let Some(reason) = state.closure.reason() {
+                return Err(TrySendError::Closed(reason));
+            }
+            if shared.backlog == Backlog::KeepNewest {
+                if let Some(old) = state.parts.pop_back() {
+                    state.queued_bytes -= old.len();
+                    Counters::incr(&self.notifier.stats.0.frames_replaced);
+                }
+                break;
+            }
+            let fits =
+                state.queued_bytes == 0 || state.queued_bytes + part.len() <= shared.budget_bytes;
+            if fits {
+                break;
+            }
+            state = match wait {
+                None => return Err(TrySendError::Full(part)),
+                Some(None) => shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(Some(deadline)) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        return Err(TrySendError::Full(part));
+                    };
+                    shared
+                        .changed
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        state.queued_bytes += part.len();
+        state.parts.push_back(part);
+        let wake = !std::mem::replace(&mut state.wake_pending, true);
+        drop(state);
+        if wake {
+            self.notifier.send(Command::Update(self.id));
+        }
+        Ok(())
+    }
+
+    /// Ends the body (the final chunk, or a close for a close-delimited
+    /// body) once everything queued is written.
+    pub fn finish(mut self) -> Result<(), StreamClosed> {
+        self.finished = true;
+        self.end(true)
+    }
+
+    fn end(&self, finished: bool) -> Result<(), StreamClosed> {
+        let mut state = self.shared.lock();
+        if let Some(reason) = state.closure.reason() {
+            return Err(StreamClosed(reason));
+        }
+        if finished {
+            state.finished = true;
+        } else {
+            state.abandoned = true;
+        }
+        let wake = !std::mem::replace(&mut state.wake_pending, true);
+        drop(state);
+        if wake {
+            self.notifier.send(Command::Update(self.id));
+        }
+        Ok(())
+    }
+
+    /// True once the stream has ended (the client left, or the server closed).
+    pub fn is_closed(&self) -> bool {
+        self.shared.close_reason().is_some()
+    }
+
+    /// Why the stream ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.close_reason()
+    }
+
+    /// Blocks until the stream ends or `timeout` passes; `None` on timeout.
+    pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(reason) = state.closure.reason() {
+                return Some(reason);
+            }
+            let left = deadline.map_or(Some(Duration::from_secs(3600)), |d| {
+                d.checked_duration_since(Instant::now())
+            })?;
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Runs `callback` (on the reactor thread: keep it short, never block)
+    /// when the stream ends; at once if it has. Use it to wake whatever the
+    /// producer waits on — a channel, a condvar.
+    pub fn on_close(&self, callback: impl FnOnce(CloseReason) + Send + 'static) {
+        let late = self.shared.lock().closure.watch(Box::new(callback));
+        if let Some((callback, reason)) = late {
+            callback(reason);
+        }
+    }
+
+    /// Bytes queued and not yet taken by the reactor.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.lock().queued_bytes
+    }
+}
+
+impl Drop for StreamSender {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.end(false);
+        }
+    }
+}
+
+impl fmt::Debug for StreamSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamSender")
+            .field("id", &self.id)
+            .field("backlog", &self.shared.backlog)
+            .field("closed", &self.close_reason())
+            .finish()
+    }
+}
