@@ -66,6 +66,7 @@ mod stats;
 mod stream;
 mod timer;
 
+pub use bytes::Bytes;
 pub use config::{
     Config, HalfClosePolicy, Keepalive, DEFAULT_ACCEPT_BACKOFF, DEFAULT_BACKLOG,
     DEFAULT_BODY_TIMEOUT, DEFAULT_HANDOFF_QUEUE, DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

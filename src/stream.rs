@@ -14,7 +14,6 @@
 //! waiting: the client sees a lower frame rate, never a torn part, and memory
 //! holds at most the part being written plus one.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -22,7 +21,9 @@ use std::time::{Duration, Instant};
 use crate::closure::{run_watchers, Closure};
 use crate::handle::{Command, ConnectionId, Notifier};
 use crate::stats::Counters;
-use crate::{CloseReason, IntoBytes};
+use bytes::Bytes;
+
+use crate::CloseReason;
 
 /// What happens to parts the client is too slow to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,7 +104,7 @@ impl std::error::Error for StreamClosed {}
 pub enum TrySendError {
     /// The queue is over its budget (after the timeout, for
     /// `send_timeout`); the part is handed back.
-    Full(Cow<'static, [u8]>),
+    Full(Bytes),
     /// The stream ended.
     Closed(CloseReason),
 }
@@ -123,7 +124,7 @@ impl std::error::Error for TrySendError {}
 
 #[derive(Debug, Default)]
 struct StreamState {
-    parts: std::collections::VecDeque<Cow<'static, [u8]>>,
+    parts: std::collections::VecDeque<Bytes>,
     queued_bytes: usize,
     /// The producer called `finish`.
     finished: bool,
@@ -148,7 +149,7 @@ pub(crate) struct StreamShared {
 /// What the reactor took from the queue.
 #[derive(Debug, Default)]
 pub(crate) struct Pulled {
-    pub parts: Vec<Cow<'static, [u8]>>,
+    pub parts: Vec<Bytes>,
     /// Nothing more will come: the producer finished (`true`) or abandoned
     /// the stream (`false`).
     pub end: Option<bool>,
@@ -222,6 +223,10 @@ impl StreamShared {
 /// The producer's end of a streaming response. Get one from
 /// [`Exchange::stream`](crate::Exchange::stream).
 ///
+/// Parts are [`Bytes`]: a `Vec<u8>`, `String` or `&'static` slice converts
+/// into one, and a part shared by many streams (one video frame for every
+/// viewer) is a cheap clone, not a copy.
+///
 /// Every part sent is written as it is: as one chunk (chunked coding) or as
 /// raw bytes (close-delimited). Once the client leaves, sends fail with the
 /// [`CloseReason`]: no producer keeps encoding frames for nobody.
@@ -258,8 +263,8 @@ impl StreamSender {
     /// Queues a part, blocking while the queue is over its budget (never in
     /// [`Backlog::KeepNewest`] mode). Fails at once, or wakes from blocking,
     /// when the stream has ended.
-    pub fn send(&mut self, part: impl IntoBytes) -> Result<(), StreamClosed> {
-        match self.push(part.into_bytes(), Some(None)) {
+    pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), StreamClosed> {
+        match self.push(part.into(), Some(None)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(reason)) => Err(StreamClosed(reason)),
             // Blocking without a deadline only returns when queued or closed.
@@ -268,26 +273,22 @@ impl StreamSender {
     }
 
     /// Queues a part if there is room now.
-    pub fn try_send(&mut self, part: impl IntoBytes) -> Result<(), TrySendError> {
-        self.push(part.into_bytes(), None)
+    pub fn try_send(&mut self, part: impl Into<Bytes>) -> Result<(), TrySendError> {
+        self.push(part.into(), None)
     }
 
     /// Queues a part, waiting up to `timeout` for room.
     pub fn send_timeout(
         &mut self,
-        part: impl IntoBytes,
+        part: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<(), TrySendError> {
-        self.push(part.into_bytes(), Some(Instant::now().checked_add(timeout)))
+        self.push(part.into(), Some(Instant::now().checked_add(timeout)))
     }
 
     /// `wait`: `None` never waits; `Some(None)` waits without a deadline;
     /// `Some(Some(t))` waits until `t`.
-    fn push(
-        &mut self,
-        part: Cow<'static, [u8]>,
-        wait: Option<Option<Instant>>,
-    ) -> Result<(), TrySendError> {
+    fn push(&mut self, part: Bytes, wait: Option<Option<Instant>>) -> Result<(), TrySendError> {
         if part.is_empty() {
             // An empty chunk would end a chunked body.
             return match self.shared.close_reason() {
