@@ -3,76 +3,10 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use util::demo::Demo;
 use util::*;
-
-/// `cargo test` builds the examples next to the test binaries.
-fn demo_binary() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples").join("demo")
-}
-
-struct Demo {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Demo {
-    fn start() -> Demo {
-        let mut child = Command::new(demo_binary())
-            .args(["--addr", "127.0.0.1:0", "--workers", "2"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the demo binary: plain `cargo test` builds it; with a filter, run `cargo build --example demo` first");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Demo { child, addr }
-    }
-
-    fn stats(&self) -> serde_json::Value {
-        let mut client = Client::connect(self.addr);
-        let reply = client.get("/stats");
-        assert_eq!(reply.header("content-type"), Some("application/json"));
-        serde_json::from_slice(&reply.body).expect("/stats is JSON")
-    }
-
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "the demo exits cleanly on SIGTERM: {status}"
-        );
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn the_demo_serves_its_contract() {

@@ -2,6 +2,8 @@
 //! waits, and a check that a test left nothing behind.
 #![allow(dead_code)]
 
+pub mod demo;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Once;

@@ -1,0 +1,215 @@
+//! The tether demo server.
+//!
+//! ```text
+//! cargo run --release --example demo [-- --addr HOST:PORT] [--workers N]
+//! ```
+//!
+//! Serves on 127.0.0.1:8080 (or `--addr`, or env `TETHER_ADDR`) and prints
+//! `listening on http://HOST:PORT` once it accepts. SIGINT or SIGTERM shut it
+//! down gracefully. `RUST_LOG=tether=debug` shows clients leaving.
+//!
+//! Endpoints:
+//! - `GET /hello`: `Hello, World!`, answered on the reactor thread.
+//! - `GET /work?ms=N`: a worker blocks N ms (at most 60000), then answers
+//!   `worked N ms`; if the client left meanwhile the response comes back
+//!   undelivered and is counted.
+//! - `POST /echo`: the request body.
+//! - `GET /mjpeg?fps=N`: an MJPEG stream (`multipart/x-mixed-replace`) of
+//!   changing JPEG frames at N frames per second (1 to 60, default 10); a slow
+//!   viewer gets fewer frames, never a growing backlog.
+//! - `GET /events`: Server-Sent Events, `event: tick` with an increasing
+//!   counter every second, and heartbeat comments.
+//! - `GET /poll?timeout_ms=N`: long poll: `200` with the next published
+//!   message, or `204` after N ms (default 30000, at most 120000).
+//! - `POST /publish`: queues the body as a message for exactly one poller; `202`.
+//! - `GET /stats`: the server's counters as JSON.
+
+mod frames;
+mod long_poll;
+mod streams;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tether::{
+    sse_head, sse_options, Action, Backlog, Exchange, Multipart, Request, Response, Server,
+    StatsHandle, StreamOptions, DEFAULT_SSE_HEARTBEAT,
+};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+const MAX_WORK_MS: u64 = 60_000;
+const DEFAULT_POLL_MS: u64 = 30_000;
+const MAX_POLL_MS: u64 = 120_000;
+
+struct Options {
+    addr: String,
+    workers: usize,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        addr: std::env::var("TETHER_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string()),
+        workers: 4,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => options.addr = args.next().ok_or("--addr needs HOST:PORT")?,
+            "--workers" => {
+                let n = args.next().ok_or("--workers needs a number")?;
+                options.workers = n.parse().map_err(|_| format!("bad --workers {n}"))?;
+            }
+            "-h" | "--help" => {
+                return Err("usage: demo [--addr HOST:PORT] [--workers N]".to_string())
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Runs on the reactor thread: answers what never blocks, hands off the rest.
+fn route(req: &Request, stats: &StatsHandle, requeued: &AtomicU64) -> Action {
+    let respond = Action::Respond;
+    match (req.method(), req.path()) {
+        ("GET", "/hello") => respond(Response::text(200, "Hello, World!")),
+        ("POST", "/echo") => respond(Response::new(200).with_body(req.body().to_vec())),
+        ("GET", "/stats") => {
+            let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
+            respond(
+                Response::new(200)
+                    .with_header("Content-Type", "application/json")
+                    .with_header("Cache-Control", "no-store")
+                    .with_body(stats.snapshot().to_json_with(&extra)),
+            )
+        }
+        ("GET", "/work" | "/mjpeg" | "/events" | "/poll") | ("POST", "/publish") => Action::Handoff,
+        (
+            _,
+            "/hello" | "/echo" | "/stats" | "/work" | "/mjpeg" | "/events" | "/poll" | "/publish",
+        ) => respond(Response::text(405, "method not allowed\n")),
+        _ => respond(Response::text(404, "not found\n")),
+    }
+}
+
+/// Where workers send what outlives them.
+struct Hand {
+    streams: Sender<streams::Job>,
+    hub: Sender<long_poll::Event>,
+}
+
+/// Runs on a worker thread.
+fn work(exchange: Exchange, hand: &Hand) {
+    let number = |name: &str| {
+        exchange
+            .request()
+            .query_param(name)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    match exchange.request().path() {
+        "/work" => {
+            let Some(ms) = number("ms").filter(|ms| *ms <= MAX_WORK_MS) else {
+                let _ = exchange.respond(Response::text(400, "need ?ms=N with N <= 60000\n"));
+                return;
+            };
+            std::thread::sleep(Duration::from_millis(ms));
+            if let Err(undelivered) =
+                exchange.respond(Response::text(200, format!("worked {ms} ms")))
+            {
+                log::info!("/work?ms={ms}: {undelivered}");
+            }
+        }
+        "/mjpeg" => {
+            let fps = number("fps").unwrap_or(10).clamp(1, 60) as u32;
+            let Some(multipart) = Multipart::new(streams::MJPEG_BOUNDARY) else {
+                return;
+            };
+            let options = StreamOptions::default().backlog(Backlog::KeepNewest);
+            if let Ok(sender) = exchange.stream_with(multipart.head(200), options) {
+                let _ = hand.streams.send(streams::Job::Mjpeg { sender, fps });
+            }
+        }
+        "/events" => {
+            if let Ok(sender) = exchange.stream_with(sse_head(), sse_options(DEFAULT_SSE_HEARTBEAT))
+            {
+                let _ = hand.streams.send(streams::Job::Events { sender });
+            }
+        }
+        "/poll" => {
+            let ms = number("timeout_ms")
+                .unwrap_or(DEFAULT_POLL_MS)
+                .min(MAX_POLL_MS);
+            let deadline = Instant::now() + Duration::from_millis(ms);
+            let _ = hand.hub.send(long_poll::Event::Poll(exchange, deadline));
+        }
+        "/publish" => {
+            let _ = hand.hub.send(long_poll::Event::Publish(exchange));
+        }
+        _ => {
+            let _ = exchange.respond(Response::text(404, "not found\n"));
+        }
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    // Registered before serving, so a signal is never missed.
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("cannot handle signals: {err}");
+            std::process::exit(1);
+        }
+    };
+
+    let (streams_tx, streams_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("demo-streams".into())
+        .spawn(move || streams::run(streams_rx))
+        .expect("spawn the stream producer");
+    let requeued = Arc::new(AtomicU64::new(0));
+    let (hub_tx, hub_rx) = std::sync::mpsc::channel();
+    {
+        let (hub_tx, requeued) = (hub_tx.clone(), Arc::clone(&requeued));
+        std::thread::Builder::new()
+            .name("demo-long-poll".into())
+            .spawn(move || long_poll::run(hub_rx, hub_tx, requeued))
+            .expect("spawn the long-poll hub");
+    }
+
+    let builder = Server::builder();
+    let stats = builder.stats_handle();
+    let counted = Arc::clone(&requeued);
+    let server = match builder
+        .handler(move |req| route(req, &stats, &counted))
+        .bind(options.addr.as_str())
+    {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("cannot serve on {}: {err}", options.addr);
+            std::process::exit(1);
+        }
+    };
+    let hand = Hand {
+        streams: streams_tx,
+        hub: hub_tx,
+    };
+    server.workers(options.workers, move |exchange| work(exchange, &hand));
+    println!("listening on http://{}", server.local_addr());
+
+    if let Some(signal) = signals.forever().next() {
+        eprintln!("signal {signal}: shutting down");
+    }
+    server.shutdown();
+}

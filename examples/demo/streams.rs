@@ -1,0 +1,110 @@
+//! One producer thread for every MJPEG viewer and SSE client: it never
+//! blocks on a slow client, and drops each stream the moment a send fails
+//! (the client left).
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use tether::{Multipart, SseEvent, StreamSender, TrySendError};
+
+use crate::frames::FrameSource;
+
+/// A stream to feed.
+pub enum Job {
+    Mjpeg { sender: StreamSender, fps: u32 },
+    Events { sender: StreamSender },
+}
+
+struct Viewer {
+    sender: StreamSender,
+    every: Duration,
+    due: Instant,
+}
+
+struct Subscriber {
+    sender: StreamSender,
+    due: Instant,
+    /// The next tick to send; a tick that did not fit is sent again later,
+    /// so the client never sees a gap.
+    next_tick: u64,
+}
+
+pub const MJPEG_BOUNDARY: &str = "tether-frame";
+
+/// Runs until every job sender is gone.
+pub fn run(jobs: Receiver<Job>) {
+    let mjpeg = Multipart::new(MJPEG_BOUNDARY).expect("a valid boundary");
+    let mut frames = FrameSource::new();
+    let mut viewers: Vec<Viewer> = Vec::new();
+    let mut subscribers: Vec<Subscriber> = Vec::new();
+    loop {
+        let now = Instant::now();
+        let next_due = viewers
+            .iter()
+            .map(|v| v.due)
+            .chain(subscribers.iter().map(|s| s.due))
+            .min();
+        let wait = next_due.map_or(Duration::from_secs(3600), |due| {
+            due.saturating_duration_since(now)
+        });
+        match jobs.recv_timeout(wait) {
+            Ok(Job::Mjpeg { sender, fps }) => viewers.push(Viewer {
+                sender,
+                every: Duration::from_secs(1) / fps,
+                due: Instant::now(),
+            }),
+            Ok(Job::Events { sender }) => subscribers.push(Subscriber {
+                sender,
+                due: Instant::now() + Duration::from_secs(1),
+                next_tick: 1,
+            }),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+
+        let now = Instant::now();
+        // One encoded part serves every viewer due now.
+        let mut part = None;
+        viewers.retain_mut(|viewer| {
+            if viewer.due > now {
+                return true;
+            }
+            viewer.due += viewer.every;
+            if viewer.due < now {
+                viewer.due = now + viewer.every; // fell behind: don't burst
+            }
+            let part = part.get_or_insert_with(|| {
+                let (_, jpeg) = frames.frame(now);
+                tether::Bytes::from(mjpeg.part("image/jpeg", &jpeg))
+            });
+            // KeepNewest streams never block: a slow viewer's waiting frame
+            // is replaced by this one.
+            match viewer.sender.try_send(part.clone()) {
+                Ok(()) | Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Closed(reason)) => {
+                    log::debug!("{} MJPEG viewer gone: {reason}", viewer.sender.id());
+                    false
+                }
+            }
+        });
+        subscribers.retain_mut(|sub| {
+            if sub.due > now {
+                return true;
+            }
+            sub.due += Duration::from_secs(1);
+            let id = sub.next_tick.to_string();
+            let event = SseEvent::new(&id).event("tick").id(&id).encode();
+            match sub.sender.try_send(event) {
+                Ok(()) => {
+                    sub.next_tick += 1;
+                    true
+                }
+                Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Closed(reason)) => {
+                    log::debug!("{} SSE client gone: {reason}", sub.sender.id());
+                    false
+                }
+            }
+        });
+    }
+}
