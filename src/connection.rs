@@ -262,15 +262,17 @@ impl Connection {
             log::debug!("{} closing: {reason} (in {})", self.id, self.phase.name());
         }
         let previous = std::mem::replace(&mut self.phase, Phase::Closed(reason));
+        // Counters first: whoever is woken below sees stats that already
+        // include this close.
+        cx.stats.record_close(reason);
+        match &previous {
+            Phase::AwaitingResponse { .. } => Counters::decr(&cx.stats.pending_responses),
+            Phase::Streaming { .. } => Counters::decr(&cx.stats.streams_active),
+            _ => {}
+        }
         match previous {
-            Phase::AwaitingResponse { link, .. } => {
-                link.close(reason);
-                Counters::decr(&cx.stats.pending_responses);
-            }
-            Phase::Streaming { stream, .. } => {
-                stream.close(reason);
-                Counters::decr(&cx.stats.streams_active);
-            }
+            Phase::AwaitingResponse { link, .. } => link.close(reason),
+            Phase::Streaming { stream, .. } => stream.close(reason),
             _ => {}
         }
         for delivery in self.deliveries.drain(..) {
@@ -279,7 +281,6 @@ impl Connection {
                 reason,
             }));
         }
-        cx.stats.record_close(reason);
         self.input.clear();
         self.input.release_if_empty(cx.pool);
         self.output.clear();
@@ -952,8 +953,8 @@ impl Connection {
             {
                 let (link, info) = (Arc::clone(link), *info);
                 log::debug!("{} response timeout; answering 503", self.id);
-                link.close(CloseReason::ResponseTimeout);
                 self.end_response_pending(cx);
+                link.close(CloseReason::ResponseTimeout);
                 self.start_draining(CloseReason::ResponseTimeout);
                 let response = encode::error_response(503, "response timed out");
                 self.queue_response(&response, info, cx);

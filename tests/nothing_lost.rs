@@ -88,9 +88,13 @@ fn every_handed_off_request_is_resolved_exactly_once() {
 
     assert_quiet(&server);
     let total = CLIENT_THREADS * REQUESTS_PER_THREAD;
+    // A request whose client reset right after writing it may be discarded
+    // by the kernel before the server reads it (the read sees ECONNRESET):
+    // it never reached a worker. Every request that did must be resolved.
+    let handed_off = server.stats().requests;
+    assert!(handed_off <= total && handed_off >= answered);
     wait_for("every exchange resolved", || {
-        let stats = server.stats();
-        stats.requests == total && delivered.load(Ordering::SeqCst) + stats.undelivered == total
+        delivered.load(Ordering::SeqCst) + server.stats().undelivered == handed_off
     });
     let undelivered: Vec<_> = undelivered_rx.try_iter().collect();
     let stats = server.stats();
