@@ -18,6 +18,16 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024;
 /// Default for [`Config::stream_budget_bytes`].
 pub const DEFAULT_STREAM_BUDGET_BYTES: usize = 256 * 1024;
+/// Default for [`Config::ws_ping_interval`].
+pub const DEFAULT_WS_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Default for [`Config::ws_pong_timeout`].
+pub const DEFAULT_WS_PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`Config::ws_max_message_bytes`] and [`Config::ws_max_frame_bytes`].
+pub const DEFAULT_WS_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Default for [`Config::ws_send_budget_bytes`].
+pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
+/// Default for [`Config::ws_max_inbound_messages`].
+pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
 /// Default for [`Config::handoff_queue`].
 pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
 /// Default for [`Config::head_timeout`].
@@ -146,6 +156,25 @@ pub struct Config {
     pub accept_backoff: Duration,
     /// What a client's FIN means while the connection is open.
     pub half_close: HalfClosePolicy,
+    /// A WebSocket quiet for this long is pinged.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket that sends nothing (no pong, no frame) this long after a
+    /// ping is ended with [`PingTimeout`](crate::CloseReason::PingTimeout).
+    /// So a dead client is found within `ws_ping_interval + ws_pong_timeout`.
+    pub ws_pong_timeout: Duration,
+    /// Largest WebSocket frame accepted. Past it: close code 1009.
+    pub ws_max_frame_bytes: u64,
+    /// Largest WebSocket message (all fragments) accepted. Past it: close
+    /// code 1009.
+    pub ws_max_message_bytes: usize,
+    /// Bytes a WebSocket's outgoing queue may hold; past it
+    /// [`ws_backpressure`](Config::ws_backpressure) decides.
+    pub ws_send_budget_bytes: usize,
+    /// What a send does when a WebSocket's queue is full.
+    pub ws_backpressure: crate::WsBackpressure,
+    /// Message events of one WebSocket the application may hold (not yet
+    /// dropped) before the reactor stops reading that socket.
+    pub ws_max_inbound_messages: usize,
     /// TCP keepalive probing on accepted sockets; `None` leaves the OS default.
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
@@ -173,6 +202,13 @@ impl Default for Config {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             accept_backoff: DEFAULT_ACCEPT_BACKOFF,
             half_close: HalfClosePolicy::default(),
+            ws_ping_interval: DEFAULT_WS_PING_INTERVAL,
+            ws_pong_timeout: DEFAULT_WS_PONG_TIMEOUT,
+            ws_max_frame_bytes: DEFAULT_WS_MAX_MESSAGE_BYTES as u64,
+            ws_max_message_bytes: DEFAULT_WS_MAX_MESSAGE_BYTES,
+            ws_send_budget_bytes: DEFAULT_WS_SEND_BUDGET_BYTES,
+            ws_backpressure: crate::WsBackpressure::Fail,
+            ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(45)),
         }
@@ -204,6 +240,8 @@ impl Config {
             self.idle_timeout,
             self.response_timeout,
             self.write_stall_timeout,
+            self.ws_ping_interval,
+            self.ws_pong_timeout,
         ];
         if timeouts.iter().any(|t| t.is_zero()) {
             return bad("timeouts must be non-zero");

@@ -36,6 +36,8 @@ use crate::handler::Handler;
 use crate::parse::{self, HeadInfo};
 use crate::stats::Counters;
 use crate::stream::{Backlog, StreamShared};
+use crate::ws::session::{Session, Step, WsCx};
+use crate::ws::{handshake_response, WebSocket, WsEvent, WsShared};
 use crate::{socket, Action, CloseReason, Config, Exchange, HalfClosePolicy, Request, Response};
 use crate::{Undelivered, Version};
 
@@ -63,6 +65,19 @@ pub(crate) struct Cx<'a> {
     pub scratch: &'a mut Request,
     /// Where discarded input goes.
     pub discard: &'a mut [u8],
+    /// The server's WebSocket event stream.
+    pub ws_events: &'a Sender<WsEvent>,
+}
+
+impl Cx<'_> {
+    fn ws(&self) -> WsCx<'_> {
+        WsCx {
+            config: self.config,
+            stats: self.stats,
+            events: self.ws_events,
+            now: self.now,
+        }
+    }
 }
 
 /// A connection's phase. Exactly one holds at a time.
@@ -88,6 +103,8 @@ pub(crate) enum Phase {
         /// When a part (or heartbeat) was last queued.
         last_part: Instant,
     },
+    /// An upgraded WebSocket.
+    WebSocket(Box<Session>),
     /// The final response is flushed and our write side shut; what the client
     /// still sends is read and discarded until it closes or time runs out.
     Lingering { reason: CloseReason },
@@ -102,6 +119,7 @@ impl Phase {
             Phase::ReadingBody { .. } => "reading_body",
             Phase::AwaitingResponse { .. } => "response_pending",
             Phase::Streaming { .. } => "streaming",
+            Phase::WebSocket(_) => "websocket",
             Phase::Lingering { .. } => "lingering",
             Phase::Closed(_) => "closed",
         }
@@ -273,6 +291,7 @@ impl Connection {
         match previous {
             Phase::AwaitingResponse { link, .. } => link.close(reason),
             Phase::Streaming { stream, .. } => stream.close(reason),
+            Phase::WebSocket(mut session) => session.end(reason, &cx.ws()),
             _ => {}
         }
         for delivery in self.deliveries.drain(..) {
@@ -387,7 +406,7 @@ impl Connection {
     /// A worker's exchange or stream has news: take its response, its drop,
     /// its stream, or parts to send.
     pub fn on_update(&mut self, cx: &mut Cx<'_>) -> bool {
-        if matches!(self.phase, Phase::Streaming { .. }) {
+        if matches!(self.phase, Phase::Streaming { .. } | Phase::WebSocket(_)) {
             return self.drive(cx);
         }
         let Phase::AwaitingResponse { link, info } = &self.phase else {
@@ -464,6 +483,16 @@ impl Connection {
     /// Moves stream parts into the output buffer while it has room; ends
     /// the stream when the producer finished (or gave up).
     fn pull_stream(&mut self, cx: &mut Cx<'_>) {
+        if let Phase::WebSocket(session) = &mut self.phase {
+            let room = OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.output.len() - self.output_pos);
+            if room > 0 {
+                let mut out = Vec::new();
+                let step = session.pull(&mut out, room, cx.now);
+                self.queue_bytes(&out, cx);
+                self.apply_ws_step(step, cx);
+            }
+            return;
+        }
         let Phase::Streaming {
             stream, chunked, ..
         } = &self.phase
@@ -623,6 +652,7 @@ impl Connection {
                     self.parse_head(cx)
                 }
                 Phase::ReadingBody { .. } => self.parse_body(cx),
+                Phase::WebSocket(_) => return self.ws_input(cx),
                 _ => return false,
             };
             if !progressed {
@@ -735,6 +765,77 @@ impl Connection {
         match (cx.handler)(request) {
             Action::Respond(response) => self.queue_response(&response, info, cx),
             Action::Handoff => self.hand_off(std::mem::take(request), info, cx),
+            Action::Upgrade(upgrade) => {
+                self.upgrade(request, info, upgrade.protocol.as_deref(), cx)
+            }
+        }
+    }
+
+    /// Completes a WebSocket handshake (or refuses it) and enters `WebSocket`.
+    fn upgrade(
+        &mut self,
+        request: &mut Request,
+        info: HeadInfo,
+        protocol: Option<&str>,
+        cx: &mut Cx<'_>,
+    ) {
+        let response = match handshake_response(request, protocol) {
+            Ok(response) => response,
+            Err(refusal) => {
+                log::debug!(
+                    "{} refused WebSocket upgrade: {}",
+                    self.id,
+                    refusal.status()
+                );
+                self.start_draining(CloseReason::BadRequest);
+                self.queue_response(&refusal, info, cx);
+                return;
+            }
+        };
+        self.queue_response(&response, info, cx);
+        let config = cx.config;
+        let shared = Arc::new(WsShared::new(
+            config.ws_max_inbound_messages,
+            config.ws_send_budget_bytes,
+            config.ws_backpressure,
+        ));
+        let socket = WebSocket::new(shared, Arc::clone(cx.notifier), self.id, request.path());
+        let _ = cx
+            .ws_events
+            .send(WsEvent::open(socket.clone(), std::mem::take(request)));
+        Counters::incr(&cx.stats.ws_active);
+        self.set_phase(Phase::WebSocket(Box::new(Session::new(socket, cx.now))));
+    }
+
+    /// Feeds buffered input to the WebSocket session. True when a budget
+    /// stopped it.
+    fn ws_input(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Phase::WebSocket(session) = &mut self.phase else {
+            return false;
+        };
+        let mut out = Vec::new();
+        let (used, step, more) = session.on_input(self.input.data(), &mut out, &cx.ws());
+        self.input.consume(used);
+        self.queue_bytes(&out, cx);
+        self.apply_ws_step(step, cx);
+        more && !self.is_draining() && !self.is_closed()
+    }
+
+    /// Carries out what a WebSocket session decided.
+    fn apply_ws_step(&mut self, step: Step, cx: &mut Cx<'_>) {
+        match step {
+            Step::Continue => {}
+            Step::Drain(reason) => {
+                if let Phase::WebSocket(mut session) =
+                    std::mem::replace(&mut self.phase, Phase::ReadingHead)
+                {
+                    session.end(reason, &cx.ws());
+                }
+                log::trace!("{} websocket -> reading_head (draining)", self.id);
+                self.start_draining(reason);
+            }
+            Step::Close(reason) => self.close(reason, cx),
+            Step::Reset(reason) => self.reset(reason, cx),
         }
     }
 
@@ -805,6 +906,9 @@ impl Connection {
     }
 
     fn queue_bytes(&mut self, bytes: &[u8], cx: &mut Cx<'_>) {
+        if bytes.is_empty() {
+            return;
+        }
         self.prepare_output(cx);
         self.output.extend_from_slice(bytes);
         self.queued_total += bytes.len() as u64;
@@ -929,6 +1033,7 @@ impl Connection {
             Phase::Streaming {
                 stream, last_part, ..
             } => stream.heartbeat().map(|h| *last_part + h.every),
+            Phase::WebSocket(session) => session.next_deadline(config),
             Phase::Lingering { .. } => self.linger_deadline,
             Phase::Closed(_) => return None,
         };
@@ -946,6 +1051,13 @@ impl Connection {
             log::debug!("{} write stalled; resetting", self.id);
             self.reset(CloseReason::WriteStall, cx);
             return false;
+        }
+        if let Phase::WebSocket(session) = &mut self.phase {
+            let mut out = Vec::new();
+            let step = session.on_deadline(&mut out, &cx.ws());
+            self.queue_bytes(&out, cx);
+            self.apply_ws_step(step, cx);
+            return self.drive(cx);
         }
         match &self.phase {
             Phase::AwaitingResponse { link, info }
@@ -1020,6 +1132,13 @@ impl Connection {
                 self.drive(cx)
             }
             Phase::Closed(_) | Phase::Lingering { .. } => false,
+            Phase::WebSocket(ref mut session) => {
+                let mut out = Vec::new();
+                let step = session.going_away(&mut out, cx.now);
+                self.queue_bytes(&out, cx);
+                self.apply_ws_step(step, cx);
+                self.drive(cx)
+            }
             Phase::Streaming { .. } => {
                 // Producers stop now; what is queued is still written.
                 if let Phase::Streaming { stream, .. } =

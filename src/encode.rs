@@ -158,8 +158,10 @@ fn encode_head_fields(
     // Writing into a Vec cannot fail.
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
     let mut has_date = false;
+    // A 101 names its own `Connection: Upgrade`.
+    let switching = status == 101;
     for (name, value) in response.headers() {
-        if is_framing_header(name) {
+        if is_framing_header(name) && !(switching && name.eq_ignore_ascii_case("connection")) {
             continue;
         }
         has_date |= name.eq_ignore_ascii_case("date");

@@ -15,6 +15,11 @@ pub enum Action {
     /// [`Server::workers`](crate::Server::workers). The connection is then
     /// `response_pending` until the worker responds.
     Handoff,
+    /// Upgrade to WebSocket (a `GET` with `Upgrade: websocket`): the reactor
+    /// completes the handshake, or answers `400`/`426` if the request is not
+    /// a valid upgrade. The socket's events arrive on
+    /// [`Server::ws_events`](crate::Server::ws_events).
+    Upgrade(crate::Upgrade),
 }
 
 /// The boxed handler the reactor calls.

@@ -65,6 +65,7 @@ mod sse;
 mod stats;
 mod stream;
 mod timer;
+pub mod ws;
 
 pub use bytes::Bytes;
 pub use config::{
@@ -86,3 +87,7 @@ pub use server::{Builder, Server};
 pub use sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use stats::{Closed, Stats, StatsHandle};
 pub use stream::{Backlog, Heartbeat, StreamClosed, StreamOptions, StreamSender, TrySendError};
+pub use ws::{
+    Message, Upgrade, WebSocket, WsBackpressure, WsEvent, WsEventKind, WsEvents, WsGroup,
+    WsSendError,
+};

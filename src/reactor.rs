@@ -32,6 +32,7 @@ use crate::handle::{Command, ConnectionId, Notifier};
 use crate::handler::Handler;
 use crate::stats::{Counters, StatsHandle};
 use crate::timer::Timers;
+use crate::ws::WsEvent;
 use crate::{socket, CloseReason, Config, Exchange, Request};
 
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
@@ -53,6 +54,7 @@ struct Shared {
     scratch: Request,
     discard: Box<[u8]>,
     date: DateCache,
+    ws_events: Sender<WsEvent>,
 }
 
 impl Shared {
@@ -68,6 +70,7 @@ impl Shared {
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
+            ws_events: &self.ws_events,
         }
     }
 }
@@ -106,6 +109,7 @@ pub(crate) struct ReactorParts {
     pub commands: Receiver<Command>,
     pub handoff: Sender<Exchange>,
     pub handler: Handler,
+    pub ws_events: Sender<WsEvent>,
 }
 
 pub(crate) struct Reactor {
@@ -154,6 +158,7 @@ impl Reactor {
                 scratch: Request::default(),
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
                 date: DateCache::new(),
+                ws_events: parts.ws_events,
             },
         }
     }

@@ -39,6 +39,15 @@ pub enum CloseReason {
     /// An exchange was dropped unanswered (or its worker panicked); the client
     /// was answered `500`.
     Unanswered,
+    /// A WebSocket client answered no ping (and sent nothing else) within
+    /// the pong timeout.
+    PingTimeout,
+    /// A WebSocket client broke the protocol; it was sent a close frame with
+    /// 1002, 1007 or 1009.
+    ProtocolError,
+    /// A WebSocket's outgoing queue overflowed under
+    /// [`WsBackpressure::Close`](crate::WsBackpressure::Close).
+    SlowConsumer,
     /// A streaming response's producer dropped its sender without finishing;
     /// the body was cut short (no final chunk) so the client can tell.
     StreamAbandoned,
@@ -51,7 +60,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
-    pub(crate) const COUNT: usize = 16;
+    pub(crate) const COUNT: usize = 19;
 
     /// Every reason, in the order of [`CloseReason::index`].
     pub const ALL: [CloseReason; Self::COUNT] = [
@@ -68,6 +77,9 @@ impl CloseReason {
         CloseReason::WriteStall,
         CloseReason::BadRequest,
         CloseReason::Unanswered,
+        CloseReason::PingTimeout,
+        CloseReason::ProtocolError,
+        CloseReason::SlowConsumer,
         CloseReason::StreamAbandoned,
         CloseReason::Drained,
         CloseReason::Shutdown,
@@ -93,6 +105,9 @@ impl CloseReason {
             CloseReason::WriteStall => "write_stall",
             CloseReason::BadRequest => "bad_request",
             CloseReason::Unanswered => "unanswered",
+            CloseReason::PingTimeout => "ping_timeout",
+            CloseReason::ProtocolError => "protocol_error",
+            CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::StreamAbandoned => "stream_abandoned",
             CloseReason::Drained => "drained",
             CloseReason::Shutdown => "shutdown",
@@ -115,6 +130,7 @@ impl CloseReason {
                 | CloseReason::SocketError
                 | CloseReason::WriteError
                 | CloseReason::KeepaliveFailed
+                | CloseReason::PingTimeout
         )
     }
 

@@ -12,6 +12,7 @@ use crate::handle::{Command, Notifier};
 use crate::handler::Handler;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
 use crate::stats::{Counters, StatsHandle};
+use crate::ws::WsEvents;
 use crate::{socket, Action, Config, Error, Exchange, Request, Stats};
 
 /// Configures a [`Server`] before it binds.
@@ -89,6 +90,9 @@ impl Builder {
         let waker = Waker::new(poll.registry(), WAKER)?;
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
         let (handoff_tx, handoff_rx) = crossbeam_channel::bounded(self.config.handoff_queue);
+        // Unbounded, but each socket may have at most
+        // `ws_max_inbound_messages` message events outstanding.
+        let (ws_tx, ws_rx) = crossbeam_channel::unbounded();
         let notifier = Arc::new(Notifier::new(
             command_tx,
             waker,
@@ -106,6 +110,7 @@ impl Builder {
             handler: self
                 .handler
                 .unwrap_or_else(|| Box::new(|_| Action::Handoff)),
+            ws_events: ws_tx,
         });
         let thread = std::thread::Builder::new()
             .name("tether-reactor".into())
@@ -117,6 +122,7 @@ impl Builder {
             notifier,
             reactor: Some(thread),
             exchanges: Exchanges { rx: handoff_rx },
+            ws_events: WsEvents { rx: ws_rx },
             workers: Mutex::new(Vec::new()),
         })
     }
@@ -131,6 +137,7 @@ pub struct Server {
     notifier: Arc<Notifier>,
     reactor: Option<JoinHandle<()>>,
     exchanges: Exchanges,
+    ws_events: WsEvents,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -170,6 +177,11 @@ impl Server {
     /// The queue of handed-off exchanges, for worker threads of your own.
     pub fn exchanges(&self) -> Exchanges {
         self.exchanges.clone()
+    }
+
+    /// The events of every WebSocket (open, message, closed). See [`WsEvents`].
+    pub fn ws_events(&self) -> WsEvents {
+        self.ws_events.clone()
     }
 
     /// Starts `n` worker threads that take exchanges from the queue and call

@@ -23,6 +23,8 @@ pub(crate) struct Counters {
     pub streams_active: AtomicU64,
     pub frames_sent: AtomicU64,
     pub frames_replaced: AtomicU64,
+    pub ws_active: AtomicU64,
+    pub ws_dropped: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
 }
 
@@ -72,6 +74,8 @@ impl StatsHandle {
             streams_active: c.streams_active.load(Relaxed),
             frames_sent: c.frames_sent.load(Relaxed),
             frames_replaced: c.frames_replaced.load(Relaxed),
+            ws_active: c.ws_active.load(Relaxed),
+            ws_dropped: c.ws_dropped.load(Relaxed),
             closed: Closed(closed),
         }
     }
@@ -114,6 +118,11 @@ pub struct Stats {
     /// Stream parts replaced by a newer one before being written
     /// ([`Backlog::KeepNewest`](crate::Backlog::KeepNewest)).
     pub frames_replaced: u64,
+    /// WebSockets open now.
+    pub ws_active: u64,
+    /// WebSocket messages dropped from full queues
+    /// ([`WsBackpressure::DropOldest`](crate::WsBackpressure::DropOldest)).
+    pub ws_dropped: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
 }
@@ -169,6 +178,8 @@ impl Stats {
             ("streams_active", self.streams_active),
             ("frames_sent", self.frames_sent),
             ("frames_replaced", self.frames_replaced),
+            ("ws_active", self.ws_active),
+            ("ws_dropped", self.ws_dropped),
         ];
         out.push('{');
         for &(name, value) in fields.iter().chain(extra) {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod demo;
+pub mod ws;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

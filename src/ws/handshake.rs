@@ -1,0 +1,98 @@
+//! The opening handshake (RFC 6455 §4.2).
+
+use base64::Engine as _;
+use sha1::{Digest, Sha1};
+
+use crate::parse::has_token;
+use crate::{Request, Response};
+
+/// Appended to the client's key before hashing (RFC 6455 §1.3).
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
+pub(crate) fn accept_key(key: &[u8]) -> String {
+    let mut sha1 = Sha1::new();
+    sha1.update(key);
+    sha1.update(GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+}
+
+/// True when a request asks to upgrade to WebSocket (whether or not it does
+/// so correctly).
+pub fn is_upgrade(req: &Request) -> bool {
+    req.header("upgrade")
+        .is_some_and(|v| has_token(v, "websocket"))
+}
+
+/// The subprotocols a client offers (`Sec-WebSocket-Protocol`), in its order
+/// of preference.
+pub fn offered_protocols(req: &Request) -> impl Iterator<Item = &str> {
+    req.headers()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .filter_map(|(_, value)| std::str::from_utf8(value).ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+/// Checks an upgrade request and builds the `101` response, or the error
+/// response to send instead.
+pub(crate) fn respond(req: &Request, protocol: Option<&str>) -> Result<Response, Response> {
+    let bad = |status: u16, why: &'static str| Response::text(status, why);
+    if req.method() != "GET" || req.version() != crate::Version::Http11 {
+        return Err(bad(400, "WebSocket upgrade needs GET over HTTP/1.1\n"));
+    }
+    let connection_upgrade = req
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .any(|(_, v)| has_token(v, "upgrade"));
+    if !connection_upgrade || !is_upgrade(req) {
+        return Err(bad(
+            400,
+            "missing Upgrade: websocket / Connection: Upgrade\n",
+        ));
+    }
+    if req.header("sec-websocket-version") != Some(b"13") {
+        return Err(
+            bad(426, "unsupported WebSocket version\n").with_header("Sec-WebSocket-Version", "13")
+        );
+    }
+    let key = match req.header("sec-websocket-key") {
+        Some(key)
+            if base64::engine::general_purpose::STANDARD
+                .decode(key)
+                .is_ok_and(|k| k.len() == 16) =>
+        {
+            key
+        }
+        _ => return Err(bad(400, "missing or malformed Sec-WebSocket-Key\n")),
+    };
+    let mut response = Response::new(101)
+        .with_header("Upgrade", "websocket")
+        .with_header("Connection", "Upgrade")
+        .with_header("Sec-WebSocket-Accept", accept_key(key));
+    if let Some(protocol) = protocol {
+        if !offered_protocols(req).any(|p| p == protocol) {
+            log::warn!(
+                "{} chose subprotocol {protocol:?} the client did not offer",
+                req.connection_id()
+            );
+        }
+        response = response.with_header("Sec-WebSocket-Protocol", protocol.to_string());
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rfc_example_key_is_accepted() {
+        // RFC 6455 §1.3.
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The reactor's side of one WebSocket: frames in, control replies,
+//! heartbeats, the closing handshake, and the one terminal event.
+
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use super::frame::{
+    encode_close, encode_frame, Decoder, Incoming, Limits, CLOSE_NORMAL, OP_PING, OP_PONG,
+};
+use super::socket::{Message, WebSocket, WsEvent};
+use crate::stats::Counters;
+use crate::{CloseReason, Config};
+
+/// Incoming frames handled per call, before other connections get a go.
+const FRAMES_PER_TURN: usize = 64;
+/// Close code sent when the server shuts down.
+const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// What the connection must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Continue,
+    /// Flush what is queued (the close frame last), then close.
+    Drain(CloseReason),
+    /// Close now.
+    Close(CloseReason),
+    /// Close now with a reset: the peer is not reading.
+    Reset(CloseReason),
+}
+
+/// What a session needs from the reactor.
+pub(crate) struct WsCx<'a> {
+    pub config: &'a Config,
+    pub stats: &'a Counters,
+    pub events: &'a Sender<WsEvent>,
+    pub now: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    socket: WebSocket,
+    decoder: Decoder,
+    /// When the client was last heard from (any frame).
+    last_seen: Instant,
+    /// A ping is out, unanswered, since then.
+    ping_sent: Option<Instant>,
+    close_sent: bool,
+    /// After our close frame: how long the client has to answer it.
+    close_deadline: Option<Instant>,
+    /// The client's close code, if it started the close.
+    peer_code: Option<u16>,
+    ended: bool,
+}
+
+impl Session {
+    pub fn new(socket: WebSocket, now: Instant) -> Self {
+        Session {
+            socket,
+            decoder: Decoder::default(),
+            last_seen: now,
+            ping_sent: None,
+            close_sent: false,
+            close_deadline: None,
+            peer_code: None,
+            ended: false,
+        }
+    }
+
+    /// Decodes buffered input, writing control replies to `out`. Returns the
+    /// bytes consumed, what to do next, and whether a budget stopped it.
+    pub fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        cx: &WsCx<'_>,
+    ) -> (usize, Step, bool) {
+        let limits = Limits {
+            max_frame_bytes: cx.config.ws_max_frame_bytes,
+            max_message_bytes: cx.config.ws_max_message_bytes,
+        };
+        let mut used = 0;
+        for _ in 0..FRAMES_PER_TURN {
+            if self.socket.shared().is_inbound_full() {
+                // Paused until the application drops messages it holds.
+                return (used, Step::Continue, false);
+            }
+            let (n, incoming) = match self.decoder.decode(&input[used..], limits) {
+                Ok(decoded) => decoded,
+                Err(err) => {
+                    log::debug!(
+                        "{} WebSocket protocol error: {} ({})",
+                        self.socket.id(),
+                        err.why,
+                        err.code
+                    );
+                    self.send_close(out, err.code, err.why, cx.now);
+                    return (used, Step::Drain(CloseReason::ProtocolError), false);
+                }
+            };
+            used += n;
+            let Some(incoming) = incoming else {
+                return (used, Step::Continue, false);
+            };
+            self.last_seen = cx.now;
+            self.ping_sent = None;
+            let message = match incoming {
+                Incoming::Text(text) => Message::Text(text),
+                Incoming::Binary(data) => Message::Binary(data),
+                Incoming::Ping(payload) => {
+                    if !self.close_sent {
+                        encode_frame(out, OP_PONG, &payload);
+                    }
+                    continue;
+                }
+                Incoming::Pong(_) => continue,
+                Incoming::Close(close) => {
+                    self.peer_code = close.as_ref().map(|(code, _)| *code);
+                    let reason = if self.close_sent {
+                        // The answer to our close: the handshake is complete.
+                        CloseReason::Drained
+                    } else {
+                        let code = self.peer_code.unwrap_or(CLOSE_NORMAL);
+                        self.send_close(out, code, "", cx.now);
+                        CloseReason::PeerClosed
+                    };
+                    return (used, Step::Drain(reason), false);
+                }
+            };
+            if self.close_sent {
+                continue; // after our close, data is discarded (RFC 6455 §5.5.1)
+            }
+            let _ = cx
+                .events
+                .send(WsEvent::message(self.socket.clone(), message));
+        }
+        (used, Step::Continue, true)
+    }
+
+    /// Moves queued frames into `out` (up to `room` bytes), then a requested
+    /// close.
+    pub fn pull(&mut self, out: &mut Vec<u8>, room: usize, now: Instant) -> Step {
+        let outgoing = self.socket.shared().pull(room);
+        if outgoing.slow_consumer {
+            return Step::Reset(CloseReason::SlowConsumer);
+        }
+        for frame in &outgoing.frames {
+            out.extend_from_slice(frame);
+        }
+        if let Some((code, reason)) = outgoing.close {
+            self.send_close(out, code, &reason, now);
+        }
+        Step::Continue
+    }
+
+    fn send_close(&mut self, out: &mut Vec<u8>, code: u16, reason: &str, now: Instant) {
+        if !self.close_sent {
+            encode_close(out, code, reason);
+            self.close_sent = true;
+            self.close_deadline = Some(now);
+        }
+    }
+
+    /// The server shuts down: say so (1001) and drain.
+    pub fn going_away(&mut self, out: &mut Vec<u8>, now: Instant) -> Step {
+        self.send_close(out, CLOSE_GOING_AWAY, "server shutting down", now);
+        Step::Drain(CloseReason::Shutdown)
+    }
+
+    pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
+        let close = self.close_deadline.map(|sent| sent + config.linger_timeout);
+        let heartbeat = match self.ping_sent {
+            Some(sent) => sent + config.ws_pong_timeout,
+            None => self.last_seen + config.ws_ping_interval,
+        };
+        Some(close.map_or(heartbeat, |c| c.min(heartbeat)))
+    }
+
+    /// Sends a ping when the client has been quiet, ends a socket whose pong
+    /// is late, and gives up on a close the client does not answer.
+    pub fn on_deadline(&mut self, out: &mut Vec<u8>, cx: &WsCx<'_>) -> Step {
+        let now = cx.now;
+        if self
+            .close_deadline
+            .is_some_and(|sent| sent + cx.config.linger_timeout <= now)
+        {
+            return Step::Close(CloseReason::Drained);
+        }
+        match self.ping_sent {
+            Some(sent) if sent + cx.config.ws_pong_timeout <= now => {
+                log::debug!(
+                    "{} no pong within {:?}",
+                    self.socket.id(),
+                    cx.config.ws_pong_timeout
+                );
+                Step::Reset(CloseReason::PingTimeout)
+            }
+            None if self.last_seen + cx.config.ws_ping_interval <= now && !self.close_sent => {
+                encode_frame(out, OP_PING, b"tether");
+                self.ping_sent = Some(now);
+                Step::Continue
+            }
+            _ => Step::Continue,
+        }
+    }
+
+    /// The socket's end: sends fail from now on, and the application gets its
+    /// one terminal event. Idempotent.
+    pub fn end(&mut self, reason: CloseReason, cx: &WsCx<'_>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.socket.shared().close(reason);
+        let reason = self.socket.close_reason().unwrap_or(reason);
+        Counters::decr(&cx.stats.ws_active);
+        let _ = cx
+            .events
+            .send(WsEvent::closed(self.socket.clone(), reason, self.peer_code));
+    }
+}

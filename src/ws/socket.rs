@@ -1,0 +1,421 @@
+//! The application's side of a WebSocket: a cloneable, generation-checked
+//! handle, and one shared stream of events.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use super::frame::{encode_frame, OP_BINARY, OP_PING, OP_TEXT};
+use crate::closure::{run_watchers, Closure};
+use crate::handle::{Command, ConnectionId, Notifier};
+use crate::{CloseReason, Request};
+
+/// What happens when a socket's outgoing queue is over its byte budget
+/// ([`Config::ws_send_budget_bytes`](crate::Config::ws_send_budget_bytes)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WsBackpressure {
+    /// The send fails with [`WsSendError::Full`]; nothing queued is lost.
+    #[default]
+    Fail,
+    /// The oldest queued messages not yet being written are dropped to make
+    /// room (counted in `ws_dropped`).
+    DropOldest,
+    /// The socket is closed as a slow consumer
+    /// ([`CloseReason::SlowConsumer`]).
+    Close,
+}
+
+/// A message from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message (valid UTF-8, checked).
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+/// Why a send did not queue a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsSendError {
+    /// The socket has ended, for this reason. Every later send fails too.
+    Closed(CloseReason),
+    /// A close was requested; no more messages may be sent.
+    Closing,
+    /// The outgoing queue is over its budget (policy
+    /// [`WsBackpressure::Fail`]).
+    Full,
+}
+
+impl fmt::Display for WsSendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WsSendError::Closed(reason) => write!(f, "WebSocket closed: {reason}"),
+            WsSendError::Closing => f.write_str("WebSocket closing"),
+            WsSendError::Full => f.write_str("WebSocket send queue full"),
+        }
+    }
+}
+
+impl std::error::Error for WsSendError {}
+
+#[derive(Debug, Default)]
+struct WsState {
+    queue: VecDeque<Bytes>,
+    queued_bytes: usize,
+    closure: Closure,
+    /// `close(code, reason)` was called.
+    close_requested: Option<(u16, String)>,
+    /// The queue overflowed under `WsBackpressure::Close`.
+    slow_consumer: bool,
+    wake_pending: bool,
+}
+
+/// State shared by a socket's handles and the reactor.
+#[derive(Debug)]
+pub(crate) struct WsShared {
+    state: Mutex<WsState>,
+    /// Messages handed to the application and not yet dropped.
+    inbound: AtomicUsize,
+    max_inbound: usize,
+    budget_bytes: usize,
+    backpressure: WsBackpressure,
+}
+
+/// What the reactor takes from the outgoing queue.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    pub frames: Vec<Bytes>,
+    pub close: Option<(u16, String)>,
+    pub slow_consumer: bool,
+}
+
+impl WsShared {
+    pub fn new(max_inbound: usize, budget_bytes: usize, backpressure: WsBackpressure) -> Self {
+        WsShared {
+            state: Mutex::new(WsState::default()),
+            inbound: AtomicUsize::new(0),
+            max_inbound,
+            budget_bytes,
+            backpressure,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WsState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes queued frames up to `max_bytes` (at least one), and then the
+    /// close request once the queue is empty.
+    pub fn pull(&self, max_bytes: usize) -> Outgoing {
+        let mut state = self.lock();
+        state.wake_pending = false;
+        let mut out = Outgoing {
+            slow_consumer: state.slow_consumer,
+            ..Outgoing::default()
+        };
+        let mut taken = 0;
+        while taken < max_bytes {
+            let Some(frame) = state.queue.pop_front() else {
+                break;
+            };
+            taken += frame.len();
+            state.queued_bytes -= frame.len();
+            out.frames.push(frame);
+        }
+        if state.queue.is_empty() {
+            out.close = state.close_requested.take();
+        }
+        out
+    }
+
+    /// Ends the socket for every handle: sends fail from now on.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        let watchers = state.closure.close(reason);
+        let reason = state.closure.reason().unwrap_or(reason);
+        state.queue.clear();
+        state.queued_bytes = 0;
+        drop(state);
+        run_watchers(watchers, reason);
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().closure.reason()
+    }
+
+    /// True while the application holds as many messages as it may.
+    pub fn is_inbound_full(&self) -> bool {
+        self.inbound.load(Ordering::Acquire) >= self.max_inbound
+    }
+}
+
+/// A handle to one WebSocket. Cheap to clone, `Send` and `Sync`.
+///
+/// It names its connection by slab key and generation and holds only the
+/// socket's own queue: a send to a socket that has ended fails with the
+/// reason, never touches a descriptor, and can never reach a newer
+/// connection in the same slot.
+#[derive(Clone)]
+pub struct WebSocket {
+    shared: Arc<WsShared>,
+    notifier: Arc<Notifier>,
+    id: ConnectionId,
+    path: Arc<str>,
+}
+
+impl WebSocket {
+    pub(crate) fn new(
+        shared: Arc<WsShared>,
+        notifier: Arc<Notifier>,
+        id: ConnectionId,
+        path: &str,
+    ) -> Self {
+        WebSocket {
+            shared,
+            notifier,
+            id,
+            path: Arc::from(path),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &WsShared {
+        &self.shared
+    }
+
+    /// The connection's identity.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// The path of the upgrade request (e.g. `/ws/chat`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), WsSendError> {
+        self.send_frame(frame(OP_TEXT, text.as_bytes()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), WsSendError> {
+        self.send_frame(frame(OP_BINARY, data))
+    }
+
+    /// Sends a ping (at most 125 bytes of payload are sent).
+    pub fn ping(&self, payload: &[u8]) -> Result<(), WsSendError> {
+        self.send_frame(frame(OP_PING, &payload[..payload.len().min(125)]))
+    }
+
+    /// Starts the closing handshake with `code` (1000 for a normal close)
+    /// and `reason` (cut to fit a control frame). Messages already queued are
+    /// sent first; later sends fail with [`WsSendError::Closing`].
+    pub fn close(&self, code: u16, reason: &str) -> Result<(), WsSendError> {
+        let mut state = self.shared.lock();
+        if let Some(reason) = state.closure.reason() {
+            return Err(WsSendError::Closed(reason));
+        }
+        if state.close_requested.is_none() {
+            state.close_requested = Some((code, reason.to_string()));
+        }
+        self.wake(state);
+        Ok(())
+    }
+
+    /// True once the socket has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.close_reason().is_some()
+    }
+
+    /// Why the socket ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.close_reason()
+    }
+
+    /// Queues an encoded frame: the one serialisation a broadcast shares.
+    pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), WsSendError> {
+        let shared = &*self.shared;
+        let mut state = shared.lock();
+        if let Some(reason) = state.closure.reason() {
+            return Err(WsSendError::Closed(reason));
+        }
+        if state.close_requested.is_some() || state.slow_consumer {
+            return Err(WsSendError::Closing);
+        }
+        if !state.queue.is_empty() && state.queued_bytes + frame.len() > shared.budget_bytes {
+            match shared.backpressure {
+                WsBackpressure::Fail => return Err(WsSendError::Full),
+                WsBackpressure::DropOldest => {
+                    while !state.queue.is_empty()
+                        && state.queued_bytes + frame.len() > shared.budget_bytes
+                    {
+                        if let Some(old) = state.queue.pop_front() {
+                            state.queued_bytes -= old.len();
+                            crate::stats::Counters::incr(&self.notifier.stats.0.ws_dropped);
+                        }
+                    }
+                }
+                WsBackpressure::Close => {
+                    state.slow_consumer = true;
+                    self.wake(state);
+                    return Err(WsSendError::Closing);
+                }
+            }
+        }
+        state.queued_bytes += frame.len();
+        state.queue.push_back(frame);
+        self.wake(state);
+        Ok(())
+    }
+
+    /// Tells the reactor, once per burst.
+    fn wake(&self, mut state: MutexGuard<'_, WsState>) {
+        let wake = !std::mem::replace(&mut state.wake_pending, true);
+        drop(state);
+        if wake {
+            self.notifier.send(Command::Update(self.id));
+        }
+    }
+}
+
+/// Encodes one unmasked server frame.
+pub(crate) fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    encode_frame(&mut out, opcode, payload);
+    Bytes::from(out)
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("closed", &self.close_reason())
+            .finish()
+    }
+}
+
+/// Holds one slot of a socket's inbound allowance until the application
+/// drops the message; when the socket was paused at its limit, wakes the
+/// reactor to read on.
+struct InboundPermit {
+    socket: WebSocket,
+}
+
+impl Drop for InboundPermit {
+    fn drop(&mut self) {
+        let shared = &self.socket.shared;
+        let before = shared.inbound.fetch_sub(1, Ordering::AcqRel);
+        if before == shared.max_inbound {
+            self.socket.notifier.send(Command::Update(self.socket.id));
+        }
+    }
+}
+
+/// What happened on a socket.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WsEventKind {
+    /// The handshake completed; the upgrade request.
+    Open(Request),
+    /// A whole message arrived.
+    Message(Message),
+    /// The socket ended: the one terminal event, with why and the close code
+    /// the client sent, if it sent one.
+    Closed {
+        /// Why it ended.
+        reason: CloseReason,
+        /// The client's close code, when the client started the close.
+        code: Option<u16>,
+    },
+}
+
+/// One event: the socket it concerns, and what happened.
+pub struct WsEvent {
+    /// The socket.
+    pub socket: WebSocket,
+    /// What happened.
+    pub kind: WsEventKind,
+    permit: Option<InboundPermit>,
+}
+
+impl WsEvent {
+    pub(crate) fn open(socket: WebSocket, request: Request) -> Self {
+        WsEvent {
+            socket,
+            kind: WsEventKind::Open(request),
+            permit: None,
+        }
+    }
+
+    /// A message event, counted against the socket's inbound allowance until
+    /// dropped.
+    pub(crate) fn message(socket: WebSocket, message: Message) -> Self {
+        socket.shared.inbound.fetch_add(1, Ordering::AcqRel);
+        WsEvent {
+            permit: Some(InboundPermit {
+                socket: socket.clone(),
+            }),
+            socket,
+            kind: WsEventKind::Message(message),
+        }
+    }
+
+    pub(crate) fn closed(socket: WebSocket, reason: CloseReason, code: Option<u16>) -> Self {
+        WsEvent {
+            socket,
+            kind: WsEventKind::Closed { reason, code },
+            permit: None,
+        }
+    }
+}
+
+impl fmt::Debug for WsEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsEvent")
+            .field("socket", &self.socket.id)
+            .field("kind", &self.kind)
+            .field("counted", &self.permit.is_some())
+            .finish()
+    }
+}
+
+/// The stream of events of every WebSocket on a server: open, message,
+/// closed. Clone it for several consumers; events of one socket arrive in
+/// order, so consume from one thread (or route by socket) to keep that order.
+///
+/// Memory is bounded per socket: while a socket has
+/// [`Config::ws_max_inbound_messages`](crate::Config::ws_max_inbound_messages)
+/// message events not yet dropped, the reactor stops reading it (and still
+/// notices if it goes away).
+#[derive(Debug, Clone)]
+pub struct WsEvents {
+    pub(crate) rx: Receiver<WsEvent>,
+}
+
+impl WsEvents {
+    /// The next event; `None` once the server is gone.
+    pub fn recv(&self) -> Option<WsEvent> {
+        self.rx.recv().ok()
+    }
+
+    /// The next event within `timeout`; `Err(true)` when the server is gone,
+    /// `Err(false)` on timeout.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Result<WsEvent, bool> {
+        self.rx
+            .recv_timeout(timeout)
+            .map_err(|e| e == RecvTimeoutError::Disconnected)
+    }
+
+    /// The next event if one is waiting; `Err(true)` when the server is gone.
+    pub fn try_recv(&self) -> Result<WsEvent, bool> {
+        self.rx
+            .try_recv()
+            .map_err(|e| e == TryRecvError::Disconnected)
+    }
+}

@@ -1,0 +1,140 @@
+//! A raw WebSocket client over std TCP: it sends exactly the frames a test
+//! builds (masked or not, fragmented, broken) and reads frames back.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use super::PATIENCE;
+
+pub struct RawWs {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+pub const TEXT: u8 = 0x1;
+pub const BINARY: u8 = 0x2;
+pub const CLOSE: u8 = 0x8;
+pub const PING: u8 = 0x9;
+pub const PONG: u8 = 0xA;
+pub const FIN: u8 = 0x80;
+
+impl RawWs {
+    /// Connects and completes the handshake on `path`.
+    pub fn connect(addr: SocketAddr, path: &str) -> RawWs {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut ws = RawWs {
+            stream,
+            buf: Vec::new(),
+        };
+        let head = ws.read_until_blank_line().expect("a handshake response");
+        assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+        assert!(
+            head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "{head}"
+        );
+        ws
+    }
+
+    fn read_until_blank_line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 4);
+                return Ok(head);
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 16384];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// Sends one frame; `first` is FIN/RSV/opcode, masked as clients must.
+    pub fn send(&mut self, first: u8, payload: &[u8]) {
+        let bytes = frame(first, payload, true);
+        self.stream.write_all(&bytes).unwrap();
+    }
+
+    /// Sends a whole text message in one frame.
+    pub fn send_text(&mut self, text: &str) {
+        self.send(FIN | TEXT, text.as_bytes());
+    }
+
+    /// Reads one frame: (first byte, payload).
+    pub fn read_frame(&mut self) -> io::Result<(u8, Vec<u8>)> {
+        loop {
+            if self.buf.len() >= 2 {
+                let len7 = (self.buf[1] & 0x7F) as usize;
+                let (len, header) = match len7 {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&self.buf[2..10]);
+                        (u64::from_be_bytes(b) as usize, 10)
+                    }
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n, 2),
+                };
+                assert_eq!(self.buf[1] & 0x80, 0, "server frames are never masked");
+                if len != usize::MAX && self.buf.len() >= header + len {
+                    let first = self.buf[0];
+                    let payload = self.buf[header..header + len].to_vec();
+                    self.buf.drain(..header + len);
+                    return Ok((first, payload));
+                }
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads frames until a close frame; its code.
+    pub fn read_close_code(&mut self) -> Option<u16> {
+        loop {
+            let (first, payload) = self.read_frame().ok()?;
+            if first & 0x0F == CLOSE {
+                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+            }
+        }
+    }
+}
+
+/// Encodes a frame, masked or not.
+pub fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![first];
+    let bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(bit | n as u8),
+        n if n <= 65535 => {
+            out.push(bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
