@@ -77,30 +77,20 @@ impl RawWs {
     /// Reads one frame: (first byte, payload).
     pub fn read_frame(&mut self) -> io::Result<(u8, Vec<u8>)> {
         loop {
-            if self.buf.len() >= 2 {
-                let len7 = (self.buf[1] & 0x7F) as usize;
-                let (len, header) = match len7 {
-                    126 if self.buf.len() >= 4 => {
-                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
-                    }
-                    127 if self.buf.len() >= 10 => {
-                        let mut b = [0u8; 8];
-                        b.copy_from_slice(&self.buf[2..10]);
-                        (u64::from_be_bytes(b) as usize, 10)
-                    }
-                    126 | 127 => (usize::MAX, 0),
-                    n => (n, 2),
-                };
-                assert_eq!(self.buf[1] & 0x80, 0, "server frames are never masked");
-                if len != usize::MAX && self.buf.len() >= header + len {
-                    let first = self.buf[0];
-                    let payload = self.buf[header..header + len].to_vec();
-                    self.buf.drain(..header + len);
-                    return Ok((first, payload));
-                }
+            if let Some(&second) = self.buf.get(1) {
+                assert_eq!(second & 0x80, 0, "server frames are never masked");
+            }
+            if let Some((first, payload, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Ok((first, payload));
             }
             self.fill()?;
         }
+    }
+
+    /// Bytes read past the handshake and not yet parsed.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// Reads frames until a close frame; its code.
@@ -112,6 +102,23 @@ impl RawWs {
             }
         }
     }
+}
+
+/// Parses one server frame from the front of `buf`: (first byte, payload,
+/// bytes used), or `None` while incomplete.
+pub fn parse_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let len7 = (*buf.get(1)? & 0x7F) as usize;
+    let (len, header) = match len7 {
+        126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
+        127 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(buf.get(2..10)?);
+            (u64::from_be_bytes(b) as usize, 10)
+        }
+        n => (n, 2),
+    };
+    let payload = buf.get(header..header + len)?.to_vec();
+    Some((buf[0], payload, header + len))
 }
 
 /// Encodes a frame, masked or not.
