@@ -22,11 +22,14 @@
 //! - `GET /poll?timeout_ms=N`: long poll: `200` with the next published
 //!   message, or `204` after N ms (default 30000, at most 120000).
 //! - `POST /publish`: queues the body as a message for exactly one poller; `202`.
+//! - `GET /ws` (WebSocket): echoes every text and binary message.
+//! - `GET /ws/chat` (WebSocket): every text message goes to every member.
 //! - `GET /stats`: the server's counters as JSON.
 
 mod frames;
 mod long_poll;
 mod streams;
+mod websocket;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -37,7 +40,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tether::{
     sse_head, sse_options, Action, Backlog, Exchange, Multipart, Request, Response, Server,
-    StatsHandle, StreamOptions, DEFAULT_SSE_HEARTBEAT,
+    StatsHandle, StreamOptions, Upgrade, DEFAULT_SSE_HEARTBEAT,
 };
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -88,9 +91,12 @@ fn route(req: &Request, stats: &StatsHandle, requeued: &AtomicU64) -> Action {
             )
         }
         ("GET", "/work" | "/mjpeg" | "/events" | "/poll") | ("POST", "/publish") => Action::Handoff,
+        // Not a valid upgrade request? The reactor answers 400 or 426.
+        ("GET", "/ws" | "/ws/chat") => Action::Upgrade(Upgrade::new()),
         (
             _,
-            "/hello" | "/echo" | "/stats" | "/work" | "/mjpeg" | "/events" | "/poll" | "/publish",
+            "/hello" | "/echo" | "/stats" | "/work" | "/mjpeg" | "/events" | "/poll" | "/publish"
+            | "/ws" | "/ws/chat",
         ) => respond(Response::text(405, "method not allowed\n")),
         _ => respond(Response::text(404, "not found\n")),
     }
@@ -206,6 +212,11 @@ fn main() {
         hub: hub_tx,
     };
     server.workers(options.workers, move |exchange| work(exchange, &hand));
+    let ws_events = server.ws_events();
+    std::thread::Builder::new()
+        .name("demo-websocket".into())
+        .spawn(move || websocket::run(ws_events))
+        .expect("spawn the WebSocket handler");
     println!("listening on http://{}", server.local_addr());
 
     if let Some(signal) = signals.forever().next() {

@@ -1,0 +1,30 @@
+//! The demo's WebSockets: `/ws` echoes, `/ws/chat` broadcasts. One thread
+//! takes every socket's events in order; sends never block it.
+
+use tether::{Message, WsEventKind, WsEvents, WsGroup};
+
+pub fn run(events: WsEvents) {
+    let chat = WsGroup::new();
+    while let Some(event) = events.recv() {
+        let socket = &event.socket;
+        match &event.kind {
+            WsEventKind::Open(_) if socket.path() == "/ws/chat" => chat.join(socket.clone()),
+            WsEventKind::Message(message) if socket.path() == "/ws/chat" => {
+                if let Message::Text(text) = message {
+                    chat.broadcast_text(text);
+                }
+            }
+            WsEventKind::Message(Message::Text(text)) => {
+                let _ = socket.send_text(text);
+            }
+            WsEventKind::Message(Message::Binary(data)) => {
+                let _ = socket.send_binary(data);
+            }
+            WsEventKind::Closed { reason, .. } => {
+                log::debug!("{} WebSocket closed: {reason}", socket.id());
+                chat.leave(socket.id());
+            }
+            _ => {}
+        }
+    }
+}
