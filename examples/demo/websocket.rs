@@ -9,11 +9,11 @@ pub fn run(events: WsEvents) {
         let socket = &event.socket;
         match &event.kind {
             WsEventKind::Open(_) if socket.path() == "/ws/chat" => chat.join(socket.clone()),
-            WsEventKind::Message(message) if socket.path() == "/ws/chat" => {
-                if let Message::Text(text) = message {
-                    chat.broadcast_text(text);
-                }
+            WsEventKind::Message(Message::Text(text)) if socket.path() == "/ws/chat" => {
+                chat.broadcast_text(text);
             }
+            // Binary chat messages are not relayed.
+            WsEventKind::Message(_) if socket.path() == "/ws/chat" => {}
             WsEventKind::Message(Message::Text(text)) => {
                 let _ = socket.send_text(text);
             }
