@@ -1,0 +1,43 @@
+//! The demo's WebSocket endpoints as an independent client (tungstenite)
+//! sees them, and their `/stats` names.
+
+mod util;
+
+use std::net::TcpStream;
+
+use tungstenite::Message;
+use util::demo::Demo;
+use util::*;
+
+fn connect(demo: &Demo, path: &str) -> tungstenite::WebSocket<TcpStream> {
+    let stream = TcpStream::connect(demo.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    tungstenite::client(format!("ws://{}{path}", demo.addr), stream)
+        .expect("handshake")
+        .0
+}
+
+#[test]
+fn ws_echoes_and_ws_chat_broadcasts() {
+    let demo = Demo::start();
+    let mut echo = connect(&demo, "/ws");
+    echo.send(Message::text("ping?")).unwrap();
+    assert_eq!(echo.read().unwrap(), Message::text("ping?"));
+    echo.send(Message::binary(vec![1, 2, 3])).unwrap();
+    assert_eq!(echo.read().unwrap(), Message::binary(vec![1, 2, 3]));
+
+    let mut alice = connect(&demo, "/ws/chat");
+    let mut bob = connect(&demo, "/ws/chat");
+    wait_for("three sockets", || demo.stats()["ws_active"] == 3);
+    alice.send(Message::text("hi all")).unwrap();
+    assert_eq!(alice.read().unwrap(), Message::text("hi all"));
+    assert_eq!(bob.read().unwrap(), Message::text("hi all"));
+
+    drop((echo, alice));
+    wait_for("one socket left", || demo.stats()["ws_active"] == 1);
+    bob.send(Message::text("anyone?")).unwrap();
+    assert_eq!(bob.read().unwrap(), Message::text("anyone?"));
+    let stats = demo.stats();
+    assert!(stats["closed"]["ping_timeout"].is_u64(), "{stats}");
+    demo.terminate();
+}
