@@ -40,6 +40,7 @@
 //! See `docs/architecture.md` for threads, states, and the path of a
 //! disconnect from epoll to the worker.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod body;
