@@ -577,9 +577,6 @@ impl Connection {
                 Ok(n) => {
                     self.input.commit(n);
                     self.last_read = cx.now;
-                    if self.head_started.is_none() && matches!(self.phase, Phase::ReadingHead) {
-                        self.head_started = Some(cx.now);
-                    }
                     // A short read drained the socket (edge-triggered: new
                     // bytes bring a new event) unless a FIN is waiting.
                     if n < room && !self.flags.contains(Flags::HUP_HINT) {
@@ -974,6 +971,16 @@ impl Connection {
     fn settle(&mut self, cx: &mut Cx<'_>) {
         if self.is_closed() {
             return;
+        }
+        if matches!(self.phase, Phase::ReadingHead)
+            && !self.input.is_empty()
+            && self.head_started.is_none()
+            && !self.is_draining()
+        {
+            // The head timer starts only for a head left incomplete: a
+            // request that arrives whole arms nothing (no timer churn on
+            // the keep-alive path).
+            self.head_started = Some(cx.now);
         }
         let flushed = !self.has_output();
         if let (Some(reason), Phase::ReadingHead, true) = (self.drain, &self.phase, flushed) {

@@ -16,18 +16,22 @@ pub(crate) enum Persistence {
     Close,
 }
 
-/// The `Date` header value, formatted at most once a second.
+/// Length of an IMF-fixdate, e.g. `Thu, 01 Jan 1970 00:00:00 GMT`.
+const HTTP_DATE_BYTES: usize = 29;
+
+/// The `Date` header value, formatted at most once a second, in place (no
+/// allocation on the request path).
 #[derive(Debug)]
 pub(crate) struct DateCache {
     second: u64,
-    value: String,
+    value: [u8; HTTP_DATE_BYTES],
 }
 
 impl DateCache {
     pub fn new() -> Self {
         let mut cache = DateCache {
             second: u64::MAX,
-            value: String::new(),
+            value: [b' '; HTTP_DATE_BYTES],
         };
         cache.refresh(SystemTime::now());
         cache
@@ -40,12 +44,14 @@ impl DateCache {
             .map_or(0, |d| d.as_secs());
         if second != self.second {
             self.second = second;
-            self.value = httpdate::fmt_http_date(now);
+            let mut out = &mut self.value[..];
+            // Always exactly 29 bytes for years 1970-9999.
+            let _ = write!(out, "{}", httpdate::HttpDate::from(now));
         }
     }
 
     pub fn get(&self) -> &str {
-        &self.value
+        std::str::from_utf8(&self.value).unwrap_or("")
     }
 }
 

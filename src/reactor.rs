@@ -40,6 +40,8 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// Connections accepted per turn before other work gets a go.
 const ACCEPTS_PER_TURN: usize = 64;
+/// Stale timer entries tolerated beyond twice the open connections.
+const STALE_TIMERS_ALLOWED: usize = 1024;
 /// Readiness events taken per `poll`.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -369,6 +371,16 @@ impl Reactor {
                 let conn = self.conns.remove(key);
                 log::trace!("{} reaped ({:?})", conn.id, conn.close_reason());
             }
+        }
+        // Entries of closed connections wait in the heap until they come
+        // due; when they outnumber the live ones, drop them all at once.
+        if self.sched.timers.len() > 2 * self.conns.len() + STALE_TIMERS_ALLOWED {
+            let conns = &self.conns;
+            self.sched.timers.retain(|at, (key, generation)| {
+                conns
+                    .get(key)
+                    .is_some_and(|c| c.id.generation() == generation && c.timer_slot == Some(at))
+            });
         }
     }
 

@@ -2,6 +2,11 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
+/// A header: name and value, borrowed when `'static`.
+type Header = (Cow<'static, str>, Cow<'static, [u8]>);
+
 /// A response: status, headers, and a body of known length.
 ///
 /// `Content-Length`, `Date` and `Connection` are written by the encoder;
@@ -17,7 +22,8 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    headers: Vec<(Cow<'static, str>, Cow<'static, [u8]>)>,
+    /// Up to four headers live inline: a typical response allocates nothing.
+    headers: SmallVec<[Header; 4]>,
     body: Cow<'static, [u8]>,
 }
 
@@ -27,7 +33,7 @@ impl Response {
         debug_assert!((100..=999).contains(&status), "bad status {status}");
         Response {
             status,
-            headers: Vec::new(),
+            headers: SmallVec::new(),
             body: Cow::Borrowed(&[]),
         }
     }

@@ -64,9 +64,17 @@ impl Timers {
     }
 
     /// Entries in the heap, live and stale.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Drops entries `is_live` rejects, in place (no allocation). The reactor
+    /// calls it when stale entries (of closed connections, or superseded by
+    /// earlier deadlines) outnumber live ones, so memory stays proportional
+    /// to open connections.
+    pub fn retain(&mut self, mut is_live: impl FnMut(Instant, TimerOwner) -> bool) {
+        self.heap
+            .retain(|Reverse((at, owner))| is_live(*at, *owner));
     }
 }
 
@@ -104,6 +112,18 @@ mod tests {
         let (stale, _) = timers.pop_due(start + ms(1000)).unwrap();
         assert!(!Timers::take_if_current(&mut slot, stale));
         assert!(timers.pop_due(start + ms(1000)).is_none());
+    }
+
+    #[test]
+    fn retain_drops_stale_entries() {
+        let start = Instant::now();
+        let mut timers = Timers::default();
+        let mut slots = [None; 10];
+        for (i, slot) in slots.iter_mut().enumerate() {
+            timers.arm(slot, Some(start + ms(i as u64)), (i, 0));
+        }
+        timers.retain(|_, (key, _)| key % 2 == 0);
+        assert_eq!(timers.len(), 5);
     }
 
     #[test]

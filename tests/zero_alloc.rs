@@ -1,0 +1,105 @@
+//! After warm-up, a keep-alive request answered on the reactor thread costs
+//! no heap allocation at all: parsing reuses the reactor's request, buffers
+//! come from the pool, the response's headers live inline, the Date is
+//! formatted in place. Allocation counts are deterministic, so this is a test.
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tether::{Action, Config, Response};
+use util::*;
+
+/// Counts allocations made by threads that asked to be counted.
+struct Counting;
+
+static COUNTED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COUNT_THIS_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// bookkeeping is an atomic add guarded by a const-initialised thread-local
+// flag, which never allocates. Observing allocations needs a global
+// allocator; no safe API offers that.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNT_THIS_THREAD.try_with(Cell::get).unwrap_or(false) {
+            COUNTED.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNT_THIS_THREAD.try_with(Cell::get).unwrap_or(false) {
+            COUNTED.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: `ptr` was allocated by `System` through this allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` through this allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const REQUEST: &[u8] = b"GET /hello HTTP/1.1\r\nHost: t\r\nUser-Agent: zero-alloc\r\n\r\n";
+
+/// Sends `n` requests on `client` and reads the `n` responses, whose
+/// length it learns from the first.
+fn round_trips(client: &mut std::net::TcpStream, n: usize, response_len: usize) {
+    let mut buf = vec![0u8; response_len];
+    for _ in 0..n {
+        client.write_all(REQUEST).unwrap();
+        client.read_exact(&mut buf).unwrap();
+        assert!(buf.ends_with(b"Hello, World!"));
+    }
+}
+
+#[test]
+fn keep_alive_requests_answered_inline_allocate_nothing_after_warm_up() {
+    let server = serve(Config::default(), |req| {
+        // The handler runs on the reactor thread: count that thread.
+        COUNT_THIS_THREAD.with(|c| c.set(true));
+        assert_eq!(req.header("user-agent"), Some(&b"zero-alloc"[..]));
+        Action::Respond(Response::text(200, "Hello, World!"))
+    });
+    let mut probe = Client::connect(server.local_addr());
+    probe.send(REQUEST);
+    let reply = probe.read_reply(false);
+    let date = reply.header("date").unwrap().len();
+    // Status line + Content-Type + Date + Content-Length + blank + body.
+    let response_len = "HTTP/1.1 200 OK\r\n".len()
+        + "Content-Type: text/plain; charset=utf-8\r\n".len()
+        + "Date: \r\n".len()
+        + date
+        + "Content-Length: 13\r\n\r\n".len()
+        + 13;
+
+    let mut clients: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(server.local_addr()).unwrap())
+        .collect();
+    for client in &mut clients {
+        round_trips(client, 200, response_len); // warm-up: pools fill
+    }
+    let before = COUNTED.load(Ordering::SeqCst);
+    for client in &mut clients {
+        round_trips(client, 1000, response_len);
+    }
+    let allocations = COUNTED.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        allocations, 0,
+        "allocations on the reactor thread for 4,000 requests"
+    );
+    assert!(server.stats().requests >= 4801);
+}
