@@ -22,8 +22,9 @@ type Header = (Cow<'static, str>, Cow<'static, [u8]>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    /// Up to four headers live inline: a typical response allocates nothing.
-    headers: SmallVec<[Header; 4]>,
+    /// One header lives inline (usually `Content-Type`), so a typical
+    /// response allocates nothing and `Response` stays small to move.
+    headers: SmallVec<[Header; 1]>,
     body: Cow<'static, [u8]>,
 }
 
