@@ -116,7 +116,9 @@ pub(crate) fn encode_response(
         out.extend_from_slice(b"\r\n");
         return;
     }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
     if !is_head {
         out.extend_from_slice(body);
     }
@@ -161,8 +163,11 @@ fn encode_head_fields(
     date: &str,
 ) {
     let status = response.status();
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
     let mut has_date = false;
     // A 101 names its own `Connection: Upgrade`.
     let switching = status == 101;

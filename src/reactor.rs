@@ -33,7 +33,7 @@ use crate::handler::Handler;
 use crate::stats::{Counters, StatsHandle};
 use crate::timer::Timers;
 use crate::ws::WsEvent;
-use crate::{socket, CloseReason, Config, Exchange, Request};
+use crate::{CloseReason, Config, Exchange, Request};
 
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -292,7 +292,6 @@ impl Reactor {
     }
 
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
-        socket::configure_accepted(&stream, &self.shared.config);
         let entry = self.conns.vacant_entry();
         let id = ConnectionId::new(entry.key(), self.next_generation);
         self.next_generation += 1;

@@ -9,21 +9,29 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::Config;
 
-/// Binds a non-blocking listener with `SO_REUSEADDR` and the configured backlog.
+/// Binds a non-blocking listener with `SO_REUSEADDR` and the configured
+/// backlog, carrying the options every accepted connection needs.
+///
+/// # Implementation notes
+///
+/// Linux copies a listening socket's `TCP_NODELAY`, keepalive settings and
+/// `TCP_USER_TIMEOUT` to the sockets `accept` returns (checked by
+/// `accepted_sockets_inherit_the_listeners_options` below), so setting them
+/// once here saves six `setsockopt` calls per connection.
 pub(crate) fn bind_listener(addr: SocketAddr, config: &Config) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
+    set_connection_options(&SockRef::from(&socket), config);
     socket.listen(config.backlog)?;
     Ok(TcpListener::from_std(socket.into()))
 }
 
-/// Options for an accepted connection: no Nagle delay, keepalive probing and
-/// `TCP_USER_TIMEOUT` so dead peers are found even when nothing is sent.
-/// A failure is logged and the connection kept: none of these is essential.
-pub(crate) fn configure_accepted(stream: &TcpStream, config: &Config) {
-    let sock = SockRef::from(stream);
+/// No Nagle delay, keepalive probing and `TCP_USER_TIMEOUT`, so dead peers
+/// are found even when nothing is sent. A failure is logged: none of these
+/// is essential to serving.
+fn set_connection_options(sock: &SockRef<'_>, config: &Config) {
     if let Err(err) = sock.set_tcp_nodelay(true) {
         log::debug!("TCP_NODELAY failed: {err}");
     }
@@ -48,5 +56,43 @@ pub(crate) fn configure_accepted(stream: &TcpStream, config: &Config) {
 pub(crate) fn reset_on_close(stream: &TcpStream) {
     if let Err(err) = SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
         log::debug!("SO_LINGER failed: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_the_listeners_options() {
+        let mut config = Config::default();
+        config.keepalive = Some(crate::Keepalive {
+            idle: Duration::from_secs(7),
+            interval: Duration::from_secs(3),
+            retries: 4,
+        });
+        config.tcp_user_timeout = Some(Duration::from_secs(11));
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), &config).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let accepted = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let sock = SockRef::from(&accepted);
+        assert!(sock.tcp_nodelay().unwrap());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
+        assert_eq!(
+            sock.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(3)
+        );
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), 4);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(11))
+        );
     }
 }

@@ -1,0 +1,176 @@
+//! The load harness: tether against hyper 1.x (tokio current_thread) and a
+//! raw mio + httparse canned-reply floor, in the same run.
+//!
+//! ```text
+//! cargo bench --bench load                       # every mode, 3 interleaved rounds
+//! cargo bench --bench load -- keep-alive 5       # one mode, 5 rounds
+//! ```
+//!
+//! Servers run pinned to core 0, the mio client to core 1 (when there are
+//! two). Figures are medians over rounds; each round runs every server once,
+//! interleaved, so drift on a shared machine hits them alike. Server CPU is
+//! the sum of its threads' CPU time (schedstat); syscalls come from perf's
+//! raw_syscalls tracepoint on the server threads; allocations are counted on
+//! the server threads only.
+
+mod alloc;
+mod client;
+mod measure;
+mod servers;
+
+use std::time::Duration;
+
+use client::Mode;
+use servers::Running;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+const CONNECTIONS: usize = 50;
+const WARMUP: Duration = Duration::from_millis(500);
+const WINDOW: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    rps: f64,
+    cpu_us: f64,
+    syscalls: Option<f64>,
+    allocs: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn pin(core: usize) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(id) = cores.get(core % cores.len().max(1)) {
+        core_affinity::set_for_current(*id);
+    }
+}
+
+fn measure(start: fn() -> Running, mode: Mode) -> Figures {
+    pin(0);
+    let server = start();
+    pin(1);
+    // Warm up, then measure a window. (Threads name themselves when they
+    // first run, so list them after the warm-up.)
+    let warm = client::run(server.addr, mode, CONNECTIONS, Duration::ZERO, WARMUP);
+    drop(warm);
+    let tids = measure::threads(server.threads);
+    assert!(!tids.is_empty(), "no thread named {}*", server.threads);
+    let cpu_before = measure::cpu(&tids);
+    let allocs_before = alloc::counted();
+    let syscalls = measure::Syscalls::start(&tids, WINDOW);
+    let outcome = client::run(server.addr, mode, CONNECTIONS, Duration::ZERO, WINDOW);
+    let cpu = measure::cpu(&tids) - cpu_before;
+    let allocs = alloc::counted() - allocs_before;
+    let syscalls = syscalls.finish();
+    server.stop();
+    let n = outcome.requests.max(1) as f64;
+    Figures {
+        rps: n / outcome.elapsed.as_secs_f64(),
+        cpu_us: cpu.as_secs_f64() * 1e6 / n,
+        syscalls: syscalls.map(|s| s as f64 / n),
+        allocs: allocs as f64 / n,
+        p50_us: outcome.latency.value_at_quantile(0.5) as f64,
+        p99_us: outcome.latency.value_at_quantile(0.99) as f64,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn median_figures(rounds: &[Figures]) -> Figures {
+    let pick = |f: fn(&Figures) -> f64| median(rounds.iter().map(f).collect());
+    Figures {
+        rps: pick(|f| f.rps),
+        cpu_us: pick(|f| f.cpu_us),
+        syscalls: rounds[0]
+            .syscalls
+            .map(|_| pick(|f| f.syscalls.unwrap_or(f64::NAN))),
+        allocs: pick(|f| f.allocs),
+        p50_us: pick(|f| f.p50_us),
+        p99_us: pick(|f| f.p99_us),
+    }
+}
+
+fn run_mode(name: &str, mode: Mode, contenders: &[(&str, fn() -> Running)], rounds: usize) {
+    let mut results: Vec<Vec<Figures>> = vec![Vec::new(); contenders.len()];
+    for _ in 0..rounds {
+        for (i, (_, start)) in contenders.iter().enumerate() {
+            results[i].push(measure(*start, mode));
+        }
+    }
+    let medians: Vec<Figures> = results.iter().map(|r| median_figures(r)).collect();
+    let hyper = contenders
+        .iter()
+        .position(|(n, _)| n.starts_with("hyper"))
+        .map(|i| medians[i]);
+    let floor = contenders
+        .iter()
+        .position(|(n, _)| n.starts_with("mio"))
+        .map(|i| medians[i]);
+    println!("\n## {name} ({CONNECTIONS} connections, {rounds} rounds, medians)");
+    println!(
+        "| server | req/s | server CPU µs/req | syscalls/req | allocs/req | p50 µs | p99 µs | req/s vs hyper | CPU vs hyper | req/s vs floor |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for ((label, _), f) in contenders.iter().zip(&medians) {
+        let ratio = |a: f64, b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}", a / b));
+        println!(
+            "| {label} | {:.0} | {:.2} | {} | {:.2} | {:.0} | {:.0} | {} | {} | {} |",
+            f.rps,
+            f.cpu_us,
+            f.syscalls.map_or("-".to_string(), |s| format!("{s:.2}")),
+            f.allocs,
+            f.p50_us,
+            f.p99_us,
+            ratio(f.rps, hyper.map(|h| h.rps)),
+            ratio(f.cpu_us, hyper.map(|h| h.cpu_us)),
+            ratio(f.rps, floor.map(|h| h.rps)),
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rounds = args.iter().find_map(|a| a.parse().ok()).unwrap_or(3);
+    let only = args.iter().find(|a| a.parse::<usize>().is_err()).cloned();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let base: Vec<(&str, fn() -> Running)> = vec![
+        ("tether", servers::tether_inline),
+        ("hyper", || servers::hyper(false)),
+        ("mio floor", servers::mio_floor),
+    ];
+    if wanted("keep-alive") {
+        run_mode("keep-alive", Mode::KeepAlive, &base, rounds);
+    }
+    if wanted("pipelined") {
+        let contenders: Vec<(&str, fn() -> Running)> = vec![
+            ("tether", servers::tether_inline),
+            ("hyper (pipeline_flush)", || servers::hyper(true)),
+            ("mio floor", servers::mio_floor),
+        ];
+        run_mode("pipelined x16", Mode::Pipelined(16), &contenders, rounds);
+    }
+    if wanted("conn-per-request") {
+        run_mode(
+            "connection per request",
+            Mode::ConnPerRequest,
+            &base,
+            rounds,
+        );
+    }
+    if wanted("worker") {
+        let contenders: Vec<(&str, fn() -> Running)> = vec![
+            ("tether worker path", servers::tether_worker),
+            ("tether inline", servers::tether_inline),
+            ("hyper", || servers::hyper(false)),
+        ];
+        run_mode("worker path", Mode::KeepAlive, &contenders, rounds);
+    }
+}

@@ -1,0 +1,76 @@
+//! What the server spent: CPU time of its threads (schedstat, ns),
+//! syscalls (perf tracepoints, when perf is there), allocations.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Thread ids of this process whose name starts with `prefix`.
+pub fn threads(prefix: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+            comm.trim()
+                .starts_with(prefix)
+                .then(|| path.file_name()?.to_str()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// CPU time used so far by threads `tids`.
+pub fn cpu(tids: &[u32]) -> Duration {
+    tids.iter()
+        .filter_map(|tid| {
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .map(Duration::from_nanos)
+        .sum()
+}
+
+/// Counts the syscalls of threads `tids` for `window`, if perf can.
+pub struct Syscalls(Option<Child>);
+
+impl Syscalls {
+    pub fn start(tids: &[u32], window: Duration) -> Syscalls {
+        let list = tids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let child = Command::new("perf")
+            .args([
+                "stat",
+                "-x,",
+                "-e",
+                "raw_syscalls:sys_enter",
+                "-t",
+                &list,
+                "--",
+                "sleep",
+            ])
+            .arg(format!("{:.3}", window.as_secs_f64()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ok();
+        Syscalls(child)
+    }
+
+    /// The count, or `None` when perf is missing or not permitted.
+    pub fn finish(self) -> Option<u64> {
+        let output = self.0?.wait_with_output().ok()?;
+        let text = String::from_utf8_lossy(&output.stderr);
+        if std::env::var_os("LOAD_DEBUG").is_some() {
+            eprintln!("perf: {text}");
+        }
+        text.lines()
+            .find(|l| l.contains("raw_syscalls:sys_enter"))?
+            .split(',')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}

@@ -1,0 +1,218 @@
+//! The servers under test, each started on the calling thread's cores (the
+//! bench pins that thread first; spawned threads inherit the affinity).
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::alloc::count_this_thread;
+
+pub const BODY: &str = "Hello, World!";
+
+/// A running server: where it listens, the name prefix of its threads, and
+/// how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub threads: &'static str,
+    stop: Box<dyn FnOnce()>,
+}
+
+impl Running {
+    pub fn stop(self) {
+        (self.stop)()
+    }
+}
+
+/// tether, answering on the reactor thread.
+pub fn tether_inline() -> Running {
+    let server = tether::Server::builder()
+        .handler(|_: &tether::Request| {
+            count_this_thread();
+            tether::Action::Respond(tether::Response::text(200, BODY))
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    Running {
+        addr: server.local_addr(),
+        threads: "tether-",
+        stop: Box::new(move || server.shutdown()),
+    }
+}
+
+/// tether, every request handed to a worker thread and answered through the
+/// handle.
+pub fn tether_worker() -> Running {
+    let server = tether::Server::builder()
+        .handler(|_: &tether::Request| {
+            count_this_thread();
+            tether::Action::Handoff
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    server.workers(1, |exchange| {
+        count_this_thread();
+        let _ = exchange.respond(tether::Response::text(200, BODY));
+    });
+    Running {
+        addr: server.local_addr(),
+        threads: "tether-",
+        stop: Box::new(move || server.shutdown()),
+    }
+}
+
+/// hyper 1.x on a tokio current_thread runtime, one task per connection.
+pub fn hyper(pipeline_flush: bool) -> Running {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::service::service_fn;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("hyper-rt".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let (stream, _) = tokio::select! {
+                        accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+                        _ = stopped.notified() => return,
+                    };
+                    let _ = stream.set_nodelay(true);
+                    tokio::task::spawn(async move {
+                        let service = service_fn(|_req| async {
+                            count_this_thread();
+                            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(BODY.as_bytes()))))
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .pipeline_flush(pipeline_flush)
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        })
+        .unwrap();
+    Running {
+        addr,
+        threads: "hyper-rt",
+        stop: Box::new(move || {
+            stop.notify_one();
+            let _ = thread.join();
+        }),
+    }
+}
+
+/// The floor: mio + httparse answering a canned response, keep-alive and
+/// pipelining, nothing else (no timers, no limits, no disconnect tracking).
+pub fn mio_floor() -> Running {
+    use mio::net::TcpListener;
+    use mio::{Events, Interest, Poll, Token, Waker};
+
+    const LISTENER: Token = Token(usize::MAX);
+    const WAKER: Token = Token(usize::MAX - 1);
+    let mut poll = Poll::new().unwrap();
+    let mut listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .unwrap();
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    let canned = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let thread: JoinHandle<()> = std::thread::Builder::new()
+        .name("mio-floor".into())
+        .spawn(move || {
+            count_this_thread();
+            let mut conns = slab::Slab::new();
+            let mut events = Events::with_capacity(1024);
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut out = Vec::with_capacity(64 * 1024);
+            while !stopping.load(Ordering::Relaxed) {
+                poll.poll(&mut events, None).unwrap();
+                for event in events.iter() {
+                    match event.token() {
+                        LISTENER => {
+                            while let Ok((mut stream, _)) = listener.accept() {
+                                let _ = stream.set_nodelay(true);
+                                let entry = conns.vacant_entry();
+                                poll.registry()
+                                    .register(&mut stream, Token(entry.key()), Interest::READABLE)
+                                    .unwrap();
+                                entry.insert((stream, Vec::<u8>::new()));
+                            }
+                        }
+                        WAKER => {}
+                        Token(key) => {
+                            let mut closed = false;
+                            if let Some((stream, pending)) = conns.get_mut(key) {
+                                loop {
+                                    match stream.read(&mut buf) {
+                                        Ok(0) => {
+                                            closed = true;
+                                            break;
+                                        }
+                                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                            break
+                                        }
+                                        Err(_) => {
+                                            closed = true;
+                                            break;
+                                        }
+                                    }
+                                }
+                                let mut used = 0;
+                                let mut close_after = false;
+                                loop {
+                                    let mut headers = [httparse::EMPTY_HEADER; 16];
+                                    let mut req = httparse::Request::new(&mut headers);
+                                    match req.parse(&pending[used..]) {
+                                        Ok(httparse::Status::Complete(n)) => {
+                                            used += n;
+                                            out.extend_from_slice(canned.as_bytes());
+                                            close_after |= req.headers.iter().any(|h| {
+                                                h.name.eq_ignore_ascii_case("connection")
+                                                    && h.value.eq_ignore_ascii_case(b"close")
+                                            });
+                                        }
+                                        _ => break,
+                                    }
+                                }
+                                pending.drain(..used);
+                                if !out.is_empty() {
+                                    let _ = stream.write_all(&out);
+                                    out.clear();
+                                }
+                                closed |= close_after;
+                            }
+                            if closed {
+                                conns.remove(key);
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .unwrap();
+    Running {
+        addr,
+        threads: "mio-floor",
+        stop: Box::new(move || {
+            stop.store(true, Ordering::Relaxed);
+            let _ = waker.wake();
+            let _ = thread.join();
+        }),
+    }
+}
