@@ -65,13 +65,15 @@ mod tests {
 
     #[test]
     fn accepted_sockets_inherit_the_listeners_options() {
-        let mut config = Config::default();
-        config.keepalive = Some(crate::Keepalive {
-            idle: Duration::from_secs(7),
-            interval: Duration::from_secs(3),
-            retries: 4,
-        });
-        config.tcp_user_timeout = Some(Duration::from_secs(11));
+        let config = Config {
+            keepalive: Some(crate::Keepalive {
+                idle: Duration::from_secs(7),
+                interval: Duration::from_secs(3),
+                retries: 4,
+            }),
+            tcp_user_timeout: Some(Duration::from_secs(11)),
+            ..Config::default()
+        };
         let listener = bind_listener("127.0.0.1:0".parse().unwrap(), &config).unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let accepted = loop {
