@@ -67,6 +67,8 @@ pub(crate) struct Cx<'a> {
     pub discard: &'a mut [u8],
     /// The server's WebSocket event stream.
     pub ws_events: &'a Sender<WsEvent>,
+    /// For adding writable interest when a write would block.
+    pub registry: &'a mio::Registry,
 }
 
 impl Cx<'_> {
@@ -178,7 +180,9 @@ impl Connection {
             socket,
             peer,
             phase: Phase::ReadingHead,
-            flags: Flags::default(),
+            // A new socket can take bytes: writable interest is only added
+            // once a write would block.
+            flags: Flags::WRITABLE,
             drain: None,
             input: InBuf::default(),
             output: Vec::new(),
@@ -940,6 +944,17 @@ impl Connection {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.flags.remove(Flags::WRITABLE);
+                    if !self.flags.contains(Flags::WRITE_INTEREST) {
+                        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                        let token = mio::Token(self.id.key());
+                        if let Err(err) = cx.registry.reregister(&mut self.socket, token, interest)
+                        {
+                            log::warn!("{} reregister failed: {err}", self.id);
+                            self.close(CloseReason::SocketError, cx);
+                            return;
+                        }
+                        self.flags.insert(Flags::WRITE_INTEREST);
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
@@ -1001,9 +1016,11 @@ impl Connection {
                     self.close(reason, cx);
                     return;
                 }
-                // The FIN may already be queued behind the read we stopped at.
-                self.flags.insert(Flags::READ_READY);
-                self.read_discard(cx);
+                // Unread bytes (or the FIN) already signalled are read now;
+                // anything later brings its own edge-triggered event.
+                if self.flags.contains(Flags::READ_READY) {
+                    self.read_discard(cx);
+                }
             }
             Phase::ReadingHead | Phase::ReadingBody { .. }
                 if self.flags.contains(Flags::READ_CLOSED) && flushed =>

@@ -26,6 +26,9 @@ impl Flags {
     pub const QUEUED: Flags = Flags(1 << 4);
     /// Our write side is shut down (lingering close under way).
     pub const WRITE_SHUT: Flags = Flags(1 << 5);
+    /// The socket is registered for writable readiness too (added the first
+    /// time a write would block; most connections never need it).
+    pub const WRITE_INTEREST: Flags = Flags(1 << 7);
     /// The last readiness event hinted that the peer closed (EPOLLRDHUP):
     /// read until zero bytes rather than stop at a short read.
     pub const HUP_HINT: Flags = Flags(1 << 6);
@@ -69,6 +72,7 @@ impl fmt::Debug for Flags {
             (Flags::QUEUED, "queued"),
             (Flags::WRITE_SHUT, "write_shut"),
             (Flags::HUP_HINT, "hup_hint"),
+            (Flags::WRITE_INTEREST, "write_interest"),
         ];
         let mut set = f.debug_set();
         for (flag, name) in names {

@@ -60,7 +60,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn cx(&mut self, now: Instant) -> Cx<'_> {
+    fn cx<'a>(&'a mut self, now: Instant, registry: &'a mio::Registry) -> Cx<'a> {
         Cx {
             config: &self.config,
             stats: &self.stats.0,
@@ -73,6 +73,7 @@ impl Shared {
             scratch: &mut self.scratch,
             discard: &mut self.discard,
             ws_events: &self.ws_events,
+            registry,
         }
     }
 }
@@ -229,7 +230,8 @@ impl Reactor {
                     if conn.is_closed() {
                         continue;
                     }
-                    let wants_turn = conn.on_event(event, &mut self.shared.cx(now));
+                    let wants_turn =
+                        conn.on_event(event, &mut self.shared.cx(now, self.poll.registry()));
                     self.sched.after(conn, wants_turn, &self.shared.config);
                 }
             }
@@ -258,7 +260,7 @@ impl Reactor {
                         // exchange's link was closed then; nothing to do.
                         continue;
                     }
-                    let wants_turn = conn.on_update(&mut self.shared.cx(now));
+                    let wants_turn = conn.on_update(&mut self.shared.cx(now, self.poll.registry()));
                     self.sched.after(conn, wants_turn, &self.shared.config);
                 }
                 Command::Shutdown => self.begin_shutdown(now),
@@ -295,7 +297,7 @@ impl Reactor {
         let entry = self.conns.vacant_entry();
         let id = ConnectionId::new(entry.key(), self.next_generation);
         self.next_generation += 1;
-        let interest = Interest::READABLE | Interest::WRITABLE;
+        let interest = Interest::READABLE;
         if let Err(err) = self
             .poll
             .registry()
@@ -340,7 +342,7 @@ impl Reactor {
             {
                 continue;
             }
-            let wants_turn = conn.on_deadline(&mut self.shared.cx(now));
+            let wants_turn = conn.on_deadline(&mut self.shared.cx(now, self.poll.registry()));
             self.sched.after(conn, wants_turn, &self.shared.config);
         }
     }
@@ -357,7 +359,7 @@ impl Reactor {
                 continue;
             }
             conn.set_queued(false);
-            let wants_turn = conn.drive(&mut self.shared.cx(now));
+            let wants_turn = conn.drive(&mut self.shared.cx(now, self.poll.registry()));
             self.sched.after(conn, wants_turn, &self.shared.config);
         }
     }
@@ -395,7 +397,7 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         for (_, conn) in self.conns.iter_mut() {
-            let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now));
+            let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now, self.poll.registry()));
             self.sched.after(conn, wants_turn, &self.shared.config);
         }
     }
@@ -408,7 +410,10 @@ impl Reactor {
     /// Closes whatever is left (the shutdown deadline passed, or poll failed).
     fn close_all(&mut self, now: Instant) {
         for (_, conn) in self.conns.iter_mut() {
-            conn.close(CloseReason::Shutdown, &mut self.shared.cx(now));
+            conn.close(
+                CloseReason::Shutdown,
+                &mut self.shared.cx(now, self.poll.registry()),
+            );
         }
         self.conns.clear();
         // Commands still queued concern links that are closed now; their

@@ -95,7 +95,10 @@ fn median_figures(rounds: &[Figures]) -> Figures {
     }
 }
 
-fn run_mode(name: &str, mode: Mode, contenders: &[(&str, fn() -> Running)], rounds: usize) {
+/// A server to measure: its label and how to start it.
+type Contender<'a> = (&'a str, fn() -> Running);
+
+fn run_mode(name: &str, mode: Mode, contenders: &[Contender<'_>], rounds: usize) {
     let mut results: Vec<Vec<Figures>> = vec![Vec::new(); contenders.len()];
     for _ in 0..rounds {
         for (i, (_, start)) in contenders.iter().enumerate() {
@@ -141,7 +144,7 @@ fn main() {
     let rounds = args.iter().find_map(|a| a.parse().ok()).unwrap_or(3);
     let only = args.iter().find(|a| a.parse::<usize>().is_err()).cloned();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    let base: Vec<(&str, fn() -> Running)> = vec![
+    let base: Vec<Contender<'_>> = vec![
         ("tether", servers::tether_inline),
         ("hyper", || servers::hyper(false)),
         ("mio floor", servers::mio_floor),
@@ -150,7 +153,7 @@ fn main() {
         run_mode("keep-alive", Mode::KeepAlive, &base, rounds);
     }
     if wanted("pipelined") {
-        let contenders: Vec<(&str, fn() -> Running)> = vec![
+        let contenders: Vec<Contender<'_>> = vec![
             ("tether", servers::tether_inline),
             ("hyper (pipeline_flush)", || servers::hyper(true)),
             ("mio floor", servers::mio_floor),
@@ -166,7 +169,7 @@ fn main() {
         );
     }
     if wanted("worker") {
-        let contenders: Vec<(&str, fn() -> Running)> = vec![
+        let contenders: Vec<Contender<'_>> = vec![
             ("tether worker path", servers::tether_worker),
             ("tether inline", servers::tether_inline),
             ("hyper", || servers::hyper(false)),
