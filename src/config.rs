@@ -103,7 +103,7 @@ impl Default for Keepalive {
 pub struct Config {
     /// Listen backlog passed to `listen(2)`.
     pub backlog: i32,
-    /// Most connections open at once. At the limit the server stops accepting
+    /// Most connections open at once, per reactor. At the limit a reactor stops accepting
     /// (new clients wait in the kernel's backlog) until a connection closes;
     /// accepted connections are never refused half-way.
     pub max_connections: usize,

@@ -57,7 +57,7 @@ pub(crate) struct Cx<'a> {
     pub stats: &'a Counters,
     pub now: Instant,
     pub date: &'a str,
-    pub handler: &'a mut Handler,
+    pub handler: &'a Handler,
     pub handoff: &'a Sender<Exchange>,
     pub notifier: &'a Arc<Notifier>,
     pub pool: &'a mut BufferPool,

@@ -22,5 +22,5 @@ pub enum Action {
     Upgrade(crate::Upgrade),
 }
 
-/// The boxed handler the reactor calls.
-pub(crate) type Handler = Box<dyn FnMut(&Request) -> Action + Send>;
+/// The handler every reactor calls (shared when there are several).
+pub(crate) type Handler = std::sync::Arc<dyn Fn(&Request) -> Action + Send + Sync>;

@@ -66,7 +66,7 @@ impl Shared {
             stats: &self.stats.0,
             now,
             date: self.date.get(),
-            handler: &mut self.handler,
+            handler: &self.handler,
             handoff: &self.handoff,
             notifier: &self.notifier,
             pool: &mut self.pool,
@@ -113,6 +113,11 @@ pub(crate) struct ReactorParts {
     pub handoff: Sender<Exchange>,
     pub handler: Handler,
     pub ws_events: Sender<WsEvent>,
+    /// This reactor's index and how many there are: generations advance in
+    /// steps of `count` from `index`, so connection ids are unique across
+    /// reactors.
+    pub index: u64,
+    pub count: u64,
 }
 
 pub(crate) struct Reactor {
@@ -127,6 +132,7 @@ pub(crate) struct Reactor {
     spare_fd: Option<File>,
     conns: Slab<Connection>,
     next_generation: u64,
+    generation_step: u64,
     commands: Receiver<Command>,
     shutdown_deadline: Option<Instant>,
     sched: Scheduler,
@@ -143,7 +149,8 @@ impl Reactor {
             accept_paused_until: None,
             spare_fd: File::open("/dev/null").ok(),
             conns: Slab::new(),
-            next_generation: 1,
+            next_generation: parts.count + parts.index,
+            generation_step: parts.count,
             commands: parts.commands,
             shutdown_deadline: None,
             sched: Scheduler {
@@ -296,7 +303,7 @@ impl Reactor {
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         let entry = self.conns.vacant_entry();
         let id = ConnectionId::new(entry.key(), self.next_generation);
-        self.next_generation += 1;
+        self.next_generation += self.generation_step;
         let interest = Interest::READABLE;
         if let Err(err) = self
             .poll

@@ -39,6 +39,7 @@ pub struct Builder {
     config: Config,
     handler: Option<Handler>,
     stats: StatsHandle,
+    reactors: usize,
 }
 
 impl std::fmt::Debug for Builder {
@@ -60,12 +61,13 @@ impl Builder {
     /// Sets the handler that runs on the reactor thread for every request.
     /// It must not block: answer with [`Action::Respond`], or pass the
     /// request to a worker with [`Action::Handoff`]. Without a handler every
-    /// request is handed off.
+    /// request is handed off. With several [reactors](Builder::reactors),
+    /// all call the same handler, hence `Sync`.
     pub fn handler<F>(mut self, handler: F) -> Self
     where
-        F: FnMut(&Request) -> Action + Send + 'static,
+        F: Fn(&Request) -> Action + Send + Sync + 'static,
     {
-        self.handler = Some(Box::new(handler));
+        self.handler = Some(Arc::new(handler));
         self
     }
 
@@ -75,52 +77,76 @@ impl Builder {
         self.stats.clone()
     }
 
-    /// Binds, listens, and starts the reactor thread.
+    /// Runs `n` reactors (default 1), each a thread with its own poll and
+    /// slab, sharing the port through `SO_REUSEPORT`: the kernel spreads new
+    /// connections across them, so a service can use every core. Handles,
+    /// exchanges, WebSocket events and stats work the same; limits such as
+    /// `max_connections` apply per reactor.
+    pub fn reactors(mut self, n: usize) -> Self {
+        self.reactors = n.max(1);
+        self
+    }
+
+    /// Binds, listens, and starts the reactor threads.
     pub fn bind<A: ToSocketAddrs>(self, addr: A) -> Result<Server, Error> {
         self.config.validate()?;
         let addr = addr
             .to_socket_addrs()?
             .next()
             .ok_or(Error::InvalidConfig("address resolved to nothing"))?;
-        let mut listener = socket::bind_listener(addr, &self.config)?;
-        let local_addr = listener.local_addr()?;
-        let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let (command_tx, command_rx) = crossbeam_channel::unbounded();
+        let count = self.reactors;
+        let handler: Handler = self
+            .handler
+            .unwrap_or_else(|| std::sync::Arc::new(|_: &Request| Action::Handoff));
         let (handoff_tx, handoff_rx) = crossbeam_channel::bounded(self.config.handoff_queue);
         // Unbounded, but each socket may have at most
         // `ws_max_inbound_messages` message events outstanding.
         let (ws_tx, ws_rx) = crossbeam_channel::unbounded();
-        let notifier = Arc::new(Notifier::new(
-            command_tx,
-            waker,
-            self.stats.clone(),
-            self.config.stream_budget_bytes,
-        ));
-        let reactor = Reactor::new(ReactorParts {
-            poll,
-            listener,
-            config: self.config,
-            stats: self.stats.clone(),
-            notifier: Arc::clone(&notifier),
-            commands: command_rx,
-            handoff: handoff_tx,
-            handler: self
-                .handler
-                .unwrap_or_else(|| Box::new(|_| Action::Handoff)),
-            ws_events: ws_tx,
-        });
-        let thread = std::thread::Builder::new()
-            .name("tether-reactor".into())
-            .spawn(move || reactor.run())?;
-        log::debug!("listening on {local_addr}");
+        let mut local_addr = addr;
+        let mut reactors = Vec::with_capacity(count);
+        for index in 0..count {
+            // The first binds (port 0 picks a port); the others join it.
+            let mut listener = socket::bind_listener(local_addr, &self.config, count > 1)?;
+            local_addr = listener.local_addr()?;
+            let poll = Poll::new()?;
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            let waker = Waker::new(poll.registry(), WAKER)?;
+            let (command_tx, command_rx) = crossbeam_channel::unbounded();
+            let notifier = Arc::new(Notifier::new(
+                command_tx,
+                waker,
+                self.stats.clone(),
+                self.config.stream_budget_bytes,
+            ));
+            let reactor = Reactor::new(ReactorParts {
+                poll,
+                listener,
+                config: self.config.clone(),
+                stats: self.stats.clone(),
+                notifier: Arc::clone(&notifier),
+                commands: command_rx,
+                handoff: handoff_tx.clone(),
+                handler: Arc::clone(&handler),
+                ws_events: ws_tx.clone(),
+                index: index as u64,
+                count: count as u64,
+            });
+            let name = if count == 1 {
+                "tether-reactor".to_string()
+            } else {
+                format!("tether-reactor-{index}")
+            };
+            let thread = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || reactor.run())?;
+            reactors.push((thread, notifier));
+        }
+        log::debug!("listening on {local_addr} with {count} reactor(s)");
         Ok(Server {
             local_addr,
             stats: self.stats,
-            notifier,
-            reactor: Some(thread),
+            reactors,
             exchanges: Exchanges { rx: handoff_rx },
             ws_events: WsEvents { rx: ws_rx },
             workers: Mutex::new(Vec::new()),
@@ -128,14 +154,14 @@ impl Builder {
     }
 }
 
-/// A running server: one reactor thread owning every connection.
+/// A running server: reactor threads (one by default) owning every connection.
 ///
 /// Dropping it shuts it down as [`Server::shutdown`] does.
 pub struct Server {
     local_addr: SocketAddr,
     stats: StatsHandle,
-    notifier: Arc<Notifier>,
-    reactor: Option<JoinHandle<()>>,
+    /// Each reactor's thread and the way to reach it; emptied by `stop`.
+    reactors: Vec<(JoinHandle<()>, Arc<Notifier>)>,
     exchanges: Exchanges,
     ws_events: WsEvents,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -156,6 +182,7 @@ impl Server {
             config: Config::default(),
             handler: None,
             stats: StatsHandle::default(),
+            reactors: 1,
         }
     }
 
@@ -227,12 +254,16 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        let Some(reactor) = self.reactor.take() else {
+        if self.reactors.is_empty() {
             return;
-        };
-        self.notifier.send(Command::Shutdown);
-        if reactor.join().is_err() {
-            log::error!("the reactor thread panicked");
+        }
+        for (_, notifier) in &self.reactors {
+            notifier.send(Command::Shutdown);
+        }
+        for (thread, _) in self.reactors.drain(..) {
+            if thread.join().is_err() {
+                log::error!("a reactor thread panicked");
+            }
         }
         let workers =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));

@@ -18,9 +18,17 @@ use crate::Config;
 /// `TCP_USER_TIMEOUT` to the sockets `accept` returns (checked by
 /// `accepted_sockets_inherit_the_listeners_options` below), so setting them
 /// once here saves six `setsockopt` calls per connection.
-pub(crate) fn bind_listener(addr: SocketAddr, config: &Config) -> io::Result<TcpListener> {
+pub(crate) fn bind_listener(
+    addr: SocketAddr,
+    config: &Config,
+    reuse_port: bool,
+) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        // Several reactors, one port: the kernel spreads connections.
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     set_connection_options(&SockRef::from(&socket), config);
@@ -74,7 +82,7 @@ mod tests {
             tcp_user_timeout: Some(Duration::from_secs(11)),
             ..Config::default()
         };
-        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), &config).unwrap();
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), &config, false).unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let accepted = loop {
             match listener.accept() {

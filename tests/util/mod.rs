@@ -26,7 +26,7 @@ pub fn init() {
 /// A server on 127.0.0.1:0 with `config` and `handler`.
 pub fn serve<F>(config: Config, handler: F) -> Server
 where
-    F: FnMut(&Request) -> Action + Send + 'static,
+    F: Fn(&Request) -> Action + Send + Sync + 'static,
 {
     init();
     Server::builder()
