@@ -54,6 +54,8 @@ mod exchange;
 mod flags;
 mod handle;
 mod handler;
+#[cfg(feature = "internals")]
+pub mod internals;
 mod multipart;
 mod parse;
 mod reactor;

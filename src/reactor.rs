@@ -40,6 +40,8 @@ pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// Connections accepted per turn before other work gets a go.
 const ACCEPTS_PER_TURN: usize = 64;
+/// Slab slots kept however few connections are open.
+const SLAB_KEEP_SLOTS: usize = 1024;
 /// Stale timer entries tolerated beyond twice the open connections.
 const STALE_TIMERS_ALLOWED: usize = 1024;
 /// Readiness events taken per `poll`.
@@ -379,6 +381,11 @@ impl Reactor {
                 let conn = self.conns.remove(key);
                 log::trace!("{} reaped ({:?})", conn.id, conn.close_reason());
             }
+        }
+        // After a crowd leaves, give the memory back: slab slots at the end
+        // are freed (keys of open connections never move).
+        if self.conns.capacity() > SLAB_KEEP_SLOTS && self.conns.len() < self.conns.capacity() / 4 {
+            self.conns.shrink_to_fit();
         }
         // Entries of closed connections wait in the heap until they come
         // due; when they outnumber the live ones, drop them all at once.

@@ -75,6 +75,7 @@ impl Timers {
     pub fn retain(&mut self, mut is_live: impl FnMut(Instant, TimerOwner) -> bool) {
         self.heap
             .retain(|Reverse((at, owner))| is_live(*at, *owner));
+        self.heap.shrink_to(2 * self.heap.len());
     }
 }
 

@@ -136,11 +136,93 @@ fn run_mode(name: &str, mode: Mode, contenders: &[Contender<'_>], rounds: usize)
     }
 }
 
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .trim()
+                .trim_end_matches(" kB")
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Child process: `n` keep-alive connections, one request each, then idle
+/// until stdin closes.
+fn idle_clients(addr: std::net::SocketAddr, n: usize) {
+    use std::io::{BufRead, Read, Write};
+    let mut streams = Vec::with_capacity(n);
+    let mut buf = [0u8; 1024];
+    for _ in 0..n {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .unwrap();
+        let _ = stream.read(&mut buf).unwrap();
+        streams.push(stream);
+    }
+    println!("ready");
+    let _ = std::io::stdin().lock().lines().next();
+}
+
+/// Memory per idle keep-alive connection, and active clients' latency with
+/// and without `n` idle connections on the same reactor.
+fn idle(n: usize) {
+    use std::io::BufRead;
+    pin(0);
+    let server = servers::tether_inline();
+    pin(1);
+    let active = |label: &str| {
+        let outcome = client::run(server.addr, Mode::KeepAlive, CONNECTIONS, WARMUP, WINDOW);
+        println!(
+            "| {label} | {:.0} | {} | {} |",
+            outcome.requests as f64 / outcome.elapsed.as_secs_f64(),
+            outcome.latency.value_at_quantile(0.5),
+            outcome.latency.value_at_quantile(0.99)
+        );
+    };
+    println!("\n## {n} idle keep-alive connections on one reactor");
+    println!("| active clients ({CONNECTIONS}) | req/s | p50 µs | p99 µs |");
+    println!("|---|---|---|---|");
+    active("without idle connections");
+    let before = rss_kib();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["idle-clients", &server.addr.to_string(), &n.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    std::thread::sleep(Duration::from_millis(300));
+    let with_idle = rss_kib();
+    active(&format!("with {n} idle connections"));
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib();
+    server.stop();
+    println!(
+        "\nserver RSS: {before} KiB before, {with_idle} KiB with {n} idle connections ({:.2} KiB each), {after} KiB after they closed",
+        with_idle.saturating_sub(before) as f64 / n as f64
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    match args.first().map(String::as_str) {
+        Some("idle-clients") => {
+            return idle_clients(args[1].parse().unwrap(), args[2].parse().unwrap())
+        }
+        Some("idle") => return idle(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(15_000)),
+        _ => {}
+    }
     let rounds = args.iter().find_map(|a| a.parse().ok()).unwrap_or(3);
     let only = args.iter().find(|a| a.parse::<usize>().is_err()).cloned();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);

@@ -1,0 +1,92 @@
+//! Internals exposed for the micro-benchmarks (feature `internals`). Not a
+//! stable API: names and signatures follow the implementation.
+
+use std::time::Instant;
+
+use crate::body::BodyDecoder;
+use crate::parse::Framing;
+use crate::{Request, Response};
+
+/// Parses request heads into a reused [`Request`], as the reactor does.
+#[derive(Debug, Default)]
+pub struct HeadParser {
+    request: Request,
+}
+
+impl HeadParser {
+    /// The head's length once complete; the status code of a refusal.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, u16> {
+        crate::parse::parse_head(buf, crate::config::DEFAULT_MAX_HEADERS, &mut self.request)
+            .map(|head| head.map(|(len, _)| len))
+            .map_err(|reject| reject.status)
+    }
+}
+
+/// Encodes a keep-alive response as the reactor does.
+pub fn encode_response(out: &mut Vec<u8>, response: &Response, date: &str) {
+    crate::encode::encode_response(
+        out,
+        response,
+        false,
+        crate::encode::Persistence::KeepAlive,
+        date,
+    );
+}
+
+/// The resumable chunked decoder.
+#[derive(Debug)]
+pub struct ChunkedDecoder(BodyDecoder);
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        ChunkedDecoder(BodyDecoder::new(Framing::Chunked).expect("chunked has a body"))
+    }
+}
+
+impl ChunkedDecoder {
+    /// Decodes into `body`: bytes consumed, and whether the body ended;
+    /// `None` for malformed input.
+    pub fn decode(&mut self, input: &[u8], body: &mut Vec<u8>) -> Option<(usize, bool)> {
+        self.0.decode(input, body, usize::MAX).ok()
+    }
+}
+
+/// The reactor's timer heap with one slot per owner.
+#[derive(Debug, Default)]
+pub struct Timers {
+    timers: crate::timer::Timers,
+    slots: Vec<Option<Instant>>,
+}
+
+impl Timers {
+    /// A heap for `owners` owners.
+    pub fn new(owners: usize) -> Self {
+        Timers {
+            timers: crate::timer::Timers::default(),
+            slots: vec![None; owners],
+        }
+    }
+
+    /// Makes owner `key`'s entry fire no later than `at`.
+    pub fn arm(&mut self, key: usize, at: Instant) {
+        if let Some(slot) = self.slots.get_mut(key) {
+            self.timers.arm(slot, Some(at), (key, 0));
+        }
+    }
+
+    /// Pops every due entry; how many were current.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut fired = 0;
+        while let Some((at, (key, _))) = self.timers.pop_due(now) {
+            if let Some(slot) = self.slots.get_mut(key) {
+                fired += usize::from(crate::timer::Timers::take_if_current(slot, at));
+            }
+        }
+        fired
+    }
+}
+
+/// Size of one connection's slab entry, in bytes.
+pub fn connection_bytes() -> usize {
+    std::mem::size_of::<crate::connection::Connection>()
+}
