@@ -841,7 +841,7 @@ impl Connection {
     }
 
     fn hand_off(&mut self, request: Request, info: HeadInfo, cx: &mut Cx<'_>) {
-        let link = Arc::new(Link::new());
+        let link = Arc::new(Link::new(cx.notifier.stats.clone()));
         let exchange = Exchange::new(request, Arc::clone(&link), Arc::clone(cx.notifier));
         match cx.handoff.try_send(exchange) {
             Ok(()) => {

@@ -126,9 +126,35 @@ impl Exchange {
         outcome
     }
 
+    /// Sends the response and returns at once, without waiting for it to be
+    /// written. Use it when the worker does not need the response back: if
+    /// the client leaves before it is written, it is dropped and counted in
+    /// [`Stats::undelivered`](crate::Stats::undelivered). Returns
+    /// [`Undelivered`] only when the client is already known to be gone.
+    ///
+    /// This saves the worker a wake-up per response (see
+    /// docs/performance.md, "worker path"); [`respond`](Exchange::respond)
+    /// keeps the guarantee that nothing is lost silently.
+    pub fn respond_detached(mut self, response: Response) -> Result<(), Undelivered> {
+        self.answered = true;
+        let id = self.id();
+        let offered = self.link.offer(Reply::Ready(response), true);
+        if let Err((reply, reason)) = offered {
+            Counters::incr(&self.notifier.stats.0.undelivered);
+            return Err(Undelivered {
+                response: reply_into_response(reply),
+                reason,
+            });
+        }
+        if !self.notifier.send(Command::Update(id)) {
+            self.link.close(CloseReason::Shutdown);
+        }
+        Ok(())
+    }
+
     fn deliver(&self, response: Response) -> Result<(), Undelivered> {
         self.link
-            .offer(Reply::Ready(response))
+            .offer(Reply::Ready(response), false)
             .map_err(|(reply, reason)| Undelivered {
                 response: reply_into_response(reply),
                 reason,
@@ -201,7 +227,7 @@ impl Exchange {
             stream: Arc::clone(&shared),
             close_delimited: options.close_delimited,
         };
-        if let Err((reply, reason)) = self.link.offer(reply) {
+        if let Err((reply, reason)) = self.link.offer(reply, false) {
             Counters::incr(&self.notifier.stats.0.undelivered);
             return Err(Undelivered {
                 response: reply_into_response(reply),

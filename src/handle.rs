@@ -85,6 +85,26 @@ struct LinkState {
     closure: Closure,
     /// The final word on a response the worker handed over.
     outcome: Option<Result<(), Undelivered>>,
+    /// The worker will not wait for the outcome (`respond_detached`): an
+    /// undelivered response is counted and dropped here.
+    detached: bool,
+    /// Threads blocked on `changed`; a wake costs a syscall, so it is only
+    /// made when someone waits.
+    waiters: u32,
+}
+
+impl LinkState {
+    /// Stores the outcome, or counts and drops it for a detached reply.
+    fn conclude(&mut self, outcome: Result<(), Undelivered>, stats: &StatsHandle) {
+        if self.detached {
+            if let Err(undelivered) = outcome {
+                crate::stats::Counters::incr(&stats.0.undelivered);
+                log::debug!("detached response dropped: {undelivered}");
+            }
+        } else {
+            self.outcome = Some(outcome);
+        }
+    }
 }
 
 /// The cell shared by one exchange and its connection.
@@ -94,19 +114,55 @@ pub(crate) struct Link {
     changed: Condvar,
     /// Mirrors `close_reason.is_some()` for a lock-free `is_closed`.
     closed: AtomicBool,
+    stats: StatsHandle,
 }
 
 impl Link {
-    pub fn new() -> Self {
+    pub fn new(stats: StatsHandle) -> Self {
         Link {
             state: Mutex::new(LinkState {
                 reply: Reply::Waiting,
                 closure: Closure::default(),
                 outcome: None,
+                detached: false,
+                waiters: 0,
             }),
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
+            stats,
         }
+    }
+
+    /// Wakes waiters, if there are any.
+    fn wake(&self, state: MutexGuard<'_, LinkState>) {
+        let anyone = state.waiters > 0;
+        drop(state);
+        if anyone {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits on `changed` (counted, so wakers know someone listens).
+    fn wait<'a>(
+        &self,
+        mut state: MutexGuard<'a, LinkState>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, LinkState> {
+        state.waiters += 1;
+        let mut state = match timeout {
+            None => self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(timeout) => {
+                self.changed
+                    .wait_timeout(state, timeout)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+        state.waiters -= 1;
+        state
     }
 
     fn lock(&self) -> MutexGuard<'_, LinkState> {
@@ -118,13 +174,15 @@ impl Link {
     // ---- worker side ----
 
     /// Hands a reply (a response or a stream) over, unless the connection
-    /// already ended: then it comes back with the reason.
-    pub fn offer(&self, reply: Reply) -> Result<(), (Reply, CloseReason)> {
+    /// already ended: then it comes back with the reason. A `detached`
+    /// offer's outcome is not kept for a waiter.
+    pub fn offer(&self, reply: Reply, detached: bool) -> Result<(), (Reply, CloseReason)> {
         let mut state = self.lock();
         if let Some(reason) = state.closure.reason() {
             return Err((reply, reason));
         }
         state.reply = reply;
+        state.detached = detached;
         Ok(())
     }
 
@@ -135,10 +193,7 @@ impl Link {
             if let Some(outcome) = state.outcome.take() {
                 return outcome;
             }
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.wait(state, None);
         }
     }
 
@@ -181,11 +236,7 @@ impl Link {
                 Some(deadline) => deadline.checked_duration_since(Instant::now())?,
                 None => Duration::from_secs(3600),
             };
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = self.wait(state, Some(left));
         }
     }
 
@@ -211,14 +262,15 @@ impl Link {
         let watchers = state.closure.close(reason);
         let reason = state.closure.reason().unwrap_or(reason);
         match std::mem::replace(&mut state.reply, Reply::Taken) {
-            Reply::Ready(response) => state.outcome = Some(Err(Undelivered { response, reason })),
+            Reply::Ready(response) => {
+                state.conclude(Err(Undelivered { response, reason }), &self.stats)
+            }
             Reply::Stream { stream, .. } => stream.close(reason),
             Reply::Waiting => state.reply = Reply::Waiting,
             Reply::Taken | Reply::Dropped => {}
         }
         self.closed.store(true, Ordering::Release);
-        drop(state);
-        self.changed.notify_all();
+        self.wake(state);
         run_watchers(watchers, reason);
     }
 
@@ -231,9 +283,8 @@ impl Link {
             self.closed.store(true, Ordering::Release);
         }
         let reason = state.closure.reason();
-        state.outcome = Some(outcome);
-        drop(state);
-        self.changed.notify_all();
+        state.conclude(outcome, &self.stats);
+        self.wake(state);
         if let Some(reason) = reason {
             run_watchers(watchers, reason);
         }
@@ -311,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_response_offered_before_close_comes_back() {
-        let link = Link::new();
+        let link = Link::new(StatsHandle::default());
         link.offer(Reply::Ready(Response::text(200, "event")))
             .unwrap();
         link.close(CloseReason::PeerReset);
@@ -322,16 +373,18 @@ mod tests {
 
     #[test]
     fn a_response_offered_after_close_is_refused() {
-        let link = Link::new();
+        let link = Link::new(StatsHandle::default());
         link.close(CloseReason::PeerClosed);
-        let (_, reason) = link.offer(Reply::Ready(Response::new(204))).unwrap_err();
+        let (_, reason) = link
+            .offer(Reply::Ready(Response::new(204)), false)
+            .unwrap_err();
         assert_eq!(reason, CloseReason::PeerClosed);
         assert!(link.is_closed());
     }
 
     #[test]
     fn the_first_close_reason_sticks() {
-        let link = Link::new();
+        let link = Link::new(StatsHandle::default());
         link.close(CloseReason::ResponseTimeout);
         link.close(CloseReason::PeerClosed);
         assert_eq!(link.close_reason(), Some(CloseReason::ResponseTimeout));
@@ -339,7 +392,7 @@ mod tests {
 
     #[test]
     fn wait_closed_wakes_on_close_and_times_out_otherwise() {
-        let link = Arc::new(Link::new());
+        let link = Arc::new(Link::new(StatsHandle::default()));
         assert_eq!(link.wait_closed(Duration::from_millis(10)), None);
         let closer = Arc::clone(&link);
         let t = std::thread::spawn(move || closer.close(CloseReason::PeerReset));
@@ -352,9 +405,9 @@ mod tests {
 
     #[test]
     fn a_taken_reply_is_not_taken_twice_and_drop_after_reply_is_ignored() {
-        let link = Link::new();
+        let link = Link::new(StatsHandle::default());
         assert!(matches!(link.take_reply(), Reply::Waiting));
-        link.offer(Reply::Ready(Response::new(200))).unwrap();
+        link.offer(Reply::Ready(Response::new(200)), false).unwrap();
         assert!(matches!(link.take_reply(), Reply::Ready(_)));
         assert!(matches!(link.take_reply(), Reply::Taken));
         assert!(!link.mark_dropped());

@@ -162,3 +162,26 @@ fn wait_closed_times_out_while_the_client_stays() {
     assert_eq!(client.get("/").text(), "still here");
     assert_eq!(rx.recv().unwrap(), (None, false));
 }
+
+#[test]
+fn a_detached_response_is_delivered_or_counted_as_undelivered() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
+        if exchange.request().path() == "/late" {
+            exchange.wait_closed(PATIENCE);
+        }
+        let _ = tx.send(exchange.respond_detached(Response::text(200, "detached")));
+    });
+    let mut client = Client::connect(server.local_addr());
+    assert_eq!(client.get("/now").text(), "detached");
+    rx.recv_timeout(PATIENCE).unwrap().unwrap();
+
+    client.send(b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_pending(&server);
+    drop(client);
+    // The client is known to be gone: the response comes back at once.
+    let back = rx.recv_timeout(PATIENCE).unwrap().unwrap_err();
+    assert_eq!(back.reason, CloseReason::PeerClosed);
+    assert_quiet(&server);
+    assert_eq!(server.stats().undelivered, 1);
+}

@@ -27,6 +27,8 @@ use servers::Running;
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 const CONNECTIONS: usize = 50;
+/// Connections for the hop-latency figure: one, so nothing queues.
+const ONE: usize = 1;
 const WARMUP: Duration = Duration::from_millis(500);
 const WINDOW: Duration = Duration::from_secs(3);
 
@@ -47,20 +49,20 @@ fn pin(core: usize) {
     }
 }
 
-fn measure(start: fn() -> Running, mode: Mode) -> Figures {
+fn measure(start: fn() -> Running, mode: Mode, connections: usize) -> Figures {
     pin(0);
     let server = start();
     pin(1);
     // Warm up, then measure a window. (Threads name themselves when they
     // first run, so list them after the warm-up.)
-    let warm = client::run(server.addr, mode, CONNECTIONS, Duration::ZERO, WARMUP);
+    let warm = client::run(server.addr, mode, connections, Duration::ZERO, WARMUP);
     drop(warm);
     let tids = measure::threads(server.threads);
     assert!(!tids.is_empty(), "no thread named {}*", server.threads);
     let cpu_before = measure::cpu(&tids);
     let allocs_before = alloc::counted();
     let syscalls = measure::Syscalls::start(&tids, WINDOW);
-    let outcome = client::run(server.addr, mode, CONNECTIONS, Duration::ZERO, WINDOW);
+    let outcome = client::run(server.addr, mode, connections, Duration::ZERO, WINDOW);
     let cpu = measure::cpu(&tids) - cpu_before;
     let allocs = alloc::counted() - allocs_before;
     let syscalls = syscalls.finish();
@@ -99,10 +101,20 @@ fn median_figures(rounds: &[Figures]) -> Figures {
 type Contender<'a> = (&'a str, fn() -> Running);
 
 fn run_mode(name: &str, mode: Mode, contenders: &[Contender<'_>], rounds: usize) {
+    run_mode_with(name, mode, contenders, rounds, CONNECTIONS)
+}
+
+fn run_mode_with(
+    name: &str,
+    mode: Mode,
+    contenders: &[Contender<'_>],
+    rounds: usize,
+    connections: usize,
+) {
     let mut results: Vec<Vec<Figures>> = vec![Vec::new(); contenders.len()];
     for _ in 0..rounds {
         for (i, (_, start)) in contenders.iter().enumerate() {
-            results[i].push(measure(*start, mode));
+            results[i].push(measure(*start, mode, connections));
         }
     }
     let medians: Vec<Figures> = results.iter().map(|r| median_figures(r)).collect();
@@ -114,7 +126,7 @@ fn run_mode(name: &str, mode: Mode, contenders: &[Contender<'_>], rounds: usize)
         .iter()
         .position(|(n, _)| n.starts_with("mio"))
         .map(|i| medians[i]);
-    println!("\n## {name} ({CONNECTIONS} connections, {rounds} rounds, medians)");
+    println!("\n## {name} ({connections} connections, {rounds} rounds, medians)");
     println!(
         "| server | req/s | server CPU µs/req | syscalls/req | allocs/req | p50 µs | p99 µs | req/s vs hyper | CPU vs hyper | req/s vs floor |"
     );
@@ -252,10 +264,21 @@ fn main() {
     }
     if wanted("worker") {
         let contenders: Vec<Contender<'_>> = vec![
-            ("tether worker path", servers::tether_worker),
+            ("tether worker path (respond)", servers::tether_worker),
+            (
+                "tether worker path (respond_detached)",
+                servers::tether_worker_detached,
+            ),
             ("tether inline", servers::tether_inline),
             ("hyper", || servers::hyper(false)),
         ];
         run_mode("worker path", Mode::KeepAlive, &contenders, rounds);
+        run_mode_with(
+            "worker hop latency",
+            Mode::KeepAlive,
+            &contenders,
+            rounds,
+            ONE,
+        );
     }
 }

@@ -43,8 +43,17 @@ pub fn tether_inline() -> Running {
 }
 
 /// tether, every request handed to a worker thread and answered through the
-/// handle.
+/// handle, waiting for delivery (`respond`).
 pub fn tether_worker() -> Running {
+    tether_worker_with(false)
+}
+
+/// The same with `respond_detached` (no wait for delivery).
+pub fn tether_worker_detached() -> Running {
+    tether_worker_with(true)
+}
+
+fn tether_worker_with(detached: bool) -> Running {
     let server = tether::Server::builder()
         .handler(|_: &tether::Request| {
             count_this_thread();
@@ -52,9 +61,14 @@ pub fn tether_worker() -> Running {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    server.workers(1, |exchange| {
+    server.workers(1, move |exchange| {
         count_this_thread();
-        let _ = exchange.respond(tether::Response::text(200, BODY));
+        let response = tether::Response::text(200, BODY);
+        let _ = if detached {
+            exchange.respond_detached(response)
+        } else {
+            exchange.respond(response)
+        };
     });
     Running {
         addr: server.local_addr(),
