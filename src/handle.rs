@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn a_response_offered_before_close_comes_back() {
         let link = Link::new(StatsHandle::default());
-        link.offer(Reply::Ready(Response::text(200, "event")))
+        link.offer(Reply::Ready(Response::text(200, "event")), false)
             .unwrap();
         link.close(CloseReason::PeerReset);
         let back = link.wait_outcome().unwrap_err();
@@ -380,6 +380,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(reason, CloseReason::PeerClosed);
         assert!(link.is_closed());
+    }
+
+    #[test]
+    fn a_detached_response_that_comes_back_is_counted_not_kept() {
+        let stats = StatsHandle::default();
+        let link = Link::new(stats.clone());
+        link.offer(Reply::Ready(Response::new(200)), true).unwrap();
+        link.close(CloseReason::PeerReset);
+        assert_eq!(stats.snapshot().undelivered, 1);
+        assert!(link.lock().outcome.is_none(), "nobody waits for it");
     }
 
     #[test]
