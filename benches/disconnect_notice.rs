@@ -16,15 +16,14 @@ use std::time::{Duration, Instant};
 
 use tether::{Action, CloseReason, Config, Exchange, Server};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::percentile;
+
 #[derive(Clone, Copy)]
 enum Leave {
     Fin,
     Rst,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank]
 }
 
 fn run_case(

@@ -15,16 +15,21 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use tether::{Action, Backlog, Bytes, Config, Exchange, Response, Server, StreamOptions};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{percentile, rss_kib};
+
+/// CPU time of this process's threads whose name starts with `prefix`.
+fn thread_cpu(prefix: &str) -> Duration {
+    common::cpu(&common::threads(prefix))
+}
+
 fn server(config: Config) -> Server {
     Server::builder()
         .config(config)
         .handler(|_: &tether::Request| Action::Handoff)
         .bind("127.0.0.1:0")
         .unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -156,33 +161,6 @@ fn throughput() {
     );
     drop(client);
     server.shutdown();
-}
-
-/// CPU time of this process's threads whose name starts with `prefix`.
-fn thread_cpu(prefix: &str) -> Duration {
-    let ticks: u64 = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| {
-            let path = task.ok()?.path();
-            let comm = std::fs::read_to_string(path.join("comm")).ok()?;
-            if !comm.trim().starts_with(prefix) {
-                return None;
-            }
-            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-            let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
-        })
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or(0)
 }
 
 /// `n` MJPEG viewers at 10 fps from one producer thread (as the demo does),

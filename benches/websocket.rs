@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 
 use tether::{Action, Config, Message, Server, Upgrade, WsEventKind, WsGroup};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::rss_kib;
+
 /// Counts heap allocations, to report what a broadcast costs.
 struct Counting;
 
@@ -133,15 +137,6 @@ fn echo(n: usize) {
         total / 64 * 64
     );
     server.shutdown();
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or(0)
 }
 
 /// Child process: `n` clients that read until each has `messages` text

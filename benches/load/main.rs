@@ -15,6 +15,8 @@
 
 mod alloc;
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 mod measure;
 mod servers;
 
@@ -57,13 +59,13 @@ fn measure(start: fn() -> Running, mode: Mode, connections: usize) -> Figures {
     // first run, so list them after the warm-up.)
     let warm = client::run(server.addr, mode, connections, Duration::ZERO, WARMUP);
     drop(warm);
-    let tids = measure::threads(server.threads);
+    let tids = common::threads(server.threads);
     assert!(!tids.is_empty(), "no thread named {}*", server.threads);
-    let cpu_before = measure::cpu(&tids);
+    let cpu_before = common::cpu(&tids);
     let allocs_before = alloc::counted();
     let syscalls = measure::Syscalls::start(&tids, WINDOW);
     let outcome = client::run(server.addr, mode, connections, Duration::ZERO, WINDOW);
-    let cpu = measure::cpu(&tids) - cpu_before;
+    let cpu = common::cpu(&tids) - cpu_before;
     let allocs = alloc::counted() - allocs_before;
     let syscalls = syscalls.finish();
     server.stop();
@@ -148,20 +150,6 @@ fn run_mode_with(
     }
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .trim()
-                .trim_end_matches(" kB")
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 /// Child process: `n` keep-alive connections, one request each, then idle
 /// until stdin closes.
 fn idle_clients(addr: std::net::SocketAddr, n: usize) {
@@ -200,7 +188,7 @@ fn idle(n: usize) {
     println!("| active clients ({CONNECTIONS}) | req/s | p50 µs | p99 µs |");
     println!("|---|---|---|---|");
     active("without idle connections");
-    let before = rss_kib();
+    let before = common::rss_kib();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["idle-clients", &server.addr.to_string(), &n.to_string()])
         .stdin(std::process::Stdio::piped())
@@ -210,12 +198,12 @@ fn idle(n: usize) {
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     std::thread::sleep(Duration::from_millis(300));
-    let with_idle = rss_kib();
+    let with_idle = common::rss_kib();
     active(&format!("with {n} idle connections"));
     drop(child.stdin.take());
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let after = rss_kib();
+    let after = common::rss_kib();
     server.stop();
     println!(
         "\nserver RSS: {before} KiB before, {with_idle} KiB with {n} idle connections ({:.2} KiB each), {after} KiB after they closed",

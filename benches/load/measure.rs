@@ -1,33 +1,7 @@
-//! What the server spent: CPU time of its threads (schedstat, ns),
-//! syscalls (perf tracepoints, when perf is there), allocations.
+//! Syscalls of the server threads (perf tracepoints, when perf is there).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// Thread ids of this process whose name starts with `prefix`.
-pub fn threads(prefix: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| {
-            let path = task.ok()?.path();
-            let comm = std::fs::read_to_string(path.join("comm")).ok()?;
-            comm.trim()
-                .starts_with(prefix)
-                .then(|| path.file_name()?.to_str()?.parse().ok())?
-        })
-        .collect()
-}
-
-/// CPU time used so far by threads `tids`.
-pub fn cpu(tids: &[u32]) -> Duration {
-    tids.iter()
-        .filter_map(|tid| {
-            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-            stat.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .map(Duration::from_nanos)
-        .sum()
-}
 
 /// Counts the syscalls of threads `tids` for `window`, if perf can.
 pub struct Syscalls(Option<Child>);
