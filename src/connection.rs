@@ -461,15 +461,11 @@ impl Connection {
         if !chunked || head.asks_to_close() {
             self.start_draining(CloseReason::Drained);
         }
-        let persistence = if self.is_draining() {
-            Persistence::Close
-        } else {
-            Persistence::KeepAlive
-        };
-        self.prepare_output(cx);
-        let before = self.output.len();
-        encode::encode_stream_head(&mut self.output, head, chunked, persistence, cx.date);
-        self.queued_total += (self.output.len() - before) as u64;
+        let persistence = self.persistence(info.version);
+        let date = cx.date;
+        self.encode_output(cx, |out| {
+            encode::encode_stream_head(out, head, chunked, persistence, date)
+        });
         Counters::incr(&cx.stats.responses);
         if info.is_head {
             // The client asked for the head only: nothing will be read.
@@ -516,13 +512,15 @@ impl Connection {
         let (stream, chunked) = (Arc::clone(stream), *chunked);
         let pulled = stream.pull(room);
         if !pulled.parts.is_empty() {
-            self.prepare_output(cx);
-            let before = self.output.len();
-            for part in &pulled.parts {
-                encode::encode_stream_part(&mut self.output, part, chunked);
-                Counters::incr(&cx.stats.frames_sent);
-            }
-            self.queued_total += (self.output.len() - before) as u64;
+            self.encode_output(cx, |out| {
+                for part in &pulled.parts {
+                    encode::encode_stream_part(out, part, chunked);
+                }
+            });
+            cx.stats.frames_sent.fetch_add(
+                pulled.parts.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if let Phase::Streaming { last_part, .. } = &mut self.phase {
                 *last_part = cx.now;
             }
@@ -886,33 +884,40 @@ impl Connection {
         if response.asks_to_close() {
             self.start_draining(CloseReason::Drained);
         }
-        let persistence = if self.is_draining() {
+        let persistence = self.persistence(info.version);
+        let date = cx.date;
+        self.encode_output(cx, |out| {
+            encode::encode_response(out, response, info.is_head, persistence, date)
+        });
+        Counters::incr(&cx.stats.responses);
+    }
+
+    /// What the next response must say about the connection: `close` once
+    /// draining, `keep-alive` to an HTTP/1.0 client, nothing otherwise.
+    fn persistence(&self, version: Version) -> Persistence {
+        if self.is_draining() {
             Persistence::Close
-        } else if info.version == Version::Http10 {
+        } else if version == Version::Http10 {
             Persistence::KeepAlive10
         } else {
             Persistence::KeepAlive
-        };
+        }
+    }
+
+    /// Appends to the output through `encode`, keeping `queued_total` (which
+    /// deliveries are matched against) in step.
+    fn encode_output(&mut self, cx: &mut Cx<'_>, encode: impl FnOnce(&mut Vec<u8>)) {
         self.prepare_output(cx);
         let before = self.output.len();
-        encode::encode_response(
-            &mut self.output,
-            response,
-            info.is_head,
-            persistence,
-            cx.date,
-        );
+        encode(&mut self.output);
         self.queued_total += (self.output.len() - before) as u64;
-        Counters::incr(&cx.stats.responses);
     }
 
     fn queue_bytes(&mut self, bytes: &[u8], cx: &mut Cx<'_>) {
         if bytes.is_empty() {
             return;
         }
-        self.prepare_output(cx);
-        self.output.extend_from_slice(bytes);
-        self.queued_total += bytes.len() as u64;
+        self.encode_output(cx, |out| out.extend_from_slice(bytes));
     }
 
     /// Makes sure `output` has a buffer; starts the write-stall clock when
@@ -1124,10 +1129,9 @@ impl Connection {
                             *last_part = now;
                         }
                         if !self.has_output() {
-                            self.prepare_output(cx);
-                            let before = self.output.len();
-                            encode::encode_stream_part(&mut self.output, heartbeat.bytes, chunked);
-                            self.queued_total += (self.output.len() - before) as u64;
+                            self.encode_output(cx, |out| {
+                                encode::encode_stream_part(out, heartbeat.bytes, chunked)
+                            });
                             return self.drive(cx);
                         }
                     }

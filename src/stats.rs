@@ -33,6 +33,10 @@ impl Counters {
         counter.fetch_add(1, Relaxed);
     }
 
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
     pub fn decr(counter: &AtomicU64) {
         counter.fetch_sub(1, Relaxed);
     }
