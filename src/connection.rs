@@ -517,10 +517,7 @@ impl Connection {
                     encode::encode_stream_part(out, part, chunked);
                 }
             });
-            cx.stats.frames_sent.fetch_add(
-                pulled.parts.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            Counters::add(&cx.stats.frames_sent, pulled.parts.len() as u64);
             if let Phase::Streaming { last_part, .. } = &mut self.phase {
                 *last_part = cx.now;
             }
