@@ -118,8 +118,15 @@ impl Exchange {
     /// own thread (which it should not be), it cannot wait: it queues the
     /// response and returns `Ok` without the delivery guarantee.
     pub fn respond(mut self, response: Response) -> Result<(), Undelivered> {
-        self.answered = true;
-        let outcome = self.deliver(response);
+        self.hand_over(Reply::Ready(response), false)?;
+        if self.notifier.on_reactor_thread() {
+            log::warn!(
+                "{} respond() called on the reactor thread; not waiting",
+                self.id()
+            );
+            return Ok(());
+        }
+        let outcome = self.link.wait_outcome();
         if outcome.is_err() {
             Counters::incr(&self.notifier.stats.0.undelivered);
         }
@@ -136,42 +143,27 @@ impl Exchange {
     /// docs/performance.md, "worker path"); [`respond`](Exchange::respond)
     /// keeps the guarantee that nothing is lost silently.
     pub fn respond_detached(mut self, response: Response) -> Result<(), Undelivered> {
+        self.hand_over(Reply::Ready(response), true)
+    }
+
+    /// Gives the reactor this exchange's reply and wakes it. A reply refused
+    /// because the client is already gone comes back, counted as
+    /// undelivered.
+    fn hand_over(&mut self, reply: Reply, detached: bool) -> Result<(), Undelivered> {
         self.answered = true;
-        let id = self.id();
-        let offered = self.link.offer(Reply::Ready(response), true);
-        if let Err((reply, reason)) = offered {
+        if let Err((reply, reason)) = self.link.offer(reply, detached) {
             Counters::incr(&self.notifier.stats.0.undelivered);
             return Err(Undelivered {
                 response: reply_into_response(reply),
                 reason,
             });
         }
-        if !self.notifier.send(Command::Update(id)) {
+        if !self.notifier.send(Command::Update(self.id())) {
+            // The reactor has stopped; it closed every link on its way out,
+            // but make sure the reply comes back (or the stream ends) anyway.
             self.link.close(CloseReason::Shutdown);
         }
         Ok(())
-    }
-
-    fn deliver(&self, response: Response) -> Result<(), Undelivered> {
-        self.link
-            .offer(Reply::Ready(response), false)
-            .map_err(|(reply, reason)| Undelivered {
-                response: reply_into_response(reply),
-                reason,
-            })?;
-        if !self.notifier.send(Command::Update(self.id())) {
-            // The reactor has stopped; it closed every link on its way out,
-            // but make sure the response comes back either way.
-            self.link.close(CloseReason::Shutdown);
-        }
-        if self.notifier.on_reactor_thread() {
-            log::warn!(
-                "{} respond() called on the reactor thread; not waiting",
-                self.id()
-            );
-            return Ok(());
-        }
-        self.link.wait_outcome()
     }
 
     /// Turns the exchange into a streaming response with `head`'s status and
@@ -216,7 +208,6 @@ impl Exchange {
         head: Response,
         options: StreamOptions,
     ) -> Result<StreamSender, Undelivered> {
-        self.answered = true;
         let id = self.id();
         let shared = Arc::new(StreamShared::new(
             options,
@@ -227,14 +218,7 @@ impl Exchange {
             stream: Arc::clone(&shared),
             close_delimited: options.close_delimited,
         };
-        if let Err((reply, reason)) = self.link.offer(reply, false) {
-            Counters::incr(&self.notifier.stats.0.undelivered);
-            return Err(Undelivered {
-                response: reply_into_response(reply),
-                reason,
-            });
-        }
-        self.notifier.send(Command::Update(id));
+        self.hand_over(reply, false)?;
         Ok(StreamSender::new(shared, Arc::clone(&self.notifier), id))
     }
 
