@@ -47,14 +47,7 @@ fn run_case(
                 drop(client);
                 t
             }
-            Leave::Rst => {
-                socket2::SockRef::from(&client)
-                    .set_linger(Some(Duration::ZERO))
-                    .unwrap();
-                let t = Instant::now();
-                drop(client);
-                t
-            }
+            Leave::Rst => common::reset(client),
         };
         let (at, _reason) = woken
             .recv_timeout(Duration::from_secs(10))
@@ -69,8 +62,8 @@ fn run_case(
 }
 
 fn main() {
-    let tries: usize = std::env::args()
-        .skip(1)
+    let tries: usize = common::args()
+        .iter()
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
     let (tx, woken) = mpsc::channel();

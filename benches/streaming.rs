@@ -58,14 +58,7 @@ fn leave(client: TcpStream, how: Leave) -> (Instant, Option<TcpStream>) {
             client.shutdown(Shutdown::Write).unwrap();
             (t, Some(client))
         }
-        Leave::Rst => {
-            socket2::SockRef::from(&client)
-                .set_linger(Some(Duration::ZERO))
-                .unwrap();
-            let t = Instant::now();
-            drop(client);
-            (t, None)
-        }
+        Leave::Rst => (common::reset(client), None),
     }
 }
 
@@ -287,10 +280,7 @@ fn viewers(n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = common::args();
     let number = args.iter().find_map(|a| a.parse::<usize>().ok());
     let mode = args
         .iter()

@@ -244,10 +244,7 @@ fn broadcast(n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = common::args();
     match args.first().map(String::as_str) {
         Some("clients") => clients(
             args[1].parse().unwrap(),

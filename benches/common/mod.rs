@@ -2,7 +2,27 @@
 //! and the CPU time of its threads by name. Each bench uses a subset.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// The bench's own arguments (what follows `--`, without cargo's `--bench`).
+pub fn args() -> Vec<String> {
+    std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect()
+}
+
+/// Closes `client` with a reset (`SO_LINGER` 0); returns when, taken just
+/// before the close so a latency sample includes all of it.
+pub fn reset(client: TcpStream) -> Instant {
+    socket2::SockRef::from(&client)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+    let at = Instant::now();
+    drop(client);
+    at
+}
 
 /// The `p` quantile (0..=1) of sorted samples.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {

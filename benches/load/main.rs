@@ -212,10 +212,7 @@ fn idle(n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = common::args();
     match args.first().map(String::as_str) {
         Some("idle-clients") => {
             return idle_clients(args[1].parse().unwrap(), args[2].parse().unwrap())
