@@ -64,6 +64,22 @@ pub enum HalfClosePolicy {
     Finish,
 }
 
+/// What happens when a socket's outgoing queue is over its byte budget
+/// ([`Config::ws_send_budget_bytes`](crate::Config::ws_send_budget_bytes)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WsBackpressure {
+    /// The send fails with [`WsSendError::Full`](crate::WsSendError::Full); nothing queued is lost.
+    #[default]
+    Fail,
+    /// The oldest queued messages not yet being written are dropped to make
+    /// room (counted in `ws_dropped`).
+    DropOldest,
+    /// The socket is closed as a slow consumer
+    /// ([`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer)).
+    Close,
+}
+
 /// TCP keepalive probing, which finds peers that vanished without a FIN or RST
 /// (cable pulled, host dead) even when the connection is idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +187,7 @@ pub struct Config {
     /// [`ws_backpressure`](Config::ws_backpressure) decides.
     pub ws_send_budget_bytes: usize,
     /// What a send does when a WebSocket's queue is full.
-    pub ws_backpressure: crate::WsBackpressure,
+    pub ws_backpressure: WsBackpressure,
     /// Message events of one WebSocket the application may hold (not yet
     /// dropped) before the reactor stops reading that socket.
     pub ws_max_inbound_messages: usize,
@@ -207,7 +223,7 @@ impl Default for Config {
             ws_max_frame_bytes: DEFAULT_WS_MAX_MESSAGE_BYTES as u64,
             ws_max_message_bytes: DEFAULT_WS_MAX_MESSAGE_BYTES,
             ws_send_budget_bytes: DEFAULT_WS_SEND_BUDGET_BYTES,
-            ws_backpressure: crate::WsBackpressure::Fail,
+            ws_backpressure: WsBackpressure::Fail,
             ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(45)),

@@ -1,7 +1,8 @@
 //! The handler that runs on the reactor thread and decides, per request, how
 //! it is answered.
 
-use crate::{Request, Response};
+use crate::proto::request::Request;
+use crate::proto::response::Response;
 
 /// What the handler does with a request.
 #[derive(Debug)]

@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use crate::body::BodyDecoder;
-use crate::parse::Framing;
-use crate::{Request, Response};
+use crate::proto::body::BodyDecoder;
+use crate::proto::parse::Framing;
+use crate::proto::request::Request;
+use crate::proto::response::Response;
 
 /// Parses request heads into a reused [`Request`], as the reactor does.
 #[derive(Debug, Default)]
@@ -16,7 +17,7 @@ pub struct HeadParser {
 impl HeadParser {
     /// The head's length once complete; the status code of a refusal.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, u16> {
-        crate::parse::parse_head(buf, crate::config::DEFAULT_MAX_HEADERS, &mut self.request)
+        crate::proto::parse::parse_head(buf, crate::config::DEFAULT_MAX_HEADERS, &mut self.request)
             .map(|head| head.map(|(len, _)| len))
             .map_err(|reject| reject.status)
     }
@@ -24,11 +25,11 @@ impl HeadParser {
 
 /// Encodes a keep-alive response as the reactor does.
 pub fn encode_response(out: &mut Vec<u8>, response: &Response, date: &str) {
-    crate::encode::encode_response(
+    crate::proto::encode::encode_response(
         out,
         response,
         false,
-        crate::encode::Persistence::KeepAlive,
+        crate::proto::encode::Persistence::KeepAlive,
         date,
     );
 }
@@ -88,5 +89,5 @@ impl Timers {
 
 /// Size of one connection's slab entry, in bytes.
 pub fn connection_bytes() -> usize {
-    std::mem::size_of::<crate::connection::Connection>()
+    std::mem::size_of::<crate::conn::Connection>()
 }

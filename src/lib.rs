@@ -43,54 +43,45 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
-mod body;
 mod buffer;
-mod closure;
 mod config;
-mod connection;
-mod encode;
+mod conn;
 mod error;
-mod exchange;
-mod flags;
 mod handle;
 mod handler;
+mod id;
 #[cfg(feature = "internals")]
 pub mod internals;
-mod multipart;
-mod parse;
+mod proto;
 mod reactor;
 mod reason;
-mod request;
-mod response;
 mod server;
 mod socket;
-mod sse;
 mod stats;
-mod stream;
+mod stream_options;
 mod timer;
 pub mod ws;
 
 pub use bytes::Bytes;
 pub use config::{
-    Config, HalfClosePolicy, Keepalive, DEFAULT_ACCEPT_BACKOFF, DEFAULT_BACKLOG,
+    Config, HalfClosePolicy, Keepalive, WsBackpressure, DEFAULT_ACCEPT_BACKOFF, DEFAULT_BACKLOG,
     DEFAULT_BODY_TIMEOUT, DEFAULT_HANDOFF_QUEUE, DEFAULT_HEAD_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_LINGER_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BUFFERED_BYTES,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_RESPONSE_TIMEOUT,
     DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_STALL_TIMEOUT, MAX_HEADERS_LIMIT,
 };
 pub use error::Error;
-pub use exchange::{Exchange, Exchanges, Undelivered};
-pub use handle::ConnectionId;
+pub use handle::exchange::{Exchange, Exchanges};
+pub use handle::link::Undelivered;
+pub use handle::stream::{StreamClosed, StreamSender, TrySendError};
 pub use handler::Action;
-pub use multipart::Multipart;
+pub use id::ConnectionId;
+pub use proto::multipart::Multipart;
+pub use proto::request::{Request, Version};
+pub use proto::response::{IntoBytes, Response};
+pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
-pub use request::{Request, Version};
-pub use response::{IntoBytes, Response};
 pub use server::{Builder, Server};
-pub use sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use stats::{Closed, Stats, StatsHandle};
-pub use stream::{Backlog, Heartbeat, StreamClosed, StreamOptions, StreamSender, TrySendError};
-pub use ws::{
-    Message, Upgrade, WebSocket, WsBackpressure, WsEvent, WsEventKind, WsEvents, WsGroup,
-    WsSendError,
-};
+pub use stream_options::{Backlog, Heartbeat, StreamOptions};
+pub use ws::{Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError};

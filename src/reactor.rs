@@ -26,14 +26,18 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::buffer::{BufferPool, BUFFER_BYTES};
-use crate::connection::{Connection, Cx};
-use crate::encode::DateCache;
-use crate::handle::{Command, ConnectionId, Notifier};
+use crate::config::Config;
+use crate::conn::{Connection, Cx};
+use crate::handle::exchange::Exchange;
+use crate::handle::notifier::{Command, Notifier};
 use crate::handler::Handler;
+use crate::id::ConnectionId;
+use crate::proto::encode::DateCache;
+use crate::proto::request::Request;
+use crate::reason::CloseReason;
 use crate::stats::{Counters, StatsHandle};
 use crate::timer::Timers;
-use crate::ws::WsEvent;
-use crate::{CloseReason, Config, Exchange, Request};
+use crate::ws::socket::WsEvent;
 
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX);

@@ -62,7 +62,7 @@ impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
     pub(crate) const COUNT: usize = 19;
 
-    /// Every reason, in the order of [`CloseReason::index`].
+    /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::Stats)).
     pub const ALL: [CloseReason; Self::COUNT] = [
         CloseReason::PeerClosed,
         CloseReason::PeerReset,

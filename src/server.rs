@@ -7,13 +7,16 @@ use std::thread::JoinHandle;
 
 use mio::{Interest, Poll, Waker};
 
-use crate::exchange::Exchanges;
-use crate::handle::{Command, Notifier};
-use crate::handler::Handler;
+use crate::config::Config;
+use crate::error::Error;
+use crate::handle::exchange::{Exchange, Exchanges};
+use crate::handle::notifier::{Command, Notifier};
+use crate::handler::{Action, Handler};
+use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
-use crate::stats::{Counters, StatsHandle};
-use crate::ws::WsEvents;
-use crate::{socket, Action, Config, Error, Exchange, Request, Stats};
+use crate::socket;
+use crate::stats::{Counters, Stats, StatsHandle};
+use crate::ws::socket::WsEvents;
 
 /// Configures a [`Server`] before it binds.
 ///

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
-use crate::Config;
+use crate::config::Config;
 
 /// Binds a non-blocking listener with `SO_REUSEADDR` and the configured
 /// backlog, carrying the options every accepted connection needs.

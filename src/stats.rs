@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::CloseReason;
+use crate::reason::CloseReason;
 
 /// The live counters. Written by the reactor (and by exchanges being dropped),
 /// read by anyone through [`StatsHandle`].

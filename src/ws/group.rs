@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::frame::{OP_BINARY, OP_TEXT};
 use super::socket::{frame, WebSocket, WsSendError};
-use crate::ConnectionId;
+use crate::id::ConnectionId;
 
 /// A set of sockets that receive broadcasts. Cloneable, `Send` and `Sync`.
 ///

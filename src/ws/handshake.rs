@@ -3,8 +3,9 @@
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
-use crate::parse::has_token;
-use crate::{Request, Response};
+use crate::proto::parse::has_token;
+use crate::proto::request::Request;
+use crate::proto::response::Response;
 
 /// Appended to the client's key before hashing (RFC 6455 §1.3).
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

@@ -30,17 +30,16 @@
 //! # }
 //! ```
 
-mod frame;
+pub(crate) mod frame;
 mod group;
-mod handshake;
+pub(crate) mod handshake;
 pub(crate) mod session;
-mod socket;
+pub(crate) mod socket;
 
+pub use crate::config::WsBackpressure;
 pub use group::WsGroup;
-pub(crate) use handshake::respond as handshake_response;
 pub use handshake::{is_upgrade, offered_protocols};
-pub(crate) use socket::WsShared;
-pub use socket::{Message, WebSocket, WsBackpressure, WsEvent, WsEventKind, WsEvents, WsSendError};
+pub use socket::{Message, WebSocket, WsEvent, WsEventKind, WsEvents, WsSendError};
 
 /// How the handler accepts an upgrade: optionally with a subprotocol chosen
 /// from those the client offered ([`offered_protocols`]).

@@ -9,8 +9,9 @@ use super::frame::{
     encode_close, encode_frame, Decoder, Incoming, Limits, CLOSE_NORMAL, OP_PING, OP_PONG,
 };
 use super::socket::{Message, WebSocket, WsEvent};
+use crate::config::Config;
+use crate::reason::CloseReason;
 use crate::stats::Counters;
-use crate::{CloseReason, Config};
 
 /// Incoming frames handled per call, before other connections get a go.
 const FRAMES_PER_TURN: usize = 64;

@@ -10,25 +10,12 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::frame::{encode_frame, OP_BINARY, OP_PING, OP_TEXT};
-use crate::closure::{run_watchers, Closure};
-use crate::handle::{Command, ConnectionId, Notifier};
-use crate::{CloseReason, Request};
-
-/// What happens when a socket's outgoing queue is over its byte budget
-/// ([`Config::ws_send_budget_bytes`](crate::Config::ws_send_budget_bytes)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum WsBackpressure {
-    /// The send fails with [`WsSendError::Full`]; nothing queued is lost.
-    #[default]
-    Fail,
-    /// The oldest queued messages not yet being written are dropped to make
-    /// room (counted in `ws_dropped`).
-    DropOldest,
-    /// The socket is closed as a slow consumer
-    /// ([`CloseReason::SlowConsumer`]).
-    Close,
-}
+use crate::config::WsBackpressure;
+use crate::handle::closure::{run_watchers, Closure};
+use crate::handle::notifier::{Command, Notifier};
+use crate::id::ConnectionId;
+use crate::proto::request::Request;
+use crate::reason::CloseReason;
 
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,7 +88,7 @@ impl Response {
     pub(crate) fn asks_to_close(&self) -> bool {
         self.headers()
             .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-            .any(|(_, v)| crate::parse::has_token(v, "close"))
+            .any(|(_, v)| super::parse::has_token(v, "close"))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::CloseReason;
+use crate::reason::CloseReason;
 
 /// A callback run once when the connection ends.
 pub(crate) type Watcher = Box<dyn FnOnce(CloseReason) + Send>;

@@ -4,8 +4,8 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use crate::stream::{Heartbeat, StreamOptions};
-use crate::Response;
+use super::response::Response;
+use crate::stream_options::{Heartbeat, StreamOptions};
 
 /// How often [`sse_options`] has the reactor send a heartbeat comment on a
 /// quiet stream: often enough for proxies that cut idle connections at 30 s

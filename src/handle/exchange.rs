@@ -6,35 +6,15 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use crate::handle::{Command, ConnectionId, Link, Notifier, Reply};
+use super::link::{Link, Reply, Undelivered};
+use super::notifier::{Command, Notifier};
+use super::stream::{StreamSender, StreamShared};
+use crate::id::ConnectionId;
+use crate::proto::request::Request;
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
 use crate::stats::Counters;
-use crate::stream::{StreamOptions, StreamSender, StreamShared};
-use crate::{CloseReason, Request, Response};
-
-/// A response that could not be delivered, handed back with the reason.
-///
-/// Nothing is dropped silently: a long-poll worker that gets this back can put
-/// its event back on the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Undelivered {
-    /// The response, as it was given to [`Exchange::respond`].
-    pub response: Response,
-    /// Why the connection could not take it.
-    pub reason: CloseReason,
-}
-
-impl fmt::Display for Undelivered {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "response {} undelivered: connection ended ({})",
-            self.response.status(),
-            self.reason
-        )
-    }
-}
-
-impl std::error::Error for Undelivered {}
+use crate::stream_options::StreamOptions;
 
 /// A request handed to a worker, and a generation-checked handle to its
 /// connection.

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::time::SystemTime;
 
-use crate::Response;
+use super::response::Response;
 
 /// How the connection continues after a response, as the encoder must say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

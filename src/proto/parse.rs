@@ -3,7 +3,7 @@
 //! Partial input is not an error: [`parse_head`] returns `Ok(None)` until the
 //! whole head is buffered, and the caller enforces the size limit.
 
-use crate::request::{Request, Span, Version};
+use super::request::{Request, Span, Version};
 
 /// How the request body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

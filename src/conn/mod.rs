@@ -27,19 +27,29 @@ use crossbeam_channel::{Sender, TrySendError};
 use mio::event::Event;
 use mio::net::TcpStream;
 
-use crate::body::{BodyDecoder, BodyError};
+mod flags;
+
+use self::flags::Flags;
 use crate::buffer::{BufferPool, InBuf};
-use crate::encode::{self, Persistence};
-use crate::flags::Flags;
-use crate::handle::{ConnectionId, Link, Notifier, Reply};
-use crate::handler::Handler;
-use crate::parse::{self, HeadInfo};
+use crate::config::{Config, HalfClosePolicy};
+use crate::handle::exchange::Exchange;
+use crate::handle::link::{Link, Reply, Undelivered};
+use crate::handle::notifier::Notifier;
+use crate::handle::stream::StreamShared;
+use crate::handler::{Action, Handler};
+use crate::id::ConnectionId;
+use crate::proto::body::{BodyDecoder, BodyError};
+use crate::proto::encode::{self, Persistence};
+use crate::proto::parse::{self, HeadInfo};
+use crate::proto::request::{Request, Version};
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
+use crate::socket;
 use crate::stats::Counters;
-use crate::stream::{Backlog, StreamShared};
+use crate::stream_options::Backlog;
+use crate::ws::handshake::respond as handshake_response;
 use crate::ws::session::{Session, Step, WsCx};
-use crate::ws::{handshake_response, WebSocket, WsEvent, WsShared};
-use crate::{socket, Action, CloseReason, Config, Exchange, HalfClosePolicy, Request, Response};
-use crate::{Undelivered, Version};
+use crate::ws::socket::{WebSocket, WsEvent, WsShared};
 
 /// Requests parsed per connection per turn before others get a go.
 const REQUESTS_PER_TURN: usize = 16;
@@ -689,7 +699,7 @@ impl Connection {
                 *cx.scratch = request;
             }
             Some(decoder) => {
-                if let crate::parse::Framing::Length(n) = info.framing {
+                if let crate::proto::parse::Framing::Length(n) = info.framing {
                     if n > config.max_body_bytes as u64 {
                         self.reject(413, "request body too large", cx);
                         return false;
@@ -866,7 +876,7 @@ impl Connection {
         }
         self.start_draining(CloseReason::BadRequest);
         let info = HeadInfo {
-            framing: crate::parse::Framing::Empty,
+            framing: crate::proto::parse::Framing::Empty,
             keep_alive: false,
             expect_continue: false,
             is_head: false,

@@ -3,7 +3,7 @@
 //! Decoders consume whatever bytes are buffered and remember where they
 //! stopped, so a body may arrive one byte at a time.
 
-use crate::parse::Framing;
+use super::parse::Framing;
 
 /// Most bytes of chunk extensions and trailers one body may carry.
 pub(crate) const MAX_CHUNK_META_BYTES: usize = 4096;

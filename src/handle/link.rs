@@ -1,4 +1,5 @@
-//! What ties a worker's handle to a connection the reactor owns.
+//! The exchange cell: what ties a worker's exchange to a connection the
+//! reactor owns.
 //!
 //! A worker never touches a socket. It holds a [`ConnectionId`] (slab key +
 //! generation) and an `Arc<Link>`: a small cell, shared with the reactor, that
@@ -16,49 +17,38 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-
-use crate::closure::{run_watchers, Closure, Watcher};
+use super::closure::{run_watchers, Closure, Watcher};
+use super::stream::StreamShared;
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
-use crate::stream::StreamShared;
-use crate::{CloseReason, Response, Undelivered};
 
-/// A connection's identity: its slab key and a generation unique to it.
+/// A response that could not be delivered, handed back with the reason.
 ///
-/// ```
-/// let id = tether::ConnectionId::default();
-/// assert_eq!(id.to_string(), "c0.0");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ConnectionId {
-    pub(crate) key: usize,
-    pub(crate) generation: u64,
+/// Nothing is dropped silently: a long-poll worker that gets this back can put
+/// its event back on the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    /// The response, as it was given to [`Exchange::respond`](crate::Exchange::respond).
+    pub response: Response,
+    /// Why the connection could not take it.
+    pub reason: CloseReason,
 }
 
-impl ConnectionId {
-    pub(crate) fn new(key: usize, generation: u64) -> Self {
-        ConnectionId { key, generation }
-    }
-
-    /// The slab slot. Reused once the connection ends.
-    pub fn key(self) -> usize {
-        self.key
-    }
-
-    /// Unique for the life of a reactor; tells slot reuses apart.
-    pub fn generation(self) -> u64 {
-        self.generation
-    }
-}
-
-impl fmt::Display for ConnectionId {
+impl fmt::Display for Undelivered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "c{}.{}", self.key, self.generation)
+        write!(
+            f,
+            "response {} undelivered: connection ended ({})",
+            self.response.status(),
+            self.reason
+        )
     }
 }
+
+impl std::error::Error for Undelivered {}
 
 /// What the worker has done with the exchange, as the reactor sees it.
 #[derive(Debug)]
@@ -288,71 +278,6 @@ impl Link {
         if let Some(reason) = reason {
             run_watchers(watchers, reason);
         }
-    }
-}
-
-/// Messages to the reactor.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// The connection's exchange or stream has news (a response, a drop, a
-    /// stream hand-over, parts to send).
-    Update(ConnectionId),
-    /// Begin a graceful shutdown.
-    Shutdown,
-}
-
-/// Sends commands to the reactor and wakes it, coalescing wake-ups: a burst of
-/// replies costs one `eventfd` write and one wake.
-#[derive(Debug)]
-pub(crate) struct Notifier {
-    tx: Sender<Command>,
-    waker: mio::Waker,
-    wake_pending: AtomicBool,
-    pub stats: StatsHandle,
-    pub reactor_thread: std::sync::OnceLock<ThreadId>,
-    /// `Config::stream_budget_bytes`, for streams made on worker threads.
-    pub stream_budget_bytes: usize,
-}
-
-impl Notifier {
-    pub fn new(
-        tx: Sender<Command>,
-        waker: mio::Waker,
-        stats: StatsHandle,
-        stream_budget_bytes: usize,
-    ) -> Self {
-        Notifier {
-            tx,
-            waker,
-            wake_pending: AtomicBool::new(false),
-            stats,
-            reactor_thread: std::sync::OnceLock::new(),
-            stream_budget_bytes,
-        }
-    }
-
-    /// Queues a command; false when the reactor has stopped.
-    pub fn send(&self, command: Command) -> bool {
-        if self.tx.send(command).is_err() {
-            return false;
-        }
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            if let Err(err) = self.waker.wake() {
-                log::error!("reactor wake failed: {err}");
-            }
-        }
-        true
-    }
-
-    /// Called by the reactor before it drains the queue, so that a command sent
-    /// after the drain starts wakes it again.
-    pub fn clear_wake(&self) {
-        self.wake_pending.store(false, Ordering::Release);
-    }
-
-    /// True on the reactor's own thread, where blocking would deadlock.
-    pub fn on_reactor_thread(&self) -> bool {
-        self.reactor_thread.get() == Some(&std::thread::current().id())
     }
 }
 

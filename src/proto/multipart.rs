@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::Response;
+use super::response::Response;
 
 /// Encodes parts of a `multipart/x-mixed-replace` body. Each part is one
 /// buffer, so a stream in [`Backlog::KeepNewest`](crate::Backlog::KeepNewest)

@@ -1,0 +1,15 @@
+//! The worker-side handles: what application threads hold while the reactor
+//! owns the connection. Each shares one small cell with the reactor and
+//! reaches it only through the [`notifier`]'s command queue.
+//!
+//! - [`exchange`]: a handed-off request and the means to answer it.
+//! - [`link`]: the cell an exchange shares with its connection.
+//! - [`stream`]: a streaming response's producer end and queue.
+//! - [`closure`]: the close reason and watchers every handle shares.
+//! - [`notifier`]: commands to the reactor and its coalesced wake-up.
+
+pub(crate) mod closure;
+pub(crate) mod exchange;
+pub(crate) mod link;
+pub(crate) mod notifier;
+pub(crate) mod stream;

@@ -1,0 +1,75 @@
+//! The reactor's inbox: commands from worker-side handles, and a coalesced
+//! wake-up of the reactor's poll.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ThreadId;
+
+use crossbeam_channel::Sender;
+
+use crate::id::ConnectionId;
+use crate::stats::StatsHandle;
+
+/// Messages to the reactor.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// The connection's exchange or stream has news (a response, a drop, a
+    /// stream hand-over, parts to send).
+    Update(ConnectionId),
+    /// Begin a graceful shutdown.
+    Shutdown,
+}
+
+/// Sends commands to the reactor and wakes it, coalescing wake-ups: a burst of
+/// replies costs one `eventfd` write and one wake.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    tx: Sender<Command>,
+    waker: mio::Waker,
+    wake_pending: AtomicBool,
+    pub stats: StatsHandle,
+    pub reactor_thread: std::sync::OnceLock<ThreadId>,
+    /// `Config::stream_budget_bytes`, for streams made on worker threads.
+    pub stream_budget_bytes: usize,
+}
+
+impl Notifier {
+    pub fn new(
+        tx: Sender<Command>,
+        waker: mio::Waker,
+        stats: StatsHandle,
+        stream_budget_bytes: usize,
+    ) -> Self {
+        Notifier {
+            tx,
+            waker,
+            wake_pending: AtomicBool::new(false),
+            stats,
+            reactor_thread: std::sync::OnceLock::new(),
+            stream_budget_bytes,
+        }
+    }
+
+    /// Queues a command; false when the reactor has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        if self.tx.send(command).is_err() {
+            return false;
+        }
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Err(err) = self.waker.wake() {
+                log::error!("reactor wake failed: {err}");
+            }
+        }
+        true
+    }
+
+    /// Called by the reactor before it drains the queue, so that a command sent
+    /// after the drain starts wakes it again.
+    pub fn clear_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// True on the reactor's own thread, where blocking would deadlock.
+    pub fn on_reactor_thread(&self) -> bool {
+        self.reactor_thread.get() == Some(&std::thread::current().id())
+    }
+}
