@@ -27,7 +27,7 @@ use slab::Slab;
 
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
-use crate::conn::{Connection, Cx};
+use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handler::Handler;
@@ -243,8 +243,10 @@ impl Reactor {
                     if conn.is_closed() {
                         continue;
                     }
-                    let wants_turn =
-                        conn.on_event(event, &mut self.shared.cx(now, self.poll.registry()));
+                    let wants_turn = conn.on_event(
+                        Readiness::from(event),
+                        &mut self.shared.cx(now, self.poll.registry()),
+                    );
                     self.sched.after(conn, wants_turn, &self.shared.config);
                 }
             }

@@ -4,15 +4,13 @@ use std::fmt;
 
 /// Bits that can hold in any [`Phase`](crate::connection::Phase).
 ///
-/// `response_pending` is not here: it is the phase
-/// `Phase::AwaitingResponse`, so the two can never disagree.
+/// Neither `response_pending` nor `draining` is here: the first is the phase
+/// `Phase::AwaitingResponse`, the second the connection's `drain` field, so
+/// no bit can disagree with them.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Flags(u8);
 
 impl Flags {
-    /// Mongoose's `is_draining`: read no more requests; flush what is queued,
-    /// then close. Takes effect only once no response is owed.
-    pub const DRAINING: Flags = Flags(1 << 0);
     /// The client sent FIN and the half-close policy is `Finish`: answer what
     /// was received, then close.
     pub const READ_CLOSED: Flags = Flags(1 << 1);
@@ -24,8 +22,6 @@ impl Flags {
     pub const WRITABLE: Flags = Flags(1 << 3);
     /// The connection is in the reactor's ready queue for another turn.
     pub const QUEUED: Flags = Flags(1 << 4);
-    /// Our write side is shut down (lingering close under way).
-    pub const WRITE_SHUT: Flags = Flags(1 << 5);
     /// The socket is registered for writable readiness too (added the first
     /// time a write would block; most connections never need it).
     pub const WRITE_INTEREST: Flags = Flags(1 << 7);
@@ -65,12 +61,10 @@ impl std::ops::BitOr for Flags {
 impl fmt::Debug for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = [
-            (Flags::DRAINING, "draining"),
             (Flags::READ_CLOSED, "read_closed"),
             (Flags::READ_READY, "read_ready"),
             (Flags::WRITABLE, "writable"),
             (Flags::QUEUED, "queued"),
-            (Flags::WRITE_SHUT, "write_shut"),
             (Flags::HUP_HINT, "hup_hint"),
             (Flags::WRITE_INTEREST, "write_interest"),
         ];
@@ -91,12 +85,12 @@ mod tests {
     #[test]
     fn insert_remove_contains() {
         let mut flags = Flags::default();
-        assert!(!flags.contains(Flags::DRAINING));
-        flags.insert(Flags::DRAINING);
+        assert!(!flags.contains(Flags::READ_CLOSED));
+        flags.insert(Flags::READ_CLOSED);
         flags.insert(Flags::WRITABLE);
-        assert!(flags.contains(Flags::DRAINING) && flags.contains(Flags::WRITABLE));
-        flags.remove(Flags::DRAINING);
-        assert!(!flags.contains(Flags::DRAINING) && flags.contains(Flags::WRITABLE));
+        assert!(flags.contains(Flags::READ_CLOSED) && flags.contains(Flags::WRITABLE));
+        flags.remove(Flags::READ_CLOSED);
+        assert!(!flags.contains(Flags::READ_CLOSED) && flags.contains(Flags::WRITABLE));
         flags.set(Flags::QUEUED, true);
         assert_eq!(format!("{flags:?}"), "{writable, queued}");
     }

@@ -11,7 +11,6 @@ use super::frame::{
 use super::socket::{Message, WebSocket, WsEvent};
 use crate::config::Config;
 use crate::reason::CloseReason;
-use crate::stats::Counters;
 
 /// Incoming frames handled per call, before other connections get a go.
 const FRAMES_PER_TURN: usize = 64;
@@ -33,7 +32,6 @@ pub(crate) enum Step {
 /// What a session needs from the reactor.
 pub(crate) struct WsCx<'a> {
     pub config: &'a Config,
-    pub stats: &'a Counters,
     pub events: &'a Sender<WsEvent>,
     pub now: Instant,
 }
@@ -214,7 +212,6 @@ impl Session {
         self.ended = true;
         self.socket.shared().close(reason);
         let reason = self.socket.close_reason().unwrap_or(reason);
-        Counters::decr(&cx.stats.ws_active);
         let _ = cx
             .events
             .send(WsEvent::closed(self.socket.clone(), reason, self.peer_code));

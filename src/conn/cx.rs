@@ -1,0 +1,46 @@
+//! What the reactor lends a connection while it works.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use crate::buffer::BufferPool;
+use crate::config::Config;
+use crate::handle::exchange::Exchange;
+use crate::handle::notifier::Notifier;
+use crate::handler::Handler;
+use crate::proto::request::Request;
+use crate::stats::Counters;
+use crate::ws::session::WsCx;
+use crate::ws::socket::WsEvent;
+
+/// What the reactor lends a connection while it works.
+pub(crate) struct Cx<'a> {
+    pub config: &'a Config,
+    pub stats: &'a Counters,
+    pub now: Instant,
+    pub date: &'a str,
+    pub handler: &'a Handler,
+    pub handoff: &'a Sender<Exchange>,
+    pub notifier: &'a Arc<Notifier>,
+    pub pool: &'a mut BufferPool,
+    /// The request being parsed, reused for requests answered inline.
+    pub scratch: &'a mut Request,
+    /// Where discarded input goes.
+    pub discard: &'a mut [u8],
+    /// The server's WebSocket event stream.
+    pub ws_events: &'a Sender<WsEvent>,
+    /// For adding writable interest when a write would block.
+    pub registry: &'a mio::Registry,
+}
+
+impl Cx<'_> {
+    pub fn ws(&self) -> WsCx<'_> {
+        WsCx {
+            config: self.config,
+            events: self.ws_events,
+            now: self.now,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! HTTP/1.1 on a connection: parse heads and bodies, dispatch each request
+//! to the handler, hand it to a worker, and queue the answer.
+
+use std::sync::Arc;
+
+use crossbeam_channel::TrySendError;
+
+use super::cx::Cx;
+use super::io::OUTPUT_HIGH_WATER_BYTES;
+use super::state::Connection;
+use super::transport::Transport;
+use crate::handle::exchange::Exchange;
+use crate::handle::link::{Link, Reply};
+use crate::handler::Action;
+use crate::proto::body::{BodyDecoder, BodyError};
+use crate::proto::encode;
+use crate::proto::parse::{self, Framing, HeadInfo};
+use crate::proto::request::{Request, Version};
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
+use crate::stats::Counters;
+
+use super::state::Phase;
+
+/// Requests parsed per connection per turn before others get a go.
+const REQUESTS_PER_TURN: usize = 16;
+
+impl<T: Transport> Connection<T> {
+    /// Parses and dispatches what is buffered. True when it stopped only
+    /// because the per-turn budget ran out.
+    pub(super) fn process_input(&mut self, cx: &mut Cx<'_>) -> bool {
+        for _ in 0..REQUESTS_PER_TURN {
+            if self.is_draining() || self.input.is_empty() {
+                return false;
+            }
+            let progressed = match self.phase {
+                Phase::ReadingHead { .. } => {
+                    if self.unsent() > OUTPUT_HIGH_WATER_BYTES {
+                        return false;
+                    }
+                    self.parse_head(cx)
+                }
+                Phase::ReadingBody { .. } => self.parse_body(cx),
+                Phase::WebSocket(_) => return self.ws_input(cx),
+                _ => return false,
+            };
+            if !progressed {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Tries to parse one head. True when one was consumed.
+    fn parse_head(&mut self, cx: &mut Cx<'_>) -> bool {
+        let config = cx.config;
+        let parsed = parse::parse_head(self.input.data(), config.max_headers, cx.scratch);
+        let (len, info) = match parsed {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                if self.input.len() >= config.max_head_bytes {
+                    self.reject(431, "request head too large", cx);
+                }
+                return false;
+            }
+            Err(reject) => {
+                self.reject(reject.status, reject.why, cx);
+                return false;
+            }
+        };
+        if len > config.max_head_bytes {
+            self.reject(431, "request head too large", cx);
+            return false;
+        }
+        self.input.consume(len);
+        if let Phase::ReadingHead { started } = &mut self.phase {
+            *started = None;
+        }
+        match BodyDecoder::new(info.framing) {
+            None => {
+                let mut request = std::mem::take(cx.scratch);
+                self.dispatch(&mut request, info, cx);
+                request.clear();
+                *cx.scratch = request;
+            }
+            Some(decoder) => {
+                if let Framing::Length(n) = info.framing {
+                    if n > config.max_body_bytes as u64 {
+                        self.reject(413, "request body too large", cx);
+                        return false;
+                    }
+                }
+                if info.expect_continue {
+                    self.queue_bytes(encode::CONTINUE, cx);
+                }
+                self.last_read = cx.now;
+                self.start_body(decoder, info, std::mem::take(cx.scratch));
+            }
+        }
+        true
+    }
+
+    /// Feeds buffered bytes to the body decoder. True when the body completed.
+    fn parse_body(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Phase::ReadingBody {
+            decoder, request, ..
+        } = &mut self.phase
+        else {
+            return false;
+        };
+        match decoder.decode(
+            self.input.data(),
+            &mut request.body,
+            cx.config.max_body_bytes,
+        ) {
+            Ok((used, done)) => {
+                self.input.consume(used);
+                if !done {
+                    return false;
+                }
+            }
+            Err(BodyError::TooLarge) => {
+                self.reject(413, "request body too large", cx);
+                return false;
+            }
+            Err(BodyError::Malformed(why)) => {
+                self.reject(400, why, cx);
+                return false;
+            }
+        }
+        let Some((info, request)) = self.end_body() else {
+            return false;
+        };
+        let mut request = *request;
+        self.dispatch(&mut request, info, cx);
+        true
+    }
+
+    /// A whole request is here: answer it inline or hand it to a worker.
+    fn dispatch(&mut self, request: &mut Request, info: HeadInfo, cx: &mut Cx<'_>) {
+        Counters::incr(&cx.stats.requests);
+        request.peer = self.peer;
+        request.connection = self.id;
+        if !info.keep_alive {
+            // `Connection: close` only means: drain after the response.
+            self.start_draining(CloseReason::Drained);
+        }
+        match (cx.handler)(request) {
+            Action::Respond(response) => self.queue_response(&response, info, cx),
+            Action::Handoff => self.hand_off(std::mem::take(request), info, cx),
+            Action::Upgrade(upgrade) => {
+                self.upgrade(request, info, upgrade.protocol.as_deref(), cx)
+            }
+        }
+    }
+
+    fn hand_off(&mut self, request: Request, info: HeadInfo, cx: &mut Cx<'_>) {
+        let link = Arc::new(Link::new(cx.notifier.stats.clone()));
+        let exchange = Exchange::new(request, Arc::clone(&link), Arc::clone(cx.notifier));
+        match cx.handoff.try_send(exchange) {
+            Ok(()) => self.start_response_pending(link, info, cx),
+            Err(TrySendError::Full(exchange) | TrySendError::Disconnected(exchange)) => {
+                // It never reached a worker: not an unanswered exchange.
+                exchange.disarm();
+                Counters::incr(&cx.stats.handoff_rejected);
+                log::debug!("{} hand-off queue full; answering 503", self.id);
+                self.start_draining(CloseReason::Drained);
+                let response = encode::error_response(503, "server busy");
+                self.queue_response(&response, info, cx);
+            }
+        }
+    }
+
+    /// Takes what the worker left in the exchange's link: a response, a
+    /// stream, or the news it dropped the exchange. True when there was news.
+    pub(super) fn take_reply(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Phase::AwaitingResponse { link, .. } = &self.phase else {
+            return false;
+        };
+        let reply = link.take_reply();
+        if matches!(reply, Reply::Waiting | Reply::Taken) {
+            return false;
+        }
+        let Some((link, info)) = self.end_response_pending(cx) else {
+            return false;
+        };
+        match reply {
+            Reply::Ready(response) => {
+                self.queue_response(&response, info, cx);
+                self.track_delivery(link, response);
+            }
+            Reply::Stream {
+                head,
+                stream,
+                close_delimited,
+            } => self.start_stream(&head, stream, close_delimited, info, cx),
+            Reply::Dropped => {
+                link.close(CloseReason::Unanswered);
+                self.start_draining(CloseReason::Unanswered);
+                let response = encode::error_response(500, "the request was not answered");
+                self.queue_response(&response, info, cx);
+            }
+            Reply::Waiting | Reply::Taken => {}
+        }
+        true
+    }
+
+    /// Refuses a request: answers `status` with `Connection: close`, drops
+    /// buffered input, and drains (then lingers, so the client reads it).
+    pub(super) fn reject(&mut self, status: u16, why: &'static str, cx: &mut Cx<'_>) {
+        log::debug!("{} rejecting request: {status} {why}", self.id);
+        self.input.clear();
+        if matches!(self.phase, Phase::ReadingBody { .. }) {
+            self.end_body();
+        }
+        self.start_draining(CloseReason::BadRequest);
+        let info = HeadInfo {
+            framing: Framing::Empty,
+            keep_alive: false,
+            expect_continue: false,
+            is_head: false,
+            version: Version::Http11,
+        };
+        self.queue_response(&encode::error_response(status, why), info, cx);
+    }
+
+    pub(super) fn queue_response(&mut self, response: &Response, info: HeadInfo, cx: &mut Cx<'_>) {
+        if response.asks_to_close() {
+            self.start_draining(CloseReason::Drained);
+        }
+        let persistence = self.persistence(info.version);
+        let date = cx.date;
+        self.encode_output(cx, |out| {
+            encode::encode_response(out, response, info.is_head, persistence, date)
+        });
+        Counters::incr(&cx.stats.responses);
+    }
+}

@@ -1,0 +1,249 @@
+//! A connection's I/O: reads into the input buffer, the output buffer and
+//! its writes, and the deliveries that tell a worker its response reached
+//! the kernel. What HTTP/1 and WebSocket both use lives here, beneath both.
+
+use std::io;
+use std::sync::Arc;
+
+use super::cx::Cx;
+use super::flags::Flags;
+use super::state::{Connection, Delivery};
+use super::transport::Transport;
+use crate::config::HalfClosePolicy;
+use crate::handle::link::Link;
+use crate::proto::encode::Persistence;
+use crate::proto::request::Version;
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
+
+/// Bytes read and thrown away per turn while draining or lingering.
+const DISCARD_BYTES_PER_TURN: usize = 64 * 1024;
+/// Queued output past which no further pipelined request is parsed, and no
+/// more stream parts or WebSocket frames are pulled, until the client has
+/// read some.
+pub(super) const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+
+impl<T: Transport> Connection<T> {
+    pub(super) fn has_output(&self) -> bool {
+        self.output_pos < self.output.len()
+    }
+
+    /// Output queued and not yet written.
+    pub(super) fn unsent(&self) -> usize {
+        self.output.len() - self.output_pos
+    }
+
+    /// The socket may hold bytes we can take now.
+    pub(super) fn can_read(&self, max_buffered_bytes: usize) -> bool {
+        self.flags.contains(Flags::READ_READY)
+            && !self.flags.contains(Flags::READ_CLOSED)
+            && !self.is_closed()
+            && (self.is_discarding() || self.input.len() < max_buffered_bytes)
+    }
+
+    // ---- reading ----
+
+    /// One read, if the socket may have bytes. True when bytes were taken.
+    pub(super) fn read(&mut self, cx: &mut Cx<'_>) -> bool {
+        if !self.flags.contains(Flags::READ_READY) || self.flags.contains(Flags::READ_CLOSED) {
+            return false;
+        }
+        let paused = self.input.len() >= cx.config.max_buffered_bytes;
+        let confirm_fin = paused
+            && self.flags.contains(Flags::HUP_HINT)
+            && cx.config.half_close == HalfClosePolicy::Abort;
+        if self.is_discarding() || confirm_fin {
+            return self.read_discard(cx);
+        }
+        if paused {
+            // Deferred: READ_READY stays set and the next turn that frees
+            // room reads again. Hangups and resets still arrive as events.
+            return false;
+        }
+        let limit = cx.config.max_buffered_bytes;
+        loop {
+            let spare = self.input.spare(cx.pool, limit);
+            let room = spare.len();
+            match self.io.read(spare) {
+                Ok(0) => {
+                    self.peer_finished(cx);
+                    return false;
+                }
+                Ok(n) => {
+                    self.input.commit(n);
+                    self.last_read = cx.now;
+                    // A short read drained the socket (edge-triggered: new
+                    // bytes bring a new event) unless a FIN is waiting.
+                    if n < room && !self.flags.contains(Flags::HUP_HINT) {
+                        self.flags.remove(Flags::READ_READY);
+                    }
+                    return true;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
+                    return false;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    let reason = CloseReason::from_read_error(&err);
+                    self.close(reason, cx);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Reads and throws away what the client sends (draining, lingering, or
+    /// confirming a FIN behind a full buffer). Watching for EOF and errors is
+    /// the point.
+    pub(super) fn read_discard(&mut self, cx: &mut Cx<'_>) -> bool {
+        let mut total = 0;
+        while total < DISCARD_BYTES_PER_TURN {
+            match self.io.read(cx.discard) {
+                Ok(0) => {
+                    self.peer_finished(cx);
+                    return total > 0;
+                }
+                Ok(n) => total += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
+                    break;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    let reason = self.reason_after(CloseReason::from_read_error(&err));
+                    self.close(reason, cx);
+                    break;
+                }
+            }
+        }
+        if total > 0 && !self.is_discarding() {
+            // Confirming a FIN cost buffered pipelined bytes; the stream
+            // cannot be parsed any more.
+            log::debug!("{} hangup hint without FIN behind a full buffer", self.id);
+            self.input.clear();
+            self.close(CloseReason::PeerClosed, cx);
+        }
+        total > 0
+    }
+
+    // ---- writing ----
+
+    /// What the next response must say about the connection: `close` once
+    /// draining, `keep-alive` to an HTTP/1.0 client, nothing otherwise.
+    pub(super) fn persistence(&self, version: Version) -> Persistence {
+        if self.is_draining() {
+            Persistence::Close
+        } else if version == Version::Http10 {
+            Persistence::KeepAlive10
+        } else {
+            Persistence::KeepAlive
+        }
+    }
+
+    /// Appends to the output through `encode`, keeping `queued_total` (which
+    /// deliveries are matched against) in step.
+    pub(super) fn encode_output(&mut self, cx: &mut Cx<'_>, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.prepare_output(cx);
+        let before = self.output.len();
+        encode(&mut self.output);
+        self.queued_total += (self.output.len() - before) as u64;
+    }
+
+    pub(super) fn queue_bytes(&mut self, bytes: &[u8], cx: &mut Cx<'_>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.encode_output(cx, |out| out.extend_from_slice(bytes));
+    }
+
+    /// Makes sure `output` has a buffer; starts the write-stall clock when
+    /// output goes from empty to non-empty.
+    fn prepare_output(&mut self, cx: &mut Cx<'_>) {
+        if self.output.capacity() == 0 {
+            self.output = cx.pool.take();
+            self.output.clear();
+        }
+        if !self.has_output() {
+            self.last_write = cx.now;
+        }
+    }
+
+    /// Keeps a worker's response until its last byte is written, to settle
+    /// its delivery then (or hand it back if the client leaves first).
+    pub(super) fn track_delivery(&mut self, link: Arc<Link>, response: Response) {
+        self.deliveries.push_back(Delivery {
+            end: self.queued_total,
+            link,
+            response,
+        });
+    }
+
+    /// Writes queued output until done or the socket is full.
+    pub(super) fn flush(&mut self, cx: &mut Cx<'_>) {
+        while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
+            // INVARIANT: output_pos <= output.len() (advanced only by what
+            // write reports, which is at most the slice it was given).
+            match self.io.write(&self.output[self.output_pos..]) {
+                Ok(0) => {
+                    self.close(CloseReason::WriteError, cx);
+                    return;
+                }
+                Ok(n) => {
+                    self.output_pos += n;
+                    self.written_total += n as u64;
+                    self.last_write = cx.now;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags.remove(Flags::WRITABLE);
+                    if !self.flags.contains(Flags::WRITE_INTEREST) {
+                        let token = mio::Token(self.id.key());
+                        if let Err(err) = self.io.want_writable(cx.registry, token) {
+                            log::warn!("{} reregister failed: {err}", self.id);
+                            self.close(CloseReason::SocketError, cx);
+                            return;
+                        }
+                        self.flags.insert(Flags::WRITE_INTEREST);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    let reason = self.reason_after(CloseReason::from_write_error(&err));
+                    self.close(reason, cx);
+                    return;
+                }
+            }
+        }
+        while self
+            .deliveries
+            .front()
+            .is_some_and(|d| d.end <= self.written_total)
+        {
+            if let Some(delivery) = self.deliveries.pop_front() {
+                delivery.link.settle(Ok(()));
+            }
+        }
+        if !self.has_output() && self.output.capacity() > 0 {
+            self.output.clear();
+            self.output_pos = 0;
+            self.idle_since = cx.now;
+            cx.pool.give(std::mem::take(&mut self.output));
+        }
+    }
+
+    /// Drops every buffer and hands back every response not fully written:
+    /// the connection has ended.
+    pub(super) fn discard_io(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
+        for delivery in self.deliveries.drain(..) {
+            delivery.link.settle(Err(crate::handle::link::Undelivered {
+                response: delivery.response,
+                reason,
+            }));
+        }
+        self.input.clear();
+        self.input.release_if_empty(cx.pool);
+        self.output.clear();
+        self.output_pos = 0;
+        cx.pool.give(std::mem::take(&mut self.output));
+    }
+}

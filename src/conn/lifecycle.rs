@@ -1,0 +1,188 @@
+//! The end of a connection's life and its clocks: finishing a drain with a
+//! lingering close, every deadline (head, body, idle, response, write stall,
+//! heartbeats, linger), and graceful shutdown.
+
+use std::time::Instant;
+
+use super::cx::Cx;
+use super::flags::Flags;
+use super::state::Connection;
+use super::state::Phase;
+use super::transport::Transport;
+use crate::config::Config;
+use crate::proto::encode;
+use crate::reason::CloseReason;
+
+impl<T: Transport> Connection<T> {
+    /// After I/O: finish draining, finish a half-closed connection, give
+    /// back idle buffers.
+    pub(super) fn settle(&mut self, cx: &mut Cx<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        let draining = self.is_draining();
+        if let Phase::ReadingHead {
+            started: started @ None,
+        } = &mut self.phase
+        {
+            if !self.input.is_empty() && !draining {
+                // The head timer starts only for a head left incomplete: a
+                // request that arrives whole arms nothing (no timer churn on
+                // the keep-alive path).
+                *started = Some(cx.now);
+            }
+        }
+        let flushed = !self.has_output();
+        if let (Some(reason), true, true) = (self.drain, self.is_reading_head(), flushed) {
+            // Everything owed is out: shut our write side (FIN) and linger.
+            self.linger(reason, cx);
+            return;
+        }
+        if matches!(
+            self.phase,
+            Phase::ReadingHead { .. } | Phase::ReadingBody { .. }
+        ) && self.flags.contains(Flags::READ_CLOSED)
+            && flushed
+        {
+            // Half-closed client, everything it sent is answered (what
+            // is left is at most a partial request that cannot complete).
+            self.close(CloseReason::PeerClosed, cx);
+            return;
+        }
+        self.input.release_if_empty(cx.pool);
+    }
+
+    /// Shuts our write side and reads what the client still sends until it
+    /// closes or `linger_timeout` passes, so it reads our last response
+    /// rather than a reset.
+    fn linger(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
+        self.start_lingering(reason, cx.now + cx.config.linger_timeout);
+        if let Err(err) = self.io.shutdown_write() {
+            log::debug!("{} shutdown failed: {err}", self.id);
+            self.close(reason, cx);
+            return;
+        }
+        if self.flags.contains(Flags::READ_CLOSED) {
+            // The client already finished sending; nothing to wait for.
+            self.close(reason, cx);
+            return;
+        }
+        // Unread bytes (or the FIN) already signalled are read now;
+        // anything later brings its own edge-triggered event.
+        if self.flags.contains(Flags::READ_READY) {
+            self.read_discard(cx);
+        }
+        if !self.is_closed() {
+            self.input.release_if_empty(cx.pool);
+        }
+    }
+
+    /// The earliest instant at which [`Connection::on_deadline`] has
+    /// something to do.
+    pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
+        let stall = self
+            .has_output()
+            .then(|| self.last_write + config.write_stall_timeout);
+        let phase = match &self.phase {
+            Phase::ReadingHead { .. } if self.is_draining() => None,
+            Phase::ReadingHead { started } => match started {
+                Some(started) => Some(*started + config.head_timeout),
+                None if !self.has_output() => Some(self.idle_since + config.idle_timeout),
+                None => None,
+            },
+            Phase::ReadingBody { .. } => Some(self.last_read + config.body_timeout),
+            Phase::AwaitingResponse { deadline, .. } => Some(*deadline),
+            // A client that stops reading is caught by the write stall; a
+            // quiet stream gets heartbeats if it asked for them.
+            Phase::Streaming {
+                stream, last_part, ..
+            } => stream.heartbeat().map(|h| *last_part + h.every),
+            Phase::WebSocket(session) => session.next_deadline(config),
+            Phase::Lingering { deadline, .. } => Some(*deadline),
+            Phase::Closed(_) => return None,
+        };
+        match (stall, phase) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A deadline may have passed: act on whichever did.
+    pub fn on_deadline(&mut self, cx: &mut Cx<'_>) -> bool {
+        let now = cx.now;
+        let config = cx.config;
+        if self.has_output() && self.last_write + config.write_stall_timeout <= now {
+            log::debug!("{} write stalled; resetting", self.id);
+            self.reset(CloseReason::WriteStall, cx);
+            return false;
+        }
+        if matches!(self.phase, Phase::Streaming { .. }) {
+            return self.stream_heartbeat(cx) && self.drive(cx);
+        }
+        match &self.phase {
+            Phase::WebSocket(_) => {
+                self.ws_deadline(cx);
+                return self.drive(cx);
+            }
+            Phase::AwaitingResponse { deadline, .. } if *deadline <= now => {
+                log::debug!("{} response timeout; answering 503", self.id);
+                if let Some((link, info)) = self.end_response_pending(cx) {
+                    link.close(CloseReason::ResponseTimeout);
+                    self.start_draining(CloseReason::ResponseTimeout);
+                    let response = encode::error_response(503, "response timed out");
+                    self.queue_response(&response, info, cx);
+                }
+                return self.drive(cx);
+            }
+            Phase::ReadingHead { started } if !self.is_draining() => {
+                if started.is_some_and(|s| s + config.head_timeout <= now) {
+                    self.close(CloseReason::HeadTimeout, cx);
+                } else if started.is_none()
+                    && !self.has_output()
+                    && self.idle_since + config.idle_timeout <= now
+                {
+                    self.close(CloseReason::IdleTimeout, cx);
+                }
+            }
+            Phase::ReadingBody { .. } if self.last_read + config.body_timeout <= now => {
+                self.close(CloseReason::BodyTimeout, cx);
+            }
+            Phase::Lingering { reason, deadline } if *deadline <= now => {
+                let reason = *reason;
+                self.close(reason, cx);
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// The server is shutting down: close now if nothing is owed, otherwise
+    /// drain (what is owed is finished, then the connection closes).
+    pub fn begin_shutdown(&mut self, cx: &mut Cx<'_>) -> bool {
+        match self.phase {
+            Phase::ReadingHead { .. } | Phase::ReadingBody { .. } if !self.has_output() => {
+                self.close(CloseReason::Shutdown, cx);
+                false
+            }
+            Phase::ReadingBody { .. } => {
+                self.end_body();
+                self.start_draining(CloseReason::Shutdown);
+                self.drive(cx)
+            }
+            Phase::Closed(_) | Phase::Lingering { .. } => false,
+            Phase::WebSocket(_) => {
+                self.ws_going_away(cx);
+                self.drive(cx)
+            }
+            Phase::Streaming { .. } => {
+                // Producers stop now; what is queued is still written.
+                self.stop_stream(CloseReason::Shutdown, cx);
+                self.drive(cx)
+            }
+            _ => {
+                self.start_draining(CloseReason::Shutdown);
+                self.drive(cx)
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! A connection's phase, and every transition between phases.
+//!
+//! Each phase carries its own data: the deadline of a pending response lives
+//! in `AwaitingResponse`, the lingering reason and deadline in `Lingering`.
+//! `response_pending` *is* the phase `AwaitingResponse`; `draining` is the one
+//! field `Connection::drain`. Only the methods here change either, each
+//! `debug_assert!`s the phase it leaves, and the counters that follow a
+//! transition (`pending_responses`, `streams_active`, `ws_active`, closes by
+//! reason) are updated here and nowhere else.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::cx::Cx;
+use super::flags::Flags;
+use super::transport::Transport;
+use crate::buffer::InBuf;
+use crate::handle::link::Link;
+use crate::handle::stream::StreamShared;
+use crate::id::ConnectionId;
+use crate::proto::body::BodyDecoder;
+use crate::proto::parse::HeadInfo;
+use crate::proto::request::Request;
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
+use crate::stats::Counters;
+use crate::ws::session::Session;
+
+/// A connection's phase. Exactly one holds at a time.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Waiting for, or reading, a request head. `started` is when the head
+    /// being read began (accept time for the first request); `None` while
+    /// idle between requests.
+    ReadingHead { started: Option<Instant> },
+    /// Reading the body of `request`.
+    ReadingBody {
+        decoder: BodyDecoder,
+        info: HeadInfo,
+        request: Box<Request>,
+    },
+    /// `response_pending`: a worker holds the exchange for this request.
+    /// Pipelined parsing is paused; the connection is not closed by the
+    /// request's `Connection: close` nor by the idle timeout.
+    AwaitingResponse {
+        link: Arc<Link>,
+        info: HeadInfo,
+        /// When the worker's time is up (`response_timeout`).
+        deadline: Instant,
+    },
+    /// A worker's streaming response is being written from `stream`'s queue.
+    /// Like `AwaitingResponse`, pipelined parsing waits until it ends.
+    Streaming {
+        stream: Arc<StreamShared>,
+        chunked: bool,
+        /// When a part (or heartbeat) was last queued.
+        last_part: Instant,
+    },
+    /// An upgraded WebSocket.
+    WebSocket(Box<Session>),
+    /// The final response is flushed and our write side shut; what the client
+    /// still sends is read and discarded until it closes or `deadline`.
+    Lingering {
+        reason: CloseReason,
+        deadline: Instant,
+    },
+    /// Ended; the reactor reaps it at the end of the turn.
+    Closed(CloseReason),
+}
+
+impl Phase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::ReadingHead { .. } => "reading_head",
+            Phase::ReadingBody { .. } => "reading_body",
+            Phase::AwaitingResponse { .. } => "response_pending",
+            Phase::Streaming { .. } => "streaming",
+            Phase::WebSocket(_) => "websocket",
+            Phase::Lingering { .. } => "lingering",
+            Phase::Closed(_) => "closed",
+        }
+    }
+
+    /// Between requests, or reading a head: no request is in hand.
+    pub const IDLE: Phase = Phase::ReadingHead { started: None };
+}
+
+/// A worker's response written into the output buffer but not yet fully
+/// handed to the kernel; kept so it can be given back if the client leaves.
+#[derive(Debug)]
+pub(super) struct Delivery {
+    /// Output offset (in bytes ever queued) at which it is fully written.
+    pub end: u64,
+    pub link: Arc<Link>,
+    pub response: Response,
+}
+
+/// One client connection. Owned by the reactor's slab; nothing else touches it.
+#[derive(Debug)]
+pub(crate) struct Connection<T = TcpStream> {
+    pub id: ConnectionId,
+    pub(super) io: T,
+    pub(super) peer: Option<SocketAddr>,
+    pub(super) phase: Phase,
+    pub(super) flags: Flags,
+    /// `draining`: why the connection will close once what is owed is flushed.
+    pub(super) drain: Option<CloseReason>,
+    pub(super) input: InBuf,
+    pub(super) output: Vec<u8>,
+    /// Bytes of `output` already written.
+    pub(super) output_pos: usize,
+    /// Bytes ever queued and ever written, for matching deliveries.
+    pub(super) queued_total: u64,
+    pub(super) written_total: u64,
+    pub(super) deliveries: VecDeque<Delivery>,
+    pub(super) idle_since: Instant,
+    pub(super) last_read: Instant,
+    /// Last write progress (or when output became non-empty).
+    pub(super) last_write: Instant,
+    /// The instant of this connection's live timer entry (see `timer.rs`).
+    pub timer_slot: Option<Instant>,
+}
+
+impl<T: Transport> Connection<T> {
+    pub fn new(id: ConnectionId, io: T, peer: Option<SocketAddr>, now: Instant) -> Self {
+        Connection {
+            id,
+            io,
+            peer,
+            phase: Phase::ReadingHead { started: Some(now) },
+            // A new socket can take bytes: writable interest is only added
+            // once a write would block.
+            flags: Flags::WRITABLE,
+            drain: None,
+            input: InBuf::default(),
+            output: Vec::new(),
+            output_pos: 0,
+            queued_total: 0,
+            written_total: 0,
+            deliveries: VecDeque::new(),
+            idle_since: now,
+            last_read: now,
+            last_write: now,
+            timer_slot: None,
+        }
+    }
+
+    pub fn is_queued(&self) -> bool {
+        self.flags.contains(Flags::QUEUED)
+    }
+
+    pub fn set_queued(&mut self, queued: bool) {
+        self.flags.set(Flags::QUEUED, queued);
+    }
+
+    // ---- predicates ----
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self.phase {
+            Phase::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// `response_pending`: a worker owes this connection a response.
+    pub fn is_response_pending(&self) -> bool {
+        matches!(self.phase, Phase::AwaitingResponse { .. })
+    }
+
+    /// `draining`: no more requests; close once what is owed is flushed.
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    pub(super) fn is_reading_head(&self) -> bool {
+        matches!(self.phase, Phase::ReadingHead { .. })
+    }
+
+    /// Reads are thrown away rather than parsed.
+    pub(super) fn is_discarding(&self) -> bool {
+        self.is_draining() || matches!(self.phase, Phase::Lingering { .. })
+    }
+
+    // ---- transitions ----
+
+    fn set_phase(&mut self, phase: Phase) {
+        log::trace!("{} {} -> {}", self.id, self.phase.name(), phase.name());
+        self.phase = phase;
+    }
+
+    /// Sets `draining`. The weakest reason, `Drained`, gives way to any other.
+    pub(super) fn start_draining(&mut self, reason: CloseReason) {
+        debug_assert!(!self.is_closed(), "draining a closed connection");
+        match self.drain {
+            None => log::trace!("{} draining ({reason})", self.id),
+            Some(CloseReason::Drained) if reason != CloseReason::Drained => {}
+            Some(_) => return,
+        }
+        self.drain = Some(reason);
+    }
+
+    /// A head with a body was parsed: read the body next.
+    pub(super) fn start_body(&mut self, decoder: BodyDecoder, info: HeadInfo, request: Request) {
+        debug_assert!(self.is_reading_head(), "body outside reading_head");
+        self.set_phase(Phase::ReadingBody {
+            decoder,
+            info,
+            request: Box::new(request),
+        });
+    }
+
+    /// The body is complete (or refused): back to reading heads, handing out
+    /// the request it belonged to.
+    pub(super) fn end_body(&mut self) -> Option<(HeadInfo, Box<Request>)> {
+        debug_assert!(matches!(self.phase, Phase::ReadingBody { .. }));
+        match std::mem::replace(&mut self.phase, Phase::IDLE) {
+            Phase::ReadingBody { info, request, .. } => {
+                log::trace!("{} reading_body -> reading_head", self.id);
+                Some((info, request))
+            }
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// The exchange reached a worker: `response_pending` until it answers.
+    pub(super) fn start_response_pending(&mut self, link: Arc<Link>, info: HeadInfo, cx: &Cx<'_>) {
+        debug_assert!(self.is_reading_head(), "hand-off outside reading_head");
+        Counters::incr(&cx.stats.pending_responses);
+        let deadline = cx.now + cx.config.response_timeout;
+        self.set_phase(Phase::AwaitingResponse {
+            link,
+            info,
+            deadline,
+        });
+    }
+
+    /// The worker answered, dropped its exchange, or ran out of time.
+    pub(super) fn end_response_pending(&mut self, cx: &Cx<'_>) -> Option<(Arc<Link>, HeadInfo)> {
+        debug_assert!(self.is_response_pending(), "no response was pending");
+        match std::mem::replace(&mut self.phase, Phase::IDLE) {
+            Phase::AwaitingResponse { link, info, .. } => {
+                log::trace!("{} response_pending -> reading_head", self.id);
+                Counters::decr(&cx.stats.pending_responses);
+                Some((link, info))
+            }
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// A stream's head is written: its parts follow.
+    pub(super) fn start_streaming(
+        &mut self,
+        stream: Arc<StreamShared>,
+        chunked: bool,
+        cx: &Cx<'_>,
+    ) {
+        debug_assert!(self.is_reading_head(), "stream outside reading_head");
+        Counters::incr(&cx.stats.streams_active);
+        self.set_phase(Phase::Streaming {
+            stream,
+            chunked,
+            last_part: cx.now,
+        });
+    }
+
+    /// The stream is over (finished, abandoned, or cut by shutdown).
+    pub(super) fn end_streaming(&mut self, cx: &Cx<'_>) -> Option<Arc<StreamShared>> {
+        debug_assert!(matches!(self.phase, Phase::Streaming { .. }));
+        match std::mem::replace(&mut self.phase, Phase::IDLE) {
+            Phase::Streaming { stream, .. } => {
+                log::trace!("{} streaming -> reading_head", self.id);
+                Counters::decr(&cx.stats.streams_active);
+                Some(stream)
+            }
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// The upgrade completed.
+    pub(super) fn start_websocket(&mut self, session: Session, cx: &Cx<'_>) {
+        debug_assert!(self.is_reading_head(), "upgrade outside reading_head");
+        Counters::incr(&cx.stats.ws_active);
+        self.set_phase(Phase::WebSocket(Box::new(session)));
+    }
+
+    /// The WebSocket is over but its last frames are still to be flushed.
+    pub(super) fn end_websocket(&mut self, cx: &Cx<'_>) -> Option<Box<Session>> {
+        debug_assert!(matches!(self.phase, Phase::WebSocket(_)));
+        match std::mem::replace(&mut self.phase, Phase::IDLE) {
+            Phase::WebSocket(session) => {
+                log::trace!("{} websocket -> reading_head", self.id);
+                Counters::decr(&cx.stats.ws_active);
+                Some(session)
+            }
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// Everything owed is flushed while draining: linger until `deadline`.
+    pub(super) fn start_lingering(&mut self, reason: CloseReason, deadline: Instant) {
+        debug_assert!(self.is_reading_head() && self.is_draining() && !self.has_output());
+        self.set_phase(Phase::Lingering { reason, deadline });
+    }
+
+    /// Ends the phase for good, counting the close; returns the phase left,
+    /// whose handles the caller settles.
+    pub(super) fn enter_closed(&mut self, reason: CloseReason, cx: &Cx<'_>) -> Phase {
+        debug_assert!(!self.is_closed(), "closed twice");
+        let previous = std::mem::replace(&mut self.phase, Phase::Closed(reason));
+        // Counters first: whoever is woken about this close sees stats that
+        // already include it.
+        cx.stats.record_close(reason);
+        match &previous {
+            Phase::AwaitingResponse { .. } => Counters::decr(&cx.stats.pending_responses),
+            Phase::Streaming { .. } => Counters::decr(&cx.stats.streams_active),
+            Phase::WebSocket(_) => Counters::decr(&cx.stats.ws_active),
+            _ => {}
+        }
+        previous
+    }
+}

@@ -1,0 +1,67 @@
+//! What a connection runs over. The connection is generic over
+//! [`Transport`], as hyper's `Conn` is over its I/O: the reactor uses a `mio`
+//! TCP stream; unit tests script one. mio's `Event` cannot be made outside
+//! mio, so readiness arrives as a plain [`Readiness`].
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+
+/// What a connection needs from its socket.
+pub(crate) trait Transport: Read + Write {
+    /// The pending socket error (`SO_ERROR`), taken.
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+    /// Shuts the write side (sends FIN).
+    fn shutdown_write(&self) -> io::Result<()>;
+    /// Makes the coming close send RST (`SO_LINGER` 0).
+    fn reset_on_close(&self);
+    /// Asks for writable readiness too (after a write would block).
+    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        TcpStream::take_error(self)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn reset_on_close(&self) {
+        crate::socket::reset_on_close(self);
+    }
+
+    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        registry.reregister(self, token, interest)
+    }
+}
+
+/// One readiness event, as the connection needs it (mio's `Event` cannot be
+/// made outside mio, so tests build this instead).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// EPOLLRDHUP (or EPOLLHUP): the peer may have closed its side.
+    pub read_closed: bool,
+    /// EPOLLHUP: our side cannot write either.
+    pub write_closed: bool,
+    /// EPOLLERR: `SO_ERROR` holds something.
+    pub error: bool,
+}
+
+impl From<&Event> for Readiness {
+    fn from(event: &Event) -> Self {
+        Readiness {
+            readable: event.is_readable(),
+            writable: event.is_writable(),
+            read_closed: event.is_read_closed(),
+            write_closed: event.is_write_closed(),
+            error: event.is_error(),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! A WebSocket on a connection: the upgrade, frames in through the session,
+//! the application's frames out, and carrying out what the session decides.
+
+use std::sync::Arc;
+
+use super::cx::Cx;
+use super::io::OUTPUT_HIGH_WATER_BYTES;
+use super::state::Connection;
+use super::state::Phase;
+use super::transport::Transport;
+use crate::proto::parse::HeadInfo;
+use crate::proto::request::Request;
+use crate::reason::CloseReason;
+use crate::ws::handshake::respond as handshake_response;
+use crate::ws::session::{Session, Step};
+use crate::ws::socket::{WebSocket, WsEvent, WsShared};
+
+impl<T: Transport> Connection<T> {
+    /// Completes a WebSocket handshake (or refuses it) and enters `WebSocket`.
+    pub(super) fn upgrade(
+        &mut self,
+        request: &mut Request,
+        info: HeadInfo,
+        protocol: Option<&str>,
+        cx: &mut Cx<'_>,
+    ) {
+        let response = match handshake_response(request, protocol) {
+            Ok(response) => response,
+            Err(refusal) => {
+                log::debug!(
+                    "{} refused WebSocket upgrade: {}",
+                    self.id,
+                    refusal.status()
+                );
+                self.start_draining(CloseReason::BadRequest);
+                self.queue_response(&refusal, info, cx);
+                return;
+            }
+        };
+        self.queue_response(&response, info, cx);
+        let config = cx.config;
+        let shared = Arc::new(WsShared::new(
+            config.ws_max_inbound_messages,
+            config.ws_send_budget_bytes,
+            config.ws_backpressure,
+        ));
+        let socket = WebSocket::new(shared, Arc::clone(cx.notifier), self.id, request.path());
+        let _ = cx
+            .ws_events
+            .send(WsEvent::open(socket.clone(), std::mem::take(request)));
+        self.start_websocket(Session::new(socket, cx.now), cx);
+    }
+
+    /// Feeds buffered input to the WebSocket session. True when a budget
+    /// stopped it.
+    pub(super) fn ws_input(&mut self, cx: &mut Cx<'_>) -> bool {
+        let Phase::WebSocket(session) = &mut self.phase else {
+            return false;
+        };
+        let mut out = Vec::new();
+        let (used, step, more) = session.on_input(self.input.data(), &mut out, &cx.ws());
+        self.input.consume(used);
+        self.queue_bytes(&out, cx);
+        self.apply_ws_step(step, cx);
+        more && !self.is_draining() && !self.is_closed()
+    }
+
+    /// Moves the application's queued frames into the output while it has room.
+    pub(super) fn pull_ws(&mut self, cx: &mut Cx<'_>) {
+        let room = OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.unsent());
+        let Phase::WebSocket(session) = &mut self.phase else {
+            return;
+        };
+        if room > 0 {
+            let mut out = Vec::new();
+            let step = session.pull(&mut out, room, cx.now);
+            self.queue_bytes(&out, cx);
+            self.apply_ws_step(step, cx);
+        }
+    }
+
+    /// Heartbeats and the closing handshake's deadline.
+    pub(super) fn ws_deadline(&mut self, cx: &mut Cx<'_>) {
+        let Phase::WebSocket(session) = &mut self.phase else {
+            return;
+        };
+        let mut out = Vec::new();
+        let step = session.on_deadline(&mut out, &cx.ws());
+        self.queue_bytes(&out, cx);
+        self.apply_ws_step(step, cx);
+    }
+
+    /// The server shuts down: a 1001 close frame, then drain.
+    pub(super) fn ws_going_away(&mut self, cx: &mut Cx<'_>) {
+        let Phase::WebSocket(session) = &mut self.phase else {
+            return;
+        };
+        let mut out = Vec::new();
+        let step = session.going_away(&mut out, cx.now);
+        self.queue_bytes(&out, cx);
+        self.apply_ws_step(step, cx);
+    }
+
+    /// Carries out what a WebSocket session decided.
+    fn apply_ws_step(&mut self, step: Step, cx: &mut Cx<'_>) {
+        match step {
+            Step::Continue => {}
+            Step::Drain(reason) => {
+                if let Some(mut session) = self.end_websocket(cx) {
+                    session.end(reason, &cx.ws());
+                }
+                self.start_draining(reason);
+            }
+            Step::Close(reason) => self.close(reason, cx),
+            Step::Reset(reason) => self.reset(reason, cx),
+        }
+    }
+}
