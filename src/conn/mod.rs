@@ -36,6 +36,8 @@ mod io;
 mod lifecycle;
 mod state;
 mod stream;
+#[cfg(test)]
+mod tests;
 mod transport;
 mod ws;
 

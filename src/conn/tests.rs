@@ -1,0 +1,418 @@
+//! The connection state machine driven without sockets: a scripted
+//! transport supplies reads, takes writes up to a set room, and reports
+//! errors, so the orders of events that are hard to produce over real
+//! sockets (a FIN while a response is half-written, a response after its
+//! timeout, shutdown during a stream) are tested exactly.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::state::Phase;
+use super::{Connection, Cx, Readiness, Transport};
+use crate::buffer::{BufferPool, BUFFER_BYTES};
+use crate::config::Config;
+use crate::handle::exchange::Exchange;
+use crate::handle::notifier::{Command, Notifier};
+use crate::handler::{Action, Handler};
+use crate::id::ConnectionId;
+use crate::proto::request::Request;
+use crate::proto::response::Response;
+use crate::reason::CloseReason;
+use crate::stats::StatsHandle;
+use crate::ws::socket::WsEvent;
+
+/// A transport that plays a script.
+#[derive(Debug, Default)]
+struct Script {
+    /// What reads return, in order: bytes, `Ok(empty)` for FIN, or an
+    /// error. Nothing left: `WouldBlock`.
+    reads: VecDeque<io::Result<Vec<u8>>>,
+    written: Vec<u8>,
+    /// Bytes the "kernel" still takes before a write would block.
+    room: usize,
+    so_error: RefCell<Option<io::Error>>,
+    write_shut: Cell<bool>,
+    reset: Cell<bool>,
+}
+
+impl Read for Script {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.reads.pop_front() {
+            None => Err(io::ErrorKind::WouldBlock.into()),
+            Some(Ok(bytes)) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                if n < bytes.len() {
+                    self.reads.push_front(Ok(bytes[n..].to_vec()));
+                }
+                Ok(n)
+            }
+            Some(Err(err)) => Err(err),
+        }
+    }
+}
+
+impl Write for Script {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.room == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.written.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Script {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(self.so_error.borrow_mut().take())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.write_shut.set(true);
+        Ok(())
+    }
+
+    fn reset_on_close(&self) {
+        self.reset.set(true);
+    }
+
+    fn want_writable(&mut self, _: &mio::Registry, _: mio::Token) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything a reactor would lend, owned by the test.
+struct Bed {
+    config: Config,
+    stats: StatsHandle,
+    handler: Handler,
+    handoff: Sender<Exchange>,
+    exchanges: Receiver<Exchange>,
+    notifier: Arc<Notifier>,
+    commands: Receiver<Command>,
+    pool: BufferPool,
+    scratch: Request,
+    discard: Vec<u8>,
+    ws_events: Sender<WsEvent>,
+    _ws_rx: Receiver<WsEvent>,
+    poll: mio::Poll,
+    now: Instant,
+}
+
+const GET: &[u8] = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+const GET_CLOSE: &[u8] = b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+
+impl Bed {
+    fn new(handler: impl Fn(&Request) -> Action + Send + Sync + 'static) -> Bed {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let stats = StatsHandle::default();
+        let (command_tx, commands) = crossbeam_channel::unbounded();
+        let config = Config::default();
+        let notifier = Arc::new(Notifier::new(
+            command_tx,
+            waker,
+            stats.clone(),
+            config.stream_budget_bytes,
+        ));
+        let (handoff, exchanges) = crossbeam_channel::bounded(8);
+        let (ws_events, ws_rx) = crossbeam_channel::unbounded();
+        Bed {
+            config,
+            stats,
+            handler: Arc::new(handler),
+            handoff,
+            exchanges,
+            notifier,
+            commands,
+            pool: BufferPool::default(),
+            scratch: Request::default(),
+            discard: vec![0; BUFFER_BYTES],
+            ws_events,
+            _ws_rx: ws_rx,
+            poll,
+            now: Instant::now(),
+        }
+    }
+
+    fn handoff() -> Bed {
+        Bed::new(|_| Action::Handoff)
+    }
+
+    fn cx(&mut self) -> Cx<'_> {
+        Cx {
+            config: &self.config,
+            stats: &self.stats.0,
+            now: self.now,
+            date: "Mon, 30 Nov 2026 00:00:00 GMT",
+            handler: &self.handler,
+            handoff: &self.handoff,
+            notifier: &self.notifier,
+            pool: &mut self.pool,
+            scratch: &mut self.scratch,
+            discard: &mut self.discard,
+            ws_events: &self.ws_events,
+            registry: self.poll.registry(),
+        }
+    }
+
+    fn conn(&self, room: usize) -> Connection<Script> {
+        let script = Script {
+            room,
+            ..Script::default()
+        };
+        Connection::new(ConnectionId::new(1, 1), script, None, self.now)
+    }
+
+    /// The client sends `bytes`; the reactor gets a readable event.
+    fn client_sends(&mut self, conn: &mut Connection<Script>, bytes: &[u8]) {
+        conn.io.reads.push_back(Ok(bytes.to_vec()));
+        conn.on_event(readable(), &mut self.cx());
+    }
+
+    /// The client sends FIN.
+    fn client_fin(&mut self, conn: &mut Connection<Script>) {
+        conn.io.reads.push_back(Ok(Vec::new()));
+        let event = Readiness {
+            read_closed: true,
+            ..readable()
+        };
+        conn.on_event(event, &mut self.cx());
+    }
+
+    /// Waits for the command a worker-side handle sent, then lets the
+    /// connection act on it, as the reactor would.
+    fn deliver_update(&mut self, conn: &mut Connection<Script>) {
+        let command = self
+            .commands
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an update from the worker side");
+        assert!(matches!(command, Command::Update(id) if id == conn.id));
+        conn.on_update(&mut self.cx());
+    }
+
+    fn take_exchange(&self) -> Exchange {
+        self.exchanges
+            .try_recv()
+            .expect("an exchange was handed off")
+    }
+}
+
+fn readable() -> Readiness {
+    Readiness {
+        readable: true,
+        writable: true,
+        ..Readiness::default()
+    }
+}
+
+fn written(conn: &Connection<Script>) -> String {
+    String::from_utf8_lossy(&conn.io.written).into_owned()
+}
+
+#[test]
+fn a_keep_alive_request_is_answered_inline_and_the_connection_waits_for_more() {
+    let mut bed = Bed::new(|_| Action::Respond(Response::text(200, "hi")));
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    assert!(written(&conn).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(written(&conn).ends_with("\r\n\r\nhi"));
+    assert!(matches!(conn.phase, Phase::ReadingHead { started: None }));
+    assert!(!conn.is_draining() && !conn.is_closed());
+    let idle = conn.next_deadline(&bed.config).unwrap();
+    assert_eq!(idle, conn.idle_since + bed.config.idle_timeout);
+}
+
+#[test]
+fn connection_close_drains_then_lingers_then_closes_on_the_clients_fin() {
+    let mut bed = Bed::new(|_| Action::Respond(Response::text(200, "bye")));
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET_CLOSE);
+    assert!(written(&conn).contains("Connection: close\r\n"));
+    assert!(matches!(
+        conn.phase,
+        Phase::Lingering {
+            reason: CloseReason::Drained,
+            ..
+        }
+    ));
+    assert!(conn.io.write_shut.get(), "FIN sent after the response");
+    bed.client_fin(&mut conn);
+    assert_eq!(conn.close_reason(), Some(CloseReason::Drained));
+    assert_eq!(bed.stats.snapshot().closed.get(CloseReason::Drained), 1);
+}
+
+#[test]
+fn pipelined_requests_wait_while_a_response_is_pending() {
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, &[GET, GET].concat());
+    assert!(conn.is_response_pending());
+    let first = bed.take_exchange();
+    assert!(bed.exchanges.is_empty(), "one request in a worker's hands");
+    let worker = thread::spawn(move || first.respond(Response::text(200, "one")));
+    bed.deliver_update(&mut conn);
+    worker.join().unwrap().expect("delivered");
+    // The second request was parsed once the first was answered.
+    assert!(conn.is_response_pending());
+    let second = bed.take_exchange();
+    let worker = thread::spawn(move || second.respond(Response::text(200, "two")));
+    bed.deliver_update(&mut conn);
+    worker.join().unwrap().expect("delivered");
+    let out = written(&conn);
+    assert!(out.find("one").unwrap() < out.find("two").unwrap());
+    assert_eq!(bed.stats.snapshot().pending_responses, 0);
+}
+
+#[test]
+fn a_fin_while_a_response_is_half_written_hands_the_response_back() {
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    let exchange = bed.take_exchange();
+    conn.io.room = 100; // the kernel takes the head and a little body
+    let body = vec![b'x'; 10_000];
+    let worker = thread::spawn(move || exchange.respond(Response::new(200).with_body(body)));
+    bed.deliver_update(&mut conn);
+    assert_eq!(conn.io.written.len(), 100, "half written");
+    assert!(!conn.is_closed());
+    bed.client_fin(&mut conn);
+    assert_eq!(conn.close_reason(), Some(CloseReason::PeerClosed));
+    let back = worker
+        .join()
+        .unwrap()
+        .expect_err("the client left mid-write");
+    assert_eq!(back.reason, CloseReason::PeerClosed);
+    assert_eq!(
+        back.response.body().len(),
+        10_000,
+        "the whole response comes back"
+    );
+}
+
+#[test]
+fn a_response_after_the_response_timeout_comes_back_and_the_client_gets_503() {
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    let exchange = bed.take_exchange();
+    let deadline = conn.next_deadline(&bed.config).unwrap();
+    assert_eq!(
+        deadline,
+        bed.now + bed.config.response_timeout,
+        "not the idle timeout"
+    );
+    bed.now = deadline;
+    conn.on_deadline(&mut bed.cx());
+    assert!(written(&conn).starts_with("HTTP/1.1 503"));
+    assert!(!conn.is_response_pending() && conn.is_draining());
+    let back = exchange
+        .respond(Response::text(200, "late"))
+        .expect_err("too late");
+    assert_eq!(back.reason, CloseReason::ResponseTimeout);
+    assert_eq!(back.response.body(), b"late");
+    assert_eq!(bed.stats.snapshot().pending_responses, 0);
+}
+
+#[test]
+fn a_reset_while_a_response_is_pending_wakes_the_worker_with_the_reason() {
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    let exchange = bed.take_exchange();
+    *conn.io.so_error.borrow_mut() = Some(io::ErrorKind::ConnectionReset.into());
+    let event = Readiness {
+        error: true,
+        read_closed: true,
+        write_closed: true,
+        ..readable()
+    };
+    conn.on_event(event, &mut bed.cx());
+    assert_eq!(conn.close_reason(), Some(CloseReason::PeerReset));
+    assert_eq!(
+        exchange.wait_closed(Duration::from_secs(10)),
+        Some(CloseReason::PeerReset)
+    );
+    let stats = bed.stats.snapshot();
+    assert_eq!(stats.pending_responses, 0);
+    assert_eq!(stats.closed.get(CloseReason::PeerReset), 1);
+}
+
+#[test]
+fn shutdown_during_a_stream_stops_the_producer_and_drains_what_is_queued() {
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    let exchange = bed.take_exchange();
+    let mut sender = exchange
+        .stream(Response::new(200))
+        .expect("the client is here");
+    bed.deliver_update(&mut conn);
+    assert!(matches!(conn.phase, Phase::Streaming { .. }));
+    assert_eq!(bed.stats.snapshot().streams_active, 1);
+    conn.io.room = 0; // the client reads nothing for now
+    sender.send("part one").unwrap();
+    bed.deliver_update(&mut conn);
+    conn.begin_shutdown(&mut bed.cx());
+    assert_eq!(sender.close_reason(), Some(CloseReason::Shutdown));
+    assert!(sender.send("part two").is_err(), "the producer is stopped");
+    assert_eq!(bed.stats.snapshot().streams_active, 0);
+    assert!(
+        conn.is_draining() && !conn.is_closed(),
+        "queued bytes still go out"
+    );
+    conn.io.room = usize::MAX;
+    conn.on_event(readable(), &mut bed.cx());
+    assert!(written(&conn).contains("part one"));
+    assert!(!written(&conn).contains("part two"));
+    assert!(matches!(
+        conn.phase,
+        Phase::Lingering {
+            reason: CloseReason::Shutdown,
+            ..
+        }
+    ));
+    assert!(conn.io.write_shut.get());
+}
+
+#[test]
+fn a_client_that_never_reads_is_reset_after_the_write_stall_timeout() {
+    let mut bed = Bed::new(|_| Action::Respond(Response::new(200).with_body(vec![0; 4096])));
+    let mut conn = bed.conn(0);
+    bed.client_sends(&mut conn, GET);
+    let stall = conn.next_deadline(&bed.config).unwrap();
+    assert_eq!(stall, bed.now + bed.config.write_stall_timeout);
+    bed.now = stall;
+    conn.on_deadline(&mut bed.cx());
+    assert_eq!(conn.close_reason(), Some(CloseReason::WriteStall));
+    assert!(conn.io.reset.get(), "a client that will not read is reset");
+}
+
+#[test]
+fn a_dropped_exchange_is_answered_500_and_the_connection_drains() {
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    drop(bed.take_exchange());
+    bed.deliver_update(&mut conn);
+    assert!(written(&conn).starts_with("HTTP/1.1 500"));
+    assert!(matches!(
+        conn.phase,
+        Phase::Lingering {
+            reason: CloseReason::Unanswered,
+            ..
+        }
+    ));
+}
