@@ -1,9 +1,9 @@
 //! How a handle learns that its connection ended: a reason, set once, and
 //! callbacks to run when it is.
 //!
-//! Embedded (under their own mutex) in the link an exchange holds and in the
-//! state a stream sender holds, so both answer `is_closed`, `wait_closed` and
-//! `on_close` the same way.
+//! Embedded in every handle's [`Cell`](super::cell::Cell), so exchanges,
+//! streams and WebSockets answer `is_closed`, `wait_closed` and `on_close`
+//! the same way.
 
 use std::fmt;
 

@@ -15,15 +15,15 @@
 //! hands it back: no interleaving loses it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::closure::{run_watchers, Closure, Watcher};
+use super::cell::Cell;
+use super::closure::Watcher;
 use super::stream::StreamShared;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
-use crate::stats::StatsHandle;
+use crate::stats::{Counters, StatsHandle};
 
 /// A response that could not be delivered, handed back with the reason.
 ///
@@ -72,15 +72,11 @@ pub(crate) enum Reply {
 #[derive(Debug)]
 struct LinkState {
     reply: Reply,
-    closure: Closure,
     /// The final word on a response the worker handed over.
     outcome: Option<Result<(), Undelivered>>,
     /// The worker will not wait for the outcome (`respond_detached`): an
     /// undelivered response is counted and dropped here.
     detached: bool,
-    /// Threads blocked on `changed`; a wake costs a syscall, so it is only
-    /// made when someone waits.
-    waiters: u32,
 }
 
 impl LinkState {
@@ -88,7 +84,7 @@ impl LinkState {
     fn conclude(&mut self, outcome: Result<(), Undelivered>, stats: &StatsHandle) {
         if self.detached {
             if let Err(undelivered) = outcome {
-                crate::stats::Counters::incr(&stats.0.undelivered);
+                Counters::incr(&stats.0.undelivered);
                 log::debug!("detached response dropped: {undelivered}");
             }
         } else {
@@ -100,65 +96,20 @@ impl LinkState {
 /// The cell shared by one exchange and its connection.
 #[derive(Debug)]
 pub(crate) struct Link {
-    state: Mutex<LinkState>,
-    changed: Condvar,
-    /// Mirrors `close_reason.is_some()` for a lock-free `is_closed`.
-    closed: AtomicBool,
+    cell: Cell<LinkState>,
     stats: StatsHandle,
 }
 
 impl Link {
     pub fn new(stats: StatsHandle) -> Self {
         Link {
-            state: Mutex::new(LinkState {
+            cell: Cell::new(LinkState {
                 reply: Reply::Waiting,
-                closure: Closure::default(),
                 outcome: None,
                 detached: false,
-                waiters: 0,
             }),
-            changed: Condvar::new(),
-            closed: AtomicBool::new(false),
             stats,
         }
-    }
-
-    /// Wakes waiters, if there are any.
-    fn wake(&self, state: MutexGuard<'_, LinkState>) {
-        let anyone = state.waiters > 0;
-        drop(state);
-        if anyone {
-            self.changed.notify_all();
-        }
-    }
-
-    /// Waits on `changed` (counted, so wakers know someone listens).
-    fn wait<'a>(
-        &self,
-        mut state: MutexGuard<'a, LinkState>,
-        timeout: Option<Duration>,
-    ) -> MutexGuard<'a, LinkState> {
-        state.waiters += 1;
-        let mut state = match timeout {
-            None => self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner),
-            Some(timeout) => {
-                self.changed
-                    .wait_timeout(state, timeout)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-        };
-        state.waiters -= 1;
-        state
-    }
-
-    fn lock(&self) -> MutexGuard<'_, LinkState> {
-        // Nothing panics while holding this lock; recover rather than spread
-        // a poison that cannot mean a broken invariant.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     // ---- worker side ----
@@ -167,77 +118,63 @@ impl Link {
     /// already ended: then it comes back with the reason. A `detached`
     /// offer's outcome is not kept for a waiter.
     pub fn offer(&self, reply: Reply, detached: bool) -> Result<(), (Reply, CloseReason)> {
-        let mut state = self.lock();
-        if let Some(reason) = state.closure.reason() {
+        let mut guard = self.cell.lock();
+        if let Some(reason) = guard.reason() {
             return Err((reply, reason));
         }
-        state.reply = reply;
-        state.detached = detached;
+        guard.state.reply = reply;
+        guard.state.detached = detached;
         Ok(())
     }
 
     /// Waits for the reactor's verdict on an offered response.
     pub fn wait_outcome(&self) -> Result<(), Undelivered> {
-        let mut state = self.lock();
+        let mut guard = self.cell.lock();
         loop {
-            if let Some(outcome) = state.outcome.take() {
+            if let Some(outcome) = guard.state.outcome.take() {
                 return outcome;
             }
-            state = self.wait(state, None);
+            guard = self.cell.wait(guard, None);
         }
     }
 
     /// Marks an unanswered exchange dropped. True when the reactor should be
     /// told (the connection still waits for a reply).
     pub fn mark_dropped(&self) -> bool {
-        let mut state = self.lock();
-        if state.closure.reason().is_some() || !matches!(state.reply, Reply::Waiting) {
+        let mut guard = self.cell.lock();
+        if guard.reason().is_some() || !matches!(guard.state.reply, Reply::Waiting) {
             return false;
         }
-        state.reply = Reply::Dropped;
+        guard.state.reply = Reply::Dropped;
         true
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.cell.is_closed()
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.lock().closure.reason()
+        self.cell.close_reason()
     }
 
     /// Runs `watcher` when the connection ends (at once if it has).
     pub fn on_close(&self, watcher: Watcher) {
-        let late = self.lock().closure.watch(watcher);
-        if let Some((watcher, reason)) = late {
-            watcher(reason);
-        }
+        self.cell.on_close(watcher);
     }
 
     /// Blocks until the connection ends or `timeout` passes.
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.lock();
-        loop {
-            if let Some(reason) = state.closure.reason() {
-                return Some(reason);
-            }
-            let left = match deadline {
-                Some(deadline) => deadline.checked_duration_since(Instant::now())?,
-                None => Duration::from_secs(3600),
-            };
-            state = self.wait(state, Some(left));
-        }
+        self.cell.wait_closed(timeout)
     }
 
     // ---- reactor side ----
 
     /// Takes what the worker left: a response, or the news it dropped the exchange.
     pub fn take_reply(&self) -> Reply {
-        let mut state = self.lock();
-        match std::mem::replace(&mut state.reply, Reply::Taken) {
+        let mut guard = self.cell.lock();
+        match std::mem::replace(&mut guard.state.reply, Reply::Taken) {
             Reply::Waiting => {
-                state.reply = Reply::Waiting;
+                guard.state.reply = Reply::Waiting;
                 Reply::Waiting
             }
             other => other,
@@ -248,35 +185,33 @@ impl Link {
     /// wanted), handing back a response the reactor had not taken yet, and
     /// wakes every waiter. The first reason sticks.
     pub fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
-        let watchers = state.closure.close(reason);
-        let reason = state.closure.reason().unwrap_or(reason);
-        match std::mem::replace(&mut state.reply, Reply::Taken) {
-            Reply::Ready(response) => {
-                state.conclude(Err(Undelivered { response, reason }), &self.stats)
+        let stats = &self.stats;
+        self.cell.close(reason, |state, reason| {
+            match std::mem::replace(&mut state.reply, Reply::Taken) {
+                Reply::Ready(response) => {
+                    state.conclude(Err(Undelivered { response, reason }), stats)
+                }
+                Reply::Stream { stream, .. } => stream.close(reason),
+                Reply::Waiting => state.reply = Reply::Waiting,
+                Reply::Taken | Reply::Dropped => {}
             }
-            Reply::Stream { stream, .. } => stream.close(reason),
-            Reply::Waiting => state.reply = Reply::Waiting,
-            Reply::Taken | Reply::Dropped => {}
-        }
-        self.closed.store(true, Ordering::Release);
-        self.wake(state);
-        run_watchers(watchers, reason);
+        });
     }
 
     /// Gives the worker the verdict on a response the reactor took.
     pub fn settle(&self, outcome: Result<(), Undelivered>) {
-        let mut state = self.lock();
-        let mut watchers = Vec::new();
-        if let Err(undelivered) = &outcome {
-            watchers = state.closure.close(undelivered.reason);
-            self.closed.store(true, Ordering::Release);
-        }
-        let reason = state.closure.reason();
-        state.conclude(outcome, &self.stats);
-        self.wake(state);
-        if let Some(reason) = reason {
-            run_watchers(watchers, reason);
+        let stats = &self.stats;
+        match &outcome {
+            Err(undelivered) => {
+                let reason = undelivered.reason;
+                self.cell
+                    .close(reason, |state, _| state.conclude(outcome, stats));
+            }
+            Ok(()) => {
+                let mut guard = self.cell.lock();
+                guard.state.conclude(outcome, stats);
+                self.cell.notify(guard);
+            }
         }
     }
 }
@@ -314,7 +249,10 @@ mod tests {
         link.offer(Reply::Ready(Response::new(200)), true).unwrap();
         link.close(CloseReason::PeerReset);
         assert_eq!(stats.snapshot().undelivered, 1);
-        assert!(link.lock().outcome.is_none(), "nobody waits for it");
+        assert!(
+            link.cell.lock().state.outcome.is_none(),
+            "nobody waits for it"
+        );
     }
 
     #[test]

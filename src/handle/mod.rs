@@ -5,9 +5,11 @@
 //! - [`exchange`]: a handed-off request and the means to answer it.
 //! - [`link`]: the cell an exchange shares with its connection.
 //! - [`stream`]: a streaming response's producer end and queue.
+//! - [`cell`]: the one shared-cell shape all of them are built on.
 //! - [`closure`]: the close reason and watchers every handle shares.
 //! - [`notifier`]: commands to the reactor and its coalesced wake-up.
 
+pub(crate) mod cell;
 pub(crate) mod closure;
 pub(crate) mod exchange;
 pub(crate) mod link;

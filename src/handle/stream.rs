@@ -15,10 +15,10 @@
 //! holds at most the part being written plus one.
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::closure::{run_watchers, Closure};
+use super::cell::{Cell, Guard};
 use super::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::stats::Counters;
@@ -72,17 +72,13 @@ struct StreamState {
     finished: bool,
     /// The producer dropped its sender without finishing.
     abandoned: bool,
-    closure: Closure,
-    /// An update for this connection is on its way to the reactor.
-    wake_pending: bool,
 }
 
 /// The queue between one producer and the reactor.
 #[derive(Debug)]
 pub(crate) struct StreamShared {
-    state: Mutex<StreamState>,
-    /// Producers wait here for room, or for the end.
-    changed: Condvar,
+    /// Producers wait on it for room, or for the end.
+    cell: Cell<StreamState>,
     backlog: Backlog,
     budget_bytes: usize,
     heartbeat: Option<Heartbeat>,
@@ -100,8 +96,7 @@ pub(crate) struct Pulled {
 impl StreamShared {
     pub fn new(options: StreamOptions, budget_bytes: usize) -> Self {
         StreamShared {
-            state: Mutex::new(StreamState::default()),
-            changed: Condvar::new(),
+            cell: Cell::new(StreamState::default()),
             backlog: options.backlog,
             budget_bytes,
             heartbeat: options.heartbeat,
@@ -112,8 +107,8 @@ impl StreamShared {
         self.heartbeat
     }
 
-    fn lock(&self) -> MutexGuard<'_, StreamState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Guard<'_, StreamState> {
+        self.cell.lock()
     }
 
     pub fn backlog(&self) -> Backlog {
@@ -123,8 +118,9 @@ impl StreamShared {
     /// Takes parts for writing: in `Queue` mode up to `max_bytes` (at least
     /// one part), in `KeepNewest` mode one part. Wakes blocked producers.
     pub fn pull(&self, max_bytes: usize) -> Pulled {
-        let mut state = self.lock();
-        state.wake_pending = false;
+        let mut guard = self.lock();
+        guard.clear_wake();
+        let state = &mut guard.state;
         let mut pulled = Pulled::default();
         let mut taken = 0;
         while let Some(part) = state.parts.pop_front() {
@@ -138,27 +134,22 @@ impl StreamShared {
         if state.parts.is_empty() && (state.finished || state.abandoned) {
             pulled.end = Some(state.finished);
         }
-        drop(state);
         if taken > 0 {
-            self.changed.notify_all();
+            self.cell.notify(guard);
         }
         pulled
     }
 
     /// Ends the stream: every blocked or later send fails with `reason`.
     pub fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
-        let watchers = state.closure.close(reason);
-        let reason = state.closure.reason().unwrap_or(reason);
-        state.parts.clear();
-        state.queued_bytes = 0;
-        drop(state);
-        self.changed.notify_all();
-        run_watchers(watchers, reason);
+        self.cell.close(reason, |state, _| {
+            state.parts.clear();
+            state.queued_bytes = 0;
+        });
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.lock().closure.reason()
+        self.cell.close_reason()
     }
 }
 
@@ -239,11 +230,12 @@ impl StreamSender {
             };
         }
         let shared = &*self.shared;
-        let mut state = shared.lock();
+        let mut guard = shared.lock();
         loop {
-            if let Some(reason) = state.closure.reason() {
+            if let Some(reason) = guard.reason() {
                 return Err(TrySendError::Closed(reason));
             }
+            let state = &mut guard.state;
             if shared.backlog == Backlog::KeepNewest {
                 if let Some(old) = state.parts.pop_back() {
                     state.queued_bytes -= old.len();
@@ -256,28 +248,21 @@ impl StreamSender {
             if fits {
                 break;
             }
-            state = match wait {
+            guard = match wait {
                 None => return Err(TrySendError::Full(part)),
-                Some(None) => shared
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
+                Some(None) => shared.cell.wait(guard, None),
                 Some(Some(deadline)) => {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    if deadline <= Instant::now() {
                         return Err(TrySendError::Full(part));
-                    };
-                    shared
-                        .changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
+                    }
+                    shared.cell.wait(guard, Some(deadline))
                 }
             };
         }
-        state.queued_bytes += part.len();
-        state.parts.push_back(part);
-        let wake = !std::mem::replace(&mut state.wake_pending, true);
-        drop(state);
+        guard.state.queued_bytes += part.len();
+        guard.state.parts.push_back(part);
+        let wake = guard.request_wake();
+        drop(guard);
         if wake {
             self.notifier.send(Command::Update(self.id));
         }
@@ -292,17 +277,17 @@ impl StreamSender {
     }
 
     fn end(&self, finished: bool) -> Result<(), StreamClosed> {
-        let mut state = self.shared.lock();
-        if let Some(reason) = state.closure.reason() {
+        let mut guard = self.shared.lock();
+        if let Some(reason) = guard.reason() {
             return Err(StreamClosed(reason));
         }
         if finished {
-            state.finished = true;
+            guard.state.finished = true;
         } else {
-            state.abandoned = true;
+            guard.state.abandoned = true;
         }
-        let wake = !std::mem::replace(&mut state.wake_pending, true);
-        drop(state);
+        let wake = guard.request_wake();
+        drop(guard);
         if wake {
             self.notifier.send(Command::Update(self.id));
         }
@@ -311,7 +296,7 @@ impl StreamSender {
 
     /// True once the stream has ended (the client left, or the server closed).
     pub fn is_closed(&self) -> bool {
-        self.shared.close_reason().is_some()
+        self.shared.cell.is_closed()
     }
 
     /// Why the stream ended, once it has.
@@ -321,37 +306,19 @@ impl StreamSender {
 
     /// Blocks until the stream ends or `timeout` passes; `None` on timeout.
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(reason) = state.closure.reason() {
-                return Some(reason);
-            }
-            let left = deadline.map_or(Some(Duration::from_secs(3600)), |d| {
-                d.checked_duration_since(Instant::now())
-            })?;
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.shared.cell.wait_closed(timeout)
     }
 
     /// Runs `callback` (on the reactor thread: keep it short, never block)
     /// when the stream ends; at once if it has. Use it to wake whatever the
     /// producer waits on — a channel, a condvar.
     pub fn on_close(&self, callback: impl FnOnce(CloseReason) + Send + 'static) {
-        let late = self.shared.lock().closure.watch(Box::new(callback));
-        if let Some((callback, reason)) = late {
-            callback(reason);
-        }
+        self.shared.cell.on_close(Box::new(callback));
     }
 
     /// Bytes queued and not yet taken by the reactor.
     pub fn queued_bytes(&self) -> usize {
-        self.shared.lock().queued_bytes
+        self.shared.lock().state.queued_bytes
     }
 }
 

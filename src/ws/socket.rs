@@ -4,14 +4,14 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::frame::{encode_frame, OP_BINARY, OP_PING, OP_TEXT};
 use crate::config::WsBackpressure;
-use crate::handle::closure::{run_watchers, Closure};
+use crate::handle::cell::{Cell, Guard};
 use crate::handle::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
@@ -54,18 +54,16 @@ impl std::error::Error for WsSendError {}
 struct WsState {
     queue: VecDeque<Bytes>,
     queued_bytes: usize,
-    closure: Closure,
     /// `close(code, reason)` was called.
     close_requested: Option<(u16, String)>,
     /// The queue overflowed under `WsBackpressure::Close`.
     slow_consumer: bool,
-    wake_pending: bool,
 }
 
 /// State shared by a socket's handles and the reactor.
 #[derive(Debug)]
 pub(crate) struct WsShared {
-    state: Mutex<WsState>,
+    cell: Cell<WsState>,
     /// Messages handed to the application and not yet dropped.
     inbound: AtomicUsize,
     max_inbound: usize,
@@ -84,7 +82,7 @@ pub(crate) struct Outgoing {
 impl WsShared {
     pub fn new(max_inbound: usize, budget_bytes: usize, backpressure: WsBackpressure) -> Self {
         WsShared {
-            state: Mutex::new(WsState::default()),
+            cell: Cell::new(WsState::default()),
             inbound: AtomicUsize::new(0),
             max_inbound,
             budget_bytes,
@@ -92,15 +90,16 @@ impl WsShared {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, WsState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> Guard<'_, WsState> {
+        self.cell.lock()
     }
 
     /// Takes queued frames up to `max_bytes` (at least one), and then the
     /// close request once the queue is empty.
     pub fn pull(&self, max_bytes: usize) -> Outgoing {
-        let mut state = self.lock();
-        state.wake_pending = false;
+        let mut guard = self.lock();
+        guard.clear_wake();
+        let state = &mut guard.state;
         let mut out = Outgoing {
             slow_consumer: state.slow_consumer,
             ..Outgoing::default()
@@ -122,17 +121,14 @@ impl WsShared {
 
     /// Ends the socket for every handle: sends fail from now on.
     pub fn close(&self, reason: CloseReason) {
-        let mut state = self.lock();
-        let watchers = state.closure.close(reason);
-        let reason = state.closure.reason().unwrap_or(reason);
-        state.queue.clear();
-        state.queued_bytes = 0;
-        drop(state);
-        run_watchers(watchers, reason);
+        self.cell.close(reason, |state, _| {
+            state.queue.clear();
+            state.queued_bytes = 0;
+        });
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.lock().closure.reason()
+        self.cell.close_reason()
     }
 
     /// True while the application holds as many messages as it may.
@@ -203,20 +199,20 @@ impl WebSocket {
     /// and `reason` (cut to fit a control frame). Messages already queued are
     /// sent first; later sends fail with [`WsSendError::Closing`].
     pub fn close(&self, code: u16, reason: &str) -> Result<(), WsSendError> {
-        let mut state = self.shared.lock();
-        if let Some(reason) = state.closure.reason() {
+        let mut guard = self.shared.lock();
+        if let Some(reason) = guard.reason() {
             return Err(WsSendError::Closed(reason));
         }
-        if state.close_requested.is_none() {
-            state.close_requested = Some((code, reason.to_string()));
+        if guard.state.close_requested.is_none() {
+            guard.state.close_requested = Some((code, reason.to_string()));
         }
-        self.wake(state);
+        self.wake(guard);
         Ok(())
     }
 
     /// True once the socket has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.close_reason().is_some()
+        self.shared.cell.is_closed()
     }
 
     /// Why the socket ended, once it has.
@@ -227,10 +223,11 @@ impl WebSocket {
     /// Queues an encoded frame: the one serialisation a broadcast shares.
     pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), WsSendError> {
         let shared = &*self.shared;
-        let mut state = shared.lock();
-        if let Some(reason) = state.closure.reason() {
+        let mut guard = shared.lock();
+        if let Some(reason) = guard.reason() {
             return Err(WsSendError::Closed(reason));
         }
+        let state = &mut guard.state;
         if state.close_requested.is_some() || state.slow_consumer {
             return Err(WsSendError::Closing);
         }
@@ -249,21 +246,21 @@ impl WebSocket {
                 }
                 WsBackpressure::Close => {
                     state.slow_consumer = true;
-                    self.wake(state);
+                    self.wake(guard);
                     return Err(WsSendError::Closing);
                 }
             }
         }
         state.queued_bytes += frame.len();
         state.queue.push_back(frame);
-        self.wake(state);
+        self.wake(guard);
         Ok(())
     }
 
     /// Tells the reactor, once per burst.
-    fn wake(&self, mut state: MutexGuard<'_, WsState>) {
-        let wake = !std::mem::replace(&mut state.wake_pending, true);
-        drop(state);
+    fn wake(&self, mut guard: Guard<'_, WsState>) {
+        let wake = guard.request_wake();
+        drop(guard);
         if wake {
             self.notifier.send(Command::Update(self.id));
         }

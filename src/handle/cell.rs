@@ -1,0 +1,219 @@
+//! The one shape every handle shares with the reactor: a mutex-guarded
+//! state, the close reason with its watchers, a coalesced wake-up of the
+//! reactor, and counted waiters.
+//!
+//! The exchange's [`Link`](super::link::Link), a stream's queue and a
+//! WebSocket's queue are each a `Cell` around their own state, so closing,
+//! waiting for the close and `on_close` behave the same everywhere.
+//!
+//! # Implementation notes
+//!
+//! - Watchers (user callbacks) never run under the lock: [`Cell::close`]
+//!   collects them, releases the lock, wakes waiters, then calls them.
+//! - A condvar wake costs a syscall, so it is made only when someone waits
+//!   (`waiters` counts them).
+//! - `wake_pending` coalesces commands to the reactor: a burst of sends costs
+//!   one command, and the reactor clears the mark when it takes the news.
+//! - Locks are poison-tolerant: no code panics while holding one, so a
+//!   poison cannot mean a broken invariant.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::closure::{run_watchers, Closure, Watcher};
+use crate::reason::CloseReason;
+
+/// The state of a [`Cell`], as seen under its lock.
+#[derive(Debug)]
+pub(crate) struct Inner<S> {
+    /// The handle's own state.
+    pub state: S,
+    closure: Closure,
+    wake_pending: bool,
+    waiters: u32,
+}
+
+impl<S> Inner<S> {
+    /// Why the connection ended, once it has.
+    pub fn reason(&self) -> Option<CloseReason> {
+        self.closure.reason()
+    }
+
+    /// Marks a wake-up of the reactor as pending. True when the caller must
+    /// send it (none was pending).
+    #[must_use]
+    pub fn request_wake(&mut self) -> bool {
+        !std::mem::replace(&mut self.wake_pending, true)
+    }
+
+    /// The reactor took the news: the next change must wake it again.
+    pub fn clear_wake(&mut self) {
+        self.wake_pending = false;
+    }
+}
+
+/// A guard on a cell's state.
+pub(crate) type Guard<'a, S> = MutexGuard<'a, Inner<S>>;
+
+/// State shared by worker-side handles and the reactor.
+#[derive(Debug)]
+pub(crate) struct Cell<S> {
+    inner: Mutex<Inner<S>>,
+    changed: Condvar,
+    /// Mirrors `closure.reason().is_some()` for a lock-free `is_closed`.
+    closed: AtomicBool,
+}
+
+impl<S> Cell<S> {
+    pub fn new(state: S) -> Self {
+        Cell {
+            inner: Mutex::new(Inner {
+                state,
+                closure: Closure::default(),
+                wake_pending: false,
+                waiters: 0,
+            }),
+            changed: Condvar::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn lock(&self) -> Guard<'_, S> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().reason()
+    }
+
+    /// Releases the lock and wakes whoever waits on the cell.
+    pub fn notify(&self, guard: Guard<'_, S>) {
+        let anyone = guard.waiters > 0;
+        drop(guard);
+        if anyone {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits (counted) until notified or `deadline`; `None` waits without
+    /// one. Spurious wake-ups return too: callers loop on their condition.
+    pub fn wait<'a>(&self, mut guard: Guard<'a, S>, deadline: Option<Instant>) -> Guard<'a, S> {
+        guard.waiters += 1;
+        let mut guard = match deadline {
+            None => self
+                .changed
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.changed
+                    .wait_timeout(guard, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+        guard.waiters -= 1;
+        guard
+    }
+
+    /// Records that the connection ended (the first reason sticks), lets
+    /// `settle` tidy the state under the lock with the final reason, wakes
+    /// every waiter, and runs the watchers once the lock is released.
+    /// Returns what `settle` returned, for the caller to act on outside the
+    /// lock too.
+    pub fn close<R>(
+        &self,
+        reason: CloseReason,
+        settle: impl FnOnce(&mut S, CloseReason) -> R,
+    ) -> R {
+        let mut guard = self.lock();
+        let watchers = guard.closure.close(reason);
+        let reason = guard.closure.reason().unwrap_or(reason);
+        let out = settle(&mut guard.state, reason);
+        self.closed.store(true, Ordering::Release);
+        self.notify(guard);
+        run_watchers(watchers, reason);
+        out
+    }
+
+    /// Runs `watcher` when the connection ends (at once if it has).
+    pub fn on_close(&self, watcher: Watcher) {
+        let late = self.lock().closure.watch(watcher);
+        if let Some((watcher, reason)) = late {
+            watcher(reason);
+        }
+    }
+
+    /// Blocks until the connection ends or `timeout` passes.
+    pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
+        // A timeout too large to add is as good as "never".
+        let deadline = Instant::now().checked_add(timeout);
+        let mut guard = self.lock();
+        loop {
+            if let Some(reason) = guard.reason() {
+                return Some(reason);
+            }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return None;
+            }
+            guard = self.wait(guard, deadline);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{mpsc, Arc};
+
+    #[test]
+    fn close_runs_watchers_after_releasing_the_lock_and_wakes_waiters() {
+        let cell = Arc::new(Cell::new(0u32));
+        let (tx, rx) = mpsc::channel();
+        let inside = Arc::clone(&cell);
+        cell.on_close(Box::new(move |reason| {
+            // Would deadlock if the lock were still held.
+            let state = inside.lock().state;
+            tx.send((reason, state)).unwrap();
+        }));
+        let waiter = {
+            let cell = Arc::clone(&cell);
+            std::thread::spawn(move || cell.wait_closed(Duration::from_secs(10)))
+        };
+        let out = cell.close(CloseReason::PeerReset, |state, reason| {
+            *state = 7;
+            reason
+        });
+        assert_eq!(out, CloseReason::PeerReset);
+        assert_eq!(rx.try_recv(), Ok((CloseReason::PeerReset, 7)));
+        assert_eq!(waiter.join().unwrap(), Some(CloseReason::PeerReset));
+        assert!(cell.is_closed());
+        // The first reason sticks.
+        cell.close(CloseReason::Shutdown, |_, reason| {
+            assert_eq!(reason, CloseReason::PeerReset)
+        });
+    }
+
+    #[test]
+    fn wake_requests_coalesce_until_cleared() {
+        let cell = Cell::new(());
+        let mut guard = cell.lock();
+        assert!(guard.request_wake());
+        assert!(!guard.request_wake());
+        guard.clear_wake();
+        assert!(guard.request_wake());
+    }
+
+    #[test]
+    fn wait_closed_times_out_and_never_overflows() {
+        let cell = Cell::new(());
+        assert_eq!(cell.wait_closed(Duration::from_millis(5)), None);
+        cell.close(CloseReason::Drained, |_, _| ());
+        assert_eq!(cell.wait_closed(Duration::MAX), Some(CloseReason::Drained));
+    }
+}
