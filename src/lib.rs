@@ -59,6 +59,7 @@ mod server;
 mod socket;
 mod stats;
 mod stream_options;
+mod time;
 mod timer;
 pub mod ws;
 

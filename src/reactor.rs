@@ -201,7 +201,7 @@ impl Reactor {
                 break;
             }
         }
-        self.close_all(Instant::now());
+        self.close_all(Instant::now(), CloseReason::Shutdown);
         log::debug!("reactor stopped");
     }
 
@@ -279,6 +279,8 @@ impl Reactor {
                     self.sched.after(conn, wants_turn, &self.shared.config);
                 }
                 Command::Shutdown => self.begin_shutdown(now),
+                #[cfg(test)]
+                Command::Panic => panic!("injected reactor panic"),
             }
         }
     }
@@ -427,19 +429,35 @@ impl Reactor {
             .is_some_and(|deadline| self.conns.is_empty() || deadline <= now)
     }
 
-    /// Closes whatever is left (the shutdown deadline passed, or poll failed).
-    fn close_all(&mut self, now: Instant) {
+    /// Closes whatever is left (the shutdown deadline passed, poll failed,
+    /// or the reactor is unwinding), settling every exchange, stream and
+    /// WebSocket with `reason`; from then on handles fail fast.
+    fn close_all(&mut self, now: Instant, reason: CloseReason) {
         for (_, conn) in self.conns.iter_mut() {
-            conn.close(
-                CloseReason::Shutdown,
-                &mut self.shared.cx(now, self.poll.registry()),
-            );
+            conn.close(reason, &mut self.shared.cx(now, self.poll.registry()));
         }
         self.conns.clear();
+        self.shared.notifier.mark_stopped();
         // Commands still queued concern links that are closed now; their
         // responses were handed back by the close.
         self.shared.notifier.clear_wake();
         while self.commands.try_recv().is_ok() {}
+    }
+}
+
+/// The guard on the reactor thread: however `run` ends — even by a panic
+/// in the reactor itself — no worker is left waiting on a connection that
+/// nobody owns any more.
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        if self.shared.notifier.is_stopped() {
+            return;
+        }
+        log::error!(
+            "reactor stopping abnormally with {} connections; settling them",
+            self.conns.len()
+        );
+        self.close_all(Instant::now(), CloseReason::ServerError);
     }
 }
 

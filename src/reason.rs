@@ -56,11 +56,15 @@ pub enum CloseReason {
     Drained,
     /// Closed because the server shut down.
     Shutdown,
+    /// The server failed, not the client: the handler panicked on the
+    /// reactor thread (the client was answered `500`), or the reactor itself
+    /// stopped on an internal error and settled every connection it held.
+    ServerError,
 }
 
 impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
-    pub(crate) const COUNT: usize = 19;
+    pub(crate) const COUNT: usize = 20;
 
     /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::Stats)).
     pub const ALL: [CloseReason; Self::COUNT] = [
@@ -83,6 +87,7 @@ impl CloseReason {
         CloseReason::StreamAbandoned,
         CloseReason::Drained,
         CloseReason::Shutdown,
+        CloseReason::ServerError,
     ];
 
     /// The stable snake_case name used in stats and logs.
@@ -111,6 +116,7 @@ impl CloseReason {
             CloseReason::StreamAbandoned => "stream_abandoned",
             CloseReason::Drained => "drained",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::ServerError => "server_error",
         }
     }
 

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub undelivered: AtomicU64,
     pub dropped: AtomicU64,
     pub worker_panics: AtomicU64,
+    pub handler_panics: AtomicU64,
+    pub callback_panics: AtomicU64,
     pub handoff_rejected: AtomicU64,
     pub accept_paused: AtomicU64,
     pub streams_active: AtomicU64,
@@ -73,6 +75,8 @@ impl StatsHandle {
             undelivered: c.undelivered.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
             worker_panics: c.worker_panics.load(Relaxed),
+            handler_panics: c.handler_panics.load(Relaxed),
+            callback_panics: c.callback_panics.load(Relaxed),
             handoff_rejected: c.handoff_rejected.load(Relaxed),
             accept_paused: c.accept_paused.load(Relaxed),
             streams_active: c.streams_active.load(Relaxed),
@@ -111,6 +115,11 @@ pub struct Stats {
     pub dropped: u64,
     /// Panics caught in the worker pool.
     pub worker_panics: u64,
+    /// Panics caught in the handler on the reactor thread (each request was
+    /// answered `500` and its connection closed as `server_error`).
+    pub handler_panics: u64,
+    /// Panics caught in `on_close` callbacks (the other callbacks still ran).
+    pub callback_panics: u64,
     /// Requests answered `503` because the hand-off queue was full.
     pub handoff_rejected: u64,
     /// Times accepting paused (descriptor exhaustion).
@@ -177,6 +186,8 @@ impl Stats {
             ("undelivered", self.undelivered),
             ("dropped", self.dropped),
             ("worker_panics", self.worker_panics),
+            ("handler_panics", self.handler_panics),
+            ("callback_panics", self.callback_panics),
             ("handoff_rejected", self.handoff_rejected),
             ("accept_paused", self.accept_paused),
             ("streams_active", self.streams_active),

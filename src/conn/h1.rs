@@ -1,6 +1,7 @@
 //! HTTP/1.1 on a connection: parse heads and bodies, dispatch each request
 //! to the handler, hand it to a worker, and queue the answer.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crossbeam_channel::TrySendError;
@@ -145,11 +146,23 @@ impl<T: Transport> Connection<T> {
             // `Connection: close` only means: drain after the response.
             self.start_draining(CloseReason::Drained);
         }
-        match (cx.handler)(request) {
-            Action::Respond(response) => self.queue_response(&response, info, cx),
-            Action::Handoff => self.hand_off(std::mem::take(request), info, cx),
-            Action::Upgrade(upgrade) => {
+        // The handler is application code on the reactor thread: a panic
+        // fails this request, not the reactor.
+        let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
+        match action {
+            Ok(Action::Respond(response)) => self.queue_response(&response, info, cx),
+            Ok(Action::Handoff) => self.hand_off(std::mem::take(request), info, cx),
+            Ok(Action::Upgrade(upgrade)) => {
                 self.upgrade(request, info, upgrade.protocol.as_deref(), cx)
+            }
+            Err(_) => {
+                Counters::incr(&cx.stats.handler_panics);
+                log::warn!("{} handler panicked; answering 500", self.id);
+                // Nothing the client sent after this request is run.
+                self.input.clear();
+                self.start_draining(CloseReason::ServerError);
+                let response = encode::error_response(500, "internal server error");
+                self.queue_response(&response, info, cx);
             }
         }
     }

@@ -43,6 +43,7 @@ impl<T: Transport> Connection<T> {
             config.ws_max_inbound_messages,
             config.ws_send_budget_bytes,
             config.ws_backpressure,
+            cx.notifier.stats.clone(),
         ));
         let socket = WebSocket::new(shared, Arc::clone(cx.notifier), self.id, request.path());
         let _ = cx

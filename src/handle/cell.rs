@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::closure::{run_watchers, Closure, Watcher};
 use crate::reason::CloseReason;
+use crate::stats::StatsHandle;
 
 /// The state of a [`Cell`], as seen under its lock.
 #[derive(Debug)]
@@ -63,10 +64,12 @@ pub(crate) struct Cell<S> {
     changed: Condvar,
     /// Mirrors `closure.reason().is_some()` for a lock-free `is_closed`.
     closed: AtomicBool,
+    /// The server's counters (watcher panics are counted there).
+    stats: StatsHandle,
 }
 
 impl<S> Cell<S> {
-    pub fn new(state: S) -> Self {
+    pub fn new(state: S, stats: StatsHandle) -> Self {
         Cell {
             inner: Mutex::new(Inner {
                 state,
@@ -76,7 +79,12 @@ impl<S> Cell<S> {
             }),
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
+            stats,
         }
+    }
+
+    pub fn stats(&self) -> &StatsHandle {
+        &self.stats
     }
 
     pub fn lock(&self) -> Guard<'_, S> {
@@ -137,7 +145,7 @@ impl<S> Cell<S> {
         let out = settle(&mut guard.state, reason);
         self.closed.store(true, Ordering::Release);
         self.notify(guard);
-        run_watchers(watchers, reason);
+        run_watchers(watchers, reason, &self.stats.0);
         out
     }
 
@@ -145,7 +153,7 @@ impl<S> Cell<S> {
     pub fn on_close(&self, watcher: Watcher) {
         let late = self.lock().closure.watch(watcher);
         if let Some((watcher, reason)) = late {
-            watcher(reason);
+            run_watchers(vec![watcher], reason, &self.stats.0);
         }
     }
 
@@ -173,7 +181,7 @@ mod tests {
 
     #[test]
     fn close_runs_watchers_after_releasing_the_lock_and_wakes_waiters() {
-        let cell = Arc::new(Cell::new(0u32));
+        let cell = Arc::new(Cell::new(0u32, StatsHandle::default()));
         let (tx, rx) = mpsc::channel();
         let inside = Arc::clone(&cell);
         cell.on_close(Box::new(move |reason| {
@@ -201,7 +209,7 @@ mod tests {
 
     #[test]
     fn wake_requests_coalesce_until_cleared() {
-        let cell = Cell::new(());
+        let cell = Cell::new((), StatsHandle::default());
         let mut guard = cell.lock();
         assert!(guard.request_wake());
         assert!(!guard.request_wake());
@@ -211,7 +219,7 @@ mod tests {
 
     #[test]
     fn wait_closed_times_out_and_never_overflows() {
-        let cell = Cell::new(());
+        let cell = Cell::new((), StatsHandle::default());
         assert_eq!(cell.wait_closed(Duration::from_millis(5)), None);
         cell.close(CloseReason::Drained, |_, _| ());
         assert_eq!(cell.wait_closed(Duration::MAX), Some(CloseReason::Drained));

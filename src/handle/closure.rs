@@ -6,8 +6,10 @@
 //! the same way.
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::reason::CloseReason;
+use crate::stats::Counters;
 
 /// A callback run once when the connection ends.
 pub(crate) type Watcher = Box<dyn FnOnce(CloseReason) + Send>;
@@ -48,10 +50,15 @@ impl Closure {
     }
 }
 
-/// Runs watchers with the final reason.
-pub(crate) fn run_watchers(watchers: Vec<Watcher>, reason: CloseReason) {
+/// Runs watchers with the final reason. They are application code, usually
+/// on the reactor thread: a panic is contained and counted
+/// (`callback_panics`), and the watchers after it still run.
+pub(crate) fn run_watchers(watchers: Vec<Watcher>, reason: CloseReason, stats: &Counters) {
     for watcher in watchers {
-        watcher(reason);
+        if catch_unwind(AssertUnwindSafe(|| watcher(reason))).is_err() {
+            Counters::incr(&stats.callback_panics);
+            log::warn!("an on_close callback panicked ({reason}); contained");
+        }
     }
 }
 
@@ -79,7 +86,7 @@ mod tests {
             .is_none());
         let watchers = closure.close(CloseReason::PeerReset);
         assert!(closure.close(CloseReason::Shutdown).is_empty());
-        run_watchers(watchers, closure.reason().unwrap());
+        run_watchers(watchers, closure.reason().unwrap(), &Counters::default());
         assert_eq!(rx.try_recv(), Ok(CloseReason::PeerReset));
         // A late watcher is handed back to run at once.
         let (late, reason) = closure

@@ -106,7 +106,8 @@ impl Exchange {
             );
             return Ok(());
         }
-        let outcome = self.link.wait_outcome();
+        let notifier = &self.notifier;
+        let outcome = self.link.wait_outcome(|| notifier.is_stopped());
         if outcome.is_err() {
             Counters::incr(&self.notifier.stats.0.undelivered);
         }
@@ -192,6 +193,7 @@ impl Exchange {
         let shared = Arc::new(StreamShared::new(
             options,
             self.notifier.stream_budget_bytes,
+            self.notifier.stats.clone(),
         ));
         let reply = Reply::Stream {
             head,

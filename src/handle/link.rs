@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::cell::Cell;
 use super::closure::Watcher;
@@ -97,18 +97,19 @@ impl LinkState {
 #[derive(Debug)]
 pub(crate) struct Link {
     cell: Cell<LinkState>,
-    stats: StatsHandle,
 }
 
 impl Link {
     pub fn new(stats: StatsHandle) -> Self {
         Link {
-            cell: Cell::new(LinkState {
-                reply: Reply::Waiting,
-                outcome: None,
-                detached: false,
-            }),
-            stats,
+            cell: Cell::new(
+                LinkState {
+                    reply: Reply::Waiting,
+                    outcome: None,
+                    detached: false,
+                },
+                stats,
+            ),
         }
     }
 
@@ -127,14 +128,23 @@ impl Link {
         Ok(())
     }
 
-    /// Waits for the reactor's verdict on an offered response.
-    pub fn wait_outcome(&self) -> Result<(), Undelivered> {
+    /// Waits for the reactor's verdict on an offered response. The reactor
+    /// gives one on every way out; `reactor_stopped` is checked every second
+    /// as well, so no wait outlives a reactor that is gone.
+    pub fn wait_outcome(&self, reactor_stopped: impl Fn() -> bool) -> Result<(), Undelivered> {
         let mut guard = self.cell.lock();
         loop {
             if let Some(outcome) = guard.state.outcome.take() {
                 return outcome;
             }
-            guard = self.cell.wait(guard, None);
+            if reactor_stopped() && guard.reason().is_none() {
+                drop(guard);
+                self.close(CloseReason::Shutdown);
+                guard = self.cell.lock();
+                continue;
+            }
+            let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
+            guard = self.cell.wait(guard, Some(slice));
         }
     }
 
@@ -185,7 +195,7 @@ impl Link {
     /// wanted), handing back a response the reactor had not taken yet, and
     /// wakes every waiter. The first reason sticks.
     pub fn close(&self, reason: CloseReason) {
-        let stats = &self.stats;
+        let stats = self.cell.stats();
         self.cell.close(reason, |state, reason| {
             match std::mem::replace(&mut state.reply, Reply::Taken) {
                 Reply::Ready(response) => {
@@ -200,7 +210,7 @@ impl Link {
 
     /// Gives the worker the verdict on a response the reactor took.
     pub fn settle(&self, outcome: Result<(), Undelivered>) {
-        let stats = &self.stats;
+        let stats = self.cell.stats();
         match &outcome {
             Err(undelivered) => {
                 let reason = undelivered.reason;
@@ -226,7 +236,7 @@ mod tests {
         link.offer(Reply::Ready(Response::text(200, "event")), false)
             .unwrap();
         link.close(CloseReason::PeerReset);
-        let back = link.wait_outcome().unwrap_err();
+        let back = link.wait_outcome(|| false).unwrap_err();
         assert_eq!(back.reason, CloseReason::PeerReset);
         assert_eq!(back.response.body(), b"event");
     }

@@ -17,6 +17,9 @@ pub(crate) enum Command {
     Update(ConnectionId),
     /// Begin a graceful shutdown.
     Shutdown,
+    /// Makes the reactor panic, to test what survives it.
+    #[cfg(test)]
+    Panic,
 }
 
 /// Sends commands to the reactor and wakes it, coalescing wake-ups: a burst of
@@ -30,6 +33,8 @@ pub(crate) struct Notifier {
     pub reactor_thread: std::sync::OnceLock<ThreadId>,
     /// `Config::stream_budget_bytes`, for streams made on worker threads.
     pub stream_budget_bytes: usize,
+    /// The reactor has stopped (after settling every connection it held).
+    stopped: AtomicBool,
 }
 
 impl Notifier {
@@ -46,12 +51,13 @@ impl Notifier {
             stats,
             reactor_thread: std::sync::OnceLock::new(),
             stream_budget_bytes,
+            stopped: AtomicBool::new(false),
         }
     }
 
     /// Queues a command; false when the reactor has stopped.
     pub fn send(&self, command: Command) -> bool {
-        if self.tx.send(command).is_err() {
+        if self.is_stopped() || self.tx.send(command).is_err() {
             return false;
         }
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
@@ -66,6 +72,16 @@ impl Notifier {
     /// after the drain starts wakes it again.
     pub fn clear_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// Called by the reactor once it has settled every connection, on any
+    /// way out (shutdown, poll failure, a panic).
+    pub fn mark_stopped(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// True on the reactor's own thread, where blocking would deadlock.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::cell::{Cell, Guard};
 use super::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
-use crate::stats::Counters;
+use crate::stats::{Counters, StatsHandle};
 use crate::stream_options::{Backlog, Heartbeat, StreamOptions};
 use bytes::Bytes;
 
@@ -94,9 +94,9 @@ pub(crate) struct Pulled {
 }
 
 impl StreamShared {
-    pub fn new(options: StreamOptions, budget_bytes: usize) -> Self {
+    pub fn new(options: StreamOptions, budget_bytes: usize, stats: StatsHandle) -> Self {
         StreamShared {
-            cell: Cell::new(StreamState::default()),
+            cell: Cell::new(StreamState::default(), stats),
             backlog: options.backlog,
             budget_bytes,
             heartbeat: options.heartbeat,

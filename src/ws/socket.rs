@@ -16,6 +16,7 @@ use crate::handle::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
+use crate::stats::StatsHandle;
 
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +81,14 @@ pub(crate) struct Outgoing {
 }
 
 impl WsShared {
-    pub fn new(max_inbound: usize, budget_bytes: usize, backpressure: WsBackpressure) -> Self {
+    pub fn new(
+        max_inbound: usize,
+        budget_bytes: usize,
+        backpressure: WsBackpressure,
+        stats: StatsHandle,
+    ) -> Self {
         WsShared {
-            cell: Cell::new(WsState::default()),
+            cell: Cell::new(WsState::default(), stats),
             inbound: AtomicUsize::new(0),
             max_inbound,
             budget_bytes,
