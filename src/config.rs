@@ -232,7 +232,9 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Checks that the limits make sense together.
+    /// Checks that the limits make sense together: every count at least 1,
+    /// every timeout non-zero. Any timeout may be `Duration::MAX`, which
+    /// means "never" (deadlines saturate; nothing overflows).
     pub fn validate(&self) -> Result<(), crate::Error> {
         let bad = |what: &'static str| Err(crate::Error::InvalidConfig(what));
         if self.max_connections == 0 {
@@ -250,17 +252,25 @@ impl Config {
         if self.handoff_queue == 0 {
             return bad("handoff_queue must be at least 1");
         }
+        if self.ws_max_inbound_messages == 0 {
+            // No message could ever be handed over: every socket would stall.
+            return bad("ws_max_inbound_messages must be at least 1");
+        }
+        // `Duration::MAX` is fine anywhere ("never"); zero cannot work.
         let timeouts = [
             self.head_timeout,
             self.body_timeout,
             self.idle_timeout,
             self.response_timeout,
             self.write_stall_timeout,
+            self.linger_timeout,
+            self.shutdown_timeout,
+            self.accept_backoff,
             self.ws_ping_interval,
             self.ws_pong_timeout,
         ];
         if timeouts.iter().any(|t| t.is_zero()) {
-            return bad("timeouts must be non-zero");
+            return bad("timeouts must be non-zero (Duration::MAX means never)");
         }
         Ok(())
     }
@@ -277,12 +287,16 @@ mod tests {
 
     #[test]
     fn nonsense_is_rejected() {
-        let cases: [fn(&mut Config); 5] = [
+        let cases: [fn(&mut Config); 9] = [
             |c| c.max_connections = 0,
             |c| c.max_headers = MAX_HEADERS_LIMIT + 1,
             |c| c.max_buffered_bytes = c.max_head_bytes - 1,
             |c| c.idle_timeout = Duration::ZERO,
             |c| c.handoff_queue = 0,
+            |c| c.ws_max_inbound_messages = 0,
+            |c| c.linger_timeout = Duration::ZERO,
+            |c| c.shutdown_timeout = Duration::ZERO,
+            |c| c.accept_backoff = Duration::ZERO,
         ];
         for change in cases {
             let mut config = Config::default();

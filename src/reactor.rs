@@ -36,6 +36,7 @@ use crate::proto::encode::DateCache;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
 use crate::stats::{Counters, StatsHandle};
+use crate::time::deadline;
 use crate::timer::Timers;
 use crate::ws::socket::WsEvent;
 
@@ -345,7 +346,7 @@ impl Reactor {
             }
         }
         self.spare_fd = File::open("/dev/null").ok();
-        self.accept_paused_until = Some(now + backoff);
+        self.accept_paused_until = Some(deadline(now, backoff));
     }
 
     fn fire_timers(&mut self, now: Instant) {
@@ -414,7 +415,7 @@ impl Reactor {
             return;
         }
         log::debug!("shutting down: {} connections open", self.conns.len());
-        self.shutdown_deadline = Some(now + self.shared.config.shutdown_timeout);
+        self.shutdown_deadline = Some(deadline(now, self.shared.config.shutdown_timeout));
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }

@@ -318,8 +318,12 @@ mod tests {
         let stats = server.stats();
         assert_eq!(stats.active, 0);
         assert_eq!(stats.closed.get(CloseReason::ServerError), 1);
-        // Later hand-overs fail fast rather than wait for a dead reactor.
-        assert!(server.reactors[0].1.is_stopped());
+        // Then the reactor is marked stopped: later hand-overs fail fast
+        // rather than wait for it.
+        while !server.reactors[0].1.is_stopped() {
+            assert!(std::time::Instant::now() < deadline, "never marked stopped");
+            std::thread::sleep(Duration::from_millis(2));
+        }
         server.shutdown();
     }
 }

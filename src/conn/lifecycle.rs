@@ -12,6 +12,7 @@ use super::transport::Transport;
 use crate::config::Config;
 use crate::proto::encode;
 use crate::reason::CloseReason;
+use crate::time::deadline;
 
 impl<T: Transport> Connection<T> {
     /// After I/O: finish draining, finish a half-closed connection, give
@@ -56,7 +57,7 @@ impl<T: Transport> Connection<T> {
     /// closes or `linger_timeout` passes, so it reads our last response
     /// rather than a reset.
     fn linger(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
-        self.start_lingering(reason, cx.now + cx.config.linger_timeout);
+        self.start_lingering(reason, deadline(cx.now, cx.config.linger_timeout));
         if let Err(err) = self.io.shutdown_write() {
             log::debug!("{} shutdown failed: {err}", self.id);
             self.close(reason, cx);
@@ -82,21 +83,21 @@ impl<T: Transport> Connection<T> {
     pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
         let stall = self
             .has_output()
-            .then(|| self.last_write + config.write_stall_timeout);
+            .then(|| deadline(self.last_write, config.write_stall_timeout));
         let phase = match &self.phase {
             Phase::ReadingHead { .. } if self.is_draining() => None,
             Phase::ReadingHead { started } => match started {
-                Some(started) => Some(*started + config.head_timeout),
-                None if !self.has_output() => Some(self.idle_since + config.idle_timeout),
+                Some(started) => Some(deadline(*started, config.head_timeout)),
+                None if !self.has_output() => Some(deadline(self.idle_since, config.idle_timeout)),
                 None => None,
             },
-            Phase::ReadingBody { .. } => Some(self.last_read + config.body_timeout),
+            Phase::ReadingBody { .. } => Some(deadline(self.last_read, config.body_timeout)),
             Phase::AwaitingResponse { deadline, .. } => Some(*deadline),
             // A client that stops reading is caught by the write stall; a
             // quiet stream gets heartbeats if it asked for them.
             Phase::Streaming {
                 stream, last_part, ..
-            } => stream.heartbeat().map(|h| *last_part + h.every),
+            } => stream.heartbeat().map(|h| deadline(*last_part, h.every)),
             Phase::WebSocket(session) => session.next_deadline(config),
             Phase::Lingering { deadline, .. } => Some(*deadline),
             Phase::Closed(_) => return None,
@@ -111,7 +112,7 @@ impl<T: Transport> Connection<T> {
     pub fn on_deadline(&mut self, cx: &mut Cx<'_>) -> bool {
         let now = cx.now;
         let config = cx.config;
-        if self.has_output() && self.last_write + config.write_stall_timeout <= now {
+        if self.has_output() && deadline(self.last_write, config.write_stall_timeout) <= now {
             log::debug!("{} write stalled; resetting", self.id);
             self.reset(CloseReason::WriteStall, cx);
             return false;
@@ -135,16 +136,16 @@ impl<T: Transport> Connection<T> {
                 return self.drive(cx);
             }
             Phase::ReadingHead { started } if !self.is_draining() => {
-                if started.is_some_and(|s| s + config.head_timeout <= now) {
+                if started.is_some_and(|s| deadline(s, config.head_timeout) <= now) {
                     self.close(CloseReason::HeadTimeout, cx);
                 } else if started.is_none()
                     && !self.has_output()
-                    && self.idle_since + config.idle_timeout <= now
+                    && deadline(self.idle_since, config.idle_timeout) <= now
                 {
                     self.close(CloseReason::IdleTimeout, cx);
                 }
             }
-            Phase::ReadingBody { .. } if self.last_read + config.body_timeout <= now => {
+            Phase::ReadingBody { .. } if deadline(self.last_read, config.body_timeout) <= now => {
                 self.close(CloseReason::BodyTimeout, cx);
             }
             Phase::Lingering { reason, deadline } if *deadline <= now => {

@@ -28,6 +28,7 @@ use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::Counters;
+use crate::time::deadline;
 use crate::ws::session::Session;
 
 /// A connection's phase. Exactly one holds at a time.
@@ -238,7 +239,7 @@ impl<T: Transport> Connection<T> {
     pub(super) fn start_response_pending(&mut self, link: Arc<Link>, info: HeadInfo, cx: &Cx<'_>) {
         debug_assert!(self.is_reading_head(), "hand-off outside reading_head");
         Counters::incr(&cx.stats.pending_responses);
-        let deadline = cx.now + cx.config.response_timeout;
+        let deadline = deadline(cx.now, cx.config.response_timeout);
         self.set_phase(Phase::AwaitingResponse {
             link,
             info,

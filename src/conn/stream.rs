@@ -17,6 +17,7 @@ use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::Counters;
 use crate::stream_options::Backlog;
+use crate::time::deadline;
 
 impl<T: Transport> Connection<T> {
     /// Writes a stream's head and enters `Streaming`. Chunked for HTTP/1.1
@@ -112,7 +113,7 @@ impl<T: Transport> Connection<T> {
         let Some(heartbeat) = stream.heartbeat() else {
             return false;
         };
-        if *last_part + heartbeat.every > now {
+        if deadline(*last_part, heartbeat.every) > now {
             return false;
         }
         let chunked = *chunked;

@@ -11,6 +11,7 @@ use super::frame::{
 use super::socket::{Message, WebSocket, WsEvent};
 use crate::config::Config;
 use crate::reason::CloseReason;
+use crate::time::deadline;
 
 /// Incoming frames handled per call, before other connections get a go.
 const FRAMES_PER_TURN: usize = 64;
@@ -167,10 +168,12 @@ impl Session {
     }
 
     pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
-        let close = self.close_deadline.map(|sent| sent + config.linger_timeout);
+        let close = self
+            .close_deadline
+            .map(|sent| deadline(sent, config.linger_timeout));
         let heartbeat = match self.ping_sent {
-            Some(sent) => sent + config.ws_pong_timeout,
-            None => self.last_seen + config.ws_ping_interval,
+            Some(sent) => deadline(sent, config.ws_pong_timeout),
+            None => deadline(self.last_seen, config.ws_ping_interval),
         };
         Some(close.map_or(heartbeat, |c| c.min(heartbeat)))
     }
@@ -181,12 +184,12 @@ impl Session {
         let now = cx.now;
         if self
             .close_deadline
-            .is_some_and(|sent| sent + cx.config.linger_timeout <= now)
+            .is_some_and(|sent| deadline(sent, cx.config.linger_timeout) <= now)
         {
             return Step::Close(CloseReason::Drained);
         }
         match self.ping_sent {
-            Some(sent) if sent + cx.config.ws_pong_timeout <= now => {
+            Some(sent) if deadline(sent, cx.config.ws_pong_timeout) <= now => {
                 log::debug!(
                     "{} no pong within {:?}",
                     self.socket.id(),
@@ -194,7 +197,9 @@ impl Session {
                 );
                 Step::Reset(CloseReason::PingTimeout)
             }
-            None if self.last_seen + cx.config.ws_ping_interval <= now && !self.close_sent => {
+            None if deadline(self.last_seen, cx.config.ws_ping_interval) <= now
+                && !self.close_sent =>
+            {
                 encode_frame(out, OP_PING, b"tether");
                 self.ping_sent = Some(now);
                 Step::Continue
