@@ -1,6 +1,7 @@
 //! A response to send.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use smallvec::SmallVec;
 
@@ -47,13 +48,58 @@ impl Response {
     }
 
     /// Adds a header (repeat a name to send it several times).
-    pub fn with_header(
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not an RFC 9110 token or `value` holds a control
+    /// character other than tab (CR, LF and NUL above all): such a header
+    /// could put a second header line on the wire. Use it with names and
+    /// values you wrote; for anything that comes from a client or a user,
+    /// use [`try_with_header`](Response::try_with_header). (A panic in the
+    /// handler is contained: that request is answered `500`.)
+    ///
+    /// ```
+    /// let response = tether::Response::new(204).with_header("Cache-Control", "no-store");
+    /// assert_eq!(response.header("cache-control"), Some(&b"no-store"[..]));
+    /// ```
+    #[track_caller]
+    pub fn with_header(self, name: impl Into<Cow<'static, str>>, value: impl IntoBytes) -> Self {
+        match self.try_with_header(name, value) {
+            Ok(response) => response,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Adds a header after checking it: the name must be a token and the
+    /// value free of control characters other than tab (RFC 9110, 5.1 and
+    /// 5.5). Nothing is stripped or rewritten: a bad header is refused.
+    ///
+    /// ```
+    /// use tether::Response;
+    /// let from_client = "a\r\nSet-Cookie: stolen=1";
+    /// let refused = Response::new(200).try_with_header("X-Echo", from_client.to_string());
+    /// assert!(refused.is_err());
+    /// let ok = Response::new(200).try_with_header("X-Echo", "plain text").unwrap();
+    /// assert_eq!(ok.header("x-echo"), Some(&b"plain text"[..]));
+    /// ```
+    pub fn try_with_header(
         mut self,
         name: impl Into<Cow<'static, str>>,
         value: impl IntoBytes,
-    ) -> Self {
-        self.headers.push((name.into(), value.into_bytes()));
-        self
+    ) -> Result<Self, InvalidHeader> {
+        let name = name.into();
+        let value = value.into_bytes();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(InvalidHeader::Name(name.into_owned()));
+        }
+        if let Some(&byte) = value.iter().find(|&&b| is_forbidden_in_value(b)) {
+            return Err(InvalidHeader::Value {
+                name: name.into_owned(),
+                byte,
+            });
+        }
+        self.headers.push((name, value));
+        Ok(self)
     }
 
     /// Sets the body.
@@ -90,6 +136,48 @@ impl Response {
             .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
             .any(|(_, v)| super::parse::has_token(v, "close"))
     }
+}
+
+/// A header the application tried to add that would not be valid HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidHeader {
+    /// The name is empty or holds a byte that is not a token character.
+    Name(String),
+    /// The value of header `name` holds the control byte `byte`.
+    Value {
+        /// The header's name.
+        name: String,
+        /// The first forbidden byte (CR, LF, NUL or another control).
+        byte: u8,
+    },
+}
+
+impl fmt::Display for InvalidHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidHeader::Name(name) => {
+                write!(f, "invalid header name {name:?}: not an RFC 9110 token")
+            }
+            InvalidHeader::Value { name, byte } => write!(
+                f,
+                "invalid value for header {name:?}: control byte 0x{byte:02x} is not allowed"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InvalidHeader {}
+
+/// `tchar` (RFC 9110, 5.6.2).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Field values are VCHAR, obs-text, SP and HTAB (RFC 9110, 5.5): every
+/// other control byte is refused, CR, LF and NUL above all.
+fn is_forbidden_in_value(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
 /// Bytes for a body or header value: borrowed when `'static`, owned otherwise.
