@@ -74,7 +74,7 @@ pub use config::{
 pub use error::Error;
 pub use handle::exchange::{Exchange, Exchanges};
 pub use handle::link::Undelivered;
-pub use handle::stream::{StreamClosed, StreamSender, TrySendError};
+pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
 pub use handler::Action;
 pub use id::ConnectionId;
 pub use proto::multipart::Multipart;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use tether::{Backlog, CloseReason, Config, Exchange, Response, StreamClosed, StreamOptions};
+use tether::{Backlog, CloseReason, Config, Exchange, Response, SendError, StreamOptions};
 use util::*;
 
 fn head() -> Response {
@@ -20,7 +20,7 @@ fn head() -> Response {
 fn endless(
     config: Config,
     pause: Duration,
-) -> (tether::Server, mpsc::Receiver<(StreamClosed, usize)>) {
+) -> (tether::Server, mpsc::Receiver<(SendError, usize)>) {
     let (tx, rx) = mpsc::channel();
     let server = serve_workers(config, 1, move |exchange: Exchange| {
         let mut stream = exchange.stream(head()).unwrap();
@@ -111,7 +111,7 @@ fn reader_leaves_after_three_parts(leave: impl FnOnce(Client), reason: CloseReas
     let (closed, _) = rx
         .recv_timeout(PATIENCE)
         .expect("the producer's send failed");
-    assert_eq!(closed, StreamClosed(reason));
+    assert_eq!(closed, SendError::Closed(reason));
     wait_for("streams_active back to 0", || {
         server.stats().streams_active == 0
     });
@@ -161,7 +161,7 @@ fn a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves() {
     client.reset();
     assert_eq!(
         rx.recv_timeout(PATIENCE).unwrap(),
-        StreamClosed(CloseReason::PeerReset)
+        SendError::Closed(CloseReason::PeerReset)
     );
 }
 
@@ -174,7 +174,7 @@ fn a_client_that_never_reads_is_cut_with_write_stall() {
     let mut client = Client::connect(server.local_addr());
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     let (closed, _) = rx.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(closed, StreamClosed(CloseReason::WriteStall));
+    assert_eq!(closed, SendError::Closed(CloseReason::WriteStall));
     assert_eq!(server.stats().closed.get(CloseReason::WriteStall), 1);
     drop(client);
     assert_quiet(&server);
@@ -272,7 +272,7 @@ fn shutdown_ends_streams_and_tells_producers() {
     client.read_chunk().unwrap();
     server.shutdown();
     let (closed, _) = rx.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(closed, StreamClosed(CloseReason::Shutdown));
+    assert_eq!(closed, SendError::Closed(CloseReason::Shutdown));
 }
 
 #[test]

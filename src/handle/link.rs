@@ -196,16 +196,21 @@ impl Link {
     /// wakes every waiter. The first reason sticks.
     pub fn close(&self, reason: CloseReason) {
         let stats = self.cell.stats();
-        self.cell.close(reason, |state, reason| {
+        let stream = self.cell.close(reason, |state, reason| {
             match std::mem::replace(&mut state.reply, Reply::Taken) {
                 Reply::Ready(response) => {
                     state.conclude(Err(Undelivered { response, reason }), stats)
                 }
-                Reply::Stream { stream, .. } => stream.close(reason),
+                Reply::Stream { stream, .. } => return Some((stream, reason)),
                 Reply::Waiting => state.reply = Reply::Waiting,
                 Reply::Taken | Reply::Dropped => {}
             }
+            None
         });
+        // The stream's watchers are application code: never under our lock.
+        if let Some((stream, reason)) = stream {
+            stream.close(reason);
+        }
     }
 
     /// Gives the worker the verdict on a response the reactor took.
@@ -262,6 +267,37 @@ mod tests {
         assert!(
             link.cell.lock().state.outcome.is_none(),
             "nobody waits for it"
+        );
+    }
+
+    #[test]
+    fn closing_a_link_runs_its_streams_callbacks_outside_the_link_lock() {
+        use crate::stream_options::StreamOptions;
+        let link = Arc::new(Link::new(StatsHandle::default()));
+        let stream = Arc::new(StreamShared::new(
+            StreamOptions::default(),
+            1024,
+            StatsHandle::default(),
+        ));
+        let reply = Reply::Stream {
+            head: Response::new(200),
+            stream: Arc::clone(&stream),
+            close_delimited: false,
+        };
+        link.offer(reply, false).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inside = Arc::clone(&link);
+        stream.on_close(Box::new(move |_| {
+            // Locks the link: deadlocks if the link's lock is held here.
+            tx.send(inside.close_reason()).unwrap();
+        }));
+        let closer = Arc::clone(&link);
+        std::thread::spawn(move || closer.close(CloseReason::PeerReset));
+        let seen = rx.recv_timeout(Duration::from_secs(10));
+        assert_eq!(
+            seen,
+            Ok(Some(CloseReason::PeerReset)),
+            "callback ran under the lock"
         );
     }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cell::{Cell, Guard};
+use super::closure::Watcher;
 use super::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::stats::{Counters, StatsHandle};
@@ -39,6 +40,40 @@ impl fmt::Display for StreamClosed {
 }
 
 impl std::error::Error for StreamClosed {}
+
+/// Why [`StreamSender::send`] did not queue a part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The stream ended (the client left, or the server closed it) for this
+    /// reason. Nobody will read what is sent now.
+    Closed(CloseReason),
+    /// Called on the reactor thread (a handler, an `on_close` callback) while
+    /// the queue is over its budget: waiting there would wait for the reactor
+    /// itself. The part is handed back.
+    WouldDeadlock(Bytes),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(reason) => write!(f, "stream closed: {reason}"),
+            SendError::WouldDeadlock(part) => write!(
+                f,
+                "stream queue full and send called on the reactor thread ({} bytes not sent)",
+                part.len()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<StreamClosed> for SendError {
+    fn from(closed: StreamClosed) -> Self {
+        SendError::Closed(closed.0)
+    }
+}
 
 /// Why [`StreamSender::try_send`] or [`StreamSender::send_timeout`] did not
 /// queue a part.
@@ -151,6 +186,11 @@ impl StreamShared {
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.cell.close_reason()
     }
+
+    /// Runs `watcher` when the stream ends (at once if it has).
+    pub fn on_close(&self, watcher: Watcher) {
+        self.cell.on_close(watcher);
+    }
 }
 
 /// The producer's end of a streaming response. Get one from
@@ -196,10 +236,20 @@ impl StreamSender {
     /// Queues a part, blocking while the queue is over its budget (never in
     /// [`Backlog::KeepNewest`] mode). Fails at once, or wakes from blocking,
     /// when the stream has ended.
-    pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), StreamClosed> {
+    ///
+    /// On the reactor thread (in a handler or an `on_close` callback) it
+    /// never blocks: a full queue fails with [`SendError::WouldDeadlock`].
+    pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
+        if self.notifier.on_reactor_thread() {
+            return match self.push(part.into(), None) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Closed(reason)) => Err(SendError::Closed(reason)),
+                Err(TrySendError::Full(part)) => Err(SendError::WouldDeadlock(part)),
+            };
+        }
         match self.push(part.into(), Some(None)) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Closed(reason)) => Err(StreamClosed(reason)),
+            Err(TrySendError::Closed(reason)) => Err(SendError::Closed(reason)),
             // Blocking without a deadline only returns when queued or closed.
             Err(TrySendError::Full(_)) => Ok(()),
         }
@@ -210,12 +260,16 @@ impl StreamSender {
         self.push(part.into(), None)
     }
 
-    /// Queues a part, waiting up to `timeout` for room.
+    /// Queues a part, waiting up to `timeout` for room (not at all on the
+    /// reactor thread, where waiting would hold up the reactor itself).
     pub fn send_timeout(
         &mut self,
         part: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<(), TrySendError> {
+        if self.notifier.on_reactor_thread() {
+            return self.push(part.into(), None);
+        }
         self.push(part.into(), Some(Instant::now().checked_add(timeout)))
     }
 
@@ -313,7 +367,7 @@ impl StreamSender {
     /// when the stream ends; at once if it has. Use it to wake whatever the
     /// producer waits on — a channel, a condvar.
     pub fn on_close(&self, callback: impl FnOnce(CloseReason) + Send + 'static) {
-        self.shared.cell.on_close(Box::new(callback));
+        self.shared.on_close(Box::new(callback));
     }
 
     /// Bytes queued and not yet taken by the reactor.
