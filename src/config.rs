@@ -28,6 +28,8 @@ pub const DEFAULT_WS_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
 /// Default for [`Config::ws_max_inbound_messages`].
 pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
+/// Default for [`Config::ws_max_pending_events`].
+pub const DEFAULT_WS_MAX_PENDING_EVENTS: usize = 4096;
 /// Default for [`Config::handoff_queue`].
 pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
 /// Default for [`Config::head_timeout`].
@@ -191,6 +193,13 @@ pub struct Config {
     /// Message events of one WebSocket the application may hold (not yet
     /// dropped) before the reactor stops reading that socket.
     pub ws_max_inbound_messages: usize,
+    /// WebSocket events (open, message, closed) of every socket the
+    /// application may hold (queued on [`WsEvents`](crate::WsEvents) or not
+    /// yet dropped) before new upgrades are refused with `503`
+    /// (`ws_refused`). With the per-socket allowance this bounds the event
+    /// stream: at most this many plus, per open socket,
+    /// `ws_max_inbound_messages` + 1.
+    pub ws_max_pending_events: usize,
     /// TCP keepalive probing on accepted sockets; `None` leaves the OS default.
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
@@ -225,6 +234,7 @@ impl Default for Config {
             ws_send_budget_bytes: DEFAULT_WS_SEND_BUDGET_BYTES,
             ws_backpressure: WsBackpressure::Fail,
             ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
+            ws_max_pending_events: DEFAULT_WS_MAX_PENDING_EVENTS,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(45)),
         }
@@ -251,6 +261,9 @@ impl Config {
         }
         if self.handoff_queue == 0 {
             return bad("handoff_queue must be at least 1");
+        }
+        if self.ws_max_pending_events == 0 {
+            return bad("ws_max_pending_events must be at least 1");
         }
         if self.ws_max_inbound_messages == 0 {
             // No message could ever be handed over: every socket would stall.

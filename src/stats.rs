@@ -27,6 +27,8 @@ pub(crate) struct Counters {
     pub frames_replaced: AtomicU64,
     pub ws_active: AtomicU64,
     pub ws_dropped: AtomicU64,
+    pub ws_events_pending: AtomicU64,
+    pub ws_refused: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
 }
 
@@ -84,6 +86,8 @@ impl StatsHandle {
             frames_replaced: c.frames_replaced.load(Relaxed),
             ws_active: c.ws_active.load(Relaxed),
             ws_dropped: c.ws_dropped.load(Relaxed),
+            ws_events_pending: c.ws_events_pending.load(Relaxed),
+            ws_refused: c.ws_refused.load(Relaxed),
             closed: Closed(closed),
         }
     }
@@ -136,6 +140,12 @@ pub struct Stats {
     /// WebSocket messages dropped from full queues
     /// ([`WsBackpressure::DropOldest`](crate::WsBackpressure::DropOldest)).
     pub ws_dropped: u64,
+    /// WebSocket events handed to the application and not yet dropped.
+    pub ws_events_pending: u64,
+    /// Upgrades refused with `503` because
+    /// [`Config::ws_max_pending_events`](crate::Config::ws_max_pending_events)
+    /// events were pending.
+    pub ws_refused: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
 }
@@ -195,6 +205,8 @@ impl Stats {
             ("frames_replaced", self.frames_replaced),
             ("ws_active", self.ws_active),
             ("ws_dropped", self.ws_dropped),
+            ("ws_events_pending", self.ws_events_pending),
+            ("ws_refused", self.ws_refused),
         ];
         out.push('{');
         for &(name, value) in fields.iter().chain(extra) {

@@ -1,6 +1,7 @@
 //! A WebSocket on a connection: the upgrade, frames in through the session,
 //! the application's frames out, and carrying out what the session decides.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::cx::Cx;
@@ -8,9 +9,11 @@ use super::io::OUTPUT_HIGH_WATER_BYTES;
 use super::state::Connection;
 use super::state::Phase;
 use super::transport::Transport;
+use crate::proto::encode;
 use crate::proto::parse::HeadInfo;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
+use crate::stats::Counters;
 use crate::ws::handshake::respond as handshake_response;
 use crate::ws::session::{Session, Step};
 use crate::ws::socket::{WebSocket, WsEvent, WsShared};
@@ -37,6 +40,20 @@ impl<T: Transport> Connection<T> {
                 return;
             }
         };
+        let pending = cx.stats.ws_events_pending.load(Ordering::Relaxed);
+        if pending >= cx.config.ws_max_pending_events as u64 {
+            // The application is not taking events: a new socket would only
+            // add to them. Refused like a full hand-off queue.
+            Counters::incr(&cx.stats.ws_refused);
+            log::debug!(
+                "{} {pending} WebSocket events pending; answering 503",
+                self.id
+            );
+            self.start_draining(CloseReason::Drained);
+            let refusal = encode::error_response(503, "server busy");
+            self.queue_response(&refusal, info, cx);
+            return;
+        }
         self.queue_response(&response, info, cx);
         let config = cx.config;
         let shared = Arc::new(WsShared::new(

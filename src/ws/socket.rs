@@ -16,7 +16,7 @@ use crate::handle::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
-use crate::stats::StatsHandle;
+use crate::stats::{Counters, StatsHandle};
 
 /// A message from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,6 +325,24 @@ pub enum WsEventKind {
     },
 }
 
+/// Counts an event server-wide (`ws_events_pending`) until the application
+/// drops it; upgrades are refused while too many are pending.
+struct PendingEvent(StatsHandle);
+
+impl PendingEvent {
+    fn new(socket: &WebSocket) -> Self {
+        let stats = socket.notifier.stats.clone();
+        Counters::incr(&stats.0.ws_events_pending);
+        PendingEvent(stats)
+    }
+}
+
+impl Drop for PendingEvent {
+    fn drop(&mut self) {
+        Counters::decr(&self.0 .0.ws_events_pending);
+    }
+}
+
 /// One event: the socket it concerns, and what happened.
 pub struct WsEvent {
     /// The socket.
@@ -332,11 +350,13 @@ pub struct WsEvent {
     /// What happened.
     pub kind: WsEventKind,
     permit: Option<InboundPermit>,
+    _pending: PendingEvent,
 }
 
 impl WsEvent {
     pub(crate) fn open(socket: WebSocket, request: Request) -> Self {
         WsEvent {
+            _pending: PendingEvent::new(&socket),
             socket,
             kind: WsEventKind::Open(request),
             permit: None,
@@ -351,6 +371,7 @@ impl WsEvent {
             permit: Some(InboundPermit {
                 socket: socket.clone(),
             }),
+            _pending: PendingEvent::new(&socket),
             socket,
             kind: WsEventKind::Message(message),
         }
@@ -358,6 +379,7 @@ impl WsEvent {
 
     pub(crate) fn closed(socket: WebSocket, reason: CloseReason, code: Option<u16>) -> Self {
         WsEvent {
+            _pending: PendingEvent::new(&socket),
             socket,
             kind: WsEventKind::Closed { reason, code },
             permit: None,
