@@ -114,7 +114,11 @@ fn a_client_that_never_reads_is_reset_with_write_stall() {
 #[test]
 fn respond_to_a_draining_client_that_never_reads_comes_back_with_write_stall() {
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(quick(), 1, move |exchange: Exchange| {
+    // Only the write stall may end this exchange: the worker gets all the
+    // time a loaded machine needs to build and hand over 32 MiB.
+    let mut config = quick();
+    config.response_timeout = PATIENCE * 6;
+    let server = serve_workers(config, 1, move |exchange: Exchange| {
         let big = vec![b'x'; 32 * 1024 * 1024];
         let _ = tx.send(exchange.respond(Response::new(200).with_body(big)));
     });

@@ -59,11 +59,32 @@ impl Peer {
     }
 }
 
+/// Lets peers that have bytes read them and answer pings: every peer
+/// during setup (`setup`), afterwards only the live ones.
+fn pump_ready(
+    poll: &mut Poll,
+    events: &mut Events,
+    peers: &mut [Peer],
+    timeout: Duration,
+    setup: bool,
+) {
+    poll.poll(events, Some(timeout)).unwrap();
+    for event in events.iter() {
+        let peer = &mut peers[event.token().0];
+        if setup || peer.fate == Fate::Live {
+            peer.pump();
+        }
+    }
+}
+
 #[test]
 fn broadcast_survives_vanishing_members_and_never_reaches_a_reused_slot() {
     let mut config = Config::default();
-    config.ws_ping_interval = Duration::from_millis(300);
-    config.ws_pong_timeout = Duration::from_millis(300);
+    // Silent members are found within about two seconds; live ones answer
+    // every ping, during setup too (see `pump_ready`), however slow the
+    // machine is.
+    config.ws_ping_interval = Duration::from_secs(1);
+    config.ws_pong_timeout = Duration::from_secs(1);
     let server = serve(config, |req| match req.path() {
         "/ws/chat" | "/ws" => Action::Upgrade(Upgrade::new()),
         _ => Action::Respond(tether::Response::new(404)),
@@ -93,8 +114,10 @@ fn broadcast_survives_vanishing_members_and_never_reaches_a_reused_slot() {
     }
 
     let mut poll = Poll::new().unwrap();
-    let mut peers: Vec<Peer> = (0..SOCKETS)
-        .map(|i| {
+    let mut events = Events::with_capacity(1024);
+    let mut peers: Vec<Peer> = Vec::with_capacity(SOCKETS);
+    for i in 0..SOCKETS {
+        let peer = {
             let mut raw = RawWs::connect(server.local_addr(), "/ws/chat");
             let buf = raw.take_buffered();
             raw.stream.set_nonblocking(true).unwrap();
@@ -114,12 +137,26 @@ fn broadcast_survives_vanishing_members_and_never_reaches_a_reused_slot() {
                 texts: Vec::new(),
                 fate,
             }
-        })
-        .collect();
-    wait_for("every socket in the group", || group.len() == SOCKETS);
+        };
+        peers.push(peer);
+        if i % 16 == 0 {
+            pump_ready(&mut poll, &mut events, &mut peers, Duration::ZERO, true);
+        }
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while group.len() != SOCKETS {
+        assert!(Instant::now() < deadline, "group has {}", group.len());
+        pump_ready(
+            &mut poll,
+            &mut events,
+            &mut peers,
+            Duration::from_millis(5),
+            true,
+        );
+    }
 
-    // A tenth vanish: FIN, RST, or silence (the socket stays open but
-    // nothing is read or answered).
+    // A tenth vanish: FIN, RST, or silence (from now on the socket stays
+    // open but nothing is read or answered).
     for peer in peers
         .iter_mut()
         .filter(|p| p.fate == Fate::Fin || p.fate == Fate::Rst)
@@ -146,7 +183,6 @@ fn broadcast_survives_vanishing_members_and_never_reaches_a_reused_slot() {
         })
     };
 
-    let mut events = Events::with_capacity(1024);
     let deadline = Instant::now() + PATIENCE;
     let live = |peers: &[Peer]| {
         peers
@@ -160,14 +196,13 @@ fn broadcast_survives_vanishing_members_and_never_reaches_a_reused_slot() {
             "timed out: group has {}",
             group.len()
         );
-        poll.poll(&mut events, Some(Duration::from_millis(20)))
-            .unwrap();
-        for event in events.iter() {
-            let peer = &mut peers[event.token().0];
-            if peer.fate == Fate::Live {
-                peer.pump();
-            }
-        }
+        pump_ready(
+            &mut poll,
+            &mut events,
+            &mut peers,
+            Duration::from_millis(20),
+            false,
+        );
     }
     let counts = broadcaster.join().unwrap();
     assert!(
