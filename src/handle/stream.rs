@@ -304,7 +304,17 @@ impl StreamSender {
             }
             guard = match wait {
                 None => return Err(TrySendError::Full(part)),
-                Some(None) => shared.cell.wait(guard, None),
+                Some(None) if self.notifier.is_stopped() => {
+                    // The reactor settled every stream on its way out; this
+                    // is only a backstop so no producer outlives it.
+                    drop(guard);
+                    shared.close(CloseReason::Shutdown);
+                    shared.lock()
+                }
+                Some(None) => {
+                    let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
+                    shared.cell.wait(guard, Some(slice))
+                }
                 Some(Some(deadline)) => {
                     if deadline <= Instant::now() {
                         return Err(TrySendError::Full(part));
@@ -391,5 +401,35 @@ impl fmt::Debug for StreamSender {
             .field("backlog", &self.shared.backlog)
             .field("closed", &self.close_reason())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::StatsHandle;
+
+    #[test]
+    fn a_blocked_send_does_not_outlive_a_stopped_reactor() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let notifier = Arc::new(Notifier::new(tx, waker, StatsHandle::default(), 4));
+        let options = StreamOptions::default();
+        let shared = Arc::new(StreamShared::new(options, 4, StatsHandle::default()));
+        let id = ConnectionId::default();
+        let mut sender = StreamSender::new(Arc::clone(&shared), Arc::clone(&notifier), id);
+        sender.send("full").unwrap();
+        let stopper = {
+            let notifier = Arc::clone(&notifier);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                notifier.mark_stopped();
+            })
+        };
+        // Nobody will ever pull the queue: without the backstop this blocks.
+        let blocked = sender.send("more");
+        assert_eq!(blocked, Err(SendError::Closed(CloseReason::Shutdown)));
+        stopper.join().unwrap();
     }
 }
