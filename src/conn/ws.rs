@@ -99,22 +99,26 @@ impl<T: Transport> Connection<T> {
 
     /// Heartbeats and the closing handshake's deadline.
     pub(super) fn ws_deadline(&mut self, cx: &mut Cx<'_>) {
-        let Phase::WebSocket(session) = &mut self.phase else {
-            return;
-        };
-        let mut out = Vec::new();
-        let step = session.on_deadline(&mut out, &cx.ws());
-        self.queue_bytes(&out, cx);
-        self.apply_ws_step(step, cx);
+        self.session_step(cx, |session, out, cx| session.on_deadline(out, &cx.ws()));
     }
 
     /// The server shuts down: a 1001 close frame, then drain.
     pub(super) fn ws_going_away(&mut self, cx: &mut Cx<'_>) {
+        self.session_step(cx, |session, out, cx| session.going_away(out, cx.now));
+    }
+
+    /// Lets the session act, queues the frames it wrote, and carries out
+    /// what it decided.
+    fn session_step(
+        &mut self,
+        cx: &mut Cx<'_>,
+        act: impl FnOnce(&mut Session, &mut Vec<u8>, &Cx<'_>) -> Step,
+    ) {
         let Phase::WebSocket(session) = &mut self.phase else {
             return;
         };
         let mut out = Vec::new();
-        let step = session.going_away(&mut out, cx.now);
+        let step = act(session, &mut out, cx);
         self.queue_bytes(&out, cx);
         self.apply_ws_step(step, cx);
     }
