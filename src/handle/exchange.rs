@@ -94,9 +94,12 @@ impl Exchange {
     /// connection ended first: the client left, the response timeout passed,
     /// the server shut down.
     ///
-    /// Waiting is bounded by the write-stall timeout. Called on the reactor's
-    /// own thread (which it should not be), it cannot wait: it queues the
-    /// response and returns `Ok` without the delivery guarantee.
+    /// Waiting is bounded by the write-stall timeout, and ends with
+    /// [`Undelivered`] if the reactor stops for any reason (shutdown, or a
+    /// failure of its own: reason [`ServerError`](CloseReason::ServerError)).
+    /// Called on the reactor's own thread (which it should not be), it
+    /// cannot wait: it queues the response and returns `Ok` without the
+    /// delivery guarantee.
     pub fn respond(mut self, response: Response) -> Result<(), Undelivered> {
         self.hand_over(Reply::Ready(response), false)?;
         if self.notifier.on_reactor_thread() {
