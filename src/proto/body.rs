@@ -48,7 +48,9 @@ impl BodyDecoder {
                 let take = input
                     .len()
                     .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                if body.len() + take > max_body {
+                // Peer-controlled sizes are compared with what is left of
+                // the allowance, never added to (no overflow, no wrap).
+                if take > max_body.saturating_sub(body.len()) {
                     return Err(BodyError::TooLarge);
                 }
                 body.extend_from_slice(&input[..take]);
@@ -135,7 +137,8 @@ impl Chunked {
                     Extension
                 }
                 (SizeLf, b'\n') => {
-                    if body.len() as u64 + self.size > max_body as u64 {
+                    let allowance = max_body.saturating_sub(body.len()) as u64;
+                    if self.size > allowance {
                         return Err(BodyError::TooLarge);
                     }
                     if self.size == 0 {
@@ -264,6 +267,20 @@ mod tests {
             decode_all(Framing::Length(2000), &input, 512),
             Err(BodyError::TooLarge)
         );
+    }
+
+    #[test]
+    fn chunk_sizes_near_two_to_the_64_never_wrap_the_limit() {
+        for size in ["ffffffffffffffff", "fffffffffffffff0", "8000000000000000"] {
+            for step in [1, 7, 64] {
+                let input = format!("1\r\na\r\n{size}\r\n{}", "x".repeat(100));
+                assert_eq!(
+                    decode_all(Framing::Chunked, input.as_bytes(), step),
+                    Err(BodyError::TooLarge),
+                    "{size} in steps of {step}"
+                );
+            }
+        }
     }
 
     #[test]

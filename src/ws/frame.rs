@@ -206,9 +206,10 @@ impl Decoder {
                 code: CLOSE_TOO_BIG,
                 why: "message too big",
             };
-            if len > limits.max_frame_bytes
-                || self.message.len() as u64 + len > limits.max_message_bytes as u64
-            {
+            // `len` comes from the peer: compare it with what is left of
+            // the allowance, never add to it.
+            let message_left = limits.max_message_bytes.saturating_sub(self.message.len()) as u64;
+            if len > limits.max_frame_bytes || len > message_left {
                 return Err(too_big);
             }
         }
@@ -367,6 +368,25 @@ mod tests {
             }
         }
         Ok(out)
+    }
+
+    #[test]
+    fn a_frame_length_near_two_to_the_63_never_wraps_the_message_limit() {
+        // Even with no frame limit at all, a continuation whose length
+        // would wrap `assembled + len` is refused as too big.
+        let limits = Limits {
+            max_frame_bytes: u64::MAX,
+            max_message_bytes: 1024,
+        };
+        let mut decoder = Decoder::default();
+        let first = client_frame(OP_TEXT, b"hello");
+        let (used, incoming) = decoder.decode(&first, limits).unwrap();
+        assert_eq!((used, incoming), (first.len(), None));
+        let mut huge = vec![OP_CONTINUATION, 0x80 | 127];
+        huge.extend_from_slice(&0x7fff_ffff_ffff_fffeu64.to_be_bytes());
+        huge.extend_from_slice(&[1, 2, 3, 4]);
+        let err = decoder.decode(&huge, limits).unwrap_err();
+        assert_eq!(err.code, CLOSE_TOO_BIG);
     }
 
     #[test]
