@@ -42,6 +42,10 @@ impl<T: Transport> Connection<T> {
                     self.parse_head(cx)
                 }
                 Phase::ReadingBody { .. } => self.parse_body(cx),
+                // Frames make output too (pongs, close echoes): decode only
+                // while the client takes what we already owe it. Until then
+                // input backs up and reading pauses: TCP backpressure.
+                Phase::WebSocket(_) if self.unsent() > OUTPUT_HIGH_WATER_BYTES => return false,
                 Phase::WebSocket(_) => return self.ws_input(cx),
                 _ => return false,
             };

@@ -416,3 +416,37 @@ fn a_dropped_exchange_is_answered_500_and_the_connection_drains() {
         }
     ));
 }
+
+#[test]
+fn a_websocket_ping_flood_stops_being_decoded_while_its_output_is_over_the_high_water_mark() {
+    use super::io::OUTPUT_HIGH_WATER_BYTES;
+    let mut bed = Bed::new(|_| Action::Upgrade(crate::ws::Upgrade::new()));
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(
+        &mut conn,
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(matches!(conn.phase, Phase::WebSocket(_)));
+    conn.io.room = 0; // the client reads nothing from now on
+    let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    ping.extend(std::iter::repeat_n(b'p', 125));
+    for _ in 0..20_000 {
+        // One ping per read: without coalescing or a limit, one pong each.
+        conn.io.reads.push_back(Ok(ping.clone()));
+    }
+    for _ in 0..2_000 {
+        conn.on_event(readable(), &mut bed.cx());
+        assert!(
+            conn.unsent() <= OUTPUT_HIGH_WATER_BYTES + 64 * 127,
+            "output grew to {}",
+            conn.unsent()
+        );
+        assert!(conn.input.len() <= bed.config.max_buffered_bytes);
+    }
+    assert!(
+        !conn.io.reads.is_empty(),
+        "the flood is held back in the client's socket, not read"
+    );
+    assert!(!conn.is_closed());
+}

@@ -69,11 +69,29 @@ impl Session {
 
     /// Decodes buffered input, writing control replies to `out`. Returns the
     /// bytes consumed, what to do next, and whether a budget stopped it.
+    ///
+    /// Pings are answered once per call, with the latest one's payload
+    /// (RFC 6455 §5.5.3 allows it): a flood of pings costs one pong per
+    /// batch, and the connection stops decoding while its output is over
+    /// the high-water mark, so what a peer makes us send stays bounded.
     pub fn on_input(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
         cx: &WsCx<'_>,
+    ) -> (usize, Step, bool) {
+        let mut pong = None;
+        let result = self.decode_batch(input, out, cx, &mut pong);
+        write_pong(out, &mut pong);
+        result
+    }
+
+    fn decode_batch(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        cx: &WsCx<'_>,
+        pong: &mut Option<Vec<u8>>,
     ) -> (usize, Step, bool) {
         let limits = Limits {
             max_frame_bytes: cx.config.ws_max_frame_bytes,
@@ -94,6 +112,7 @@ impl Session {
                         err.why,
                         err.code
                     );
+                    write_pong(out, pong);
                     self.send_close(out, err.code, err.why, cx.now);
                     return (used, Step::Drain(CloseReason::ProtocolError), false);
                 }
@@ -109,7 +128,7 @@ impl Session {
                 Incoming::Binary(data) => Message::Binary(data),
                 Incoming::Ping(payload) => {
                     if !self.close_sent {
-                        encode_frame(out, OP_PONG, &payload);
+                        *pong = Some(payload);
                     }
                     continue;
                 }
@@ -121,6 +140,7 @@ impl Session {
                         CloseReason::Drained
                     } else {
                         let code = self.peer_code.unwrap_or(CLOSE_NORMAL);
+                        write_pong(out, pong);
                         self.send_close(out, code, "", cx.now);
                         CloseReason::PeerClosed
                     };
@@ -220,5 +240,12 @@ impl Session {
         let _ = cx
             .events
             .send(WsEvent::closed(self.socket.clone(), reason, self.peer_code));
+    }
+}
+
+/// Answers the latest ping of a batch, if there was one.
+fn write_pong(out: &mut Vec<u8>, pong: &mut Option<Vec<u8>>) {
+    if let Some(payload) = pong.take() {
+        encode_frame(out, OP_PONG, &payload);
     }
 }
