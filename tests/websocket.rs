@@ -211,6 +211,32 @@ fn a_bad_handshake_is_refused() {
     assert_eq!(client.read_reply(false).status, 400);
 }
 
+#[test]
+fn contradictory_or_duplicated_upgrade_headers_are_refused() {
+    let (server, _events) = ws_server(Config::default());
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let version = "Sec-WebSocket-Version: 13\r\n";
+    let cases = [
+        // Upgrade and close at once: never both a 101 and a close.
+        format!("Connection: Upgrade, close\r\n{key}{version}"),
+        format!("Connection: Upgrade\r\nConnection: close\r\n{key}{version}"),
+        // One key and one version, exactly.
+        format!("Connection: Upgrade\r\n{key}{key}{version}"),
+        format!("Connection: Upgrade\r\n{key}{version}{version}"),
+    ];
+    for headers in cases {
+        let mut client = Client::connect(server.local_addr());
+        client.send(
+            format!("GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n{headers}\r\n")
+                .as_bytes(),
+        );
+        let reply = client.read_reply(false);
+        assert_eq!(reply.status, 400, "{headers}");
+        assert!(reply.closes() && client.expect_eof(), "{headers}");
+    }
+    assert_eq!(server.stats().ws_active, 0);
+}
+
 /// A way for a client to go.
 type Leave = fn(RawWs);
 

@@ -43,15 +43,28 @@ pub(crate) fn respond(req: &Request, protocol: Option<&str>) -> Result<Response,
     if req.method() != "GET" || req.version() != crate::Version::Http11 {
         return Err(bad(400, "WebSocket upgrade needs GET over HTTP/1.1\n"));
     }
-    let connection_upgrade = req
-        .headers()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .any(|(_, v)| has_token(v, "upgrade"));
-    if !connection_upgrade || !is_upgrade(req) {
+    let connection = || {
+        req.headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+    };
+    if !connection().any(|(_, v)| has_token(v, "upgrade")) || !is_upgrade(req) {
         return Err(bad(
             400,
             "missing Upgrade: websocket / Connection: Upgrade\n",
         ));
+    }
+    if connection().any(|(_, v)| has_token(v, "close")) {
+        // Upgrading and closing at once: refuse rather than send a 101 that
+        // also says close.
+        return Err(bad(400, "Connection: close contradicts Upgrade\n"));
+    }
+    let count = |name: &str| {
+        req.headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    };
+    if count("sec-websocket-key") > 1 || count("sec-websocket-version") > 1 {
+        return Err(bad(400, "duplicate Sec-WebSocket-Key or -Version\n"));
     }
     if req.header("sec-websocket-version") != Some(b"13") {
         return Err(
