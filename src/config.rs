@@ -36,6 +36,8 @@ pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`Config::body_timeout`].
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Config::min_body_rate`], in bytes per second.
+pub const DEFAULT_MIN_BODY_RATE: u64 = 1024;
 /// Default for [`Config::idle_timeout`].
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default for [`Config::response_timeout`].
@@ -151,6 +153,13 @@ pub struct Config {
     /// Longest a request body may go without receiving bytes. Past it: closed
     /// with [`BodyTimeout`](crate::CloseReason::BodyTimeout).
     pub body_timeout: Duration,
+    /// Average rate, in bytes per second, a request body must keep up once
+    /// its first `body_timeout` has passed (default 1 KiB/s). Past it: `408`
+    /// and [`BodyTooSlow`](crate::CloseReason::BodyTooSlow). So a trickle
+    /// of one byte a second is cut after `body_timeout` (30 s by default),
+    /// and no body holds a connection longer than `body_timeout` plus its
+    /// size at this rate. 0 turns the check off.
+    pub min_body_rate: u64,
     /// Longest a keep-alive connection may sit idle between requests. Never
     /// applies while a response is pending.
     pub idle_timeout: Duration,
@@ -220,6 +229,7 @@ impl Default for Config {
             stream_budget_bytes: DEFAULT_STREAM_BUDGET_BYTES,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            min_body_rate: DEFAULT_MIN_BODY_RATE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,

@@ -28,6 +28,11 @@ pub enum CloseReason {
     HeadTimeout,
     /// A request body made no progress for too long.
     BodyTimeout,
+    /// A request body arrived slower than
+    /// [`Config::min_body_rate`](crate::Config::min_body_rate) on average
+    /// after its first `body_timeout` (a trickle, R-U-Dead-Yet); the client
+    /// was answered `408`.
+    BodyTooSlow,
     /// A worker did not respond in time; the client was answered `503`.
     ResponseTimeout,
     /// The client stopped reading: queued output made no progress for too long.
@@ -64,7 +69,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
-    pub(crate) const COUNT: usize = 20;
+    pub(crate) const COUNT: usize = 21;
 
     /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::Stats)).
     pub const ALL: [CloseReason; Self::COUNT] = [
@@ -77,6 +82,7 @@ impl CloseReason {
         CloseReason::IdleTimeout,
         CloseReason::HeadTimeout,
         CloseReason::BodyTimeout,
+        CloseReason::BodyTooSlow,
         CloseReason::ResponseTimeout,
         CloseReason::WriteStall,
         CloseReason::BadRequest,
@@ -106,6 +112,7 @@ impl CloseReason {
             CloseReason::IdleTimeout => "idle_timeout",
             CloseReason::HeadTimeout => "head_timeout",
             CloseReason::BodyTimeout => "body_timeout",
+            CloseReason::BodyTooSlow => "body_too_slow",
             CloseReason::ResponseTimeout => "response_timeout",
             CloseReason::WriteStall => "write_stall",
             CloseReason::BadRequest => "bad_request",

@@ -99,7 +99,7 @@ impl<T: Transport> Connection<T> {
                     self.queue_bytes(encode::CONTINUE, cx);
                 }
                 self.last_read = cx.now;
-                self.start_body(decoder, info, std::mem::take(cx.scratch));
+                self.start_body(decoder, info, std::mem::take(cx.scratch), cx.now);
             }
         }
         true
@@ -225,12 +225,24 @@ impl<T: Transport> Connection<T> {
     /// Refuses a request: answers `status` with `Connection: close`, drops
     /// buffered input, and drains (then lingers, so the client reads it).
     pub(super) fn reject(&mut self, status: u16, why: &'static str, cx: &mut Cx<'_>) {
-        log::debug!("{} rejecting request: {status} {why}", self.id);
+        self.refuse(status, why, CloseReason::BadRequest, cx);
+    }
+
+    /// [`reject`](Self::reject) with the reason the connection will close
+    /// with.
+    pub(super) fn refuse(
+        &mut self,
+        status: u16,
+        why: &'static str,
+        reason: CloseReason,
+        cx: &mut Cx<'_>,
+    ) {
+        log::debug!("{} refusing request: {status} {why}", self.id);
         self.input.clear();
         if matches!(self.phase, Phase::ReadingBody { .. }) {
             self.end_body();
         }
-        self.start_draining(CloseReason::BadRequest);
+        self.start_draining(reason);
         let info = HeadInfo {
             framing: Framing::Empty,
             keep_alive: false,

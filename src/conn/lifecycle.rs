@@ -2,7 +2,7 @@
 //! lingering close, every deadline (head, body, idle, response, write stall,
 //! heartbeats, linger), and graceful shutdown.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::cx::Cx;
 use super::flags::Flags;
@@ -91,7 +91,13 @@ impl<T: Transport> Connection<T> {
                 None if !self.has_output() => Some(deadline(self.idle_since, config.idle_timeout)),
                 None => None,
             },
-            Phase::ReadingBody { .. } => Some(deadline(self.last_read, config.body_timeout)),
+            Phase::ReadingBody {
+                request, started, ..
+            } => {
+                let stalled = deadline(self.last_read, config.body_timeout);
+                let slow = body_rate_deadline(*started, request.body.len(), config);
+                Some(slow.map_or(stalled, |slow| slow.min(stalled)))
+            }
             Phase::AwaitingResponse { deadline, .. } => Some(*deadline),
             // A client that stops reading is caught by the write stall; a
             // quiet stream gets heartbeats if it asked for them.
@@ -148,6 +154,15 @@ impl<T: Transport> Connection<T> {
             Phase::ReadingBody { .. } if deadline(self.last_read, config.body_timeout) <= now => {
                 self.close(CloseReason::BodyTimeout, cx);
             }
+            Phase::ReadingBody {
+                request, started, ..
+            } if body_rate_deadline(*started, request.body.len(), config)
+                .is_some_and(|slow| slow <= now) =>
+            {
+                log::debug!("{} request body below the minimum rate; 408", self.id);
+                self.refuse(408, "request body too slow", CloseReason::BodyTooSlow, cx);
+                return self.drive(cx);
+            }
             Phase::Lingering { reason, deadline } if *deadline <= now => {
                 let reason = *reason;
                 self.close(reason, cx);
@@ -186,4 +201,18 @@ impl<T: Transport> Connection<T> {
             }
         }
     }
+}
+
+/// When a body that began at `started` and has `received` bytes falls below
+/// `min_body_rate` on average: never before its first `body_timeout`, and
+/// each byte buys `1 / min_body_rate` seconds more. `None` when the check is
+/// off.
+fn body_rate_deadline(started: Instant, received: usize, config: &Config) -> Option<Instant> {
+    if config.min_body_rate == 0 {
+        return None;
+    }
+    // Peer-driven number: saturating arithmetic only.
+    let earned_ms = (received as u64).saturating_mul(1000) / config.min_body_rate;
+    let allowed = config.body_timeout.max(Duration::from_millis(earned_ms));
+    Some(deadline(started, allowed))
 }

@@ -43,6 +43,8 @@ pub(crate) enum Phase {
         decoder: BodyDecoder,
         info: HeadInfo,
         request: Box<Request>,
+        /// When the body began: it must keep up `min_body_rate` from here.
+        started: Instant,
     },
     /// `response_pending`: a worker holds the exchange for this request.
     /// Pipelined parsing is paused; the connection is not closed by the
@@ -210,12 +212,19 @@ impl<T: Transport> Connection<T> {
     }
 
     /// A head with a body was parsed: read the body next.
-    pub(super) fn start_body(&mut self, decoder: BodyDecoder, info: HeadInfo, request: Request) {
+    pub(super) fn start_body(
+        &mut self,
+        decoder: BodyDecoder,
+        info: HeadInfo,
+        request: Request,
+        now: Instant,
+    ) {
         debug_assert!(self.is_reading_head(), "body outside reading_head");
         self.set_phase(Phase::ReadingBody {
             decoder,
             info,
             request: Box::new(request),
+            started: now,
         });
     }
 

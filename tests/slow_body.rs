@@ -1,0 +1,59 @@
+//! A body that trickles in (R-U-Dead-Yet: one byte just before every
+//! `body_timeout`) is cut: after its first `body_timeout` a body must keep
+//! up `min_body_rate` on average, or it is answered `408` and closed as
+//! `body_too_slow`. An honest slow upload is not.
+
+mod util;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use tether::{Action, CloseReason, Config, Response};
+use util::{wait_closed_count, Client, PATIENCE};
+
+fn server() -> tether::Server {
+    let mut config = Config::default();
+    config.body_timeout = Duration::from_secs(1);
+    config.min_body_rate = 1000;
+    util::serve(config, |req: &tether::Request| {
+        Action::Respond(Response::text(200, format!("{} bytes", req.body().len())))
+    })
+}
+
+#[test]
+fn a_trickling_body_is_answered_408_and_closed_as_body_too_slow() {
+    let server = server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    let mut trickle = client.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Ten bytes a second: never a gap of body_timeout, far below the rate.
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE + PATIENCE / 2 {
+            if trickle.write_all(b"x").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let reply = client.read_reply(false);
+    assert_eq!(reply.status, 408);
+    assert!(reply.closes());
+    wait_closed_count(&server, CloseReason::BodyTooSlow, 1);
+    drop(client);
+    writer.join().unwrap();
+}
+
+#[test]
+fn an_upload_that_keeps_up_the_rate_completes() {
+    let server = server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 20000\r\n\r\n");
+    // 10,000 bytes a second for two seconds: ten times the minimum rate.
+    for _ in 0..20 {
+        client.send(&[b'y'; 1000]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(client.read_reply(false).text(), "20000 bytes");
+    assert_eq!(server.stats().closed.get(CloseReason::BodyTooSlow), 0);
+}
