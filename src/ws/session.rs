@@ -118,11 +118,15 @@ impl Session {
                 }
             };
             used += n;
+            if n > 0 {
+                // Any bytes are proof of life, a slice of a large frame too:
+                // a client busy sending cannot answer a ping mid-frame.
+                self.last_seen = cx.now;
+                self.ping_sent = None;
+            }
             let Some(incoming) = incoming else {
                 return (used, Step::Continue, false);
             };
-            self.last_seen = cx.now;
-            self.ping_sent = None;
             let message = match incoming {
                 Incoming::Text(text) => Message::Text(text),
                 Incoming::Binary(data) => Message::Binary(data),
@@ -207,6 +211,16 @@ impl Session {
             .is_some_and(|sent| deadline(sent, cx.config.linger_timeout) <= now)
         {
             return Step::Close(CloseReason::Drained);
+        }
+        if self.socket.shared().is_inbound_full() {
+            // We stopped decoding this socket because the application holds
+            // its messages: a pong may be waiting unread. That is not the
+            // peer's silence, so no ping and no ping_timeout until decoding
+            // resumes (a dead peer is still found by TCP keepalive and the
+            // user timeout).
+            self.last_seen = now;
+            self.ping_sent = None;
+            return Step::Continue;
         }
         match self.ping_sent {
             Some(sent) if deadline(sent, cx.config.ws_pong_timeout) <= now => {
