@@ -20,7 +20,10 @@ fn quick_heartbeats() -> Config {
 }
 
 fn ws_server(config: Config) -> (tether::Server, tether::WsEvents) {
-    let server = util::serve(config, |_: &tether::Request| Action::Upgrade(Upgrade::new()));
+    let server = util::serve(
+        config,
+        |_: &tether::Request| Action::Upgrade(Upgrade::new()),
+    );
     let events = server.ws_events();
     (server, events)
 }
@@ -71,6 +74,8 @@ fn a_live_client_is_not_reset_while_the_application_holds_its_messages() {
     assert_eq!(server.stats().closed.get(CloseReason::PingTimeout), 0);
     assert!(!held[1].socket.is_closed());
     held.clear();
-    let two = events.recv_timeout(util::PATIENCE).expect("the next message");
+    let two = events
+        .recv_timeout(util::PATIENCE)
+        .expect("the next message");
     assert!(matches!(&two.kind, WsEventKind::Message(Message::Text(t)) if t == "two"));
 }
