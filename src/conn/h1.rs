@@ -64,7 +64,12 @@ impl<T: Transport> Connection<T> {
             Ok(Some(head)) => head,
             Ok(None) => {
                 if self.input.len() >= config.max_head_bytes {
-                    self.reject(431, "request head too large", cx);
+                    if self.input.data().contains(&b'\n') {
+                        self.reject(431, "request head too large", cx);
+                    } else {
+                        // Not even the request line fit (RFC 9110 §15.5.15).
+                        self.reject(414, "request line too long", cx);
+                    }
                 }
                 return false;
             }

@@ -75,7 +75,8 @@ enum ChunkedState {
     DataCr,
     DataLf,
     TrailerStart,
-    Trailer,
+    TrailerName,
+    TrailerValue,
     TrailerLf,
     EndLf,
     Done,
@@ -128,7 +129,11 @@ impl Chunked {
                 }
                 (Size | SizeLws, b' ' | b'\t') => SizeLws,
                 (Size | SizeLws, b';') => Extension,
-                (Size | SizeLws | Extension, b'\r') => SizeLf,
+                // Whitespace may only precede an extension (BWS ";").
+                (SizeLws, b'\r') => {
+                    return Err(BodyError::Malformed("whitespace after chunk size"))
+                }
+                (Size | Extension, b'\r') => SizeLf,
                 (Extension, b'\n') => {
                     return Err(BodyError::Malformed("bare LF in chunk extension"))
                 }
@@ -153,13 +158,23 @@ impl Chunked {
                     Size
                 }
                 (TrailerStart, b'\r') => EndLf,
-                (TrailerStart | Trailer, b'\n') => {
-                    return Err(BodyError::Malformed("bare LF in trailer"))
-                }
-                (Trailer, b'\r') => TrailerLf,
-                (TrailerStart | Trailer, _) => {
+                // A trailer is a field line: token ":" value, no folding,
+                // no control bytes (RFC 9112 §7.1.2, RFC 9110 §5).
+                (TrailerStart | TrailerName, b) if is_tchar(b) => {
                     self.count_meta()?;
-                    Trailer
+                    TrailerName
+                }
+                (TrailerName, b':') => {
+                    self.count_meta()?;
+                    TrailerValue
+                }
+                (TrailerValue, b'\r') => TrailerLf,
+                (TrailerValue, b) if b == b'\t' || (b >= 0x20 && b != 0x7f) => {
+                    self.count_meta()?;
+                    TrailerValue
+                }
+                (TrailerStart | TrailerName | TrailerValue, _) => {
+                    return Err(BodyError::Malformed("malformed trailer field"))
                 }
                 (TrailerLf, b'\n') => TrailerStart,
                 (EndLf, b'\n') => Done,
@@ -178,6 +193,11 @@ impl Chunked {
         }
         Ok(())
     }
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn hex_value(b: u8) -> u8 {

@@ -3,7 +3,7 @@
 //! Partial input is not an error: [`parse_head`] returns `Ok(None)` until the
 //! whole head is buffered, and the caller enforces the size limit.
 
-use super::request::{Request, Span, Version};
+use super::request::{split_absolute, Request, Span, Version};
 
 /// How the request body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +127,9 @@ fn decide_framing(req: &Request) -> Result<HeadInfo, Reject> {
             content_length = Some(parse_content_length(value)?);
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
+            if !is_valid_host(value) {
+                return Err(reject(400, "invalid Host"));
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             connection_close |= has_token(value, "close");
             connection_keep_alive |= has_token(value, "keep-alive");
@@ -141,6 +144,12 @@ fn decide_framing(req: &Request) -> Result<HeadInfo, Reject> {
     let version = req.version();
     if version == Version::Http11 && hosts != 1 {
         return Err(reject(400, "HTTP/1.1 request needs exactly one Host"));
+    }
+    if let (Some(authority), _) = split_absolute(req.target()) {
+        // The target's authority replaces Host, so it must be as valid.
+        if authority.is_empty() || !is_valid_host(authority.as_bytes()) {
+            return Err(reject(400, "invalid authority in the request target"));
+        }
     }
     let framing = match (transfer_encoding, content_length) {
         (Some(_), _) if version == Version::Http10 => {
@@ -158,7 +167,8 @@ fn decide_framing(req: &Request) -> Result<HeadInfo, Reject> {
     Ok(HeadInfo {
         framing,
         keep_alive,
-        expect_continue: expect_continue && framing != Framing::Empty,
+        // RFC 9110 §10.1.1: never a 100 (Continue) to an HTTP/1.0 client.
+        expect_continue: expect_continue && framing != Framing::Empty && version == Version::Http11,
         is_head: req.method() == "HEAD",
         version,
     })
@@ -209,6 +219,40 @@ pub(crate) fn has_token(value: &[u8], token: &str) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| trim(t).eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// `Host` = `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a
+/// reg-name or IPv4 address, or an IP literal in brackets, and decimal port
+/// digits. Empty is allowed (a target without an authority).
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
+        let Some(close) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &rest[..close];
+        let ok = !literal.is_empty()
+            && literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b));
+        if !ok {
+            return false;
+        }
+        (&[][..], &rest[close + 1..])
+    } else {
+        match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &[][..]),
+        }
+    };
+    let reg_name = host
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit) && digits.len() <= 5,
+        _ => false,
+    };
+    reg_name && port_ok
 }
 
 #[cfg(test)]

@@ -73,15 +73,40 @@ impl Request {
         self.text(self.target)
     }
 
-    /// The target's path, before any `?`.
+    /// The target's path, before any `?`. For an absolute-form target
+    /// (`http://host/path`, RFC 9112 §3.2.2) the scheme and authority are
+    /// left out (`/` when there is no path).
+    ///
+    /// ```
+    /// let req = tether::Request::default();
+    /// assert_eq!(req.path(), "");
+    /// ```
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        let (_, origin) = split_absolute(self.target());
+        let path = origin.split_once('?').map_or(origin, |(path, _)| path);
+        if path.is_empty() && origin.len() != self.target().len() {
+            "/"
+        } else {
+            path
+        }
     }
 
     /// The target's query, after the first `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        let (_, origin) = split_absolute(self.target());
+        origin.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The host the request is for: the authority of an absolute-form
+    /// target, which replaces `Host` (RFC 9112 §3.2.2), or else the `Host`
+    /// header. Checked when the request was parsed.
+    pub fn host(&self) -> Option<&str> {
+        match split_absolute(self.target()) {
+            (Some(authority), _) => Some(authority),
+            (None, _) => self
+                .header("host")
+                .and_then(|h| std::str::from_utf8(h).ok()),
+        }
     }
 
     /// The value of a `name=value` pair in the query (no percent-decoding).
@@ -156,4 +181,21 @@ impl fmt::Debug for Request {
             .field("connection", &self.connection)
             .finish()
     }
+}
+
+/// Splits an absolute-form target (`http://authority/path?query`, scheme
+/// case-insensitive) into its authority and the rest; any other target is
+/// all "rest".
+pub(crate) fn split_absolute(target: &str) -> (Option<&str>, &str) {
+    for scheme in ["http://", "https://"] {
+        let Some(prefix) = target.get(..scheme.len()) else {
+            continue;
+        };
+        if prefix.eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            return (Some(&rest[..end]), &rest[end..]);
+        }
+    }
+    (None, target)
 }
