@@ -20,7 +20,9 @@ pub enum CloseReason {
     SocketError,
     /// A write to the client failed (for example `EPIPE`).
     WriteError,
-    /// TCP keepalive or `TCP_USER_TIMEOUT` found the peer dead (`ETIMEDOUT`).
+    /// TCP keepalive or `TCP_USER_TIMEOUT` found the peer dead (`ETIMEDOUT`),
+    /// or the network reported it unreachable (`EHOSTUNREACH`,
+    /// `ENETUNREACH`: its link went down).
     KeepaliveFailed,
     /// A keep-alive connection sat idle between requests for too long.
     IdleTimeout,
@@ -155,7 +157,9 @@ impl CloseReason {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe => CloseReason::PeerReset,
-            io::ErrorKind::TimedOut => CloseReason::KeepaliveFailed,
+            io::ErrorKind::TimedOut
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable => CloseReason::KeepaliveFailed,
             _ => CloseReason::SocketError,
         }
     }
@@ -166,7 +170,9 @@ impl CloseReason {
             io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
                 CloseReason::PeerReset
             }
-            io::ErrorKind::TimedOut => CloseReason::KeepaliveFailed,
+            io::ErrorKind::TimedOut
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable => CloseReason::KeepaliveFailed,
             _ => CloseReason::WriteError,
         }
     }
@@ -208,6 +214,16 @@ mod tests {
             ),
             (
                 io::ErrorKind::TimedOut,
+                CloseReason::KeepaliveFailed,
+                CloseReason::KeepaliveFailed,
+            ),
+            (
+                io::ErrorKind::HostUnreachable,
+                CloseReason::KeepaliveFailed,
+                CloseReason::KeepaliveFailed,
+            ),
+            (
+                io::ErrorKind::NetworkUnreachable,
                 CloseReason::KeepaliveFailed,
                 CloseReason::KeepaliveFailed,
             ),

@@ -85,7 +85,7 @@ impl<T: Transport> Connection<T> {
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
-                    let reason = CloseReason::from_read_error(&err);
+                    let reason = self.peer_error(&err);
                     self.close(reason, cx);
                     return false;
                 }
@@ -111,7 +111,7 @@ impl<T: Transport> Connection<T> {
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    let reason = self.reason_after(CloseReason::from_read_error(&err));
+                    let reason = self.reason_after(self.peer_error(&err));
                     self.close(reason, cx);
                     break;
                 }

@@ -104,6 +104,23 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// What an error the socket reported says the peer did. Linux reports
+    /// an RST that follows the peer's FIN (CLOSE_WAIT) as `EPIPE`. Unless we
+    /// had already taken that FIN (the `Finish` policy, where a reset is a
+    /// later act of its own), the peer's first act was an orderly close and
+    /// the RST only answered bytes we wrote after it: `peer_closed`.
+    fn peer_error(&self, err: &std::io::Error) -> CloseReason {
+        match CloseReason::from_read_error(err) {
+            CloseReason::PeerReset
+                if err.kind() == std::io::ErrorKind::BrokenPipe
+                    && !self.flags.contains(Flags::READ_CLOSED) =>
+            {
+                CloseReason::PeerClosed
+            }
+            other => other,
+        }
+    }
+
     /// While lingering, the response is already out: the lingering reason
     /// stands whatever the client does next.
     fn reason_after(&self, peer_reason: CloseReason) -> CloseReason {
@@ -122,13 +139,13 @@ impl<T: Transport> Connection<T> {
             // EPOLLERR is a hint; SO_ERROR says what happened.
             match self.io.take_error() {
                 Ok(Some(err)) => {
-                    let reason = self.reason_after(CloseReason::from_read_error(&err));
+                    let reason = self.reason_after(self.peer_error(&err));
                     self.close(reason, cx);
                     return false;
                 }
                 Ok(None) => {}
                 Err(err) => {
-                    self.close(CloseReason::from_read_error(&err), cx);
+                    self.close(self.peer_error(&err), cx);
                     return false;
                 }
             }

@@ -450,3 +450,57 @@ fn a_websocket_ping_flood_stops_being_decoded_while_its_output_is_over_the_high_
     );
     assert!(!conn.is_closed());
 }
+
+/// An error event whose `SO_ERROR` is `kind`.
+fn socket_error(conn: &mut Connection<Script>, bed: &mut Bed, kind: io::ErrorKind) {
+    *conn.io.so_error.borrow_mut() = Some(kind.into());
+    let event = Readiness {
+        error: true,
+        read_closed: true,
+        write_closed: true,
+        ..readable()
+    };
+    conn.on_event(event, &mut bed.cx());
+}
+
+#[test]
+fn a_fin_answered_by_a_reset_after_late_writes_is_an_orderly_close() {
+    // The client sent FIN and closed; a response we wrote after that drew
+    // an RST, which Linux reports as EPIPE. The client's act was the FIN.
+    let mut bed = Bed::handoff();
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    let exchange = bed.take_exchange();
+    socket_error(&mut conn, &mut bed, io::ErrorKind::BrokenPipe);
+    assert_eq!(conn.close_reason(), Some(CloseReason::PeerClosed));
+    assert_eq!(exchange.close_reason(), Some(CloseReason::PeerClosed));
+
+    // Under the Finish policy the FIN was already taken: a reset after it
+    // is the client's own, later act.
+    let mut bed = Bed::handoff();
+    bed.config.half_close = crate::config::HalfClosePolicy::Finish;
+    let mut conn = bed.conn(usize::MAX);
+    bed.client_sends(&mut conn, GET);
+    bed.client_fin(&mut conn);
+    assert!(!conn.is_closed());
+    socket_error(&mut conn, &mut bed, io::ErrorKind::BrokenPipe);
+    assert_eq!(conn.close_reason(), Some(CloseReason::PeerReset));
+}
+
+#[test]
+fn an_unreachable_peer_is_a_keepalive_failure() {
+    for kind in [
+        io::ErrorKind::HostUnreachable,
+        io::ErrorKind::NetworkUnreachable,
+    ] {
+        let mut bed = Bed::handoff();
+        let mut conn = bed.conn(usize::MAX);
+        bed.client_sends(&mut conn, GET);
+        socket_error(&mut conn, &mut bed, kind);
+        assert_eq!(
+            conn.close_reason(),
+            Some(CloseReason::KeepaliveFailed),
+            "{kind:?}"
+        );
+    }
+}
