@@ -96,10 +96,14 @@ pub struct Keepalive {
     pub retries: u32,
 }
 
+/// The defaults find a dead peer before any server-side timer would blame
+/// someone else: a silent idle peer after about 25 s (10 s idle, then three
+/// probes 5 s apart), unacknowledged data after 20 s (`TCP_USER_TIMEOUT`),
+/// both ahead of the 30 s `response_timeout` and `write_stall_timeout`.
 impl Default for Keepalive {
     fn default() -> Self {
         Keepalive {
-            idle: Duration::from_secs(30),
+            idle: Duration::from_secs(10),
             interval: Duration::from_secs(5),
             retries: 3,
         }
@@ -246,7 +250,7 @@ impl Default for Config {
             ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
             ws_max_pending_events: DEFAULT_WS_MAX_PENDING_EVENTS,
             keepalive: Some(Keepalive::default()),
-            tcp_user_timeout: Some(Duration::from_secs(45)),
+            tcp_user_timeout: Some(Duration::from_secs(20)),
         }
     }
 }
@@ -306,6 +310,23 @@ mod tests {
     #[test]
     fn default_is_valid() {
         Config::default().validate().unwrap();
+    }
+
+    /// The story docs/reliability.md tells: the kernel finds a dead peer
+    /// (keepalive_failed) before the response timeout blames the worker or
+    /// the write stall blames the client, and idle connections go last.
+    #[test]
+    fn the_default_timers_fire_in_the_documented_order() {
+        let c = Config::default();
+        let keepalive = c.keepalive.expect("on by default");
+        let dead_idle_peer = keepalive.idle + keepalive.interval * keepalive.retries;
+        let dead_busy_peer = c.tcp_user_timeout.expect("on by default");
+        assert!(dead_idle_peer < c.response_timeout);
+        assert!(dead_busy_peer < c.response_timeout);
+        assert!(dead_busy_peer < c.write_stall_timeout);
+        assert!(c.head_timeout < c.response_timeout);
+        assert!(c.response_timeout <= c.write_stall_timeout);
+        assert!(c.write_stall_timeout < c.idle_timeout);
     }
 
     #[test]

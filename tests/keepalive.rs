@@ -40,7 +40,7 @@ fn accepted_sockets_arm_the_configured_keepalive_timer() {
     assert!(timer.starts_with("keepalive,"), "{text:?}");
     // The time left before the first probe, e.g. "keepalive,6.984ms,0)":
     // iproute2 versions differ in the unit they print for it, so read the
-    // number only. The default idle (30 s) would read about 30.
+    // number only. The default idle (10 s) would read about 10.
     let left: f64 = timer["keepalive,".len()..]
         .split(|c: char| !(c.is_ascii_digit() || c == '.'))
         .next()
