@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::cx::Cx;
 use super::flags::Flags;
+use super::io::OUTPUT_HIGH_WATER_BYTES;
 use super::state::Connection;
 use super::state::Phase;
 use super::transport::Transport;
@@ -22,11 +23,14 @@ impl<T: Transport> Connection<T> {
             return;
         }
         let draining = self.is_draining();
-        if let Phase::ReadingHead {
-            started: started @ None,
-        } = &mut self.phase
-        {
-            if !self.input.is_empty() && !draining {
+        let held_back = self.unsent() > OUTPUT_HIGH_WATER_BYTES;
+        if let Phase::ReadingHead { started } = &mut self.phase {
+            if held_back {
+                // Parsing waits for the client to read what we owe it: the
+                // heads in our buffer wait on us, not on the client. The
+                // write stall judges a client that never reads.
+                *started = None;
+            } else if started.is_none() && !self.input.is_empty() && !draining {
                 // The head timer starts only for a head left incomplete: a
                 // request that arrives whole arms nothing (no timer churn on
                 // the keep-alive path).

@@ -504,3 +504,28 @@ fn an_unreachable_peer_is_a_keepalive_failure() {
         );
     }
 }
+
+#[test]
+fn a_pipelining_client_that_never_reads_ends_as_write_stall_not_head_timeout() {
+    // Parsing pauses because the client does not read our answers: the
+    // heads waiting in our buffer wait on us, not on the client.
+    let mut bed = Bed::new(|_| Action::Respond(Response::new(200).with_body(vec![0; 1024])));
+    let mut conn = bed.conn(0);
+    let pipelined: Vec<u8> = GET.repeat(200);
+    bed.client_sends(&mut conn, &pipelined);
+    assert!(!conn.input.is_empty(), "parsing paused behind the output");
+    let mut now = bed.now;
+    for _ in 0..100 {
+        let Some(next) = conn.next_deadline(&bed.config) else {
+            break;
+        };
+        now = next;
+        bed.now = now;
+        conn.on_deadline(&mut bed.cx());
+        if conn.is_closed() {
+            break;
+        }
+    }
+    assert_eq!(conn.close_reason(), Some(CloseReason::WriteStall));
+    assert!(now >= conn.last_write + bed.config.write_stall_timeout);
+}
