@@ -7,6 +7,8 @@ pub(crate) mod body;
 pub(crate) mod encode;
 pub(crate) mod multipart;
 pub(crate) mod parse;
+#[cfg(test)]
+mod props;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod sse;

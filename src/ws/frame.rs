@@ -523,4 +523,60 @@ mod tests {
             assert!(!is_valid_close_code(code), "{code}");
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Frames a client might send: well-formed (any opcode, masked or
+        /// not, fragmented or not), lengths that lie, and raw garbage.
+        fn frames() -> impl Strategy<Value = Vec<u8>> {
+            let well_formed = (any::<u8>(), prop::collection::vec(any::<u8>(), 0..200))
+                .prop_map(|(first, payload)| client_frame(first, &payload));
+            let lying = (any::<u8>(), any::<u64>()).prop_map(|(first, len)| {
+                let mut out = vec![first, 0x80 | 127];
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
+                out
+            });
+            let item = prop_oneof![
+                6 => well_formed,
+                1 => lying,
+                1 => prop::collection::vec(any::<u8>(), 1..20),
+            ];
+            prop::collection::vec(item, 1..10).prop_map(|items| items.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn decoding_never_panics_and_respects_the_limits(
+                input in frames(),
+                step in 1usize..64,
+            ) {
+                let limits = Limits { max_frame_bytes: 150, max_message_bytes: 300 };
+                let mut decoder = Decoder::default();
+                let mut buffered = Vec::new();
+                'feed: for piece in input.chunks(step) {
+                    buffered.extend_from_slice(piece);
+                    loop {
+                        match decoder.decode(&buffered, limits) {
+                            Ok((used, incoming)) => {
+                                prop_assert!(used <= buffered.len());
+                                buffered.drain(..used);
+                                match incoming {
+                                    Some(Incoming::Text(t)) => prop_assert!(t.len() <= 300),
+                                    Some(Incoming::Binary(b)) => prop_assert!(b.len() <= 300),
+                                    Some(_) => {}
+                                    None => break,
+                                }
+                            }
+                            Err(_) => break 'feed,
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
