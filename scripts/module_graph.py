@@ -33,8 +33,9 @@ def strip_comments(text):
 
 def strip_tests(text):
     # Unit tests may reach anywhere; they are not part of the module graph.
-    cut = text.find("#[cfg(test)]\nmod tests")
-    return text if cut < 0 else text[:cut]
+    # Only an inline module (`mod tests {`); `mod tests;` is a declaration.
+    match = re.search(r"#\[cfg\(test\)\]\s*mod \w+\s*\{", text)
+    return text if match is None else text[: match.start()]
 
 
 def expand_use(body):
