@@ -76,7 +76,8 @@ impl<T: Transport> Connection<T> {
             return false;
         };
         let mut out = Vec::new();
-        let (used, step, more) = session.on_input(self.input.data(), &mut out, &cx.ws());
+        let room = OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.output.len() - self.output_pos);
+        let (used, step, more) = session.on_input(self.input.data(), &mut out, room, &cx.ws());
         self.input.consume(used);
         self.queue_bytes(&out, cx);
         self.apply_ws_step(step, cx);

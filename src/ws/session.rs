@@ -70,19 +70,21 @@ impl Session {
     /// Decodes buffered input, writing control replies to `out`. Returns the
     /// bytes consumed, what to do next, and whether a budget stopped it.
     ///
-    /// Pings are answered once per call, with the latest one's payload
-    /// (RFC 6455 §5.5.3 allows it): a flood of pings costs one pong per
-    /// batch, and the connection stops decoding while its output is over
-    /// the high-water mark, so what a peer makes us send stays bounded.
+    /// Every ping is answered while the pongs fit in `room` (what the
+    /// connection's output can still take below its high-water mark); past
+    /// it, only the latest ping of the batch is (RFC 6455 §5.5.3 allows
+    /// it). The connection stops decoding while its output is over the
+    /// mark, so what a peer makes us send stays bounded.
     pub fn on_input(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
+        room: usize,
         cx: &WsCx<'_>,
     ) -> (usize, Step, bool) {
-        let mut pong = None;
+        let mut pong = Pongs { room, latest: None };
         let result = self.decode_batch(input, out, cx, &mut pong);
-        write_pong(out, &mut pong);
+        pong.flush(out);
         result
     }
 
@@ -91,7 +93,7 @@ impl Session {
         input: &[u8],
         out: &mut Vec<u8>,
         cx: &WsCx<'_>,
-        pong: &mut Option<Vec<u8>>,
+        pong: &mut Pongs,
     ) -> (usize, Step, bool) {
         let limits = Limits {
             max_frame_bytes: cx.config.ws_max_frame_bytes,
@@ -112,7 +114,7 @@ impl Session {
                         err.why,
                         err.code
                     );
-                    write_pong(out, pong);
+                    pong.flush(out);
                     self.send_close(out, err.code, err.why, cx.now);
                     return (used, Step::Drain(CloseReason::ProtocolError), false);
                 }
@@ -132,7 +134,7 @@ impl Session {
                 Incoming::Binary(data) => Message::Binary(data),
                 Incoming::Ping(payload) => {
                     if !self.close_sent {
-                        *pong = Some(payload);
+                        pong.answer(out, payload);
                     }
                     continue;
                 }
@@ -144,7 +146,7 @@ impl Session {
                         CloseReason::Drained
                     } else {
                         let code = self.peer_code.unwrap_or(CLOSE_NORMAL);
-                        write_pong(out, pong);
+                        pong.flush(out);
                         self.send_close(out, code, "", cx.now);
                         CloseReason::PeerClosed
                     };
@@ -257,9 +259,28 @@ impl Session {
     }
 }
 
-/// Answers the latest ping of a batch, if there was one.
-fn write_pong(out: &mut Vec<u8>, pong: &mut Option<Vec<u8>>) {
-    if let Some(payload) = pong.take() {
-        encode_frame(out, OP_PONG, &payload);
+/// The pongs one batch of input owes.
+struct Pongs {
+    /// Output bytes the connection can still take below its high-water mark.
+    room: usize,
+    /// Once out of room: the latest ping's payload, answered at the end.
+    latest: Option<Vec<u8>>,
+}
+
+impl Pongs {
+    fn answer(&mut self, out: &mut Vec<u8>, payload: Vec<u8>) {
+        // A pong is the payload plus at most a 2-byte header (≤ 125 bytes).
+        if self.latest.is_none() && out.len() + payload.len() + 2 <= self.room {
+            encode_frame(out, OP_PONG, &payload);
+        } else {
+            self.latest = Some(payload);
+        }
+    }
+
+    /// Writes the pending pong (before a close frame, or at the batch's end).
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if let Some(payload) = self.latest.take() {
+            encode_frame(out, OP_PONG, &payload);
+        }
     }
 }
