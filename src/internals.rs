@@ -1,5 +1,6 @@
-//! Internals exposed for the micro-benchmarks (feature `internals`). Not a
-//! stable API: names and signatures follow the implementation.
+//! Internals exposed for the micro-benchmarks and the fuzz targets (feature
+//! `internals`). Not a stable API: names and signatures follow the
+//! implementation.
 
 use std::time::Instant;
 
@@ -49,6 +50,45 @@ impl ChunkedDecoder {
     /// `None` for malformed input.
     pub fn decode(&mut self, input: &[u8], body: &mut Vec<u8>) -> Option<(usize, bool)> {
         self.0.decode(input, body, usize::MAX).ok()
+    }
+
+    /// [`decode`](Self::decode) with the body limit the reactor applies;
+    /// `None` for malformed input or a body past `max_body`.
+    pub fn decode_within(
+        &mut self,
+        input: &[u8],
+        body: &mut Vec<u8>,
+        max_body: usize,
+    ) -> Option<(usize, bool)> {
+        self.0.decode(input, body, max_body).ok()
+    }
+}
+
+/// The WebSocket frame decoder.
+#[derive(Debug, Default)]
+pub struct FrameDecoder(crate::ws::frame::Decoder);
+
+impl FrameDecoder {
+    /// Decodes from `input`: bytes consumed and, when a message or control
+    /// frame completed, its payload length; the close code of a violation.
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        max_frame_bytes: u64,
+        max_message_bytes: usize,
+    ) -> Result<(usize, Option<usize>), u16> {
+        use crate::ws::frame::{Incoming, Limits};
+        let limits = Limits {
+            max_frame_bytes,
+            max_message_bytes,
+        };
+        let (used, incoming) = self.0.decode(input, limits).map_err(|err| err.code)?;
+        let len = incoming.map(|incoming| match incoming {
+            Incoming::Text(text) => text.len(),
+            Incoming::Binary(data) | Incoming::Ping(data) | Incoming::Pong(data) => data.len(),
+            Incoming::Close(close) => close.map_or(0, |(_, reason)| reason.len() + 2),
+        });
+        Ok((used, len))
     }
 }
 

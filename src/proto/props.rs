@@ -138,3 +138,21 @@ proptest! {
         }
     }
 }
+
+/// Inputs the fuzz targets once crashed on (`fuzz/regressions/<target>/`),
+/// replayed as the targets replay them, on every `cargo test`.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/chunked");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/chunked") {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((&step, input)) = data.split_first() else {
+            continue;
+        };
+        let (_, body) = chunked(input, usize::from(step).max(1), 1024);
+        assert!(body.len() <= 1024);
+        replayed += 1;
+    }
+    assert!(replayed > 0, "no regression inputs in {}", dir.display());
+}
