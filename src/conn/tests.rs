@@ -208,6 +208,14 @@ impl Bed {
             .try_recv()
             .expect("an exchange was handed off")
     }
+
+    /// A connection whose GET a worker now holds: `response_pending`.
+    fn pending(&mut self) -> (Connection<Script>, Exchange) {
+        let mut conn = self.conn(usize::MAX);
+        self.client_sends(&mut conn, GET);
+        assert!(conn.is_response_pending());
+        (conn, self.take_exchange())
+    }
 }
 
 fn readable() -> Readiness {
@@ -279,9 +287,7 @@ fn pipelined_requests_wait_while_a_response_is_pending() {
 #[test]
 fn a_fin_while_a_response_is_half_written_hands_the_response_back() {
     let mut bed = Bed::handoff();
-    let mut conn = bed.conn(usize::MAX);
-    bed.client_sends(&mut conn, GET);
-    let exchange = bed.take_exchange();
+    let (mut conn, exchange) = bed.pending();
     conn.io.room = 100; // the kernel takes the head and a little body
     let body = vec![b'x'; 10_000];
     let worker = thread::spawn(move || exchange.respond(Response::new(200).with_body(body)));
@@ -305,9 +311,7 @@ fn a_fin_while_a_response_is_half_written_hands_the_response_back() {
 #[test]
 fn a_response_after_the_response_timeout_comes_back_and_the_client_gets_503() {
     let mut bed = Bed::handoff();
-    let mut conn = bed.conn(usize::MAX);
-    bed.client_sends(&mut conn, GET);
-    let exchange = bed.take_exchange();
+    let (mut conn, exchange) = bed.pending();
     let deadline = conn.next_deadline(&bed.config).unwrap();
     assert_eq!(
         deadline,
@@ -329,17 +333,8 @@ fn a_response_after_the_response_timeout_comes_back_and_the_client_gets_503() {
 #[test]
 fn a_reset_while_a_response_is_pending_wakes_the_worker_with_the_reason() {
     let mut bed = Bed::handoff();
-    let mut conn = bed.conn(usize::MAX);
-    bed.client_sends(&mut conn, GET);
-    let exchange = bed.take_exchange();
-    *conn.io.so_error.borrow_mut() = Some(io::ErrorKind::ConnectionReset.into());
-    let event = Readiness {
-        error: true,
-        read_closed: true,
-        write_closed: true,
-        ..readable()
-    };
-    conn.on_event(event, &mut bed.cx());
+    let (mut conn, exchange) = bed.pending();
+    socket_error(&mut conn, &mut bed, io::ErrorKind::ConnectionReset);
     assert_eq!(conn.close_reason(), Some(CloseReason::PeerReset));
     assert_eq!(
         exchange.wait_closed(Duration::from_secs(10)),
@@ -353,9 +348,7 @@ fn a_reset_while_a_response_is_pending_wakes_the_worker_with_the_reason() {
 #[test]
 fn shutdown_during_a_stream_stops_the_producer_and_drains_what_is_queued() {
     let mut bed = Bed::handoff();
-    let mut conn = bed.conn(usize::MAX);
-    bed.client_sends(&mut conn, GET);
-    let exchange = bed.take_exchange();
+    let (mut conn, exchange) = bed.pending();
     let mut sender = exchange
         .stream(Response::new(200))
         .expect("the client is here");
@@ -403,9 +396,8 @@ fn a_client_that_never_reads_is_reset_after_the_write_stall_timeout() {
 #[test]
 fn a_dropped_exchange_is_answered_500_and_the_connection_drains() {
     let mut bed = Bed::handoff();
-    let mut conn = bed.conn(usize::MAX);
-    bed.client_sends(&mut conn, GET);
-    drop(bed.take_exchange());
+    let (mut conn, exchange) = bed.pending();
+    drop(exchange);
     bed.deliver_update(&mut conn);
     assert!(written(&conn).starts_with("HTTP/1.1 500"));
     assert!(matches!(
@@ -468,9 +460,7 @@ fn a_fin_answered_by_a_reset_after_late_writes_is_an_orderly_close() {
     // The client sent FIN and closed; a response we wrote after that drew
     // an RST, which Linux reports as EPIPE. The client's act was the FIN.
     let mut bed = Bed::handoff();
-    let mut conn = bed.conn(usize::MAX);
-    bed.client_sends(&mut conn, GET);
-    let exchange = bed.take_exchange();
+    let (mut conn, exchange) = bed.pending();
     socket_error(&mut conn, &mut bed, io::ErrorKind::BrokenPipe);
     assert_eq!(conn.close_reason(), Some(CloseReason::PeerClosed));
     assert_eq!(exchange.close_reason(), Some(CloseReason::PeerClosed));
