@@ -240,18 +240,11 @@ impl StreamSender {
     /// On the reactor thread (in a handler or an `on_close` callback) it
     /// never blocks: a full queue fails with [`SendError::WouldDeadlock`].
     pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
-        if self.notifier.on_reactor_thread() {
-            return match self.push(part.into(), None) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Closed(reason)) => Err(SendError::Closed(reason)),
-                Err(TrySendError::Full(part)) => Err(SendError::WouldDeadlock(part)),
-            };
-        }
         match self.push(part.into(), Some(None)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(reason)) => Err(SendError::Closed(reason)),
-            // Blocking without a deadline only returns when queued or closed.
-            Err(TrySendError::Full(_)) => Ok(()),
+            // Waiting without a deadline only gives up on the reactor thread.
+            Err(TrySendError::Full(part)) => Err(SendError::WouldDeadlock(part)),
         }
     }
 
@@ -267,9 +260,6 @@ impl StreamSender {
         part: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<(), TrySendError> {
-        if self.notifier.on_reactor_thread() {
-            return self.push(part.into(), None);
-        }
         self.push(part.into(), Some(Instant::now().checked_add(timeout)))
     }
 
@@ -304,6 +294,11 @@ impl StreamSender {
             }
             guard = match wait {
                 None => return Err(TrySendError::Full(part)),
+                // Waiting here would wait for the reactor itself (asked only
+                // now, not on every send: it costs a thread handle).
+                Some(_) if self.notifier.on_reactor_thread() => {
+                    return Err(TrySendError::Full(part))
+                }
                 Some(None) if self.notifier.is_stopped() => {
                     // The reactor settled every stream on its way out; this
                     // is only a backstop so no producer outlives it.
