@@ -454,6 +454,11 @@ impl Drop for Reactor {
         if self.shared.notifier.is_stopped() {
             return;
         }
+        if self.conns.is_empty() {
+            // Never ran, or held nothing: only handles must learn it is gone.
+            self.shared.notifier.mark_stopped();
+            return;
+        }
         log::error!(
             "reactor stopping abnormally with {} connections; settling them",
             self.conns.len()
