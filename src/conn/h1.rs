@@ -7,7 +7,6 @@ use std::sync::Arc;
 use crossbeam_channel::TrySendError;
 
 use super::cx::Cx;
-use super::io::OUTPUT_HIGH_WATER_BYTES;
 use super::state::Connection;
 use super::transport::Transport;
 use crate::handle::exchange::Exchange;
@@ -36,7 +35,7 @@ impl<T: Transport> Connection<T> {
             }
             let progressed = match self.phase {
                 Phase::ReadingHead { .. } => {
-                    if self.unsent() > OUTPUT_HIGH_WATER_BYTES {
+                    if self.is_output_held_back() {
                         return false;
                     }
                     self.parse_head(cx)
@@ -45,7 +44,7 @@ impl<T: Transport> Connection<T> {
                 // Frames make output too (pongs, close echoes): decode only
                 // while the client takes what we already owe it. Until then
                 // input backs up and reading pauses: TCP backpressure.
-                Phase::WebSocket(_) if self.unsent() > OUTPUT_HIGH_WATER_BYTES => return false,
+                Phase::WebSocket(_) if self.is_output_held_back() => return false,
                 Phase::WebSocket(_) => return self.ws_input(cx),
                 _ => return false,
             };

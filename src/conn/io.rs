@@ -33,6 +33,17 @@ impl<T: Transport> Connection<T> {
         self.output.len() - self.output_pos
     }
 
+    /// Output bytes that can still be queued below the high-water mark.
+    pub(super) fn output_room(&self) -> usize {
+        OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.unsent())
+    }
+
+    /// The client is behind on what we owe it: nothing more that makes
+    /// output (a pipelined request, a WebSocket frame) is taken until it reads.
+    pub(super) fn is_output_held_back(&self) -> bool {
+        self.unsent() > OUTPUT_HIGH_WATER_BYTES
+    }
+
     /// The socket may hold bytes we can take now.
     pub(super) fn can_read(&self, max_buffered_bytes: usize) -> bool {
         self.flags.contains(Flags::READ_READY)

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use super::cx::Cx;
 use super::flags::Flags;
-use super::io::OUTPUT_HIGH_WATER_BYTES;
 use super::state::Connection;
 use super::state::Phase;
 use super::transport::Transport;
@@ -23,7 +22,7 @@ impl<T: Transport> Connection<T> {
             return;
         }
         let draining = self.is_draining();
-        let held_back = self.unsent() > OUTPUT_HIGH_WATER_BYTES;
+        let held_back = self.is_output_held_back();
         if let Phase::ReadingHead { started } = &mut self.phase {
             if held_back {
                 // Parsing waits for the client to read what we owe it: the

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use super::cx::Cx;
-use super::io::OUTPUT_HIGH_WATER_BYTES;
 use super::state::Connection;
 use super::state::Phase;
 use super::transport::Transport;
@@ -66,7 +65,7 @@ impl<T: Transport> Connection<T> {
             // Whole parts only: the next is taken once the last is written.
             Backlog::KeepNewest if unsent > 0 => return,
             Backlog::KeepNewest => usize::MAX,
-            _ => OUTPUT_HIGH_WATER_BYTES.saturating_sub(unsent),
+            _ => self.output_room(),
         };
         if room == 0 {
             return;

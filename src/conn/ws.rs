@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::cx::Cx;
-use super::io::OUTPUT_HIGH_WATER_BYTES;
 use super::state::Connection;
 use super::state::Phase;
 use super::transport::Transport;
@@ -72,11 +71,11 @@ impl<T: Transport> Connection<T> {
     /// Feeds buffered input to the WebSocket session. True when a budget
     /// stopped it.
     pub(super) fn ws_input(&mut self, cx: &mut Cx<'_>) -> bool {
+        let room = self.output_room();
         let Phase::WebSocket(session) = &mut self.phase else {
             return false;
         };
         let mut out = Vec::new();
-        let room = OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.output.len() - self.output_pos);
         let (used, step, more) = session.on_input(self.input.data(), &mut out, room, &cx.ws());
         self.input.consume(used);
         self.queue_bytes(&out, cx);
@@ -86,7 +85,7 @@ impl<T: Transport> Connection<T> {
 
     /// Moves the application's queued frames into the output while it has room.
     pub(super) fn pull_ws(&mut self, cx: &mut Cx<'_>) {
-        let room = OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.unsent());
+        let room = self.output_room();
         let Phase::WebSocket(session) = &mut self.phase else {
             return;
         };
