@@ -30,6 +30,8 @@ pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
 /// Default for [`Config::ws_max_pending_events`].
 pub const DEFAULT_WS_MAX_PENDING_EVENTS: usize = 4096;
+/// Default for [`Config::memory_budget_bytes`]: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 /// Default for [`Config::handoff_queue`].
 pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
 /// Default for [`Config::head_timeout`].
@@ -213,6 +215,17 @@ pub struct Config {
     /// stream: at most this many plus, per open socket,
     /// `ws_max_inbound_messages` + 1.
     pub ws_max_pending_events: usize,
+    /// Server-wide limit on the bytes peers make the reactor hold: request
+    /// bodies being read, WebSocket messages being assembled or waiting for
+    /// the application, and input read ahead past one buffer (16 KiB or
+    /// `max_head_bytes`). Past it a body is refused with `503`, a message with
+    /// close `1009` (both as [`CloseReason::MemoryBudget`]), and reads ahead
+    /// pause; each counts in `memory_refusals`. Per-connection limits
+    /// multiply by `max_connections`; this one does not. See
+    /// docs/reliability.md for the whole memory figure.
+    ///
+    /// [`CloseReason::MemoryBudget`]: crate::CloseReason::MemoryBudget
+    pub memory_budget_bytes: usize,
     /// TCP keepalive probing on accepted sockets; `None` leaves the OS default.
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
@@ -249,6 +262,7 @@ impl Default for Config {
             ws_backpressure: WsBackpressure::Fail,
             ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
             ws_max_pending_events: DEFAULT_WS_MAX_PENDING_EVENTS,
+            memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(20)),
         }
@@ -278,6 +292,9 @@ impl Config {
         }
         if self.ws_max_pending_events == 0 {
             return bad("ws_max_pending_events must be at least 1");
+        }
+        if self.memory_budget_bytes == 0 {
+            return bad("memory_budget_bytes must be at least 1");
         }
         if self.ws_max_inbound_messages == 0 {
             // No message could ever be handed over: every socket would stall.

@@ -77,12 +77,15 @@ impl FrameDecoder {
         max_frame_bytes: u64,
         max_message_bytes: usize,
     ) -> Result<(usize, Option<usize>), u16> {
-        use crate::ws::frame::{Incoming, Limits};
+        use crate::ws::frame::{Incoming, Limits, Unbudgeted};
         let limits = Limits {
             max_frame_bytes,
             max_message_bytes,
         };
-        let (used, incoming) = self.0.decode(input, limits).map_err(|err| err.code)?;
+        let (used, incoming) = self
+            .0
+            .decode(input, limits, &mut Unbudgeted)
+            .map_err(|err| err.code)?;
         let len = incoming.map(|incoming| match incoming {
             Incoming::Text(text) => text.len(),
             Incoming::Binary(data) | Incoming::Ping(data) | Incoming::Pong(data) => data.len(),

@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod budget;
 mod buffer;
 mod config;
 mod conn;

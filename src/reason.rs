@@ -67,11 +67,16 @@ pub enum CloseReason {
     /// reactor thread (the client was answered `500`), or the reactor itself
     /// stopped on an internal error and settled every connection it held.
     ServerError,
+    /// The server's memory budget
+    /// ([`Config::memory_budget_bytes`](crate::Config::memory_budget_bytes))
+    /// could not hold a request body (answered `503`) or a WebSocket message
+    /// (close `1009`): the server was full, not the client at fault.
+    MemoryBudget,
 }
 
 impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
-    pub(crate) const COUNT: usize = 21;
+    pub(crate) const COUNT: usize = 22;
 
     /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::Stats)).
     pub const ALL: [CloseReason; Self::COUNT] = [
@@ -96,6 +101,7 @@ impl CloseReason {
         CloseReason::Drained,
         CloseReason::Shutdown,
         CloseReason::ServerError,
+        CloseReason::MemoryBudget,
     ];
 
     /// The stable snake_case name used in stats and logs.
@@ -126,6 +132,7 @@ impl CloseReason {
             CloseReason::Drained => "drained",
             CloseReason::Shutdown => "shutdown",
             CloseReason::ServerError => "server_error",
+            CloseReason::MemoryBudget => "memory_budget",
         }
     }
 

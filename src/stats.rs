@@ -29,6 +29,8 @@ pub(crate) struct Counters {
     pub ws_dropped: AtomicU64,
     pub ws_events_pending: AtomicU64,
     pub ws_refused: AtomicU64,
+    pub memory_held: AtomicU64,
+    pub memory_refusals: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
 }
 
@@ -88,6 +90,8 @@ impl StatsHandle {
             ws_dropped: c.ws_dropped.load(Relaxed),
             ws_events_pending: c.ws_events_pending.load(Relaxed),
             ws_refused: c.ws_refused.load(Relaxed),
+            memory_held: c.memory_held.load(Relaxed),
+            memory_refusals: c.memory_refusals.load(Relaxed),
             closed: Closed(closed),
         }
     }
@@ -146,6 +150,14 @@ pub struct Stats {
     /// [`Config::ws_max_pending_events`](crate::Config::ws_max_pending_events)
     /// events were pending.
     pub ws_refused: u64,
+    /// Bytes held now against
+    /// [`Config::memory_budget_bytes`](crate::Config::memory_budget_bytes):
+    /// request bodies being read, WebSocket messages being assembled or
+    /// waiting for the application, input read ahead.
+    pub memory_held: u64,
+    /// Bodies and WebSocket messages refused (`503`, close `1009`) and reads
+    /// held back because the memory budget was spent.
+    pub memory_refusals: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
 }
@@ -207,6 +219,8 @@ impl Stats {
             ("ws_dropped", self.ws_dropped),
             ("ws_events_pending", self.ws_events_pending),
             ("ws_refused", self.ws_refused),
+            ("memory_held", self.memory_held),
+            ("memory_refusals", self.memory_refusals),
         ];
         out.push('{');
         for &(name, value) in fields.iter().chain(extra) {

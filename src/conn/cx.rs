@@ -40,6 +40,7 @@ impl Cx<'_> {
         WsCx {
             config: self.config,
             events: self.ws_events,
+            stats: self.stats,
             now: self.now,
         }
     }

@@ -28,6 +28,9 @@ impl Flags {
     /// The last readiness event hinted that the peer closed (EPOLLRDHUP):
     /// read until zero bytes rather than stop at a short read.
     pub const HUP_HINT: Flags = Flags(1 << 6);
+    /// Reading ahead past the floor was refused for lack of memory budget:
+    /// the next read waits until this connection has parsed some input.
+    pub const READ_AHEAD_HELD: Flags = Flags(1 << 0);
 
     pub fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
@@ -67,6 +70,7 @@ impl fmt::Debug for Flags {
             (Flags::QUEUED, "queued"),
             (Flags::HUP_HINT, "hup_hint"),
             (Flags::WRITE_INTEREST, "write_interest"),
+            (Flags::READ_AHEAD_HELD, "read_ahead_held"),
         ];
         let mut set = f.debug_set();
         for (flag, name) in names {

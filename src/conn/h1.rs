@@ -9,6 +9,7 @@ use crossbeam_channel::TrySendError;
 use super::cx::Cx;
 use super::state::Connection;
 use super::transport::Transport;
+use crate::budget::{self, Charge};
 use crate::handle::exchange::Exchange;
 use crate::handle::link::{Link, Reply};
 use crate::handler::Action;
@@ -103,7 +104,8 @@ impl<T: Transport> Connection<T> {
                     self.queue_bytes(encode::CONTINUE, cx);
                 }
                 self.last_read = cx.now;
-                self.start_body(decoder, info, std::mem::take(cx.scratch), cx.now);
+                let charge = Charge::new(&cx.notifier.stats);
+                self.start_body(decoder, info, std::mem::take(cx.scratch), cx.now, charge);
             }
         }
         true
@@ -112,16 +114,31 @@ impl<T: Transport> Connection<T> {
     /// Feeds buffered bytes to the body decoder. True when the body completed.
     fn parse_body(&mut self, cx: &mut Cx<'_>) -> bool {
         let Phase::ReadingBody {
-            decoder, request, ..
+            decoder,
+            request,
+            charge,
+            ..
         } = &mut self.phase
         else {
             return false;
         };
-        match decoder.decode(
-            self.input.data(),
-            &mut request.body,
-            cx.config.max_body_bytes,
+        // Hold what this input could add to the body before taking it. Both
+        // terms are bounded by our own limits, not by what the peer declared.
+        let max_body = cx.config.max_body_bytes;
+        let held = request.body.len();
+        let could_add = self.input.len().min(max_body.saturating_sub(held));
+        if !charge.grow_to(
+            (held + could_add) as u64,
+            cx.config.memory_budget_bytes as u64,
         ) {
+            budget::count_refusal(cx.stats);
+            let why = "server memory budget exhausted";
+            self.refuse(503, why, CloseReason::MemoryBudget, cx);
+            return false;
+        }
+        let decoded = decoder.decode(self.input.data(), &mut request.body, max_body);
+        charge.shrink_to(request.body.len() as u64);
+        match decoded {
             Ok((used, done)) => {
                 self.input.consume(used);
                 if !done {

@@ -9,7 +9,9 @@ use super::cx::Cx;
 use super::flags::Flags;
 use super::state::{Connection, Delivery};
 use super::transport::Transport;
-use crate::config::HalfClosePolicy;
+use crate::budget::{self, Charge};
+use crate::buffer::BUFFER_BYTES;
+use crate::config::{Config, HalfClosePolicy};
 use crate::handle::link::Link;
 use crate::proto::encode::Persistence;
 use crate::proto::request::Version;
@@ -22,6 +24,13 @@ const DISCARD_BYTES_PER_TURN: usize = 64 * 1024;
 /// more stream parts or WebSocket frames are pulled, until the client has
 /// read some.
 pub(super) const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+
+/// Input any connection may hold without asking the memory budget.
+fn read_floor(config: &Config) -> usize {
+    BUFFER_BYTES
+        .max(config.max_head_bytes)
+        .min(config.max_buffered_bytes)
+}
 
 impl<T: Transport> Connection<T> {
     pub(super) fn has_output(&self) -> bool {
@@ -45,11 +54,16 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The socket may hold bytes we can take now.
-    pub(super) fn can_read(&self, max_buffered_bytes: usize) -> bool {
+    pub(super) fn can_read(&self, config: &Config) -> bool {
+        let room = if self.flags.contains(Flags::READ_AHEAD_HELD) {
+            read_floor(config)
+        } else {
+            config.max_buffered_bytes
+        };
         self.flags.contains(Flags::READ_READY)
             && !self.flags.contains(Flags::READ_CLOSED)
             && !self.is_closed()
-            && (self.is_discarding() || self.input.len() < max_buffered_bytes)
+            && (self.is_discarding() || self.input.len() < room)
     }
 
     // ---- reading ----
@@ -71,7 +85,10 @@ impl<T: Transport> Connection<T> {
             // room reads again. Hangups and resets still arrive as events.
             return false;
         }
-        let limit = cx.config.max_buffered_bytes;
+        let limit = self.read_limit(cx);
+        if self.input.len() >= limit {
+            return false;
+        }
         loop {
             let spare = self.input.spare(cx.pool, limit);
             let room = spare.len();
@@ -82,6 +99,7 @@ impl<T: Transport> Connection<T> {
                 }
                 Ok(n) => {
                     self.input.commit(n);
+                    self.settle_read_ahead(cx.config);
                     self.last_read = cx.now;
                     // A short read drained the socket (edge-triggered: new
                     // bytes bring a new event) unless a FIN is waiting.
@@ -101,6 +119,39 @@ impl<T: Transport> Connection<T> {
                     return false;
                 }
             }
+        }
+    }
+
+    /// The most input that may wait after the next read. Up to the floor —
+    /// one buffer, or one head if heads may be longer — is every
+    /// connection's; reading further ahead waits on the memory budget.
+    fn read_limit(&mut self, cx: &Cx<'_>) -> usize {
+        let max = cx.config.max_buffered_bytes;
+        let floor = read_floor(cx.config);
+        if self.input.len() < floor {
+            self.flags.remove(Flags::READ_AHEAD_HELD);
+            return floor;
+        }
+        let charge = self
+            .read_ahead
+            .get_or_insert_with(|| Charge::new(&cx.notifier.stats));
+        if charge.grow_to((max - floor) as u64, cx.config.memory_budget_bytes as u64) {
+            self.flags.remove(Flags::READ_AHEAD_HELD);
+            max
+        } else {
+            if !self.flags.contains(Flags::READ_AHEAD_HELD) {
+                budget::count_refusal(cx.stats);
+                self.flags.insert(Flags::READ_AHEAD_HELD);
+            }
+            floor
+        }
+    }
+
+    /// Holds against the budget only what waits above the floor now.
+    pub(super) fn settle_read_ahead(&mut self, config: &Config) {
+        if let Some(charge) = &mut self.read_ahead {
+            let above = self.input.len().saturating_sub(read_floor(config));
+            charge.shrink_to(above as u64);
         }
     }
 

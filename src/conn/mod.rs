@@ -189,7 +189,8 @@ impl<T: Transport> Connection<T> {
             }
         }
         self.settle(cx);
-        !self.is_closed() && (more_input || self.can_read(cx.config.max_buffered_bytes))
+        self.settle_read_ahead(cx.config);
+        !self.is_closed() && (more_input || self.can_read(cx.config))
     }
 
     /// A worker's exchange or stream has news: take its response, its drop,

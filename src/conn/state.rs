@@ -18,6 +18,7 @@ use mio::net::TcpStream;
 use super::cx::Cx;
 use super::flags::Flags;
 use super::transport::Transport;
+use crate::budget::Charge;
 use crate::buffer::InBuf;
 use crate::handle::link::Link;
 use crate::handle::stream::StreamShared;
@@ -45,6 +46,8 @@ pub(crate) enum Phase {
         request: Box<Request>,
         /// When the body began: it must keep up `min_body_rate` from here.
         started: Instant,
+        /// The body's bytes, held against the server's memory budget.
+        charge: Charge,
     },
     /// `response_pending`: a worker holds the exchange for this request.
     /// Pipelined parsing is paused; the connection is not closed by the
@@ -113,6 +116,9 @@ pub(crate) struct Connection<T = TcpStream> {
     /// `draining`: why the connection will close once what is owed is flushed.
     pub(super) drain: Option<CloseReason>,
     pub(super) input: InBuf,
+    /// Input read ahead past the floor every connection may fill (one
+    /// buffer, or one head), held against the memory budget.
+    pub(super) read_ahead: Option<Charge>,
     pub(super) output: Vec<u8>,
     /// Bytes of `output` already written.
     pub(super) output_pos: usize,
@@ -140,6 +146,7 @@ impl<T: Transport> Connection<T> {
             flags: Flags::WRITABLE,
             drain: None,
             input: InBuf::default(),
+            read_ahead: None,
             output: Vec::new(),
             output_pos: 0,
             queued_total: 0,
@@ -218,13 +225,16 @@ impl<T: Transport> Connection<T> {
         info: HeadInfo,
         request: Request,
         now: Instant,
+        charge: Charge,
     ) {
         debug_assert!(self.is_reading_head(), "body outside reading_head");
+        debug_assert_eq!(charge.bytes(), 0, "a body starts with nothing held");
         self.set_phase(Phase::ReadingBody {
             decoder,
             info,
             request: Box::new(request),
             started: now,
+            charge,
         });
     }
 

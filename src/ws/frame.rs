@@ -31,6 +31,31 @@ pub(crate) struct WsError {
     pub why: &'static str,
 }
 
+/// The server's memory budget could not hold more of a message: close
+/// `1009`, and the close is the server's doing, not a violation.
+pub(crate) const OVER_BUDGET: WsError = WsError {
+    code: CLOSE_TOO_BIG,
+    why: "server memory budget exhausted",
+};
+
+/// Asked before payload joins the message being assembled: may the message
+/// grow to `total` bytes? (The session answers from the memory budget.)
+pub(crate) trait Assembly {
+    fn may_grow_to(&mut self, total: usize) -> bool;
+}
+
+/// An [`Assembly`] that always agrees: for tests and fuzzing, where the
+/// frame limits alone apply.
+#[cfg(any(test, feature = "internals"))]
+pub(crate) struct Unbudgeted;
+
+#[cfg(any(test, feature = "internals"))]
+impl Assembly for Unbudgeted {
+    fn may_grow_to(&mut self, _total: usize) -> bool {
+        true
+    }
+}
+
 fn protocol(why: &'static str) -> WsError {
     WsError {
         code: CLOSE_PROTOCOL_ERROR,
@@ -87,6 +112,7 @@ impl Decoder {
         &mut self,
         input: &[u8],
         limits: Limits,
+        assembly: &mut impl Assembly,
     ) -> Result<(usize, Option<Incoming>), WsError> {
         let mut used = 0;
         loop {
@@ -104,6 +130,11 @@ impl Decoder {
             let available = input.len() - used;
             let take = usize::try_from(frame.remaining).map_or(available, |r| r.min(available));
             let is_control = frame.opcode >= OP_CLOSE;
+            // `take` is within the frame, which the header check kept within
+            // what is left of the message allowance: this cannot overflow.
+            if !is_control && take > 0 && !assembly.may_grow_to(self.message.len() + take) {
+                return Err(OVER_BUDGET);
+            }
             let target = if is_control {
                 &mut self.control
             } else {
@@ -359,7 +390,7 @@ mod tests {
         for piece in input.chunks(step) {
             buffered.extend_from_slice(piece);
             loop {
-                let (used, incoming) = decoder.decode(&buffered, LIMITS)?;
+                let (used, incoming) = decoder.decode(&buffered, LIMITS, &mut Unbudgeted)?;
                 buffered.drain(..used);
                 match incoming {
                     Some(incoming) => out.push(incoming),
@@ -380,12 +411,12 @@ mod tests {
         };
         let mut decoder = Decoder::default();
         let first = client_frame(OP_TEXT, b"hello");
-        let (used, incoming) = decoder.decode(&first, limits).unwrap();
+        let (used, incoming) = decoder.decode(&first, limits, &mut Unbudgeted).unwrap();
         assert_eq!((used, incoming), (first.len(), None));
         let mut huge = vec![OP_CONTINUATION, 0x80 | 127];
         huge.extend_from_slice(&0x7fff_ffff_ffff_fffeu64.to_be_bytes());
         huge.extend_from_slice(&[1, 2, 3, 4]);
-        let err = decoder.decode(&huge, limits).unwrap_err();
+        let err = decoder.decode(&huge, limits, &mut Unbudgeted).unwrap_err();
         assert_eq!(err.code, CLOSE_TOO_BIG);
     }
 
@@ -488,7 +519,7 @@ mod tests {
         let frame = client_frame(0x80 | OP_TEXT, &[b'o', b'k', 0xFF, b'a', b'b', b'c']);
         let mut decoder = Decoder::default();
         let err = decoder
-            .decode(&frame[..frame.len() - 3], LIMITS)
+            .decode(&frame[..frame.len() - 3], LIMITS, &mut Unbudgeted)
             .unwrap_err();
         assert_eq!(err.code, 1007);
     }
@@ -561,7 +592,7 @@ mod tests {
                 'feed: for piece in input.chunks(step) {
                     buffered.extend_from_slice(piece);
                     loop {
-                        match decoder.decode(&buffered, limits) {
+                        match decoder.decode(&buffered, limits, &mut Unbudgeted) {
                             Ok((used, incoming)) => {
                                 prop_assert!(used <= buffered.len());
                                 buffered.drain(..used);

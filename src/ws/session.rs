@@ -6,11 +6,14 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use super::frame::{
-    encode_close, encode_frame, Decoder, Incoming, Limits, CLOSE_NORMAL, OP_PING, OP_PONG,
+    encode_close, encode_frame, Assembly, Decoder, Incoming, Limits, CLOSE_NORMAL, OP_PING,
+    OP_PONG, OVER_BUDGET,
 };
 use super::socket::{Message, WebSocket, WsEvent};
+use crate::budget::{self, Charge};
 use crate::config::Config;
 use crate::reason::CloseReason;
+use crate::stats::Counters;
 use crate::time::deadline;
 
 /// Incoming frames handled per call, before other connections get a go.
@@ -34,13 +37,30 @@ pub(crate) enum Step {
 pub(crate) struct WsCx<'a> {
     pub config: &'a Config,
     pub events: &'a Sender<WsEvent>,
+    pub stats: &'a Counters,
     pub now: Instant,
+}
+
+/// The message being assembled grows only while the server's memory budget
+/// can hold it.
+struct Budgeted<'a> {
+    charge: &'a mut Charge,
+    limit: u64,
+}
+
+impl Assembly for Budgeted<'_> {
+    fn may_grow_to(&mut self, total: usize) -> bool {
+        self.charge.grow_to(total as u64, self.limit)
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Session {
     socket: WebSocket,
     decoder: Decoder,
+    /// The message being assembled, held against the memory budget; it
+    /// travels with the message into its event.
+    charge: Charge,
     /// When the client was last heard from (any frame).
     last_seen: Instant,
     /// A ping is out, unanswered, since then.
@@ -56,6 +76,7 @@ pub(crate) struct Session {
 impl Session {
     pub fn new(socket: WebSocket, now: Instant) -> Self {
         Session {
+            charge: Charge::new(&socket.notifier.stats),
             socket,
             decoder: Decoder::default(),
             last_seen: now,
@@ -105,9 +126,20 @@ impl Session {
                 // Paused until the application drops messages it holds.
                 return (used, Step::Continue, false);
             }
-            let (n, incoming) = match self.decoder.decode(&input[used..], limits) {
+            let mut assembly = Budgeted {
+                charge: &mut self.charge,
+                limit: cx.config.memory_budget_bytes as u64,
+            };
+            let (n, incoming) = match self.decoder.decode(&input[used..], limits, &mut assembly) {
                 Ok(decoded) => decoded,
                 Err(err) => {
+                    // Over the budget the server is full; the peer broke nothing.
+                    let reason = if err == OVER_BUDGET {
+                        budget::count_refusal(cx.stats);
+                        CloseReason::MemoryBudget
+                    } else {
+                        CloseReason::ProtocolError
+                    };
                     log::debug!(
                         "{} WebSocket protocol error: {} ({})",
                         self.socket.id(),
@@ -116,7 +148,7 @@ impl Session {
                     );
                     pong.flush(out);
                     self.send_close(out, err.code, err.why, cx.now);
-                    return (used, Step::Drain(CloseReason::ProtocolError), false);
+                    return (used, Step::Drain(reason), false);
                 }
             };
             used += n;
@@ -153,12 +185,14 @@ impl Session {
                     return (used, Step::Drain(reason), false);
                 }
             };
+            // The message's bytes stay held until the application drops it.
+            let charge = self.charge.split();
             if self.close_sent {
                 continue; // after our close, data is discarded (RFC 6455 §5.5.1)
             }
             let _ = cx
                 .events
-                .send(WsEvent::message(self.socket.clone(), message));
+                .send(WsEvent::message(self.socket.clone(), message, charge));
         }
         (used, Step::Continue, true)
     }

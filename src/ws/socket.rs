@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::frame::{encode_frame, OP_BINARY, OP_PING, OP_TEXT};
+use crate::budget::Charge;
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
 use crate::handle::notifier::{Command, Notifier};
@@ -152,7 +153,7 @@ impl WsShared {
 #[derive(Clone)]
 pub struct WebSocket {
     shared: Arc<WsShared>,
-    notifier: Arc<Notifier>,
+    pub(super) notifier: Arc<Notifier>,
     id: ConnectionId,
     path: Arc<str>,
 }
@@ -350,6 +351,8 @@ pub struct WsEvent {
     /// What happened.
     pub kind: WsEventKind,
     permit: Option<InboundPermit>,
+    /// A message's bytes, held against the memory budget until dropped.
+    _charge: Option<Charge>,
     _pending: PendingEvent,
 }
 
@@ -360,17 +363,19 @@ impl WsEvent {
             socket,
             kind: WsEventKind::Open(request),
             permit: None,
+            _charge: None,
         }
     }
 
     /// A message event, counted against the socket's inbound allowance until
     /// dropped.
-    pub(crate) fn message(socket: WebSocket, message: Message) -> Self {
+    pub(crate) fn message(socket: WebSocket, message: Message, charge: Charge) -> Self {
         socket.shared.inbound.fetch_add(1, Ordering::AcqRel);
         WsEvent {
             permit: Some(InboundPermit {
                 socket: socket.clone(),
             }),
+            _charge: Some(charge),
             _pending: PendingEvent::new(&socket),
             socket,
             kind: WsEventKind::Message(message),
@@ -383,6 +388,7 @@ impl WsEvent {
             socket,
             kind: WsEventKind::Closed { reason, code },
             permit: None,
+            _charge: None,
         }
     }
 }

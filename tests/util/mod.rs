@@ -61,13 +61,17 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// Waits until the server has no connections and owes no responses.
+/// Waits until the server has no connections, owes no responses, and holds
+/// nothing against its memory budget.
 #[track_caller]
 pub fn assert_quiet(server: &Server) {
-    wait_for("no active connections and no pending responses", || {
-        let stats = server.stats();
-        stats.active == 0 && stats.pending_responses == 0
-    });
+    wait_for(
+        "no active connections, pending responses or held memory",
+        || {
+            let stats = server.stats();
+            stats.active == 0 && stats.pending_responses == 0 && stats.memory_held == 0
+        },
+    );
 }
 
 /// Waits until `closed.<reason>` reaches `count`.

@@ -1,0 +1,119 @@
+//! The server-wide memory budget: what peers make tether hold (bodies being
+//! read, WebSocket messages being assembled or waiting for the application)
+//! stays within `memory_budget_bytes` however many connections do it at
+//! once. Past it a body is answered `503` and a message closed with `1009`,
+//! both recorded as `memory_budget`, and everyone else is still served.
+
+mod util;
+
+use std::io::Write;
+
+use tether::{Action, CloseReason, Config, Request, Response, Upgrade, WsEventKind};
+use util::ws::{frame, RawWs, BINARY, FIN};
+use util::{assert_quiet, wait_closed_count, wait_for, Client};
+
+const BUDGET: usize = 2 * 1024 * 1024;
+const DECLARED: usize = 1_000_000;
+const SENT: usize = 800_000;
+
+fn config() -> Config {
+    let mut config = Config::default();
+    config.memory_budget_bytes = BUDGET;
+    config.max_body_bytes = 1024 * 1024;
+    config.ws_max_message_bytes = 1024 * 1024;
+    config
+}
+
+fn post_head() -> String {
+    format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {DECLARED}\r\n\r\n")
+}
+
+#[test]
+fn a_body_past_the_budget_is_refused_503_and_the_others_complete() {
+    let server = util::serve(config(), |req: &Request| {
+        Action::Respond(Response::text(200, format!("{} bytes", req.body().len())))
+    });
+    let addr = server.local_addr();
+    // Two uploads stop part-way: 1.6 MB of the 2 MiB budget is held.
+    let mut holders: Vec<Client> = (0..2)
+        .map(|_| {
+            let mut client = Client::connect(addr);
+            client.send(post_head().as_bytes());
+            client.send(&vec![b'x'; SENT]);
+            client
+        })
+        .collect();
+    wait_for("two bodies held", || {
+        server.stats().memory_held >= 2 * SENT as u64
+    });
+
+    // A third cannot fit: refused, and blamed on the server, not the peer.
+    let mut third = Client::connect(addr);
+    third.send(post_head().as_bytes());
+    let _ = third.stream.write_all(&vec![b'x'; SENT]);
+    let reply = third.read_reply(false);
+    assert_eq!(reply.status, 503);
+    assert!(reply.closes());
+    let stats = wait_closed_count(&server, CloseReason::MemoryBudget, 1);
+    assert!(stats.memory_refusals >= 1, "{stats:?}");
+    assert!(stats.memory_held <= BUDGET as u64, "{stats:?}");
+
+    // A request without a body is served meanwhile.
+    assert_eq!(Client::connect(addr).get("/").status, 200);
+
+    // The held uploads finish, one after the other, within the budget.
+    for holder in &mut holders {
+        holder.send(&vec![b'y'; DECLARED - SENT]);
+        assert_eq!(holder.read_reply(false).text(), "1000000 bytes");
+    }
+    drop(holders);
+    drop(third);
+    assert_quiet(&server);
+}
+
+#[test]
+fn a_message_past_the_budget_is_closed_1009_and_held_messages_count_until_dropped() {
+    let server = util::serve(config(), |_: &Request| Action::Upgrade(Upgrade::new()));
+    let events = server.ws_events();
+    let addr = server.local_addr();
+    let whole = frame(FIN | BINARY, &vec![7u8; DECLARED], true);
+    let header = whole.len() - DECLARED;
+    let mut holders: Vec<RawWs> = (0..2)
+        .map(|_| {
+            let mut ws = RawWs::connect(addr, "/ws");
+            ws.stream.write_all(&whole[..header + SENT]).unwrap();
+            ws
+        })
+        .collect();
+    wait_for("two messages in assembly held", || {
+        server.stats().memory_held >= 2 * SENT as u64
+    });
+
+    let mut third = RawWs::connect(addr, "/ws");
+    let _ = third.stream.write_all(&whole[..header + SENT]);
+    assert_eq!(third.read_close_code(), Some(1009));
+    let stats = wait_closed_count(&server, CloseReason::MemoryBudget, 1);
+    assert_eq!(stats.closed.get(CloseReason::ProtocolError), 0, "{stats:?}");
+    assert!(stats.memory_refusals >= 1, "{stats:?}");
+
+    // Finished messages wait in the event stream, still held.
+    for ws in &mut holders {
+        ws.stream.write_all(&whole[header + SENT..]).unwrap();
+    }
+    let mut messages = Vec::new();
+    while messages.len() < 2 {
+        let event = events.recv_timeout(util::PATIENCE).expect("an event");
+        if matches!(event.kind, WsEventKind::Message(_)) {
+            messages.push(event);
+        }
+    }
+    assert!(server.stats().memory_held >= 2 * DECLARED as u64);
+    drop(messages);
+    wait_for("the dropped messages to be given back", || {
+        server.stats().memory_held == 0
+    });
+    drop(holders);
+    drop(third);
+    while events.try_recv().is_ok() {}
+    assert_quiet(&server);
+}
