@@ -3,6 +3,7 @@
 
 mod util;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,4 +75,29 @@ fn a_close_in_the_middle_of_a_pipeline_ends_it_there() {
     assert_eq!(last.text(), "/b");
     assert!(last.closes());
     assert!(client.expect_eof(), "nothing is answered after the close");
+}
+
+/// Responses larger than the output high-water mark hold parsing back after
+/// each one. When a flush then empties the output in the same turn (the
+/// kernel took it all, so no writable event will follow), parsing must go
+/// on: the heads already in the buffer wait on us, not on the client.
+#[test]
+fn every_pipelined_request_with_a_response_past_the_high_water_mark_is_answered() {
+    let server = serve(Config::default(), |_| {
+        Action::Respond(Response::text(200, "z".repeat(64 * 1024)))
+    });
+    let mut client = Client::connect(server.local_addr());
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(500)
+    );
+    let requests = 400;
+    let mut writer = client.stream.try_clone().unwrap();
+    let all = request.repeat(requests);
+    let writer = std::thread::spawn(move || writer.write_all(all.as_bytes()).unwrap());
+    for _ in 0..requests {
+        assert_eq!(client.read_reply(false).body.len(), 64 * 1024);
+    }
+    writer.join().unwrap();
+    assert_eq!(server.stats().closed.total(), 0);
 }

@@ -26,18 +26,29 @@ use super::state::Phase;
 /// Requests parsed per connection per turn before others get a go.
 const REQUESTS_PER_TURN: usize = 16;
 
+/// Why parsing stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Parsed {
+    /// Nothing more can be parsed until more input (or news) arrives.
+    Idle,
+    /// The per-turn budget ran out with input left: another turn, please.
+    MoreWaiting,
+    /// The output is over its high-water mark: parsing resumes once it is
+    /// not, which a flush in this same turn may already have brought about.
+    HeldBack,
+}
+
 impl<T: Transport> Connection<T> {
-    /// Parses and dispatches what is buffered. True when it stopped only
-    /// because the per-turn budget ran out.
-    pub(super) fn process_input(&mut self, cx: &mut Cx<'_>) -> bool {
+    /// Parses and dispatches what is buffered, and says why it stopped.
+    pub(super) fn process_input(&mut self, cx: &mut Cx<'_>) -> Parsed {
         for _ in 0..REQUESTS_PER_TURN {
             if self.is_draining() || self.input.is_empty() {
-                return false;
+                return Parsed::Idle;
             }
             let progressed = match self.phase {
                 Phase::ReadingHead { .. } => {
                     if self.is_output_held_back() {
-                        return false;
+                        return Parsed::HeldBack;
                     }
                     self.parse_head(cx)
                 }
@@ -45,15 +56,20 @@ impl<T: Transport> Connection<T> {
                 // Frames make output too (pongs, close echoes): decode only
                 // while the client takes what we already owe it. Until then
                 // input backs up and reading pauses: TCP backpressure.
-                Phase::WebSocket(_) if self.is_output_held_back() => return false,
-                Phase::WebSocket(_) => return self.ws_input(cx),
-                _ => return false,
+                Phase::WebSocket(_) if self.is_output_held_back() => return Parsed::HeldBack,
+                Phase::WebSocket(_) => {
+                    return match self.ws_input(cx) {
+                        true => Parsed::MoreWaiting,
+                        false => Parsed::Idle,
+                    }
+                }
+                _ => return Parsed::Idle,
             };
             if !progressed {
-                return false;
+                return Parsed::Idle;
             }
         }
-        true
+        Parsed::MoreWaiting
     }
 
     /// Tries to parse one head. True when one was consumed.

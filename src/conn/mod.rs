@@ -43,6 +43,7 @@ mod ws;
 
 pub(crate) use self::cx::Cx;
 use self::flags::Flags;
+use self::h1::Parsed;
 pub(crate) use self::state::Connection;
 use self::state::Phase;
 pub(crate) use self::transport::{Readiness, Transport};
@@ -181,9 +182,13 @@ impl<T: Transport> Connection<T> {
                 return false;
             }
             let read = self.read(cx);
-            more_input = self.process_input(cx);
+            let parsed = self.process_input(cx);
             self.pull_stream(cx);
             self.flush(cx);
+            // A flush that emptied the output frees the parsing it held
+            // back; no writable event would come to resume it.
+            more_input = parsed == Parsed::MoreWaiting
+                || (parsed == Parsed::HeldBack && !self.is_output_held_back());
             if !read && !more_input {
                 break;
             }
