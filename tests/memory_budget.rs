@@ -117,3 +117,49 @@ fn a_message_past_the_budget_is_closed_1009_and_held_messages_count_until_droppe
     while events.try_recv().is_ok() {}
     assert_quiet(&server);
 }
+
+#[test]
+fn with_the_budget_spent_a_pipelining_client_reads_no_further_ahead_but_is_served() {
+    let mut config = config();
+    config.memory_budget_bytes = config.max_body_bytes;
+    let max_body = config.max_body_bytes;
+    let server = util::serve(config, |req: &Request| {
+        let size = if req.path() == "/big" { 256 * 1024 } else { 2 };
+        Action::Respond(Response::text(200, "z".repeat(size)))
+    });
+    let addr = server.local_addr();
+    // One upload holds all but a few hundred bytes of the budget.
+    let mut holder = Client::connect(addr);
+    let almost_all = max_body - 500;
+    holder.send(
+        format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {max_body}\r\n\r\n").as_bytes(),
+    );
+    holder.send(&vec![b'x'; almost_all]);
+    wait_for("the upload held", || {
+        server.stats().memory_held >= almost_all as u64
+    });
+
+    // A client pipelines and reads nothing yet: once the kernel's buffers
+    // are full its output passes the high-water mark, parsing pauses, and
+    // its input reaches the floor, where reading further ahead would need
+    // the spent budget.
+    let mut pipeliner = Client::connect(addr);
+    let padding = "a".repeat(500);
+    let request = format!("GET /big HTTP/1.1\r\nHost: t\r\nX-Pad: {padding}\r\n\r\n");
+    let requests = 100;
+    let mut writer = pipeliner.stream.try_clone().unwrap();
+    let all = request.repeat(requests);
+    let writer = std::thread::spawn(move || writer.write_all(all.as_bytes()).unwrap());
+    wait_for("read-ahead to wait on the budget", || {
+        server.stats().memory_refusals >= 1
+    });
+    for _ in 0..requests {
+        assert_eq!(pipeliner.read_reply(false).body.len(), 256 * 1024);
+    }
+    writer.join().unwrap();
+    let stats = server.stats();
+    assert!(stats.memory_held <= max_body as u64, "{stats:?}");
+    drop(holder);
+    drop(pipeliner);
+    assert_quiet(&server);
+}
