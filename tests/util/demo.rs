@@ -8,8 +8,12 @@ use std::process::{Child, Command, Stdio};
 
 use super::Client;
 
-/// `cargo test` builds the examples next to the test binaries.
+/// `cargo test` builds the examples next to the test binaries;
+/// `TETHER_DEMO` names another build (a release one, for measurements).
 fn demo_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TETHER_DEMO") {
+        return path.into();
+    }
     let mut dir = std::env::current_exe().unwrap();
     dir.pop();
     if dir.ends_with("deps") {
@@ -41,6 +45,11 @@ impl Demo {
             .parse()
             .unwrap();
         Demo { child, addr }
+    }
+
+    /// The demo's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stats(&self) -> serde_json::Value {

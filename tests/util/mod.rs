@@ -2,6 +2,7 @@
 //! waits, and a check that a test left nothing behind.
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod demo;
 pub mod ws;
 
