@@ -134,10 +134,10 @@ fn work(exchange: Exchange, ledger: &Ledger, broker: &Broker, rng: &mut Rng) {
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     stream
-        .set_write_timeout(Some(Duration::from_secs(5)))
+        .set_write_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     stream
 }
