@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::state::Phase;
 use super::{Connection, Cx, Readiness, Transport};
+use crate::budget::Charge;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
@@ -518,6 +519,41 @@ fn a_pipelining_client_that_never_reads_ends_as_write_stall_not_head_timeout() {
     }
     assert_eq!(conn.close_reason(), Some(CloseReason::WriteStall));
     assert!(now >= conn.last_write + bed.config.write_stall_timeout);
+}
+
+#[test]
+fn with_the_memory_budget_spent_reading_ahead_waits_without_spinning() {
+    let mut bed = Bed::handoff();
+    let budget = 1 << 20;
+    bed.config.memory_budget_bytes = budget as usize;
+    let mut spent = Charge::new(&bed.stats);
+    assert!(spent.grow_to(budget, budget));
+    let (mut conn, exchange) = bed.pending();
+    // 40 KiB of pipelined requests arrive while a worker holds the first.
+    conn.io
+        .reads
+        .push_back(Ok(GET.repeat(40 * 1024 / GET.len())));
+    let wants_turn = conn.on_event(readable(), &mut bed.cx());
+    assert_eq!(conn.input.len(), BUFFER_BYTES, "filled to the floor only");
+    assert!(!wants_turn, "no turns asked for that could not read");
+    assert!(!conn.on_event(readable(), &mut bed.cx()));
+    assert_eq!(
+        bed.stats.snapshot().memory_refusals,
+        1,
+        "counted once a wait"
+    );
+
+    // The worker answers: the next request is parsed and handed off.
+    exchange
+        .respond_detached(Response::text(200, "ok"))
+        .unwrap();
+    bed.deliver_update(&mut conn);
+    let _second = bed.take_exchange();
+    // With the budget free again, reading goes past the floor.
+    drop(spent);
+    conn.on_event(readable(), &mut bed.cx());
+    assert!(conn.input.len() > BUFFER_BYTES, "{}", conn.input.len());
+    assert!(bed.stats.snapshot().memory_held > 0);
 }
 
 mod props {
