@@ -348,13 +348,14 @@ mod tests {
 
     #[test]
     fn nonsense_is_rejected() {
-        let cases: [fn(&mut Config); 9] = [
+        let cases: [fn(&mut Config); 10] = [
             |c| c.max_connections = 0,
             |c| c.max_headers = MAX_HEADERS_LIMIT + 1,
             |c| c.max_buffered_bytes = c.max_head_bytes - 1,
             |c| c.idle_timeout = Duration::ZERO,
             |c| c.handoff_queue = 0,
             |c| c.ws_max_inbound_messages = 0,
+            |c| c.memory_budget_bytes = 0,
             |c| c.linger_timeout = Duration::ZERO,
             |c| c.shutdown_timeout = Duration::ZERO,
             |c| c.accept_backoff = Duration::ZERO,
