@@ -73,20 +73,23 @@ impl<T: Transport> Connection<T> {
         if !self.flags.contains(Flags::READ_READY) || self.flags.contains(Flags::READ_CLOSED) {
             return false;
         }
-        let paused = self.input.len() >= cx.config.max_buffered_bytes;
-        let confirm_fin = paused
+        if self.is_discarding() {
+            return self.read_discard(cx);
+        }
+        // Full: the buffer is at its limit, or at the floor while the memory
+        // budget holds reading ahead.
+        let limit = self.read_limit(cx);
+        let paused = self.input.len() >= limit;
+        if paused
             && self.flags.contains(Flags::HUP_HINT)
-            && cx.config.half_close == HalfClosePolicy::Abort;
-        if self.is_discarding() || confirm_fin {
+            && cx.config.half_close == HalfClosePolicy::Abort
+        {
+            // The peer has gone: confirm its FIN behind the full buffer.
             return self.read_discard(cx);
         }
         if paused {
             // Deferred: READ_READY stays set and the next turn that frees
             // room reads again. Hangups and resets still arrive as events.
-            return false;
-        }
-        let limit = self.read_limit(cx);
-        if self.input.len() >= limit {
             return false;
         }
         loop {

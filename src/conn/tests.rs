@@ -556,6 +556,25 @@ fn with_the_memory_budget_spent_reading_ahead_waits_without_spinning() {
     assert!(bed.stats.snapshot().memory_held > 0);
 }
 
+#[test]
+fn a_client_that_leaves_while_its_read_ahead_waits_is_noticed_at_once() {
+    let mut bed = Bed::handoff();
+    let budget = 1 << 20;
+    bed.config.memory_budget_bytes = budget as usize;
+    let mut spent = Charge::new(&bed.stats);
+    assert!(spent.grow_to(budget, budget));
+    let (mut conn, exchange) = bed.pending();
+    conn.io
+        .reads
+        .push_back(Ok(GET.repeat(40 * 1024 / GET.len())));
+    conn.on_event(readable(), &mut bed.cx());
+    assert_eq!(conn.input.len(), BUFFER_BYTES);
+    // The rest of its bytes, then FIN: the worker must hear of it now.
+    bed.client_fin(&mut conn);
+    assert_eq!(conn.close_reason(), Some(CloseReason::PeerClosed));
+    assert_eq!(exchange.close_reason(), Some(CloseReason::PeerClosed));
+}
+
 mod props {
     //! The state machine under arbitrary orders of peer bytes, hangups,
     //! resets, kernel room, time, worker replies and shutdown: it never
