@@ -50,7 +50,7 @@ fn a_ping_flood_that_never_reads_is_held_back_not_buffered() {
     // Before the fix the server answered every ping into an output buffer
     // that grew with the flood (5 GB in 25 s against the demo). Now one
     // pong answers a batch, and decoding stops while output is over the
-    // high-water mark (see conn/tests.rs for that path, byte by byte).
+    // high-water mark (see src/conn/tests/ for that path, byte by byte).
     assert!(
         grown < 16 << 20,
         "server memory grew by {grown} bytes during a {sent}-byte ping flood"
