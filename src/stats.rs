@@ -17,6 +17,7 @@ pub(crate) struct Counters {
     pub pending_responses: AtomicU64,
     pub undelivered: AtomicU64,
     pub dropped: AtomicU64,
+    pub abandoned: AtomicU64,
     pub worker_panics: AtomicU64,
     pub handler_panics: AtomicU64,
     pub callback_panics: AtomicU64,
@@ -78,6 +79,7 @@ impl StatsHandle {
             pending_responses: c.pending_responses.load(Relaxed),
             undelivered: c.undelivered.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
+            abandoned: c.abandoned.load(Relaxed),
             worker_panics: c.worker_panics.load(Relaxed),
             handler_panics: c.handler_panics.load(Relaxed),
             callback_panics: c.callback_panics.load(Relaxed),
@@ -119,8 +121,13 @@ pub struct Stats {
     pub pending_responses: u64,
     /// Worker responses handed back because the client was gone.
     pub undelivered: u64,
-    /// Exchanges dropped without a response (each answered `500`).
+    /// Exchanges dropped unanswered while their client waited (each
+    /// answered `500`): a worker bug or a panic.
     pub dropped: u64,
+    /// Exchanges a worker gave up on purpose: dropped after the client had
+    /// left (nobody to answer, which is what a worker should do), or by
+    /// [`Exchange::abandon`](crate::Exchange::abandon).
+    pub abandoned: u64,
     /// Panics caught in the worker pool.
     pub worker_panics: u64,
     /// Panics caught in the handler on the reactor thread (each request was
@@ -207,6 +214,7 @@ impl Stats {
             ("pending_responses", self.pending_responses),
             ("undelivered", self.undelivered),
             ("dropped", self.dropped),
+            ("abandoned", self.abandoned),
             ("worker_panics", self.worker_panics),
             ("handler_panics", self.handler_panics),
             ("callback_panics", self.callback_panics),

@@ -130,6 +130,44 @@ impl Exchange {
         self.hand_over(Reply::Ready(response), true)
     }
 
+    /// Gives the exchange up on purpose, counted in
+    /// [`Stats::abandoned`](crate::Stats::abandoned) rather than `dropped`.
+    ///
+    /// The usual case is a client that has left: `wait_closed` returned, and
+    /// there is nobody to answer (dropping the exchange then counts the
+    /// same). If the client is in fact still waiting, it is answered
+    /// `503 Service Unavailable` — no worker will answer — and its
+    /// connection stays open for its next request.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::{Action, Server};
+    ///
+    /// let server = Server::builder().bind("127.0.0.1:0")?;
+    /// server.workers(1, |exchange| exchange.abandon());
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"GET /job HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.starts_with("HTTP/1.1 503 "));
+    /// assert_eq!(server.stats().abandoned, 1);
+    /// assert_eq!(server.stats().dropped, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn abandon(mut self) {
+        self.answered = true;
+        Counters::incr(&self.notifier.stats.0.abandoned);
+        if self.link.is_closed() {
+            return;
+        }
+        let response = Response::text(503, "the server gave this request up\n");
+        if self.link.offer(Reply::Ready(response), true).is_ok() {
+            self.notifier.send(Command::Update(self.id()));
+        }
+    }
+
     /// Gives the reactor this exchange's reply and wakes it. A reply refused
     /// because the client is already gone comes back, counted as
     /// undelivered.
@@ -254,13 +292,17 @@ impl Drop for Exchange {
         if self.answered {
             return;
         }
-        Counters::incr(&self.notifier.stats.0.dropped);
         if self.link.mark_dropped() {
+            // The client still waits: a bug (or a panic) in the worker.
+            Counters::incr(&self.notifier.stats.0.dropped);
             log::warn!(
                 "{} exchange dropped without a response; answering 500",
                 self.id()
             );
             self.notifier.send(Command::Update(self.id()));
+        } else {
+            // The client had gone: there was nobody to answer.
+            Counters::incr(&self.notifier.stats.0.abandoned);
         }
     }
 }
