@@ -81,7 +81,7 @@ pub use handler::Action;
 pub use id::ConnectionId;
 pub use proto::multipart::Multipart;
 pub use proto::request::{Request, Version};
-pub use proto::response::{IntoBytes, InvalidHeader, Response};
+pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};
 pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
 pub use server::{Builder, Server};

@@ -31,8 +31,45 @@ pub struct Response {
 
 impl Response {
     /// A response with `status` and an empty body.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a final status (three digits, 200 to 999): use
+    /// [`try_new`](Response::try_new) for a status that comes from data. (A
+    /// panic in the handler or a worker is contained: that request is
+    /// answered `500`.)
+    #[track_caller]
     pub fn new(status: u16) -> Self {
-        debug_assert!((100..=999).contains(&status), "bad status {status}");
+        match Self::try_new(status) {
+            Ok(response) => response,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// A response with `status` and an empty body, if `status` is a final
+    /// status: three digits (RFC 9110, 15), and not 1xx, which announces
+    /// another response to come (a `101` is the WebSocket upgrade's, made by
+    /// [`Action::Upgrade`](crate::Action::Upgrade)).
+    ///
+    /// ```
+    /// use tether::{InvalidStatus, Response};
+    /// assert_eq!(Response::try_new(404).unwrap().status(), 404);
+    /// assert_eq!(Response::try_new(42).unwrap_err(), InvalidStatus(42));
+    /// assert!(Response::try_new(100).is_err());
+    /// ```
+    pub fn try_new(status: u16) -> Result<Self, InvalidStatus> {
+        if !(200..=999).contains(&status) {
+            return Err(InvalidStatus(status));
+        }
+        Ok(Self::with_status(status))
+    }
+
+    /// `101 Switching Protocols`, for the WebSocket handshake only.
+    pub(crate) fn switching_protocols() -> Self {
+        Self::with_status(101)
+    }
+
+    fn with_status(status: u16) -> Self {
         Response {
             status,
             headers: SmallVec::new(),
@@ -137,6 +174,23 @@ impl Response {
             .any(|(_, v)| super::parse::has_token(v, "close"))
     }
 }
+
+/// A status the application tried to use that is not a final HTTP status
+/// (three digits, 200 to 999).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidStatus(pub u16);
+
+impl fmt::Display for InvalidStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid response status {}: a final status is three digits from 200 to 999",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidStatus {}
 
 /// A header the application tried to add that would not be valid HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]

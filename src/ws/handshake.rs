@@ -81,7 +81,7 @@ pub(crate) fn respond(req: &Request, protocol: Option<&str>) -> Result<Response,
         }
         _ => return Err(bad(400, "missing or malformed Sec-WebSocket-Key\n")),
     };
-    let mut response = Response::new(101)
+    let mut response = Response::switching_protocols()
         .with_header("Upgrade", "websocket")
         .with_header("Connection", "Upgrade")
         .with_header("Sec-WebSocket-Accept", accept_key(key));
