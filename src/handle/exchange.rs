@@ -1,6 +1,7 @@
 //! The exchange a worker holds: a request and the means to answer it.
 
 use std::fmt;
+use std::sync::mpsc::{RecvTimeoutError as StdRecvTimeoutError, TryRecvError as StdTryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -349,20 +350,34 @@ impl Exchanges {
         self.rx.recv().ok()
     }
 
-    /// Waits up to `timeout`; `Err(true)` when the server is gone,
-    /// `Err(false)` on timeout.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, bool> {
+    /// Waits up to `timeout` for the next exchange.
+    ///
+    /// ```
+    /// use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+    /// use std::time::Duration;
+    ///
+    /// let server = tether::Server::builder().bind("127.0.0.1:0").unwrap();
+    /// let exchanges = server.exchanges();
+    /// let idle = exchanges.recv_timeout(Duration::from_millis(10));
+    /// assert_eq!(idle.unwrap_err(), RecvTimeoutError::Timeout);
+    /// assert_eq!(exchanges.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// server.shutdown();
+    /// let gone = exchanges.recv_timeout(Duration::from_millis(10));
+    /// assert_eq!(gone.unwrap_err(), RecvTimeoutError::Disconnected);
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, StdRecvTimeoutError> {
         self.rx.recv_timeout(timeout).map_err(|err| match err {
-            RecvTimeoutError::Disconnected => true,
-            RecvTimeoutError::Timeout => false,
+            RecvTimeoutError::Disconnected => StdRecvTimeoutError::Disconnected,
+            RecvTimeoutError::Timeout => StdRecvTimeoutError::Timeout,
         })
     }
 
-    /// The next exchange if one is waiting; `Err(true)` when the server is gone.
-    pub fn try_recv(&self) -> Result<Exchange, bool> {
-        self.rx
-            .try_recv()
-            .map_err(|err| err == TryRecvError::Disconnected)
+    /// The next exchange if one is waiting.
+    pub fn try_recv(&self) -> Result<Exchange, StdTryRecvError> {
+        self.rx.try_recv().map_err(|err| match err {
+            TryRecvError::Disconnected => StdTryRecvError::Disconnected,
+            TryRecvError::Empty => StdTryRecvError::Empty,
+        })
     }
 
     /// Exchanges waiting now.

@@ -422,18 +422,22 @@ impl WsEvents {
         self.rx.recv().ok()
     }
 
-    /// The next event within `timeout`; `Err(true)` when the server is gone,
-    /// `Err(false)` on timeout.
-    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Result<WsEvent, bool> {
-        self.rx
-            .recv_timeout(timeout)
-            .map_err(|e| e == RecvTimeoutError::Disconnected)
+    /// The next event within `timeout`.
+    pub fn recv_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<WsEvent, std::sync::mpsc::RecvTimeoutError> {
+        self.rx.recv_timeout(timeout).map_err(|err| match err {
+            RecvTimeoutError::Disconnected => std::sync::mpsc::RecvTimeoutError::Disconnected,
+            RecvTimeoutError::Timeout => std::sync::mpsc::RecvTimeoutError::Timeout,
+        })
     }
 
-    /// The next event if one is waiting; `Err(true)` when the server is gone.
-    pub fn try_recv(&self) -> Result<WsEvent, bool> {
-        self.rx
-            .try_recv()
-            .map_err(|e| e == TryRecvError::Disconnected)
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Result<WsEvent, std::sync::mpsc::TryRecvError> {
+        self.rx.try_recv().map_err(|err| match err {
+            TryRecvError::Disconnected => std::sync::mpsc::TryRecvError::Disconnected,
+            TryRecvError::Empty => std::sync::mpsc::TryRecvError::Empty,
+        })
     }
 }
