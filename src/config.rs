@@ -347,6 +347,19 @@ mod tests {
     }
 
     #[test]
+    fn every_default_is_exported_from_the_crate_root() {
+        let lib = include_str!("lib.rs");
+        let defaults = include_str!("config.rs")
+            .split("pub const ")
+            .skip(1)
+            .filter_map(|rest| rest.split(':').next())
+            .filter(|name| name.starts_with("DEFAULT_"));
+        for name in defaults {
+            assert!(lib.contains(name), "{name} is not re-exported in lib.rs");
+        }
+    }
+
+    #[test]
     fn nonsense_is_rejected() {
         let cases: [fn(&mut Config); 10] = [
             |c| c.max_connections = 0,
