@@ -3,8 +3,6 @@
 
 mod util;
 
-use std::time::Duration;
-
 use util::demo::Demo;
 use util::*;
 
@@ -24,14 +22,27 @@ fn the_demo_serves_its_contract() {
     assert_eq!((echo.status, echo.text()), (200, "payload"));
     assert_eq!(client.get("/nope").status, 404);
 
-    // A client that leaves before its work is done: counted as undelivered.
+    // A client that leaves before its minute of work is done: the worker
+    // waits on wait_closed, so it stops at once and says so (abandoned).
     let mut leaver = Client::connect(demo.addr);
-    leaver.send(b"GET /work?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(50));
-    drop(leaver);
-    wait_for("the undelivered response to be counted", || {
-        demo.stats()["undelivered"].as_u64() == Some(1)
+    leaver.send(b"GET /work?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("the worker to hold it", || {
+        demo.stats()["pending_responses"].as_u64() == Some(1)
     });
+    drop(leaver);
+    wait_for("the worker to stop at once", || {
+        demo.stats()["abandoned"].as_u64() == Some(1)
+    });
+
+    // HEAD works where GET does; a wrong method gets 405 with Allow.
+    client.send(b"HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = client.read_reply(true);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("13"));
+    client.send(b"DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    let refused = client.read_reply(false);
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("allow"), Some("GET, HEAD"));
 
     let stats = demo.stats();
     for name in [
@@ -41,6 +52,7 @@ fn the_demo_serves_its_contract() {
         "pending_responses",
         "undelivered",
         "dropped",
+        "abandoned",
     ] {
         assert!(stats[name].is_u64(), "/stats lacks {name}: {stats}");
     }
@@ -60,6 +72,35 @@ fn the_demo_serves_its_contract() {
         );
     }
     assert!(stats["closed"]["peer_closed"].as_u64().unwrap() >= 1);
+    drop(client);
+    demo.terminate();
+}
+
+#[test]
+fn the_demo_bounds_its_publish_queue_in_bytes() {
+    let demo = Demo::start();
+    let mut client = Client::connect(demo.addr);
+    let message = vec![b'm'; 1_000_000];
+    let publish = |client: &mut Client| {
+        let head = format!(
+            "POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+            message.len()
+        );
+        client.send(head.as_bytes());
+        client.send(&message);
+        client.read_reply(false)
+    };
+    // Nobody polls: 16 MB wait, the 17th is refused with a hint to retry.
+    for _ in 0..16 {
+        assert_eq!(publish(&mut client).status, 202);
+    }
+    let refused = publish(&mut client);
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    // A poller takes one; there is room again.
+    let taken = client.get("/poll?timeout_ms=1000");
+    assert_eq!((taken.status, taken.body.len()), (200, 1_000_000));
+    assert_eq!(publish(&mut client).status, 202);
     drop(client);
     demo.terminate();
 }

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use tether::{ConnectionId, Exchange, Response};
 
+/// Most message bytes waiting for pollers; past it publishing gets `503`.
+pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+
 pub enum Event {
     /// A poller waiting up to its deadline.
     Poll(Exchange, Instant),
@@ -21,10 +24,46 @@ pub enum Event {
     Left(ConnectionId),
 }
 
+/// Messages waiting for pollers, and their total size.
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Queue {
+    /// Queues `message` unless that would pass [`MAX_QUEUED_BYTES`].
+    fn push_back(&mut self, message: Vec<u8>) -> Result<(), Vec<u8>> {
+        if message.len() > MAX_QUEUED_BYTES - self.bytes {
+            return Err(message);
+        }
+        self.bytes += message.len();
+        self.messages.push_back(message);
+        Ok(())
+    }
+
+    /// Puts a message that could not be delivered back at the head (it was
+    /// counted before, so it always fits).
+    fn push_front(&mut self, message: Vec<u8>) {
+        self.bytes += message.len();
+        self.messages.push_front(message);
+    }
+
+    fn pop_front(&mut self) -> Option<Vec<u8>> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
 /// Runs the hub until every event sender is gone. `requeued` counts messages
 /// put back because their poller had left.
 pub fn run(events: Receiver<Event>, events_tx: Sender<Event>, requeued: Arc<AtomicU64>) {
-    let mut messages: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut messages = Queue::default();
     let mut waiters: VecDeque<(Exchange, Instant)> = VecDeque::new();
     loop {
         let now = Instant::now();
@@ -42,8 +81,14 @@ pub fn run(events: Receiver<Event>, events_tx: Sender<Event>, requeued: Arc<Atom
                 waiters.push_back((exchange, deadline));
             }
             Ok(Event::Publish(mut exchange)) => {
-                messages.push_back(exchange.request_mut().take_body());
-                let _ = exchange.respond(Response::new(202));
+                let body = exchange.request_mut().take_body();
+                let answer = match messages.push_back(body) {
+                    Ok(()) => Response::new(202),
+                    // Bounded in bytes: while nobody polls, refuse; never hoard.
+                    Err(_) => Response::text(503, "too many messages waiting\n")
+                        .with_header("Retry-After", "1"),
+                };
+                let _ = exchange.respond(answer);
             }
             Ok(Event::Left(id)) => waiters.retain(|(exchange, _)| exchange.id() != id),
             Err(RecvTimeoutError::Timeout) => {}
@@ -56,7 +101,7 @@ pub fn run(events: Receiver<Event>, events_tx: Sender<Event>, requeued: Arc<Atom
 
 /// Hands messages to waiting pollers, oldest first.
 fn deliver(
-    messages: &mut VecDeque<Vec<u8>>,
+    messages: &mut Queue,
     waiters: &mut VecDeque<(Exchange, Instant)>,
     requeued: &AtomicU64,
 ) {
@@ -65,6 +110,7 @@ fn deliver(
             return;
         };
         if exchange.is_closed() {
+            exchange.abandon(); // it left while waiting: nobody to answer
             continue;
         }
         let Some(message) = messages.pop_front() else {

@@ -10,9 +10,9 @@
 //!
 //! Endpoints:
 //! - `GET /hello`: `Hello, World!`, answered on the reactor thread.
-//! - `GET /work?ms=N`: a worker blocks N ms (at most 60000), then answers
-//!   `worked N ms`; if the client left meanwhile the response comes back
-//!   undelivered and is counted.
+//! - `GET /work?ms=N`: a worker works N ms (at most 60000), then answers
+//!   `worked N ms`; if the client leaves meanwhile, the worker stops at once
+//!   (it waits on `wait_closed`) and counts it as `abandoned`.
 //! - `POST /echo`: the request body.
 //! - `GET /mjpeg?fps=N`: an MJPEG stream (`multipart/x-mixed-replace`) of
 //!   changing JPEG frames at N frames per second (1 to 60, default 10); a slow
@@ -21,10 +21,14 @@
 //!   counter every second, and heartbeat comments.
 //! - `GET /poll?timeout_ms=N`: long poll: `200` with the next published
 //!   message, or `204` after N ms (default 30000, at most 120000).
-//! - `POST /publish`: queues the body as a message for exactly one poller; `202`.
+//! - `POST /publish`: queues the body as a message for exactly one poller;
+//!   `202`, or `503` with `Retry-After` while 16 MiB of messages wait.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member.
 //! - `GET /stats`: the server's counters as JSON.
+//!
+//! `HEAD` works wherever `GET` answers at once (`/hello`, `/stats`, `/work`);
+//! a method an endpoint does not take gets `405` with `Allow`.
 
 mod frames;
 mod long_poll;
@@ -79,9 +83,9 @@ fn parse_options() -> Result<Options, String> {
 fn route(req: &Request, stats: &StatsHandle, requeued: &AtomicU64) -> Action {
     let respond = Action::Respond;
     match (req.method(), req.path()) {
-        ("GET", "/hello") => respond(Response::text(200, "Hello, World!")),
+        ("GET" | "HEAD", "/hello") => respond(Response::text(200, "Hello, World!")),
         ("POST", "/echo") => respond(Response::new(200).with_body(req.body().to_vec())),
-        ("GET", "/stats") => {
+        ("GET" | "HEAD", "/stats") => {
             let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
             respond(
                 Response::new(200)
@@ -90,15 +94,27 @@ fn route(req: &Request, stats: &StatsHandle, requeued: &AtomicU64) -> Action {
                     .with_body(stats.snapshot().to_json_with(&extra)),
             )
         }
-        ("GET", "/work" | "/mjpeg" | "/events" | "/poll") | ("POST", "/publish") => Action::Handoff,
+        ("GET" | "HEAD", "/work")
+        | ("GET", "/mjpeg" | "/events" | "/poll")
+        | ("POST", "/publish") => Action::Handoff,
         // Not a valid upgrade request? The reactor answers 400 or 426.
         ("GET", "/ws" | "/ws/chat") => Action::Upgrade(Upgrade::new()),
-        (
-            _,
-            "/hello" | "/echo" | "/stats" | "/work" | "/mjpeg" | "/events" | "/poll" | "/publish"
-            | "/ws" | "/ws/chat",
-        ) => respond(Response::text(405, "method not allowed\n")),
-        _ => respond(Response::text(404, "not found\n")),
+        (_, path) => match allowed(path) {
+            Some(methods) => {
+                respond(Response::text(405, "method not allowed\n").with_header("Allow", methods))
+            }
+            None => respond(Response::text(404, "not found\n")),
+        },
+    }
+}
+
+/// The methods each endpoint answers (for `405`'s `Allow`).
+fn allowed(path: &str) -> Option<&'static str> {
+    match path {
+        "/hello" | "/stats" | "/work" => Some("GET, HEAD"),
+        "/mjpeg" | "/events" | "/poll" | "/ws" | "/ws/chat" => Some("GET"),
+        "/echo" | "/publish" => Some("POST"),
+        _ => None,
     }
 }
 
@@ -122,7 +138,12 @@ fn work(exchange: Exchange, hand: &Hand) {
                 let _ = exchange.respond(Response::text(400, "need ?ms=N with N <= 60000\n"));
                 return;
             };
-            std::thread::sleep(Duration::from_millis(ms));
+            // The "work" is a wait that ends early if the client leaves: a
+            // worker should never keep working for nobody.
+            if let Some(reason) = exchange.wait_closed(Duration::from_millis(ms)) {
+                log::info!("/work?ms={ms}: the client left ({reason}); stopping");
+                return exchange.abandon();
+            }
             if let Err(undelivered) =
                 exchange.respond(Response::text(200, format!("worked {ms} ms")))
             {
