@@ -170,7 +170,11 @@ fn work(exchange: Exchange, hand: &Hand) {
             let ms = number("timeout_ms")
                 .unwrap_or(DEFAULT_POLL_MS)
                 .min(MAX_POLL_MS);
-            let deadline = Instant::now() + Duration::from_millis(ms);
+            let wait = Duration::from_millis(ms);
+            // Longer than the server-wide response timeout is fine for a
+            // long poll: say so, with room for the hub's own 204.
+            exchange.set_response_timeout(wait + Duration::from_secs(5));
+            let deadline = Instant::now() + wait;
             let _ = hand.hub.send(long_poll::Event::Poll(exchange, deadline));
         }
         "/publish" => {

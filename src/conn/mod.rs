@@ -204,6 +204,7 @@ impl<T: Transport> Connection<T> {
         if matches!(self.phase, Phase::Streaming { .. } | Phase::WebSocket(_)) {
             return self.drive(cx);
         }
+        self.take_requested_deadline();
         if !self.take_reply(cx) {
             return false;
         }

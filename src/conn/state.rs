@@ -266,6 +266,17 @@ impl<T: Transport> Connection<T> {
         });
     }
 
+    /// Moves the pending response's deadline to the one its worker asked
+    /// for, if it asked.
+    pub(super) fn take_requested_deadline(&mut self) {
+        if let Phase::AwaitingResponse { link, deadline, .. } = &mut self.phase {
+            if let Some(at) = link.take_requested_deadline() {
+                log::trace!("{} response deadline moved by its worker", self.id);
+                *deadline = at;
+            }
+        }
+    }
+
     /// The worker answered, dropped its exchange, or ran out of time.
     pub(super) fn end_response_pending(&mut self, cx: &Cx<'_>) -> Option<(Arc<Link>, HeadInfo)> {
         debug_assert!(self.is_response_pending(), "no response was pending");

@@ -281,6 +281,37 @@ impl Exchange {
         self.link.close_reason()
     }
 
+    /// Gives this exchange its own response timeout, counted from now, in
+    /// place of [`Config::response_timeout`](crate::Config::response_timeout):
+    /// longer for a long poll, shorter for a job that is useless late. Past
+    /// it the client is answered `503` and the exchange ends as
+    /// [`ResponseTimeout`](CloseReason::ResponseTimeout), as with the
+    /// server-wide timeout. `Duration::MAX` means never. Call it again to
+    /// move the deadline.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tether::{Config, Response, Server};
+    ///
+    /// let mut config = Config::default();
+    /// config.response_timeout = Duration::from_secs(2); // for quick jobs
+    /// let server = Server::builder().config(config).bind("127.0.0.1:0")?;
+    /// server.workers(1, |exchange| {
+    ///     // This one is a long poll: up to two minutes.
+    ///     exchange.set_response_timeout(Duration::from_secs(120));
+    ///     let _ = exchange.respond(Response::new(204));
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_response_timeout(&self, timeout: Duration) {
+        let at = crate::time::deadline(std::time::Instant::now(), timeout);
+        if self.link.request_deadline(at) {
+            self.notifier.send(Command::Update(self.id()));
+        }
+    }
+
     /// Blocks until the connection ends or `timeout` passes; `None` on timeout.
     /// Woken by the reactor the moment it sees the client leave: no polling.
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {

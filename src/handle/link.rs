@@ -77,6 +77,8 @@ struct LinkState {
     /// The worker will not wait for the outcome (`respond_detached`): an
     /// undelivered response is counted and dropped here.
     detached: bool,
+    /// A response deadline the worker asked for, not yet seen by the reactor.
+    requested_deadline: Option<Instant>,
 }
 
 impl LinkState {
@@ -107,6 +109,7 @@ impl Link {
                     reply: Reply::Waiting,
                     outcome: None,
                     detached: false,
+                    requested_deadline: None,
                 },
                 stats,
             ),
@@ -146,6 +149,22 @@ impl Link {
             let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
             guard = self.cell.wait(guard, Some(slice));
         }
+    }
+
+    /// The worker wants its response due at `at`. False when the
+    /// connection has already ended (there is nothing to tell the reactor).
+    pub fn request_deadline(&self, at: Instant) -> bool {
+        let mut guard = self.cell.lock();
+        if guard.reason().is_some() {
+            return false;
+        }
+        guard.state.requested_deadline = Some(at);
+        true
+    }
+
+    /// The deadline the worker asked for since the last call, if any.
+    pub fn take_requested_deadline(&self) -> Option<Instant> {
+        self.cell.lock().state.requested_deadline.take()
     }
 
     /// Marks an unanswered exchange dropped. True when the reactor should be
