@@ -12,6 +12,10 @@ pub enum Error {
     Io(io::Error),
     /// The [`Config`](crate::Config) is inconsistent; the text says how.
     InvalidConfig(&'static str),
+    /// A reactor stopped on a failure of its own (a bug: it panicked, or its
+    /// poll failed), not because shutdown was asked for. It settled every
+    /// connection it held first (`server_error`); see the log.
+    ReactorFailed,
 }
 
 impl fmt::Display for Error {
@@ -19,6 +23,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io(err) => write!(f, "I/O error: {err}"),
             Error::InvalidConfig(what) => write!(f, "invalid config: {what}"),
+            Error::ReactorFailed => f.write_str("a reactor stopped on a failure of its own"),
         }
     }
 }
@@ -27,7 +32,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(err) => Some(err),
-            Error::InvalidConfig(_) => None,
+            Error::InvalidConfig(_) | Error::ReactorFailed => None,
         }
     }
 }

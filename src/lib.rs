@@ -79,6 +79,7 @@ pub use config::{
 pub use error::Error;
 pub use handle::exchange::{Exchange, Exchanges};
 pub use handle::link::Undelivered;
+pub use handle::shutdown::ShutdownSignal;
 pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
 pub use handler::Action;
 pub use id::ConnectionId;
@@ -87,7 +88,7 @@ pub use proto::request::{Request, Version};
 pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};
 pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
-pub use server::{Builder, Server};
+pub use server::{Builder, Server, ServerHandle};
 pub use stats::{Closed, Stats, StatsHandle};
 pub use stream_options::{Backlog, Heartbeat, StreamOptions};
 pub use ws::{Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError};

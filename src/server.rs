@@ -5,12 +5,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use crossbeam_channel::{Receiver, Sender};
 use mio::{Interest, Poll, Waker};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::handle::exchange::{Exchange, Exchanges};
 use crate::handle::notifier::{Command, Notifier};
+use crate::handle::shutdown::ShutdownSignal;
 use crate::handler::{Action, Handler};
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
@@ -107,6 +109,8 @@ impl Builder {
         let (ws_tx, ws_rx) = crossbeam_channel::unbounded();
         let mut local_addr = addr;
         let mut reactors = Vec::with_capacity(count);
+        let signal = ShutdownSignal::default();
+        let (exit_tx, exits) = crossbeam_channel::unbounded();
         for index in 0..count {
             // The first binds (port 0 picks a port); the others join it.
             let mut listener = socket::bind_listener(local_addr, &self.config, count > 1)?;
@@ -121,6 +125,7 @@ impl Builder {
                 waker,
                 self.stats.clone(),
                 self.config.stream_budget_bytes,
+                signal.clone(),
             ));
             let reactor = Reactor::new(ReactorParts {
                 poll,
@@ -140,9 +145,11 @@ impl Builder {
             } else {
                 format!("tether-reactor-{index}")
             };
-            let thread = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || reactor.run())?;
+            let exit = ExitNotice(exit_tx.clone());
+            let thread = std::thread::Builder::new().name(name).spawn(move || {
+                let _exit = exit;
+                reactor.run()
+            })?;
             reactors.push((thread, notifier));
         }
         log::debug!("listening on {local_addr} with {count} reactor(s)");
@@ -153,7 +160,18 @@ impl Builder {
             exchanges: Exchanges { rx: handoff_rx },
             ws_events: WsEvents { rx: ws_rx },
             workers: Mutex::new(Vec::new()),
+            signal,
+            exits,
         })
+    }
+}
+
+/// Sent as a reactor thread ends, however it ends: true when it panicked.
+struct ExitNotice(Sender<bool>);
+
+impl Drop for ExitNotice {
+    fn drop(&mut self) {
+        let _ = self.0.send(std::thread::panicking());
     }
 }
 
@@ -168,6 +186,9 @@ pub struct Server {
     exchanges: Exchanges,
     ws_events: WsEvents,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    signal: ShutdownSignal,
+    /// One notice per reactor thread that has ended (true: it panicked).
+    exits: Receiver<bool>,
 }
 
 impl std::fmt::Debug for Server {
@@ -247,6 +268,58 @@ impl Server {
         }
     }
 
+    /// The signal application threads can watch to wind down as soon as
+    /// shutdown begins (see [`ShutdownSignal`]).
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.signal.clone()
+    }
+
+    /// A handle that can begin the shutdown from any thread (a signal
+    /// handler's, a worker's) while another blocks in [`Server::wait`].
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            signal: self.signal.clone(),
+            notifiers: self.reactors.iter().map(|(_, n)| Arc::clone(n)).collect(),
+        }
+    }
+
+    /// Blocks until the server has stopped: after a [`ServerHandle`] began
+    /// the shutdown and it finished, or once a reactor stopped on a failure
+    /// of its own (it settled every connection it held first) — then the
+    /// others are shut down too, and the result is
+    /// [`Error::ReactorFailed`]. Joins the worker pool as
+    /// [`shutdown`](Server::shutdown) does.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tether::Error> {
+    /// let server = tether::Server::builder().bind("127.0.0.1:0")?;
+    /// let handle = server.handle();
+    /// // Elsewhere: a signal handler, an admin endpoint, a test.
+    /// std::thread::spawn(move || handle.shutdown());
+    /// server.wait()?; // returns once the shutdown is done
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn wait(mut self) -> Result<(), Error> {
+        let mut failed = false;
+        for _ in 0..self.reactors.len() {
+            let Ok(panicked) = self.exits.recv() else {
+                break;
+            };
+            // A reactor that ends before anyone asked for shutdown failed.
+            if panicked || !self.signal.is_shutting_down() {
+                failed = true;
+                self.handle().shutdown();
+            }
+        }
+        self.stop();
+        if failed {
+            Err(Error::ReactorFailed)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Shuts down gracefully: stops accepting (the port is free when this
     /// returns), lets owed responses finish for up to
     /// [`Config::shutdown_timeout`], closes everything else, and joins the
@@ -260,9 +333,7 @@ impl Server {
         if self.reactors.is_empty() {
             return;
         }
-        for (_, notifier) in &self.reactors {
-            notifier.send(Command::Shutdown);
-        }
+        self.handle().shutdown();
         for (thread, _) in self.reactors.drain(..) {
             if thread.join().is_err() {
                 log::error!("a reactor thread panicked");
@@ -276,6 +347,32 @@ impl Server {
                 let _ = worker.join();
             }
         }
+    }
+}
+
+/// Begins a server's graceful shutdown from any thread; see
+/// [`Server::handle`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    signal: ShutdownSignal,
+    notifiers: Vec<Arc<Notifier>>,
+}
+
+impl ServerHandle {
+    /// Begins the graceful shutdown and returns at once: the
+    /// [`ShutdownSignal`] fires, the reactors stop accepting and finish
+    /// what is owed within `shutdown_timeout`. [`Server::wait`] returns when
+    /// it is done. Idempotent.
+    pub fn shutdown(&self) {
+        self.signal.begin();
+        for notifier in &self.notifiers {
+            notifier.send(Command::Shutdown);
+        }
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.signal.is_shutting_down()
     }
 }
 
@@ -325,5 +422,16 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         server.shutdown();
+    }
+
+    #[test]
+    fn wait_reports_a_reactor_that_died() {
+        let server = Server::builder()
+            .reactors(2)
+            .bind("127.0.0.1:0")
+            .expect("bind");
+        server.reactors[1].1.send(Command::Panic);
+        let outcome = server.wait();
+        assert!(matches!(outcome, Err(Error::ReactorFailed)), "{outcome:?}");
     }
 }

@@ -281,6 +281,15 @@ impl Exchange {
         self.link.close_reason()
     }
 
+    /// True once the server has begun shutting down: a long poll or a
+    /// long job should answer now rather than be cut off when
+    /// [`Config::shutdown_timeout`](crate::Config::shutdown_timeout) runs
+    /// out. To be woken instead of asking, wait on
+    /// [`Server::shutdown_signal`](crate::Server::shutdown_signal).
+    pub fn is_shutting_down(&self) -> bool {
+        self.notifier.shutdown.is_shutting_down()
+    }
+
     /// Gives this exchange its own response timeout, counted from now, in
     /// place of [`Config::response_timeout`](crate::Config::response_timeout):
     /// longer for a long poll, shorter for a job that is useless late. Past

@@ -14,4 +14,5 @@ pub(crate) mod closure;
 pub(crate) mod exchange;
 pub(crate) mod link;
 pub(crate) mod notifier;
+pub(crate) mod shutdown;
 pub(crate) mod stream;

@@ -6,6 +6,7 @@ use std::thread::ThreadId;
 
 use crossbeam_channel::Sender;
 
+use super::shutdown::ShutdownSignal;
 use crate::id::ConnectionId;
 use crate::stats::StatsHandle;
 
@@ -35,6 +36,8 @@ pub(crate) struct Notifier {
     pub stream_budget_bytes: usize,
     /// The reactor has stopped (after settling every connection it held).
     stopped: AtomicBool,
+    /// The server's shutdown signal, for exchanges to read.
+    pub shutdown: ShutdownSignal,
 }
 
 impl Notifier {
@@ -43,6 +46,7 @@ impl Notifier {
         waker: mio::Waker,
         stats: StatsHandle,
         stream_budget_bytes: usize,
+        shutdown: ShutdownSignal,
     ) -> Self {
         Notifier {
             tx,
@@ -52,6 +56,7 @@ impl Notifier {
             reactor_thread: std::sync::OnceLock::new(),
             stream_budget_bytes,
             stopped: AtomicBool::new(false),
+            shutdown,
         }
     }
 

@@ -409,7 +409,13 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (tx, _rx) = crossbeam_channel::unbounded();
-        let notifier = Arc::new(Notifier::new(tx, waker, StatsHandle::default(), 4));
+        let notifier = Arc::new(Notifier::new(
+            tx,
+            waker,
+            StatsHandle::default(),
+            4,
+            Default::default(),
+        ));
         let options = StreamOptions::default();
         let shared = Arc::new(StreamShared::new(options, 4, StatsHandle::default()));
         let id = ConnectionId::default();

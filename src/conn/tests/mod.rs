@@ -127,6 +127,7 @@ impl Bed {
             waker,
             stats.clone(),
             config.stream_budget_bytes,
+            Default::default(),
         ));
         let (handoff, exchanges) = crossbeam_channel::bounded(8);
         let (ws_events, ws_rx) = crossbeam_channel::unbounded();
