@@ -104,3 +104,18 @@ fn the_demo_bounds_its_publish_queue_in_bytes() {
     drop(client);
     demo.terminate();
 }
+
+#[test]
+fn a_parked_long_poll_is_answered_when_the_demo_is_told_to_stop() {
+    let demo = Demo::start();
+    let mut poller = Client::connect(demo.addr);
+    poller.send(b"GET /poll?timeout_ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("the poll to be parked", || {
+        demo.stats()["pending_responses"].as_u64() == Some(1)
+    });
+    let stopper = std::thread::spawn(move || demo.terminate());
+    // Answered by the hub as shutdown begins, not cut off at its timeout.
+    let reply = poller.read_reply(false);
+    assert_eq!((reply.status, reply.text()), (503, "shutting down\n"));
+    stopper.join().unwrap();
+}

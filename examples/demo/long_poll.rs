@@ -22,6 +22,8 @@ pub enum Event {
     Publish(Exchange),
     /// A waiting poller's connection ended.
     Left(ConnectionId),
+    /// The server began shutting down: answer every waiting poller now.
+    ShuttingDown,
 }
 
 /// Messages waiting for pollers, and their total size.
@@ -72,6 +74,9 @@ pub fn run(events: Receiver<Event>, events_tx: Sender<Event>, requeued: Arc<Atom
             d.saturating_duration_since(now)
         });
         match events.recv_timeout(wait) {
+            Ok(Event::Poll(exchange, _)) if exchange.is_shutting_down() => {
+                let _ = exchange.respond(shutting_down());
+            }
             Ok(Event::Poll(exchange, deadline)) => {
                 let id = exchange.id();
                 let tx = events_tx.clone();
@@ -91,12 +96,24 @@ pub fn run(events: Receiver<Event>, events_tx: Sender<Event>, requeued: Arc<Atom
                 let _ = exchange.respond(answer);
             }
             Ok(Event::Left(id)) => waiters.retain(|(exchange, _)| exchange.id() != id),
+            Ok(Event::ShuttingDown) => {
+                for (exchange, _) in waiters.drain(..) {
+                    let bye =
+                        Response::text(503, "shutting down\n").with_header("Retry-After", "5");
+                    let _ = exchange.respond(bye);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
         deliver(&mut messages, &mut waiters, &requeued);
         expire(&mut waiters, Instant::now());
     }
+}
+
+/// The answer to a poll while the server shuts down.
+fn shutting_down() -> Response {
+    Response::text(503, "shutting down\n").with_header("Retry-After", "5")
 }
 
 /// Hands messages to waiting pollers, oldest first.

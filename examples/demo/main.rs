@@ -232,6 +232,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let hub_tx_for_shutdown = hub_tx.clone();
     let hand = Hand {
         streams: streams_tx,
         hub: hub_tx,
@@ -242,10 +243,28 @@ fn main() {
         .name("demo-websocket".into())
         .spawn(move || websocket::run(ws_events))
         .expect("spawn the WebSocket handler");
+    // Parked long polls are answered the moment shutdown begins.
+    let shutdown = server.shutdown_signal();
+    std::thread::Builder::new()
+        .name("demo-shutdown-watch".into())
+        .spawn(move || {
+            while !shutdown.wait(Duration::from_secs(3600)) {}
+            let _ = hub_tx_for_shutdown.send(long_poll::Event::ShuttingDown);
+        })
+        .expect("spawn the shutdown watcher");
+    let handle = server.handle();
+    std::thread::Builder::new()
+        .name("demo-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                eprintln!("signal {signal}: shutting down");
+                handle.shutdown();
+            }
+        })
+        .expect("spawn the signal handler");
     println!("listening on http://{}", server.local_addr());
-
-    if let Some(signal) = signals.forever().next() {
-        eprintln!("signal {signal}: shutting down");
+    if let Err(err) = server.wait() {
+        eprintln!("the server failed: {err}");
+        std::process::exit(1);
     }
-    server.shutdown();
 }
