@@ -243,21 +243,59 @@ impl Server {
     where
         F: Fn(Exchange) + Send + Sync + 'static,
     {
+        self.workers_with(n, |_| (), move |_: &mut (), exchange| work(exchange));
+    }
+
+    /// [`workers`](Server::workers) with state of each thread's own — a
+    /// database connection, a buffer, a client — made by `init(index)` on
+    /// the worker's thread (so it need not be `Send`) and lent to `work`
+    /// with each exchange. After a panic in `work` the state is made anew.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::{Response, Server};
+    ///
+    /// let server = Server::builder().bind("127.0.0.1:0")?;
+    /// // Each worker counts what it served, with no lock and no atomics.
+    /// server.workers_with(2, |index| (index, 0u64), |(index, served), exchange| {
+    ///     *served += 1;
+    ///     let _ = exchange.respond(Response::text(200, format!("worker {index}: {served}")));
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.ends_with(": 1"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn workers_with<S, I, F>(&self, n: usize, init: I, work: F)
+    where
+        I: Fn(usize) -> S + Send + Sync + 'static,
+        F: Fn(&mut S, Exchange) + Send + Sync + 'static,
+    {
+        let init = Arc::new(init);
         let work = Arc::new(work);
         let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
         let first = workers.len();
         for i in 0..n {
+            let index = first + i;
             let exchanges = self.exchanges();
-            let work = Arc::clone(&work);
+            let (init, work) = (Arc::clone(&init), Arc::clone(&work));
             let stats = self.stats.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("tether-worker-{}", first + i))
+                .name(format!("tether-worker-{index}"))
                 .spawn(move || {
+                    let mut state = init(index);
                     while let Some(exchange) = exchanges.recv() {
                         let id = exchange.id();
-                        if catch_unwind(AssertUnwindSafe(|| work(exchange))).is_err() {
+                        let worked = catch_unwind(AssertUnwindSafe(|| work(&mut state, exchange)));
+                        if worked.is_err() {
                             Counters::incr(&stats.0.worker_panics);
                             log::warn!("{id} worker panicked; its exchange was answered 500");
+                            // What the panic left half-done is not trusted.
+                            state = init(index);
                         }
                     }
                 });
