@@ -89,6 +89,6 @@ pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};
 pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
 pub use server::{Builder, Server, ServerHandle};
-pub use stats::{Closed, Stats, StatsHandle};
+pub use stats::{Closed, Metric, MetricKind, Stats, StatsHandle};
 pub use stream_options::{Backlog, Heartbeat, StreamOptions};
 pub use ws::{Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError};
