@@ -369,32 +369,9 @@ impl Stats {
     /// ```
     pub fn to_json_with(&self, extra: &[(&str, u64)]) -> String {
         let mut out = String::with_capacity(512);
-        let fields = [
-            ("accepted", self.accepted),
-            ("active", self.active),
-            ("requests", self.requests),
-            ("responses", self.responses),
-            ("pending_responses", self.pending_responses),
-            ("undelivered", self.undelivered),
-            ("dropped", self.dropped),
-            ("abandoned", self.abandoned),
-            ("worker_panics", self.worker_panics),
-            ("handler_panics", self.handler_panics),
-            ("callback_panics", self.callback_panics),
-            ("handoff_rejected", self.handoff_rejected),
-            ("accept_paused", self.accept_paused),
-            ("streams_active", self.streams_active),
-            ("frames_sent", self.frames_sent),
-            ("frames_replaced", self.frames_replaced),
-            ("ws_active", self.ws_active),
-            ("ws_dropped", self.ws_dropped),
-            ("ws_events_pending", self.ws_events_pending),
-            ("ws_refused", self.ws_refused),
-            ("memory_held", self.memory_held),
-            ("memory_refusals", self.memory_refusals),
-        ];
         out.push('{');
-        for &(name, value) in fields.iter().chain(extra) {
+        let own = self.metrics().map(|metric| (metric.name, metric.value));
+        for (name, value) in own.chain(extra.iter().copied()) {
             let _ = write!(out, "\"{name}\":{value},");
         }
         out.push_str("\"closed\":{");
