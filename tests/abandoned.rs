@@ -11,6 +11,20 @@ use std::time::Duration;
 use tether::{CloseReason, Config};
 use util::*;
 
+/// A client asks, waits until a worker holds its exchange, and leaves; the
+/// worker's giving up is then counted.
+fn leave_while_a_worker_holds_it(server: &tether::Server) {
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"GET /job HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("the worker to hold it", || {
+        server.stats().pending_responses == 1
+    });
+    drop(client);
+    wait_for("the abandonment to be counted", || {
+        server.stats().abandoned == 1
+    });
+}
+
 #[test]
 fn dropping_an_exchange_whose_client_left_is_abandonment_not_a_drop() {
     let server = serve_workers(Config::default(), 1, |exchange| {
@@ -21,15 +35,7 @@ fn dropping_an_exchange_whose_client_left_is_abandonment_not_a_drop() {
         );
         drop(exchange);
     });
-    let mut client = Client::connect(server.local_addr());
-    client.send(b"GET /job HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("the worker to hold it", || {
-        server.stats().pending_responses == 1
-    });
-    drop(client);
-    wait_for("the abandonment to be counted", || {
-        server.stats().abandoned == 1
-    });
+    leave_while_a_worker_holds_it(&server);
     assert_quiet(&server);
     let stats = server.stats();
     assert_eq!(stats.dropped, 0, "nobody was answered 500: {stats:?}");
@@ -62,15 +68,7 @@ fn abandon_after_the_client_left_is_quiet() {
         exchange.wait_closed(PATIENCE);
         exchange.abandon();
     });
-    let mut client = Client::connect(server.local_addr());
-    client.send(b"GET /job HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("the worker to hold it", || {
-        server.stats().pending_responses == 1
-    });
-    drop(client);
-    wait_for("the abandonment to be counted", || {
-        server.stats().abandoned == 1
-    });
+    leave_while_a_worker_holds_it(&server);
     std::thread::sleep(Duration::from_millis(50));
     let stats = server.stats();
     assert_eq!((stats.dropped, stats.undelivered), (0, 0), "{stats:?}");

@@ -522,18 +522,24 @@ fn a_pipelining_client_that_never_reads_ends_as_write_stall_not_head_timeout() {
     assert!(now >= conn.last_write + bed.config.write_stall_timeout);
 }
 
-#[test]
-fn with_the_memory_budget_spent_reading_ahead_waits_without_spinning() {
-    let mut bed = Bed::handoff();
+/// A pending exchange with the whole memory budget spent elsewhere (held by
+/// the returned charge), and 40 KiB of pipelined requests on their way.
+fn pending_with_the_budget_spent(bed: &mut Bed) -> (Connection<Script>, Exchange, Charge) {
     let budget = 1 << 20;
     bed.config.memory_budget_bytes = budget as usize;
     let mut spent = Charge::new(&bed.stats);
     assert!(spent.grow_to(budget, budget));
     let (mut conn, exchange) = bed.pending();
-    // 40 KiB of pipelined requests arrive while a worker holds the first.
     conn.io
         .reads
         .push_back(Ok(GET.repeat(40 * 1024 / GET.len())));
+    (conn, exchange, spent)
+}
+
+#[test]
+fn with_the_memory_budget_spent_reading_ahead_waits_without_spinning() {
+    let mut bed = Bed::handoff();
+    let (mut conn, exchange, spent) = pending_with_the_budget_spent(&mut bed);
     let wants_turn = conn.on_event(readable(), &mut bed.cx());
     assert_eq!(conn.input.len(), BUFFER_BYTES, "filled to the floor only");
     assert!(!wants_turn, "no turns asked for that could not read");
@@ -560,14 +566,7 @@ fn with_the_memory_budget_spent_reading_ahead_waits_without_spinning() {
 #[test]
 fn a_client_that_leaves_while_its_read_ahead_waits_is_noticed_at_once() {
     let mut bed = Bed::handoff();
-    let budget = 1 << 20;
-    bed.config.memory_budget_bytes = budget as usize;
-    let mut spent = Charge::new(&bed.stats);
-    assert!(spent.grow_to(budget, budget));
-    let (mut conn, exchange) = bed.pending();
-    conn.io
-        .reads
-        .push_back(Ok(GET.repeat(40 * 1024 / GET.len())));
+    let (mut conn, exchange, _spent) = pending_with_the_budget_spent(&mut bed);
     conn.on_event(readable(), &mut bed.cx());
     assert_eq!(conn.input.len(), BUFFER_BYTES);
     // The rest of its bytes, then FIN: the worker must hear of it now.
