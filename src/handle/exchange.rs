@@ -1,14 +1,15 @@
 //! The exchange a worker holds: a request and the means to answer it.
 
 use std::fmt;
-use std::sync::mpsc::{RecvTimeoutError as StdRecvTimeoutError, TryRecvError as StdTryRecvError};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::Receiver;
 
 use super::link::{Link, Reply, Undelivered};
 use super::notifier::{Command, Notifier};
+use super::recv;
 use super::stream::{StreamSender, StreamShared};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
@@ -405,19 +406,13 @@ impl Exchanges {
     /// let gone = exchanges.recv_timeout(Duration::from_millis(10));
     /// assert_eq!(gone.unwrap_err(), RecvTimeoutError::Disconnected);
     /// ```
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, StdRecvTimeoutError> {
-        self.rx.recv_timeout(timeout).map_err(|err| match err {
-            RecvTimeoutError::Disconnected => StdRecvTimeoutError::Disconnected,
-            RecvTimeoutError::Timeout => StdRecvTimeoutError::Timeout,
-        })
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout).map_err(recv::timeout_error)
     }
 
     /// The next exchange if one is waiting.
-    pub fn try_recv(&self) -> Result<Exchange, StdTryRecvError> {
-        self.rx.try_recv().map_err(|err| match err {
-            TryRecvError::Disconnected => StdTryRecvError::Disconnected,
-            TryRecvError::Empty => StdTryRecvError::Empty,
-        })
+    pub fn try_recv(&self) -> Result<Exchange, TryRecvError> {
+        self.rx.try_recv().map_err(recv::try_error)
     }
 
     /// Exchanges waiting now.

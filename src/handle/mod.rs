@@ -14,5 +14,6 @@ pub(crate) mod closure;
 pub(crate) mod exchange;
 pub(crate) mod link;
 pub(crate) mod notifier;
+pub(crate) mod recv;
 pub(crate) mod shutdown;
 pub(crate) mod stream;
