@@ -16,6 +16,12 @@ pub enum Error {
     /// poll failed), not because shutdown was asked for. It settled every
     /// connection it held first (`server_error`); see the log.
     ReactorFailed,
+    /// A [`Router`](crate::Router) route could not be added (a pattern
+    /// that does not parse, or one that conflicts with another).
+    InvalidRoute(String),
+    /// No hand-off queue has this name (see
+    /// [`Builder::queue`](crate::Builder::queue)).
+    UnknownQueue(String),
 }
 
 impl fmt::Display for Error {
@@ -24,6 +30,8 @@ impl fmt::Display for Error {
             Error::Io(err) => write!(f, "I/O error: {err}"),
             Error::InvalidConfig(what) => write!(f, "invalid config: {what}"),
             Error::ReactorFailed => f.write_str("a reactor stopped on a failure of its own"),
+            Error::InvalidRoute(why) => write!(f, "invalid route: {why}"),
+            Error::UnknownQueue(name) => write!(f, "no hand-off queue is named {name:?}"),
         }
     }
 }
@@ -32,7 +40,10 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(err) => Some(err),
-            Error::InvalidConfig(_) | Error::ReactorFailed => None,
+            Error::InvalidConfig(_)
+            | Error::ReactorFailed
+            | Error::InvalidRoute(_)
+            | Error::UnknownQueue(_) => None,
         }
     }
 }

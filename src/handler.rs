@@ -1,8 +1,19 @@
 //! The handler that runs on the reactor thread and decides, per request, how
 //! it is answered.
 
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::proto::request::Request;
 use crate::proto::response::Response;
+use crate::ws::Upgrade;
+
+/// The name of the hand-off queue that [`Action::Handoff`] and
+/// [`Handoff::new`] use, served by [`Server::workers`](crate::Server::workers).
+pub const DEFAULT_QUEUE: &str = "default";
 
 /// What the handler does with a request.
 #[derive(Debug)]
@@ -11,17 +22,128 @@ pub enum Action {
     /// Answer now, on the reactor thread: the fast path, no thread hop. Keep
     /// this for work that never blocks.
     Respond(Response),
-    /// Hand the request to a worker as an [`Exchange`](crate::Exchange),
-    /// through [`Server::exchanges`](crate::Server::exchanges) or
+    /// Hand the request to a worker of the [default queue](DEFAULT_QUEUE)
+    /// as an [`Exchange`](crate::Exchange), through
+    /// [`Server::exchanges`](crate::Server::exchanges) or
     /// [`Server::workers`](crate::Server::workers). The connection is then
-    /// `response_pending` until the worker responds.
+    /// `response_pending` until the worker responds. Short for
+    /// `Action::HandoffWith(Handoff::new())`.
     Handoff,
+    /// Hand the request to a worker of a named queue, with a value of the
+    /// handler's and a response deadline of its own; see [`Handoff`].
+    HandoffWith(Handoff),
     /// Upgrade to WebSocket (a `GET` with `Upgrade: websocket`): the reactor
     /// completes the handshake, or answers `400`/`426` if the request is not
     /// a valid upgrade. The socket's events arrive on
-    /// [`Server::ws_events`](crate::Server::ws_events).
-    Upgrade(crate::Upgrade),
+    /// [`Server::ws_events`](crate::Server::ws_events), or on the stream the
+    /// [`Upgrade`] names.
+    Upgrade(Upgrade),
 }
 
-/// The handler every reactor calls (shared when there are several).
-pub(crate) type Handler = std::sync::Arc<dyn Fn(&Request) -> Action + Send + Sync>;
+impl From<Response> for Action {
+    fn from(response: Response) -> Self {
+        Action::Respond(response)
+    }
+}
+
+impl From<Handoff> for Action {
+    fn from(handoff: Handoff) -> Self {
+        Action::HandoffWith(handoff)
+    }
+}
+
+impl From<Upgrade> for Action {
+    fn from(upgrade: Upgrade) -> Self {
+        Action::Upgrade(upgrade)
+    }
+}
+
+/// Where a handed-off request goes and what goes with it: the queue (each
+/// with its own workers and bound, declared with
+/// [`Builder::queue`](crate::Builder::queue)), a value the handler computed
+/// (who the client is, say) that the worker reads with
+/// [`Exchange::value`](crate::Exchange::value), and a response deadline in
+/// place of [`Config::response_timeout`](crate::Config::response_timeout).
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::{Action, Handoff, Request};
+///
+/// struct User(u64);
+///
+/// let handler = |_req: &Request| -> Action {
+///     Handoff::to("polls")
+///         .with(User(7))
+///         .response_timeout(Duration::from_secs(60))
+///         .into()
+/// };
+/// # let _ = handler;
+/// ```
+pub struct Handoff {
+    pub(crate) queue: Cow<'static, str>,
+    pub(crate) value: Option<Box<dyn Any + Send + Sync>>,
+    pub(crate) response_timeout: Option<Duration>,
+}
+
+impl Handoff {
+    /// To the default queue, with no value and the configured deadline.
+    pub fn new() -> Self {
+        Handoff::to(DEFAULT_QUEUE)
+    }
+
+    /// To the queue named `queue`. A name the server did not declare is
+    /// answered `500` (and logged): it is the application's mistake, not
+    /// the client's.
+    pub fn to(queue: impl Into<Cow<'static, str>>) -> Self {
+        Handoff {
+            queue: queue.into(),
+            value: None,
+            response_timeout: None,
+        }
+    }
+
+    /// Carries `value` to the worker: [`Exchange::value`](crate::Exchange::value)
+    /// lends it, [`Exchange::take_value`](crate::Exchange::take_value) gives
+    /// it away.
+    pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.value = Some(Box::new(value));
+        self
+    }
+
+    /// The worker has `timeout` from now to answer (instead of
+    /// [`Config::response_timeout`](crate::Config::response_timeout)); past
+    /// it the client gets `503` and the worker's exchange is closed with
+    /// [`CloseReason::ResponseTimeout`](crate::CloseReason::ResponseTimeout).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = Some(timeout);
+        self
+    }
+
+    /// The queue's name.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+}
+
+impl Default for Handoff {
+    fn default() -> Self {
+        Handoff::new()
+    }
+}
+
+impl fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handoff")
+            .field("queue", &self.queue)
+            .field("value", &self.value.is_some())
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+/// One reactor's handler. It may keep state of its own: each reactor has
+/// its own (see [`Builder::handler_factory`](crate::Builder::handler_factory)).
+pub(crate) type Handler = Box<dyn FnMut(&mut Request) -> Action + Send>;
+
+/// Makes each reactor's handler, given the reactor's index.
+pub(crate) type HandlerFactory = Arc<dyn Fn(usize) -> Handler + Send + Sync>;

@@ -56,6 +56,7 @@ pub mod internals;
 mod proto;
 mod reactor;
 mod reason;
+mod router;
 mod server;
 mod socket;
 mod stats;
@@ -81,14 +82,18 @@ pub use handle::exchange::{Exchange, Exchanges};
 pub use handle::link::Undelivered;
 pub use handle::shutdown::ShutdownSignal;
 pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
-pub use handler::Action;
+pub use handler::{Action, Handoff, DEFAULT_QUEUE};
 pub use id::ConnectionId;
 pub use proto::multipart::Multipart;
 pub use proto::request::{Request, Version};
 pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};
 pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
-pub use server::{Builder, Server, ServerHandle};
+pub use router::Router;
+pub use server::{Builder, Pool, Server, ServerHandle};
 pub use stats::{Closed, Metric, MetricKind, Stats, StatsHandle};
 pub use stream_options::{Backlog, Heartbeat, StreamOptions};
-pub use ws::{Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError};
+pub use ws::{
+    Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError,
+    DEFAULT_WS_STREAM,
+};

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::{Command, Notifier};
+use crate::handle::outlets::Outlets;
 use crate::handler::Handler;
 use crate::id::ConnectionId;
 use crate::proto::encode::DateCache;
@@ -57,13 +58,13 @@ struct Shared {
     config: Config,
     stats: StatsHandle,
     notifier: Arc<Notifier>,
-    handoff: Sender<Exchange>,
+    queues: Outlets<Exchange>,
     handler: Handler,
     pool: BufferPool,
     scratch: Request,
     discard: Box<[u8]>,
     date: DateCache,
-    ws_events: Sender<WsEvent>,
+    ws_streams: Outlets<WsEvent>,
 }
 
 impl Shared {
@@ -73,13 +74,13 @@ impl Shared {
             stats: &self.stats.0,
             now,
             date: self.date.get(),
-            handler: &self.handler,
-            handoff: &self.handoff,
+            handler: &mut self.handler,
+            queues: &self.queues,
             notifier: &self.notifier,
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
-            ws_events: &self.ws_events,
+            ws_streams: &self.ws_streams,
             registry,
         }
     }
@@ -117,9 +118,9 @@ pub(crate) struct ReactorParts {
     pub stats: StatsHandle,
     pub notifier: Arc<Notifier>,
     pub commands: Receiver<Command>,
-    pub handoff: Sender<Exchange>,
+    pub queues: Outlets<Exchange>,
     pub handler: Handler,
-    pub ws_events: Sender<WsEvent>,
+    pub ws_streams: Outlets<WsEvent>,
     /// This reactor's index and how many there are: generations advance in
     /// steps of `count` from `index`, so connection ids are unique across
     /// reactors.
@@ -169,13 +170,13 @@ impl Reactor {
                 config: parts.config,
                 stats: parts.stats,
                 notifier: parts.notifier,
-                handoff: parts.handoff,
+                queues: parts.queues,
                 handler: parts.handler,
                 pool: BufferPool::default(),
                 scratch: Request::default(),
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
                 date: DateCache::new(),
-                ws_events: parts.ws_events,
+                ws_streams: parts.ws_streams,
             },
         }
     }

@@ -1,5 +1,6 @@
 //! The public server: binding, starting the reactor, workers, shutdown.
 
+use std::borrow::Cow;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,13 +13,16 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::handle::exchange::{Exchange, Exchanges};
 use crate::handle::notifier::{Command, Notifier};
+use crate::handle::outlets::{self, Outlets};
 use crate::handle::shutdown::ShutdownSignal;
-use crate::handler::{Action, Handler};
+use crate::handler::{Action, Handler, HandlerFactory, DEFAULT_QUEUE};
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
+use crate::router::Router;
 use crate::socket;
 use crate::stats::{Counters, Stats, StatsHandle};
 use crate::ws::socket::WsEvents;
+use crate::ws::DEFAULT_WS_STREAM;
 
 /// Configures a [`Server`] before it binds.
 ///
@@ -42,9 +46,13 @@ use crate::ws::socket::WsEvents;
 /// ```
 pub struct Builder {
     config: Config,
-    handler: Option<Handler>,
+    handler: Option<HandlerFactory>,
     stats: StatsHandle,
     reactors: usize,
+    queues: Vec<(Cow<'static, str>, Option<usize>)>,
+    ws_streams: Vec<(Cow<'static, str>, Option<usize>)>,
+    /// A route the router could not take, reported by `bind`.
+    route_error: Option<String>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -52,6 +60,9 @@ impl std::fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("config", &self.config)
             .field("handler", &self.handler.is_some())
+            .field("reactors", &self.reactors)
+            .field("queues", &self.queues)
+            .field("ws_streams", &self.ws_streams)
             .finish()
     }
 }
@@ -65,14 +76,88 @@ impl Builder {
 
     /// Sets the handler that runs on the reactor thread for every request.
     /// It must not block: answer with [`Action::Respond`], or pass the
-    /// request to a worker with [`Action::Handoff`]. Without a handler every
-    /// request is handed off. With several [reactors](Builder::reactors),
-    /// all call the same handler, hence `Sync`.
+    /// request to a worker with [`Action::Handoff`]. Without a handler (or
+    /// [router](Builder::router)) every request is handed off. With several
+    /// [reactors](Builder::reactors), all call the same handler, hence
+    /// `Sync`; for a handler with mutable state of its own, see
+    /// [`handler_factory`](Builder::handler_factory).
     pub fn handler<F>(mut self, handler: F) -> Self
     where
         F: Fn(&Request) -> Action + Send + Sync + 'static,
     {
-        self.handler = Some(Arc::new(handler));
+        let handler = Arc::new(handler);
+        self.handler = Some(Arc::new(move |_| {
+            let handler = Arc::clone(&handler);
+            Box::new(move |request: &mut Request| handler(request))
+        }));
+        self.route_error = None;
+        self
+    }
+
+    /// Makes one handler per reactor with `make(reactor_index)`: each is
+    /// called only on its reactor's thread, so it may keep mutable state
+    /// (a `Cell`, a cache, a counter) with no lock — Mongoose's `fn_data`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tether::Error> {
+    /// use tether::{Action, Request, Response, Server};
+    ///
+    /// let server = Server::builder()
+    ///     .handler_factory(|_reactor| {
+    ///         let mut served = 0u64; // this reactor's own
+    ///         move |_req: &Request| {
+    ///             served += 1;
+    ///             Action::Respond(Response::text(200, served.to_string()))
+    ///         }
+    ///     })
+    ///     .bind("127.0.0.1:0")?;
+    /// # server.shutdown();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn handler_factory<M, H>(mut self, make: M) -> Self
+    where
+        M: Fn(usize) -> H + Send + Sync + 'static,
+        H: FnMut(&Request) -> Action + Send + 'static,
+    {
+        self.handler = Some(Arc::new(move |index| {
+            let mut handler = make(index);
+            Box::new(move |request: &mut Request| handler(request))
+        }));
+        self.route_error = None;
+        self
+    }
+
+    /// Routes requests with `router` (in place of a
+    /// [handler](Builder::handler)): see [`Router`]. A route the router
+    /// could not take makes [`bind`](Builder::bind) fail with
+    /// [`Error::InvalidRoute`].
+    pub fn router(mut self, router: Router) -> Self {
+        self.route_error = router.error().map(str::to_owned);
+        let router = Arc::new(router);
+        self.handler = Some(Arc::new(move |_| {
+            let router = Arc::clone(&router);
+            Box::new(move |request: &mut Request| router.dispatch(request))
+        }));
+        self
+    }
+
+    /// Declares the hand-off queue `name`, holding at most `bound`
+    /// exchanges no worker has taken (past it, `503`). Each queue has
+    /// workers of its own ([`Server::pool`]), so slow long polls cannot
+    /// starve quick jobs. The [default queue](DEFAULT_QUEUE) always exists,
+    /// bounded by [`Config::handoff_queue`] unless declared here.
+    pub fn queue(mut self, name: impl Into<Cow<'static, str>>, bound: usize) -> Self {
+        outlets::declare(&mut self.queues, name.into(), Some(bound.max(1)));
+        self
+    }
+
+    /// Declares the WebSocket event stream `name`, for sockets whose
+    /// [`Upgrade::events`](crate::Upgrade::events) names it; read it with
+    /// [`Server::ws_events_from`]. The [default
+    /// stream](crate::ws::DEFAULT_WS_STREAM) always exists.
+    pub fn ws_stream(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        outlets::declare(&mut self.ws_streams, name.into(), None);
         self
     }
 
@@ -95,18 +180,33 @@ impl Builder {
     /// Binds, listens, and starts the reactor threads.
     pub fn bind<A: ToSocketAddrs>(self, addr: A) -> Result<Server, Error> {
         self.config.validate()?;
+        if let Some(error) = self.route_error {
+            return Err(Error::InvalidRoute(error));
+        }
         let addr = addr
             .to_socket_addrs()?
             .next()
             .ok_or(Error::InvalidConfig("address resolved to nothing"))?;
         let count = self.reactors;
-        let handler: Handler = self
-            .handler
-            .unwrap_or_else(|| std::sync::Arc::new(|_: &Request| Action::Handoff));
-        let (handoff_tx, handoff_rx) = crossbeam_channel::bounded(self.config.handoff_queue);
+        let make_handler: HandlerFactory = self.handler.unwrap_or_else(|| {
+            Arc::new(|_| Box::new(|_: &mut Request| Action::Handoff) as Handler)
+        });
+        let mut queues = vec![(
+            Cow::Borrowed(DEFAULT_QUEUE),
+            Some(self.config.handoff_queue),
+        )];
+        for (name, bound) in self.queues {
+            outlets::declare(&mut queues, name, bound);
+        }
+        let (queue_txs, queue_rxs) = Outlets::open(&queues);
         // Unbounded, but each socket may have at most
-        // `ws_max_inbound_messages` message events outstanding.
-        let (ws_tx, ws_rx) = crossbeam_channel::unbounded();
+        // `ws_max_inbound_messages` message events outstanding, and no new
+        // socket opens past `ws_max_pending_events`.
+        let mut streams = vec![(Cow::Borrowed(DEFAULT_WS_STREAM), None)];
+        for (name, bound) in self.ws_streams {
+            outlets::declare(&mut streams, name, bound);
+        }
+        let (stream_txs, stream_rxs) = Outlets::open(&streams);
         let mut local_addr = addr;
         let mut reactors = Vec::with_capacity(count);
         let signal = ShutdownSignal::default();
@@ -134,9 +234,9 @@ impl Builder {
                 stats: self.stats.clone(),
                 notifier: Arc::clone(&notifier),
                 commands: command_rx,
-                handoff: handoff_tx.clone(),
-                handler: Arc::clone(&handler),
-                ws_events: ws_tx.clone(),
+                queues: queue_txs.clone(),
+                handler: make_handler(index),
+                ws_streams: stream_txs.clone(),
                 index: index as u64,
                 count: count as u64,
             });
@@ -157,8 +257,14 @@ impl Builder {
             local_addr,
             stats: self.stats,
             reactors,
-            exchanges: Exchanges { rx: handoff_rx },
-            ws_events: WsEvents { rx: ws_rx },
+            queues: queue_rxs
+                .into_iter()
+                .map(|(name, rx)| (name, Exchanges { rx }))
+                .collect(),
+            ws_streams: stream_rxs
+                .into_iter()
+                .map(|(name, rx)| (name, WsEvents { rx }))
+                .collect(),
             workers: Mutex::new(Vec::new()),
             signal,
             exits,
@@ -183,8 +289,10 @@ pub struct Server {
     stats: StatsHandle,
     /// Each reactor's thread and the way to reach it; emptied by `stop`.
     reactors: Vec<(JoinHandle<()>, Arc<Notifier>)>,
-    exchanges: Exchanges,
-    ws_events: WsEvents,
+    /// The hand-off queues' receiving ends, the default first.
+    queues: Vec<(Cow<'static, str>, Exchanges)>,
+    /// The WebSocket event streams, the default first.
+    ws_streams: Vec<(Cow<'static, str>, WsEvents)>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     signal: ShutdownSignal,
     /// One notice per reactor thread that has ended (true: it panicked).
@@ -207,6 +315,9 @@ impl Server {
             handler: None,
             stats: StatsHandle::default(),
             reactors: 1,
+            queues: Vec::new(),
+            ws_streams: Vec::new(),
+            route_error: None,
         }
     }
 
@@ -225,31 +336,81 @@ impl Server {
         self.stats.clone()
     }
 
-    /// The queue of handed-off exchanges, for worker threads of your own.
+    /// The [default](DEFAULT_QUEUE) queue of handed-off exchanges, for
+    /// worker threads of your own.
     pub fn exchanges(&self) -> Exchanges {
-        self.exchanges.clone()
+        self.queues[0].1.clone()
     }
 
-    /// The events of every WebSocket (open, message, closed). See [`WsEvents`].
+    /// The hand-off queue `name` declared with [`Builder::queue`].
+    pub fn exchanges_from(&self, name: &str) -> Option<Exchanges> {
+        self.queues
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, q)| q.clone())
+    }
+
+    /// The events (open, message, closed) of every WebSocket on the
+    /// [default stream](crate::ws::DEFAULT_WS_STREAM). See [`WsEvents`].
     pub fn ws_events(&self) -> WsEvents {
-        self.ws_events.clone()
+        self.ws_streams[0].1.clone()
     }
 
-    /// Starts `n` worker threads that take exchanges from the queue and call
-    /// `work` with each. A panic in `work` is caught and counted
-    /// (`worker_panics`); the exchange it held is answered `500`; the thread
-    /// goes on. The threads end, and are joined, when the server shuts down.
+    /// The events of the sockets whose [`Upgrade`](crate::Upgrade) named
+    /// the stream `name`, declared with [`Builder::ws_stream`].
+    pub fn ws_events_from(&self, name: &str) -> Option<WsEvents> {
+        self.ws_streams
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// The workers of the hand-off queue `name` (declared with
+    /// [`Builder::queue`]): `server.pool("polls")?.workers(2, work)`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tether::Error> {
+    /// use tether::{Handoff, Request, Response, Server};
+    ///
+    /// let server = Server::builder()
+    ///     .queue("slow", 64)
+    ///     .handler(|req: &Request| match req.path() {
+    ///         "/slow" => Handoff::to("slow").into(),
+    ///         _ => Handoff::new().into(),
+    ///     })
+    ///     .bind("127.0.0.1:0")?;
+    /// server.workers(4, |exchange| drop(exchange.respond(Response::text(200, "quick"))));
+    /// server.pool("slow")?.workers(1, |exchange| {
+    ///     // However long this takes, the four quick workers stay free.
+    ///     let _ = exchange.respond(Response::text(200, "slow"));
+    /// });
+    /// assert!(server.pool("typo").is_err());
+    /// # server.shutdown();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self, name: &str) -> Result<Pool<'_>, Error> {
+        let exchanges = self
+            .exchanges_from(name)
+            .ok_or_else(|| Error::UnknownQueue(name.to_owned()))?;
+        Ok(Pool {
+            server: self,
+            name: name.to_owned(),
+            exchanges,
+        })
+    }
+
+    /// Starts `n` worker threads that take exchanges from the [default
+    /// queue](DEFAULT_QUEUE) and call `work` with each; see [`Pool::workers`].
     pub fn workers<F>(&self, n: usize, work: F)
     where
         F: Fn(Exchange) + Send + Sync + 'static,
     {
-        self.workers_with(n, |_| (), move |_: &mut (), exchange| work(exchange));
+        self.default_pool().workers(n, work);
     }
 
-    /// [`workers`](Server::workers) with state of each thread's own — a
-    /// database connection, a buffer, a client — made by `init(index)` on
-    /// the worker's thread (so it need not be `Send`) and lent to `work`
-    /// with each exchange. After a panic in `work` the state is made anew.
+    /// [`workers`](Server::workers) with state of each thread's own; see
+    /// [`Pool::workers_with`].
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -275,34 +436,14 @@ impl Server {
         I: Fn(usize) -> S + Send + Sync + 'static,
         F: Fn(&mut S, Exchange) + Send + Sync + 'static,
     {
-        let init = Arc::new(init);
-        let work = Arc::new(work);
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        let first = workers.len();
-        for i in 0..n {
-            let index = first + i;
-            let exchanges = self.exchanges();
-            let (init, work) = (Arc::clone(&init), Arc::clone(&work));
-            let stats = self.stats.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("tether-worker-{index}"))
-                .spawn(move || {
-                    let mut state = init(index);
-                    while let Some(exchange) = exchanges.recv() {
-                        let id = exchange.id();
-                        let worked = catch_unwind(AssertUnwindSafe(|| work(&mut state, exchange)));
-                        if worked.is_err() {
-                            Counters::incr(&stats.0.worker_panics);
-                            log::warn!("{id} worker panicked; its exchange was answered 500");
-                            // What the panic left half-done is not trusted.
-                            state = init(index);
-                        }
-                    }
-                });
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(err) => log::error!("could not start a worker thread: {err}"),
-            }
+        self.default_pool().workers_with(n, init, work);
+    }
+
+    fn default_pool(&self) -> Pool<'_> {
+        Pool {
+            server: self,
+            name: DEFAULT_QUEUE.to_owned(),
+            exchanges: self.exchanges(),
         }
     }
 
@@ -471,5 +612,71 @@ mod tests {
         server.reactors[1].1.send(Command::Panic);
         let outcome = server.wait();
         assert!(matches!(outcome, Err(Error::ReactorFailed)), "{outcome:?}");
+    }
+}
+
+/// The workers of one hand-off queue; see [`Server::pool`].
+#[derive(Debug)]
+pub struct Pool<'a> {
+    server: &'a Server,
+    name: String,
+    exchanges: Exchanges,
+}
+
+impl Pool<'_> {
+    /// Starts `n` worker threads that take exchanges from this queue and
+    /// call `work` with each. A panic in `work` is caught and counted
+    /// (`worker_panics`); the exchange it held is answered `500`; the thread
+    /// goes on. The threads end, and are joined, when the server shuts down.
+    pub fn workers<F>(&self, n: usize, work: F)
+    where
+        F: Fn(Exchange) + Send + Sync + 'static,
+    {
+        self.workers_with(n, |_| (), move |_: &mut (), exchange| work(exchange));
+    }
+
+    /// [`workers`](Pool::workers) with state of each thread's own — a
+    /// database connection, a buffer, a client — made by `init(index)` on
+    /// the worker's thread (so it need not be `Send`) and lent to `work`
+    /// with each exchange. After a panic in `work` the state is made anew.
+    pub fn workers_with<S, I, F>(&self, n: usize, init: I, work: F)
+    where
+        I: Fn(usize) -> S + Send + Sync + 'static,
+        F: Fn(&mut S, Exchange) + Send + Sync + 'static,
+    {
+        let init = Arc::new(init);
+        let work = Arc::new(work);
+        let server = self.server;
+        let mut workers = server
+            .workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for index in 0..n {
+            let exchanges = self.exchanges.clone();
+            let (init, work) = (Arc::clone(&init), Arc::clone(&work));
+            let stats = server.stats.clone();
+            let name = if self.name == DEFAULT_QUEUE {
+                format!("tether-worker-{}", workers.len())
+            } else {
+                format!("{}-{index}", self.name)
+            };
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                let mut state = init(index);
+                while let Some(exchange) = exchanges.recv() {
+                    let id = exchange.id();
+                    let worked = catch_unwind(AssertUnwindSafe(|| work(&mut state, exchange)));
+                    if worked.is_err() {
+                        Counters::incr(&stats.0.worker_panics);
+                        log::warn!("{id} worker panicked; its exchange was answered 500");
+                        // What the panic left half-done is not trusted.
+                        state = init(index);
+                    }
+                }
+            });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(err) => log::error!("could not start a worker thread: {err}"),
+            }
+        }
     }
 }

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
-
 use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::Notifier;
+use crate::handle::outlets::Outlets;
 use crate::handler::Handler;
 use crate::proto::request::Request;
 use crate::stats::Counters;
@@ -21,16 +20,17 @@ pub(crate) struct Cx<'a> {
     pub stats: &'a Counters,
     pub now: Instant,
     pub date: &'a str,
-    pub handler: &'a Handler,
-    pub handoff: &'a Sender<Exchange>,
+    pub handler: &'a mut Handler,
+    /// The hand-off queues, by name.
+    pub queues: &'a Outlets<Exchange>,
     pub notifier: &'a Arc<Notifier>,
     pub pool: &'a mut BufferPool,
     /// The request being parsed, reused for requests answered inline.
     pub scratch: &'a mut Request,
     /// Where discarded input goes.
     pub discard: &'a mut [u8],
-    /// The server's WebSocket event stream.
-    pub ws_events: &'a Sender<WsEvent>,
+    /// The WebSocket event streams, by name.
+    pub ws_streams: &'a Outlets<WsEvent>,
     /// For adding writable interest when a write would block.
     pub registry: &'a mio::Registry,
 }
@@ -39,7 +39,6 @@ impl Cx<'_> {
     pub fn ws(&self) -> WsCx<'_> {
         WsCx {
             config: self.config,
-            events: self.ws_events,
             stats: self.stats,
             now: self.now,
         }

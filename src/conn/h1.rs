@@ -12,7 +12,7 @@ use super::transport::Transport;
 use crate::budget::{self, Charge};
 use crate::handle::exchange::Exchange;
 use crate::handle::link::{Link, Reply};
-use crate::handler::Action;
+use crate::handler::{Action, Handoff};
 use crate::proto::body::{BodyDecoder, BodyError};
 use crate::proto::encode;
 use crate::proto::parse::{self, Framing, HeadInfo};
@@ -192,10 +192,11 @@ impl<T: Transport> Connection<T> {
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
         match action {
             Ok(Action::Respond(response)) => self.queue_response(&response, info, cx),
-            Ok(Action::Handoff) => self.hand_off(std::mem::take(request), info, cx),
-            Ok(Action::Upgrade(upgrade)) => {
-                self.upgrade(request, info, upgrade.protocol.as_deref(), cx)
+            Ok(Action::Handoff) => self.hand_off(std::mem::take(request), Handoff::new(), info, cx),
+            Ok(Action::HandoffWith(handoff)) => {
+                self.hand_off(std::mem::take(request), handoff, info, cx)
             }
+            Ok(Action::Upgrade(upgrade)) => self.upgrade(request, info, upgrade, cx),
             Err(_) => {
                 Counters::incr(&cx.stats.handler_panics);
                 log::warn!("{} handler panicked; answering 500", self.id);
@@ -208,11 +209,27 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    fn hand_off(&mut self, request: Request, info: HeadInfo, cx: &mut Cx<'_>) {
+    fn hand_off(&mut self, request: Request, handoff: Handoff, info: HeadInfo, cx: &mut Cx<'_>) {
+        let Some(queue) = cx.queues.get(&handoff.queue) else {
+            log::error!(
+                "{} handler handed off to queue {:?}, which the server did not declare; answering 500",
+                self.id,
+                handoff.queue
+            );
+            self.start_draining(CloseReason::ServerError);
+            let response = encode::error_response(500, "internal server error");
+            self.queue_response(&response, info, cx);
+            return;
+        };
         let link = Arc::new(Link::new(cx.notifier.stats.clone()));
-        let exchange = Exchange::new(request, Arc::clone(&link), Arc::clone(cx.notifier));
-        match cx.handoff.try_send(exchange) {
-            Ok(()) => self.start_response_pending(link, info, cx),
+        let notifier = Arc::clone(cx.notifier);
+        let exchange = Exchange::new(request, Arc::clone(&link), notifier, handoff.value);
+        match queue.try_send(exchange) {
+            Ok(()) => {
+                let timeout = handoff.response_timeout;
+                let timeout = timeout.unwrap_or(cx.config.response_timeout);
+                self.start_response_pending(link, info, timeout, cx)
+            }
             Err(TrySendError::Full(exchange) | TrySendError::Disconnected(exchange)) => {
                 // It never reached a worker: not an unanswered exchange.
                 exchange.disarm();

@@ -74,7 +74,7 @@ impl<T: Transport> Connection<T> {
         match self.enter_closed(reason, cx) {
             Phase::AwaitingResponse { link, .. } => link.close(reason),
             Phase::Streaming { stream, .. } => stream.close(reason),
-            Phase::WebSocket(mut session) => session.end(reason, &cx.ws()),
+            Phase::WebSocket(mut session) => session.end(reason),
             _ => {}
         }
         self.discard_io(reason, cx);

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
@@ -255,10 +255,16 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The exchange reached a worker: `response_pending` until it answers.
-    pub(super) fn start_response_pending(&mut self, link: Arc<Link>, info: HeadInfo, cx: &Cx<'_>) {
+    pub(super) fn start_response_pending(
+        &mut self,
+        link: Arc<Link>,
+        info: HeadInfo,
+        timeout: Duration,
+        cx: &Cx<'_>,
+    ) {
         debug_assert!(self.is_reading_head(), "hand-off outside reading_head");
         Counters::incr(&cx.stats.pending_responses);
-        let deadline = deadline(cx.now, cx.config.response_timeout);
+        let deadline = deadline(cx.now, timeout);
         self.set_phase(Phase::AwaitingResponse {
             link,
             info,

@@ -16,6 +16,7 @@ use crate::stats::Counters;
 use crate::ws::handshake::respond as handshake_response;
 use crate::ws::session::{Session, Step};
 use crate::ws::socket::{WebSocket, WsEvent, WsShared};
+use crate::ws::{Upgrade, DEFAULT_WS_STREAM};
 
 impl<T: Transport> Connection<T> {
     /// Completes a WebSocket handshake (or refuses it) and enters `WebSocket`.
@@ -23,10 +24,22 @@ impl<T: Transport> Connection<T> {
         &mut self,
         request: &mut Request,
         info: HeadInfo,
-        protocol: Option<&str>,
+        upgrade: Upgrade,
         cx: &mut Cx<'_>,
     ) {
-        let response = match handshake_response(request, protocol) {
+        let stream = upgrade.events.as_deref().unwrap_or(DEFAULT_WS_STREAM);
+        let Some(events) = cx.ws_streams.get(stream) else {
+            log::error!(
+                "{} handler upgraded to event stream {stream:?}, which the server did not declare; answering 500",
+                self.id
+            );
+            self.start_draining(CloseReason::ServerError);
+            let response = encode::error_response(500, "internal server error");
+            self.queue_response(&response, info, cx);
+            return;
+        };
+        let events = events.clone();
+        let response = match handshake_response(request, upgrade.protocol.as_deref()) {
             Ok(response) => response,
             Err(refusal) => {
                 log::debug!(
@@ -53,6 +66,12 @@ impl<T: Transport> Connection<T> {
             self.queue_response(&refusal, info, cx);
             return;
         }
+        let response = upgrade
+            .headers
+            .into_iter()
+            .fold(response, |response, (name, value)| {
+                response.with_checked_header(name, value)
+            });
         self.queue_response(&response, info, cx);
         let config = cx.config;
         let shared = Arc::new(WsShared::new(
@@ -61,11 +80,10 @@ impl<T: Transport> Connection<T> {
             config.ws_backpressure,
             cx.notifier.stats.clone(),
         ));
-        let socket = WebSocket::new(shared, Arc::clone(cx.notifier), self.id, request.path());
-        let _ = cx
-            .ws_events
-            .send(WsEvent::open(socket.clone(), std::mem::take(request)));
-        self.start_websocket(Session::new(socket, cx.now), cx);
+        let notifier = Arc::clone(cx.notifier);
+        let socket = WebSocket::new(shared, notifier, self.id, request.path(), upgrade.value);
+        let _ = events.send(WsEvent::open(socket.clone(), std::mem::take(request)));
+        self.start_websocket(Session::new(socket, events, cx.now), cx);
     }
 
     /// Feeds buffered input to the WebSocket session. True when a budget
@@ -129,7 +147,7 @@ impl<T: Transport> Connection<T> {
             Step::Continue => {}
             Step::Drain(reason) => {
                 if let Some(mut session) = self.end_websocket(cx) {
-                    session.end(reason, &cx.ws());
+                    session.end(reason);
                 }
                 self.start_draining(reason);
             }

@@ -1,5 +1,6 @@
 //! The exchange a worker holds: a request and the means to answer it.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -58,15 +59,64 @@ pub struct Exchange {
     link: Arc<Link>,
     notifier: Arc<Notifier>,
     answered: bool,
+    value: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl Exchange {
-    pub(crate) fn new(request: Request, link: Arc<Link>, notifier: Arc<Notifier>) -> Self {
+    pub(crate) fn new(
+        request: Request,
+        link: Arc<Link>,
+        notifier: Arc<Notifier>,
+        value: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Self {
         Exchange {
             request,
             link,
             notifier,
             answered: false,
+            value,
+        }
+    }
+
+    /// The value the handler attached with [`Handoff::with`](crate::Handoff::with),
+    /// if it is a `T`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::{Handoff, Request, Response, Server};
+    ///
+    /// struct User(&'static str);
+    ///
+    /// let server = Server::builder()
+    ///     // Authenticated once, on the reactor; the worker need not again.
+    ///     .handler(|_req: &Request| Handoff::new().with(User("ada")).into())
+    ///     .bind("127.0.0.1:0")?;
+    /// server.workers(1, |exchange| {
+    ///     let name = exchange.value::<User>().map_or("nobody", |user| user.0);
+    ///     let _ = exchange.respond(Response::text(200, format!("hello, {name}")));
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.ends_with("hello, ada"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn value<T: Any>(&self) -> Option<&T> {
+        self.value.as_deref()?.downcast_ref()
+    }
+
+    /// Takes the handler's value out of the exchange, if it is a `T`
+    /// (otherwise it stays).
+    pub fn take_value<T: Any>(&mut self) -> Option<T> {
+        match self.value.take()?.downcast::<T>() {
+            Ok(value) => Some(*value),
+            Err(other) => {
+                self.value = Some(other);
+                None
+            }
         }
     }
 

@@ -8,12 +8,14 @@
 //! - [`cell`]: the one shared-cell shape all of them are built on.
 //! - [`closure`]: the close reason and watchers every handle shares.
 //! - [`notifier`]: commands to the reactor and its coalesced wake-up.
+//! - [`outlets`]: the named hand-off queues and WebSocket event streams.
 
 pub(crate) mod cell;
 pub(crate) mod closure;
 pub(crate) mod exchange;
 pub(crate) mod link;
 pub(crate) mod notifier;
+pub(crate) mod outlets;
 pub(crate) mod recv;
 pub(crate) mod shutdown;
 pub(crate) mod stream;

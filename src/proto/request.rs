@@ -1,7 +1,9 @@
 //! A parsed request: what a handler sees and an [`Exchange`](crate::Exchange) owns.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::id::ConnectionId;
 
@@ -34,6 +36,45 @@ pub struct Request {
     pub(crate) body: Vec<u8>,
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) connection: ConnectionId,
+    pub(crate) captures: Captures,
+}
+
+/// The path parameters a [`Router`](crate::Router) captured, decoded: names
+/// and values side by side in one buffer, reused from request to request.
+#[derive(Clone, Default)]
+pub(crate) struct Captures {
+    /// The pattern that matched, e.g. `/users/{id}`.
+    pub route: Option<Arc<str>>,
+    pub text: String,
+    /// (name end, value end) in `text`; each name starts where the previous
+    /// value ended.
+    pub ends: Vec<(u32, u32)>,
+}
+
+impl Captures {
+    pub fn clear(&mut self) {
+        self.route = None;
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.text.push_str(name);
+        let name_end = self.text.len() as u32;
+        self.text.push_str(value);
+        self.ends.push((name_end, self.text.len() as u32));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(name_end, value_end)| {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            let name = self.text.get(start..name_end).unwrap_or("");
+            let value = self.text.get(name_end..value_end).unwrap_or("");
+            start = value_end;
+            (name, value)
+        })
+    }
 }
 
 impl Default for Request {
@@ -47,6 +88,7 @@ impl Default for Request {
             body: Vec::new(),
             peer: None,
             connection: ConnectionId::default(),
+            captures: Captures::default(),
         }
     }
 }
@@ -109,13 +151,55 @@ impl Request {
         }
     }
 
-    /// The value of a `name=value` pair in the query (no percent-decoding).
+    /// The value of a `name=value` pair in the query, as sent (no
+    /// percent-decoding; see [`query_value`](Request::query_value)).
     pub fn query_param(&self, name: &str) -> Option<&str> {
         self.query()?
             .split('&')
             .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value)
+    }
+
+    /// The query's `name=value` pairs, decoded as a form
+    /// (`application/x-www-form-urlencoded`: `%XX` and `+` for space).
+    ///
+    /// ```
+    /// # let req = tether::Request::default();
+    /// for (name, value) in req.query_pairs() {
+    ///     println!("{name} = {value}");
+    /// }
+    /// ```
+    pub fn query_pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        form_urlencoded::parse(self.query().unwrap_or("").as_bytes())
+    }
+
+    /// The decoded value of the first query pair named `name` (itself
+    /// compared decoded): `?q=a%20b+c` gives `"a b c"` for `q`.
+    pub fn query_value(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The path parameter `name` that the [`Router`](crate::Router)
+    /// captured, percent-decoded: for the route `/users/{id}`,
+    /// `GET /users/%31%32` gives `"12"`. `None` without a router or when
+    /// the route has no such parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Every path parameter the router captured, in pattern order, decoded.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.captures.iter()
+    }
+
+    /// The router's pattern that matched this request (`/users/{id}`), if a
+    /// router matched it: a label that does not grow with the paths clients
+    /// invent, for logs and metrics.
+    pub fn route(&self) -> Option<&str> {
+        self.captures.route.as_deref()
     }
 
     /// The HTTP version.
@@ -167,6 +251,7 @@ impl Request {
         self.head.clear();
         self.headers.clear();
         self.body.clear();
+        self.captures.clear();
     }
 }
 

@@ -126,17 +126,20 @@ impl Response {
     ) -> Result<Self, InvalidHeader> {
         let name = name.into();
         let value = value.into_bytes();
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return Err(InvalidHeader::Name(name.into_owned()));
-        }
-        if let Some(&byte) = value.iter().find(|&&b| is_forbidden_in_value(b)) {
-            return Err(InvalidHeader::Value {
-                name: name.into_owned(),
-                byte,
-            });
-        }
+        check_header(&name, &value)?;
         self.headers.push((name, value));
         Ok(self)
+    }
+
+    /// Adds a header checked already (an [`Upgrade`](crate::Upgrade)'s).
+    pub(crate) fn with_checked_header(
+        mut self,
+        name: Cow<'static, str>,
+        value: Cow<'static, [u8]>,
+    ) -> Self {
+        debug_assert!(check_header(&name, &value).is_ok());
+        self.headers.push((name, value));
+        self
     }
 
     /// Sets the body.
@@ -205,6 +208,8 @@ pub enum InvalidHeader {
         /// The first forbidden byte (CR, LF, NUL or another control).
         byte: u8,
     },
+    /// The header is one the server sets itself (the WebSocket handshake's).
+    Reserved(String),
 }
 
 impl fmt::Display for InvalidHeader {
@@ -217,11 +222,32 @@ impl fmt::Display for InvalidHeader {
                 f,
                 "invalid value for header {name:?}: control byte 0x{byte:02x} is not allowed"
             ),
+            InvalidHeader::Reserved(name) => {
+                write!(
+                    f,
+                    "header {name:?} is set by the server and cannot be added"
+                )
+            }
         }
     }
 }
 
 impl std::error::Error for InvalidHeader {}
+
+/// Refuses a header name that is not a token or a value with a control
+/// byte: either could put a second header line on the wire.
+pub(crate) fn check_header(name: &str, value: &[u8]) -> Result<(), InvalidHeader> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(InvalidHeader::Name(name.to_owned()));
+    }
+    if let Some(&byte) = value.iter().find(|&&b| is_forbidden_in_value(b)) {
+        return Err(InvalidHeader::Value {
+            name: name.to_owned(),
+            byte,
+        });
+    }
+    Ok(())
+}
 
 /// `tchar` (RFC 9110, 5.6.2).
 fn is_token_byte(b: u8) -> bool {
@@ -235,6 +261,15 @@ fn is_forbidden_in_value(b: u8) -> bool {
 }
 
 /// Bytes for a body or header value: borrowed when `'static`, owned otherwise.
+///
+/// A response outlives the code that builds it (it is written later, by the
+/// reactor), so borrowed text must be `'static`; anything else is passed
+/// owned: `name.to_string()`, `bytes.to_vec()`, a [`Bytes`](bytes::Bytes).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot become a response body or header value",
+    label = "a response outlives this borrow",
+    note = "pass it owned (`.to_string()`, `.to_vec()`, `Bytes`) or as a `&'static` literal"
+)]
 pub trait IntoBytes {
     /// The bytes.
     fn into_bytes(self) -> Cow<'static, [u8]>;
@@ -273,5 +308,12 @@ impl IntoBytes for Vec<u8> {
 impl IntoBytes for Cow<'static, [u8]> {
     fn into_bytes(self) -> Cow<'static, [u8]> {
         self
+    }
+}
+
+impl IntoBytes for bytes::Bytes {
+    /// Without a copy when this is the only handle to its bytes.
+    fn into_bytes(self) -> Cow<'static, [u8]> {
+        Cow::Owned(Vec::from(self))
     }
 }

@@ -36,17 +36,75 @@ pub(crate) mod handshake;
 pub(crate) mod session;
 pub(crate) mod socket;
 
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::proto::response::{check_header, IntoBytes, InvalidHeader};
+
 pub use crate::config::WsBackpressure;
 pub use group::WsGroup;
 pub use handshake::{is_upgrade, offered_protocols};
 pub use socket::{Message, WebSocket, WsEvent, WsEventKind, WsEvents, WsSendError};
 
+/// The name of the WebSocket event stream that [`Server::ws_events`] serves
+/// and an [`Upgrade`] uses unless it names another.
+///
+/// [`Server::ws_events`]: crate::Server::ws_events
+pub const DEFAULT_WS_STREAM: &str = "default";
+
 /// How the handler accepts an upgrade: optionally with a subprotocol chosen
-/// from those the client offered ([`offered_protocols`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// from those the client offered ([`offered_protocols`]), headers for the
+/// `101` (a `Set-Cookie`), a value for the socket (who authenticated), and
+/// the event stream its events go to.
+///
+/// ```
+/// use tether::{Action, Request, Response, Upgrade};
+///
+/// struct User(String);
+///
+/// let handler = |req: &Request| -> Action {
+///     match req.query_value("token").as_deref() {
+///         Some("s3cret") => Upgrade::new()
+///             .with(User("ada".into()))
+///             .header("Set-Cookie", "session=1; HttpOnly")
+///             .events("chat")
+///             .into(),
+///         _ => Response::text(401, "who are you?").into(),
+///     }
+/// };
+/// # let _ = handler;
+/// ```
+#[derive(Clone, Default)]
 pub struct Upgrade {
     pub(crate) protocol: Option<String>,
+    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, [u8]>)>,
+    pub(crate) value: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) events: Option<Cow<'static, str>>,
 }
+
+impl fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgrade")
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers.len())
+            .field("value", &self.value.is_some())
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+/// Headers the handshake itself sets: the application may not.
+const HANDSHAKE_HEADERS: [&str; 7] = [
+    "connection",
+    "upgrade",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "content-length",
+    "transfer-encoding",
+];
 
 impl Upgrade {
     /// Accept without a subprotocol.
@@ -57,6 +115,70 @@ impl Upgrade {
     /// Accept with `protocol` (answered in `Sec-WebSocket-Protocol`).
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocol = Some(protocol.into());
+        self
+    }
+
+    /// Adds a header to the `101 Switching Protocols`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Response::with_header`](crate::Response::with_header) does, and
+    /// for a header the handshake sets itself (`Upgrade`, `Connection`,
+    /// `Sec-WebSocket-*`, framing): use [`try_header`](Upgrade::try_header)
+    /// for names or values that come from data. (A panic in the handler is
+    /// contained: that request is answered `500`.)
+    #[track_caller]
+    pub fn header(self, name: impl Into<Cow<'static, str>>, value: impl IntoBytes) -> Self {
+        match self.try_header(name, value) {
+            Ok(upgrade) => upgrade,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Adds a header to the `101` after checking it as
+    /// [`Response::try_with_header`](crate::Response::try_with_header) does;
+    /// the handshake's own headers are refused as [`InvalidHeader::Reserved`].
+    ///
+    /// ```
+    /// use tether::{InvalidHeader, Upgrade};
+    /// assert!(Upgrade::new().try_header("Set-Cookie", "a=1").is_ok());
+    /// assert!(matches!(
+    ///     Upgrade::new().try_header("Sec-WebSocket-Accept", "x"),
+    ///     Err(InvalidHeader::Reserved(_))
+    /// ));
+    /// ```
+    pub fn try_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl IntoBytes,
+    ) -> Result<Self, InvalidHeader> {
+        let name = name.into();
+        let value = value.into_bytes();
+        check_header(&name, &value)?;
+        if HANDSHAKE_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&name))
+        {
+            return Err(InvalidHeader::Reserved(name.into_owned()));
+        }
+        self.headers.push((name, value));
+        Ok(self)
+    }
+
+    /// Carries `value` to the socket: every clone of its [`WebSocket`]
+    /// lends it through [`WebSocket::value`].
+    pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.value = Some(Arc::new(value));
+        self
+    }
+
+    /// Sends the socket's events to the stream named `stream` (declared with
+    /// [`Builder::ws_stream`](crate::Builder::ws_stream), read with
+    /// [`Server::ws_events_from`](crate::Server::ws_events_from)) rather
+    /// than the [default one](DEFAULT_WS_STREAM). A name the server did not
+    /// declare is answered `500` (and logged).
+    pub fn events(mut self, stream: impl Into<Cow<'static, str>>) -> Self {
+        self.events = Some(stream.into());
         self
     }
 }

@@ -36,7 +36,6 @@ pub(crate) enum Step {
 /// What a session needs from the reactor.
 pub(crate) struct WsCx<'a> {
     pub config: &'a Config,
-    pub events: &'a Sender<WsEvent>,
     pub stats: &'a Counters,
     pub now: Instant,
 }
@@ -57,6 +56,8 @@ impl Assembly for Budgeted<'_> {
 #[derive(Debug)]
 pub(crate) struct Session {
     socket: WebSocket,
+    /// The stream this socket's events go to.
+    events: Sender<WsEvent>,
     decoder: Decoder,
     /// The message being assembled, held against the memory budget; it
     /// travels with the message into its event.
@@ -74,8 +75,9 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new(socket: WebSocket, now: Instant) -> Self {
+    pub fn new(socket: WebSocket, events: Sender<WsEvent>, now: Instant) -> Self {
         Session {
+            events,
             charge: Charge::new(&socket.notifier.stats),
             socket,
             decoder: Decoder::default(),
@@ -190,7 +192,7 @@ impl Session {
             if self.close_sent {
                 continue; // after our close, data is discarded (RFC 6455 §5.5.1)
             }
-            let _ = cx
+            let _ = self
                 .events
                 .send(WsEvent::message(self.socket.clone(), message, charge));
         }
@@ -280,14 +282,14 @@ impl Session {
 
     /// The socket's end: sends fail from now on, and the application gets its
     /// one terminal event. Idempotent.
-    pub fn end(&mut self, reason: CloseReason, cx: &WsCx<'_>) {
+    pub fn end(&mut self, reason: CloseReason) {
         if self.ended {
             return;
         }
         self.ended = true;
         self.socket.shared().close(reason);
         let reason = self.socket.close_reason().unwrap_or(reason);
-        let _ = cx
+        let _ = self
             .events
             .send(WsEvent::closed(self.socket.clone(), reason, self.peer_code));
     }

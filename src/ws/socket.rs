@@ -1,6 +1,7 @@
 //! The application's side of a WebSocket: a cloneable, generation-checked
 //! handle, and one shared stream of events.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,6 +158,7 @@ pub struct WebSocket {
     pub(super) notifier: Arc<Notifier>,
     id: ConnectionId,
     path: Arc<str>,
+    value: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl WebSocket {
@@ -165,13 +167,30 @@ impl WebSocket {
         notifier: Arc<Notifier>,
         id: ConnectionId,
         path: &str,
+        value: Option<Arc<dyn Any + Send + Sync>>,
     ) -> Self {
         WebSocket {
             shared,
             notifier,
             id,
             path: Arc::from(path),
+            value,
         }
+    }
+
+    /// The value the handler attached with
+    /// [`Upgrade::with`](crate::Upgrade::with), if it is a `T`.
+    ///
+    /// ```no_run
+    /// # struct User(String);
+    /// # fn on_open(socket: &tether::WebSocket) {
+    /// if let Some(User(name)) = socket.value::<User>() {
+    ///     let _ = socket.send_text(format!("hello, {name}"));
+    /// }
+    /// # }
+    /// ```
+    pub fn value<T: Any>(&self) -> Option<&T> {
+        self.value.as_deref()?.downcast_ref()
     }
 
     pub(crate) fn shared(&self) -> &WsShared {

@@ -21,6 +21,12 @@ pub const FIN: u8 = 0x80;
 impl RawWs {
     /// Connects and completes the handshake on `path`.
     pub fn connect(addr: SocketAddr, path: &str) -> RawWs {
+        Self::connect_with_head(addr, path).0
+    }
+
+    /// [`connect`](RawWs::connect), also returning the `101`'s head.
+    #[allow(dead_code)]
+    pub fn connect_with_head(addr: SocketAddr, path: &str) -> (RawWs, String) {
         let mut stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.set_nodelay(true).unwrap();
@@ -39,7 +45,7 @@ impl RawWs {
             head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             "{head}"
         );
-        ws
+        (ws, head)
     }
 
     fn read_until_blank_line(&mut self) -> io::Result<String> {

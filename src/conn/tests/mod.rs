@@ -4,6 +4,7 @@
 //! sockets (a FIN while a response is half-written, a response after its
 //! timeout, shutdown during a stream) are tested exactly.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 use super::state::Phase;
 use super::{Connection, Cx, Readiness, Transport};
@@ -20,13 +21,15 @@ use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::{Command, Notifier};
-use crate::handler::{Action, Handler};
+use crate::handle::outlets::Outlets;
+use crate::handler::{Action, Handler, DEFAULT_QUEUE};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
 use crate::ws::socket::WsEvent;
+use crate::ws::DEFAULT_WS_STREAM;
 
 /// A transport that plays a script.
 #[derive(Debug, Default)]
@@ -99,15 +102,15 @@ struct Bed {
     config: Config,
     stats: StatsHandle,
     handler: Handler,
-    handoff: Sender<Exchange>,
+    queues: Outlets<Exchange>,
     exchanges: Receiver<Exchange>,
     notifier: Arc<Notifier>,
     commands: Receiver<Command>,
     pool: BufferPool,
     scratch: Request,
     discard: Vec<u8>,
-    ws_events: Sender<WsEvent>,
-    _ws_rx: Receiver<WsEvent>,
+    ws_streams: Outlets<WsEvent>,
+    _ws_rx: Vec<(Cow<'static, str>, Receiver<WsEvent>)>,
     poll: mio::Poll,
     now: Instant,
 }
@@ -129,20 +132,21 @@ impl Bed {
             config.stream_budget_bytes,
             Default::default(),
         ));
-        let (handoff, exchanges) = crossbeam_channel::bounded(8);
-        let (ws_events, ws_rx) = crossbeam_channel::unbounded();
+        let (queues, mut receivers) = Outlets::open(&[(DEFAULT_QUEUE.into(), Some(8))]);
+        let exchanges = receivers.remove(0).1;
+        let (ws_streams, ws_rx) = Outlets::open(&[(DEFAULT_WS_STREAM.into(), None)]);
         Bed {
             config,
             stats,
-            handler: Arc::new(handler),
-            handoff,
+            handler: Box::new(move |req: &mut Request| handler(req)),
+            queues,
             exchanges,
             notifier,
             commands,
             pool: BufferPool::default(),
             scratch: Request::default(),
             discard: vec![0; BUFFER_BYTES],
-            ws_events,
+            ws_streams,
             _ws_rx: ws_rx,
             poll,
             now: Instant::now(),
@@ -159,13 +163,13 @@ impl Bed {
             stats: &self.stats.0,
             now: self.now,
             date: "Mon, 30 Nov 2026 00:00:00 GMT",
-            handler: &self.handler,
-            handoff: &self.handoff,
+            handler: &mut self.handler,
+            queues: &self.queues,
             notifier: &self.notifier,
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
-            ws_events: &self.ws_events,
+            ws_streams: &self.ws_streams,
             registry: self.poll.registry(),
         }
     }

@@ -1,0 +1,365 @@
+//! A route table: method and path pattern to what answers the request, on
+//! the reactor thread. Patterns are matched by `matchit` (axum's matcher)
+//! and captures decoded by `percent-encoding`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use percent_encoding::percent_decode_str;
+
+use crate::handler::Action;
+use crate::proto::request::Request;
+use crate::proto::response::Response;
+
+type Route = Box<dyn Fn(&Request) -> Action + Send + Sync>;
+
+/// The routes of one path pattern.
+struct PathRoutes {
+    pattern: Arc<str>,
+    methods: Vec<(Cow<'static, str>, Route)>,
+    /// The `Allow` header's value for a `405`.
+    allow: String,
+}
+
+/// Maps method + path pattern to what answers: a closure that runs on the
+/// reactor thread (so it must not block) and returns an [`Action`] —
+/// answer inline, [hand off](crate::Handoff) to a named queue with a value
+/// and a deadline, or [upgrade](crate::Upgrade).
+///
+/// - Patterns are [`matchit`]'s: `/users/{id}` captures one segment,
+///   `/files/{*rest}` the rest of the path. Captures are percent-decoded
+///   ([`Request::param`]); a capture that does not decode to UTF-8 is
+///   answered `400`. The matched pattern is [`Request::route`].
+/// - A `GET` route answers `HEAD` too (the body is left out), unless a
+///   `HEAD` route is given.
+/// - A path that matches with a method that does not is answered `405`
+///   with `Allow`; a path that matches nothing goes to the
+///   [fallback](Router::fallback), by default `404`.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::{Read, Write};
+/// use tether::{Handoff, Request, Response, Router, Server};
+///
+/// let router = Router::new()
+///     .get("/hello", |_req: &Request| Response::text(200, "hello"))
+///     .get("/users/{id}", |req: &Request| {
+///         Response::text(200, format!("user {}", req.param("id").unwrap_or("?")))
+///     })
+///     .post("/jobs", |_req: &Request| Handoff::to("jobs"));
+/// let server = Server::builder().queue("jobs", 64).router(router).bind("127.0.0.1:0")?;
+///
+/// let ask = |request: &str| -> std::io::Result<String> {
+///     let mut client = std::net::TcpStream::connect(server.local_addr())?;
+///     client.write_all(request.as_bytes())?;
+///     let mut reply = String::new();
+///     client.read_to_string(&mut reply)?;
+///     Ok(reply)
+/// };
+/// let user = ask("GET /users/%31%32 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+/// assert!(user.ends_with("user 12"));
+/// let wrong = ask("DELETE /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+/// assert!(wrong.starts_with("HTTP/1.1 405"));
+/// assert!(wrong.contains("Allow: GET, HEAD\r\n"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Router {
+    table: matchit::Router<usize>,
+    paths: Vec<PathRoutes>,
+    fallback: Option<Route>,
+    /// The first route that could not be added.
+    error: Option<String>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_map();
+        for path in &self.paths {
+            list.entry(&path.pattern, &path.allow);
+        }
+        list.finish()
+    }
+}
+
+impl Router {
+    /// An empty table: every request gets the fallback (`404`).
+    pub fn new() -> Self {
+        Router {
+            table: matchit::Router::new(),
+            paths: Vec::new(),
+            fallback: None,
+            error: None,
+        }
+    }
+
+    /// Routes `method` (e.g. `"GET"`, matched exactly) on `pattern` to
+    /// `answer`. A pattern that does not parse, conflicts with another, or a
+    /// method given twice for one pattern, makes
+    /// [`Builder::bind`](crate::Builder::bind) fail with
+    /// [`Error::InvalidRoute`](crate::Error::InvalidRoute).
+    pub fn route<A, F>(
+        mut self,
+        method: impl Into<Cow<'static, str>>,
+        pattern: &str,
+        answer: F,
+    ) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        if let Err(why) = self.add(method.into(), pattern, Box::new(move |r| answer(r).into())) {
+            self.error.get_or_insert(why);
+        }
+        self
+    }
+
+    fn add(
+        &mut self,
+        method: Cow<'static, str>,
+        pattern: &str,
+        route: Route,
+    ) -> Result<(), String> {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "method {method:?} for {pattern:?} is not an upper-case token"
+            ));
+        }
+        let index = match self.paths.iter().position(|p| &*p.pattern == pattern) {
+            Some(index) => index,
+            None => {
+                let index = self.paths.len();
+                self.table
+                    .insert(pattern, index)
+                    .map_err(|err| format!("{pattern:?}: {err}"))?;
+                self.paths.push(PathRoutes {
+                    pattern: Arc::from(pattern),
+                    methods: Vec::new(),
+                    allow: String::new(),
+                });
+                index
+            }
+        };
+        let path = &mut self.paths[index];
+        if path.methods.iter().any(|(m, _)| *m == method) {
+            return Err(format!("{method} {pattern:?} is routed twice"));
+        }
+        path.methods.push((method, route));
+        path.allow = allow_header(&path.methods);
+        Ok(())
+    }
+
+    /// Routes `GET` (and so `HEAD`) on `pattern`.
+    pub fn get<A, F>(self, pattern: &str, answer: F) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        self.route("GET", pattern, answer)
+    }
+
+    /// Routes `POST` on `pattern`.
+    pub fn post<A, F>(self, pattern: &str, answer: F) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        self.route("POST", pattern, answer)
+    }
+
+    /// Routes `PUT` on `pattern`.
+    pub fn put<A, F>(self, pattern: &str, answer: F) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        self.route("PUT", pattern, answer)
+    }
+
+    /// Routes `DELETE` on `pattern`.
+    pub fn delete<A, F>(self, pattern: &str, answer: F) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        self.route("DELETE", pattern, answer)
+    }
+
+    /// What answers a path no route matches (by default `404`).
+    pub fn fallback<A, F>(mut self, answer: F) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        self.fallback = Some(Box::new(move |r| answer(r).into()));
+        self
+    }
+
+    /// The first route that could not be added, if any.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Finds the request's route, records its captures in the request, and
+    /// runs it.
+    pub(crate) fn dispatch(&self, request: &mut Request) -> Action {
+        let mut captures = std::mem::take(&mut request.captures);
+        captures.clear();
+        let found = match self.table.at(request.path()) {
+            Err(_) => None,
+            Ok(matched) => {
+                let path = &self.paths[*matched.value];
+                captures.route = Some(Arc::clone(&path.pattern));
+                let mut decoded = true;
+                for (name, raw) in matched.params.iter() {
+                    match percent_decode_str(raw).decode_utf8() {
+                        Ok(value) => captures.push(name, &value),
+                        Err(_) => decoded = false,
+                    }
+                }
+                Some((path, decoded))
+            }
+        };
+        request.captures = captures;
+        let Some((path, decoded)) = found else {
+            return match &self.fallback {
+                Some(fallback) => fallback(request),
+                None => Action::Respond(Response::text(404, "not found")),
+            };
+        };
+        if !decoded {
+            return Action::Respond(Response::text(400, "path parameter is not UTF-8"));
+        }
+        let method = request.method();
+        let route = path.methods.iter().find(|(m, _)| m == method).or_else(|| {
+            let head = method == "HEAD";
+            head.then(|| path.methods.iter().find(|(m, _)| m == "GET"))
+                .flatten()
+        });
+        match route {
+            Some((_, route)) => route(request),
+            None => Action::Respond(
+                Response::text(405, "method not allowed").with_header("Allow", path.allow.clone()),
+            ),
+        }
+    }
+}
+
+/// The methods routed on one path, with `HEAD` where `GET` implies it.
+fn allow_header(methods: &[(Cow<'static, str>, Route)]) -> String {
+    let mut allow: Vec<&str> = methods.iter().map(|(m, _)| m.as_ref()).collect();
+    if allow.contains(&"GET") && !allow.contains(&"HEAD") {
+        let after_get = allow.iter().position(|m| *m == "GET").map_or(0, |i| i + 1);
+        allow.insert(after_get, "HEAD");
+    }
+    allow.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::parse;
+
+    fn request(raw: &str) -> Request {
+        let mut req = Request::default();
+        let parsed = parse::parse_head(raw.as_bytes(), 16, &mut req);
+        assert!(matches!(parsed, Ok(Some(_))), "{raw:?}: {parsed:?}");
+        req
+    }
+
+    fn answer(router: &Router, raw: &str) -> (Request, Action) {
+        let mut req = request(raw);
+        let action = router.dispatch(&mut req);
+        (req, action)
+    }
+
+    fn status(action: &Action) -> u16 {
+        match action {
+            Action::Respond(response) => response.status(),
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    fn echo_id(req: &Request) -> Response {
+        Response::text(200, req.param("id").unwrap_or("-").to_string())
+    }
+
+    #[test]
+    fn captures_are_decoded_and_the_pattern_is_recorded() {
+        let router = Router::new().get("/users/{id}", echo_id);
+        let (req, action) = answer(&router, "GET /users/%31%32?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&action), 200);
+        assert_eq!(req.param("id"), Some("12"));
+        assert_eq!(req.route(), Some("/users/{id}"));
+        assert_eq!(req.params().collect::<Vec<_>>(), [("id", "12")]);
+    }
+
+    #[test]
+    fn head_runs_the_get_route_and_405_lists_what_is_allowed() {
+        let router = Router::new()
+            .get("/a", |_: &Request| Response::text(200, "a"))
+            .post("/a", |_: &Request| Response::text(201, "made"));
+        let (_, head) = answer(&router, "HEAD /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&head), 200);
+        let (_, put) = answer(&router, "PUT /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&put), 405);
+        let Action::Respond(put) = put else {
+            unreachable!()
+        };
+        assert_eq!(put.header("allow"), Some(&b"GET, HEAD, POST"[..]));
+        let (req, missing) = answer(&router, "GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&missing), 404);
+        assert_eq!(req.route(), None);
+    }
+
+    #[test]
+    fn a_capture_that_is_not_utf8_is_refused() {
+        let router = Router::new().get("/users/{id}", echo_id);
+        let (_, action) = answer(&router, "GET /users/%ff HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&action), 400);
+    }
+
+    #[test]
+    fn the_fallback_answers_what_nothing_matches() {
+        let router = Router::new().fallback(|_: &Request| Response::text(410, "gone"));
+        let (_, action) = answer(&router, "GET /anything HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&action), 410);
+    }
+
+    #[test]
+    fn bad_routes_are_reported_not_panicked() {
+        let conflict = Router::new().get("/{a}", echo_id).get("/{b}", echo_id);
+        assert!(
+            conflict.error().unwrap().contains("/{b}"),
+            "{:?}",
+            conflict.error()
+        );
+        let twice = Router::new().get("/a", echo_id).get("/a", echo_id);
+        assert!(twice.error().unwrap().contains("twice"));
+        let lower = Router::new().route("get", "/a", echo_id);
+        assert!(lower.error().is_some());
+        assert!(Router::new().get("/a", echo_id).error().is_none());
+    }
+
+    #[test]
+    fn a_reused_request_forgets_the_last_captures() {
+        let router = Router::new().get("/users/{id}", echo_id).get("/", echo_id);
+        let mut req = request("GET /users/7 HTTP/1.1\r\nHost: a\r\n\r\n");
+        router.dispatch(&mut req);
+        assert_eq!(req.param("id"), Some("7"));
+        let fresh = request("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        req.head = fresh.head;
+        req.method = fresh.method;
+        req.target = fresh.target;
+        router.dispatch(&mut req);
+        assert_eq!(req.param("id"), None);
+        assert_eq!(req.route(), Some("/"));
+    }
+}
