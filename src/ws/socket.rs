@@ -185,7 +185,7 @@ impl WebSocket {
     /// # struct User(String);
     /// # fn on_open(socket: &tether::WebSocket) {
     /// if let Some(User(name)) = socket.value::<User>() {
-    ///     let _ = socket.send_text(format!("hello, {name}"));
+    ///     let _ = socket.send_text(&format!("hello, {name}"));
     /// }
     /// # }
     /// ```
