@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::Stats;
+use super::reading::Stats;
 
 /// Whether a figure only grows (a counter) or goes up and down (a gauge),
 /// as metrics exporters need to know.

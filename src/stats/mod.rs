@@ -6,8 +6,10 @@ use std::sync::Arc;
 use crate::reason::CloseReason;
 
 mod metrics;
+mod reading;
 
 pub use metrics::{Metric, MetricKind};
+pub use reading::{Closed, Stats};
 
 /// The live counters. Written by the reactor (and by exchanges being dropped),
 /// read by anyone through [`StatsHandle`].
@@ -99,97 +101,6 @@ impl StatsHandle {
             memory_refusals: c.memory_refusals.load(Relaxed),
             closed: Closed(closed),
         }
-    }
-}
-
-/// A reading of a server's counters.
-///
-/// ```
-/// let stats = tether::Stats::default();
-/// assert_eq!(stats.closed.get(tether::CloseReason::PeerReset), 0);
-/// assert!(stats.to_json().contains("\"peer_reset\":0"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Connections accepted since start.
-    pub accepted: u64,
-    /// Connections open now.
-    pub active: u64,
-    /// Complete requests parsed.
-    pub requests: u64,
-    /// Responses queued for writing (inline, from workers, and automatic).
-    pub responses: u64,
-    /// Exchanges in workers' hands now (`response_pending` set).
-    pub pending_responses: u64,
-    /// Worker responses handed back because the client was gone.
-    pub undelivered: u64,
-    /// Exchanges dropped unanswered while their client waited (each
-    /// answered `500`): a worker bug or a panic.
-    pub dropped: u64,
-    /// Exchanges a worker gave up on purpose: dropped after the client had
-    /// left (nobody to answer, which is what a worker should do), or by
-    /// [`Exchange::abandon`](crate::Exchange::abandon).
-    pub abandoned: u64,
-    /// Panics caught in the worker pool.
-    pub worker_panics: u64,
-    /// Panics caught in the handler on the reactor thread (each request was
-    /// answered `500` and its connection closed as `server_error`).
-    pub handler_panics: u64,
-    /// Panics caught in `on_close` callbacks (the other callbacks still ran).
-    pub callback_panics: u64,
-    /// Requests answered `503` because the hand-off queue was full.
-    pub handoff_rejected: u64,
-    /// Times accepting paused (descriptor exhaustion).
-    pub accept_paused: u64,
-    /// Streaming responses being written now.
-    pub streams_active: u64,
-    /// Stream parts taken for writing.
-    pub frames_sent: u64,
-    /// Stream parts replaced by a newer one before being written
-    /// ([`Backlog::KeepNewest`](crate::Backlog::KeepNewest)).
-    pub frames_replaced: u64,
-    /// WebSockets open now.
-    pub ws_active: u64,
-    /// WebSocket messages dropped from full queues
-    /// ([`WsBackpressure::DropOldest`](crate::WsBackpressure::DropOldest)).
-    pub ws_dropped: u64,
-    /// WebSocket events handed to the application and not yet dropped.
-    pub ws_events_pending: u64,
-    /// Upgrades refused with `503` because
-    /// [`Config::ws_max_pending_events`](crate::Config::ws_max_pending_events)
-    /// events were pending.
-    pub ws_refused: u64,
-    /// Bytes held now against
-    /// [`Config::memory_budget_bytes`](crate::Config::memory_budget_bytes):
-    /// request bodies being read, WebSocket messages being assembled or
-    /// waiting for the application, input read ahead.
-    pub memory_held: u64,
-    /// Bodies and WebSocket messages refused (`503`, close `1009`) and reads
-    /// held back because the memory budget was spent.
-    pub memory_refusals: u64,
-    /// Connections closed, per reason.
-    pub closed: Closed,
-}
-
-/// Closed-connection counts per [`CloseReason`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Closed([u64; CloseReason::COUNT]);
-
-impl Closed {
-    /// Connections closed for `reason`.
-    pub fn get(&self, reason: CloseReason) -> u64 {
-        self.0[reason.index()]
-    }
-
-    /// Connections closed for any reason.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// Every reason with its count, in [`CloseReason::ALL`] order.
-    pub fn iter(&self) -> impl Iterator<Item = (CloseReason, u64)> + '_ {
-        CloseReason::ALL.iter().copied().zip(self.0.iter().copied())
     }
 }
 
