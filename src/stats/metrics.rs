@@ -170,7 +170,7 @@ impl Stats {
     }
 
     /// The counters as a JSON object: the top-level names above, and
-    /// `closed` as an object keyed by [`CloseReason::as_str`].
+    /// `closed` as an object keyed by [`CloseReason::as_str`](crate::CloseReason::as_str).
     pub fn to_json(&self) -> String {
         self.to_json_with(&[])
     }
