@@ -91,7 +91,11 @@ pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_H
 pub use reason::CloseReason;
 pub use router::Router;
 pub use server::{Builder, Pool, Server, ServerHandle};
-pub use stats::{Closed, Metric, MetricKind, Stats, StatsHandle};
+#[cfg(feature = "prometheus")]
+pub use stats::PROMETHEUS_CONTENT_TYPE;
+pub use stats::{
+    Closed, Latency, Metric, MetricKind, QueueStats, ReactorStats, Stats, StatsHandle,
+};
 pub use stream_options::{Backlog, Heartbeat, StreamOptions};
 pub use ws::{
     Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError,

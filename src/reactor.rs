@@ -36,7 +36,7 @@ use crate::id::ConnectionId;
 use crate::proto::encode::DateCache;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
-use crate::stats::{Counters, StatsHandle};
+use crate::stats::{Counters, ReactorCounters, StatsHandle};
 use crate::time::deadline;
 use crate::timer::Timers;
 use crate::ws::socket::WsEvent;
@@ -110,6 +110,11 @@ impl Scheduler {
     }
 }
 
+/// Reactor `index`'s own figures in the server's stats.
+fn figures(stats: &Counters, index: usize) -> Option<&ReactorCounters> {
+    stats.reactors.get()?.get(index)
+}
+
 /// Inputs to start a reactor.
 pub(crate) struct ReactorParts {
     pub poll: Poll,
@@ -142,6 +147,8 @@ pub(crate) struct Reactor {
     next_generation: u64,
     generation_step: u64,
     commands: Receiver<Command>,
+    /// This reactor's index among the server's.
+    index: usize,
     shutdown_deadline: Option<Instant>,
     sched: Scheduler,
     shared: Shared,
@@ -160,6 +167,7 @@ impl Reactor {
             next_generation: parts.count + parts.index,
             generation_step: parts.count,
             commands: parts.commands,
+            index: parts.index as usize,
             shutdown_deadline: None,
             sched: Scheduler {
                 timers: Timers::default(),
@@ -329,6 +337,10 @@ impl Reactor {
         let stats = &self.shared.stats.0;
         Counters::incr(&stats.accepted);
         Counters::incr(&stats.active);
+        if let Some(mine) = figures(&self.shared.stats.0, self.index) {
+            Counters::incr(&mine.accepted);
+            Counters::incr(&mine.active);
+        }
         let conn = entry.insert(Connection::new(id, stream, Some(peer), now));
         self.sched.after(conn, false, &self.shared.config);
     }
@@ -390,6 +402,9 @@ impl Reactor {
             if self.conns.get(key).is_some_and(Connection::is_closed) {
                 let conn = self.conns.remove(key);
                 log::trace!("{} reaped ({:?})", conn.id, conn.close_reason());
+                if let Some(mine) = figures(&self.shared.stats.0, self.index) {
+                    Counters::decr(&mine.active);
+                }
             }
         }
         // After a crowd leaves, give the memory back: slab slots at the end

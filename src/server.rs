@@ -20,7 +20,7 @@ use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
 use crate::router::Router;
 use crate::socket;
-use crate::stats::{Counters, Stats, StatsHandle};
+use crate::stats::{Counters, QueueGauge, ReactorCounters, Stats, StatsHandle};
 use crate::ws::socket::WsEvents;
 use crate::ws::DEFAULT_WS_STREAM;
 
@@ -198,7 +198,22 @@ impl Builder {
         for (name, bound) in self.queues {
             outlets::declare(&mut queues, name, bound);
         }
-        let (queue_txs, queue_rxs) = Outlets::open(&queues);
+        let (queue_txs, queue_rxs) = Outlets::<Exchange>::open(&queues);
+        let gauges = queue_rxs
+            .iter()
+            .zip(&queues)
+            .map(|((name, rx), (_, bound))| {
+                let rx = rx.clone();
+                QueueGauge {
+                    name: name.to_string(),
+                    bound: bound.unwrap_or(usize::MAX),
+                    depth: Box::new(move || rx.len()),
+                }
+            })
+            .collect();
+        let _ = self.stats.0.queues.set(gauges);
+        let reactor_figures = (0..count).map(|_| ReactorCounters::default()).collect();
+        let _ = self.stats.0.reactors.set(reactor_figures);
         // Unbounded, but each socket may have at most
         // `ws_max_inbound_messages` message events outstanding, and no new
         // socket opens past `ws_max_pending_events`.

@@ -181,6 +181,7 @@ impl<T: Transport> Connection<T> {
     /// A whole request is here: answer it inline or hand it to a worker.
     fn dispatch(&mut self, request: &mut Request, info: HeadInfo, cx: &mut Cx<'_>) {
         Counters::incr(&cx.stats.requests);
+        self.answering_since.get_or_insert(cx.now);
         request.peer = self.peer;
         request.connection = self.id;
         if !info.keep_alive {

@@ -289,6 +289,11 @@ impl<T: Transport> Connection<T> {
             }
         }
         if !self.has_output() && self.output.capacity() > 0 {
+            if !self.is_response_pending() {
+                if let Some(since) = self.answering_since.take() {
+                    cx.stats.response_latency.observe(since.elapsed());
+                }
+            }
             self.output.clear();
             self.output_pos = 0;
             self.idle_since = cx.now;

@@ -132,6 +132,9 @@ pub(crate) struct Connection<T = TcpStream> {
     pub(super) last_write: Instant,
     /// The instant of this connection's live timer entry (see `timer.rs`).
     pub timer_slot: Option<Instant>,
+    /// When the oldest request not yet answered in full was complete, to
+    /// time its response.
+    pub(super) answering_since: Option<Instant>,
 }
 
 impl<T: Transport> Connection<T> {
@@ -156,6 +159,7 @@ impl<T: Transport> Connection<T> {
             last_read: now,
             last_write: now,
             timer_slot: None,
+            answering_since: None,
         }
     }
 

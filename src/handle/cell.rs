@@ -33,6 +33,8 @@ pub(crate) struct Inner<S> {
     closure: Closure,
     wake_pending: bool,
     waiters: u32,
+    /// When the connection ended, to time how soon waiters learn of it.
+    closed_at: Option<Instant>,
 }
 
 impl<S> Inner<S> {
@@ -76,6 +78,7 @@ impl<S> Cell<S> {
                 closure: Closure::default(),
                 wake_pending: false,
                 waiters: 0,
+                closed_at: None,
             }),
             changed: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -141,6 +144,7 @@ impl<S> Cell<S> {
     ) -> R {
         let mut guard = self.lock();
         let watchers = guard.closure.close(reason);
+        guard.closed_at.get_or_insert_with(Instant::now);
         let reason = guard.closure.reason().unwrap_or(reason);
         let out = settle(&mut guard.state, reason);
         self.closed.store(true, Ordering::Release);
@@ -162,10 +166,16 @@ impl<S> Cell<S> {
         // A timeout too large to add is as good as "never".
         let deadline = Instant::now().checked_add(timeout);
         let mut guard = self.lock();
+        let mut waited = false;
         loop {
             if let Some(reason) = guard.reason() {
+                if let (true, Some(at)) = (waited, guard.closed_at) {
+                    let stats = &self.stats.0;
+                    stats.departure_notice.observe(at.elapsed());
+                }
                 return Some(reason);
             }
+            waited = true;
             if deadline.is_some_and(|d| d <= Instant::now()) {
                 return None;
             }

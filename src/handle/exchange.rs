@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
@@ -60,6 +60,8 @@ pub struct Exchange {
     notifier: Arc<Notifier>,
     answered: bool,
     value: Option<Box<dyn Any + Send + Sync>>,
+    /// When it was queued, until a worker takes it.
+    queued_at: Option<Instant>,
 }
 
 impl Exchange {
@@ -75,7 +77,17 @@ impl Exchange {
             notifier,
             answered: false,
             value,
+            queued_at: Some(Instant::now()),
         }
+    }
+
+    /// A worker took it from its queue: time the wait.
+    fn taken(mut self) -> Self {
+        if let Some(at) = self.queued_at.take() {
+            let stats = &self.notifier.stats.0;
+            stats.queue_wait.observe(at.elapsed());
+        }
+        self
     }
 
     /// The value the handler attached with [`Handoff::with`](crate::Handoff::with),
@@ -438,7 +450,7 @@ pub struct Exchanges {
 impl Exchanges {
     /// Waits for the next exchange; `None` when the server is gone.
     pub fn recv(&self) -> Option<Exchange> {
-        self.rx.recv().ok()
+        self.rx.recv().ok().map(Exchange::taken)
     }
 
     /// Waits up to `timeout` for the next exchange.
@@ -457,12 +469,18 @@ impl Exchanges {
     /// assert_eq!(gone.unwrap_err(), RecvTimeoutError::Disconnected);
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, RecvTimeoutError> {
-        self.rx.recv_timeout(timeout).map_err(recv::timeout_error)
+        self.rx
+            .recv_timeout(timeout)
+            .map(Exchange::taken)
+            .map_err(recv::timeout_error)
     }
 
     /// The next exchange if one is waiting.
     pub fn try_recv(&self) -> Result<Exchange, TryRecvError> {
-        self.rx.try_recv().map_err(recv::try_error)
+        self.rx
+            .try_recv()
+            .map(Exchange::taken)
+            .map_err(recv::try_error)
     }
 
     /// Exchanges waiting now.

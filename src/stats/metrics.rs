@@ -194,7 +194,65 @@ impl Stats {
             let sep = if i == 0 { "" } else { "," };
             let _ = write!(out, "{sep}\"{}\":{count}", reason.as_str());
         }
+        out.push_str("},\"queues\":{");
+        for (i, queue) in self.queues.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            // Queue names are the application's: escaped as JSON strings.
+            let _ = write!(
+                out,
+                "{sep}{}:{{\"depth\":{},\"bound\":{}}}",
+                json_string(&queue.name),
+                queue.depth,
+                queue.bound
+            );
+        }
+        out.push_str("},\"reactors\":[");
+        for (i, reactor) in self.reactors.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let (accepted, active) = (reactor.accepted, reactor.active);
+            let _ = write!(out, "{sep}{{\"accepted\":{accepted},\"active\":{active}}}");
+        }
+        out.push_str("],\"latency_us\":{");
+        let latencies = [
+            ("response", &self.response_latency),
+            ("queue_wait", &self.queue_wait),
+            ("departure_notice", &self.departure_notice),
+        ];
+        for (i, (name, latency)) in latencies.into_iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let quantile = |q| {
+                latency
+                    .quantile(q)
+                    .map_or("null".to_string(), |d| d.as_micros().to_string())
+            };
+            let _ = write!(
+                out,
+                "{sep}\"{name}\":{{\"count\":{},\"sum\":{},\"p50\":{},\"p99\":{}}}",
+                latency.count(),
+                latency.sum().as_micros(),
+                quantile(0.5),
+                quantile(0.99)
+            );
+        }
         out.push_str("}}");
         out
     }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

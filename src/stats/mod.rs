@@ -1,15 +1,24 @@
 //! Counters the reactor keeps and any thread can read.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::reason::CloseReason;
 
+mod latency;
 mod metrics;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod reading;
 
+pub use latency::Latency;
+pub(crate) use latency::Recorder;
+
 pub use metrics::{Metric, MetricKind};
-pub use reading::{Closed, Stats};
+#[cfg(feature = "prometheus")]
+pub use prometheus::PROMETHEUS_CONTENT_TYPE;
+pub use reading::{Closed, QueueStats, ReactorStats, Stats};
 
 /// The live counters. Written by the reactor (and by exchanges being dropped),
 /// read by anyone through [`StatsHandle`].
@@ -38,6 +47,40 @@ pub(crate) struct Counters {
     pub memory_held: AtomicU64,
     pub memory_refusals: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
+    /// Request complete → its response (a stream's head) taken by the kernel.
+    pub response_latency: Recorder,
+    /// Exchange queued → a worker took it.
+    pub queue_wait: Recorder,
+    /// Connection closed → a handle blocked in `wait_closed` woke.
+    pub departure_notice: Recorder,
+    /// Each hand-off queue's depth, set when the server starts.
+    pub queues: OnceLock<Vec<QueueGauge>>,
+    /// Each reactor's own figures, set when the server starts.
+    pub reactors: OnceLock<Box<[ReactorCounters]>>,
+}
+
+/// Reads one hand-off queue's depth (type-erased: stats sit below the
+/// handles that define what is queued).
+pub(crate) struct QueueGauge {
+    pub name: String,
+    pub bound: usize,
+    pub depth: Box<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl fmt::Debug for QueueGauge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueGauge")
+            .field("name", &self.name)
+            .field("bound", &self.bound)
+            .finish()
+    }
+}
+
+/// One reactor's figures.
+#[derive(Debug, Default)]
+pub(crate) struct ReactorCounters {
+    pub accepted: AtomicU64,
+    pub active: AtomicU64,
 }
 
 impl Counters {
@@ -100,6 +143,36 @@ impl StatsHandle {
             memory_held: c.memory_held.load(Relaxed),
             memory_refusals: c.memory_refusals.load(Relaxed),
             closed: Closed(closed),
+            response_latency: c.response_latency.read(),
+            queue_wait: c.queue_wait.read(),
+            departure_notice: c.departure_notice.read(),
+            queues: c
+                .queues
+                .get()
+                .map(|queues| {
+                    queues
+                        .iter()
+                        .map(|q| QueueStats {
+                            name: q.name.clone(),
+                            depth: (q.depth)() as u64,
+                            bound: q.bound as u64,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reactors: c
+                .reactors
+                .get()
+                .map(|reactors| {
+                    reactors
+                        .iter()
+                        .map(|r| ReactorStats {
+                            accepted: r.accepted.load(Relaxed),
+                            active: r.active.load(Relaxed),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -161,6 +234,11 @@ mod tests {
             memory_held: 21,
             memory_refusals: 22,
             closed: Closed::default(),
+            response_latency: Latency::default(),
+            queue_wait: Latency::default(),
+            departure_notice: Latency::default(),
+            queues: Vec::new(),
+            reactors: Vec::new(),
         };
         // No `..`: a new field fails to compile here until it is listed.
         let Stats {
@@ -186,7 +264,14 @@ mod tests {
             ws_refused,
             memory_held,
             memory_refusals,
+            // Labelled or histogram figures: the Prometheus encoder and the
+            // JSON write these themselves (tests/metrics.rs).
             closed: _,
+            response_latency: _,
+            queue_wait: _,
+            departure_notice: _,
+            queues: _,
+            reactors: _,
         } = stats.clone();
         let expected = [
             ("accepted", accepted),

@@ -1,5 +1,6 @@
 //! A reading of the counters: what [`StatsHandle::snapshot`](super::StatsHandle::snapshot) returns.
 
+use super::Latency;
 use crate::reason::CloseReason;
 
 /// A reading of a server's counters.
@@ -70,6 +71,41 @@ pub struct Stats {
     pub memory_refusals: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
+    /// From a request complete (head and body read) to its response — a
+    /// stream's head — taken by the kernel; one sample per response written
+    /// out on its own (pipelined responses flushed together count once).
+    pub response_latency: Latency,
+    /// From an exchange queued to a worker taking it.
+    pub queue_wait: Latency,
+    /// From the reactor closing a connection (the client left, or a
+    /// timeout) to a worker blocked in `wait_closed` on it waking.
+    pub departure_notice: Latency,
+    /// Each hand-off queue, the default first.
+    pub queues: Vec<QueueStats>,
+    /// Each reactor, by index.
+    pub reactors: Vec<ReactorStats>,
+}
+
+/// One hand-off queue in a [`Stats`] reading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Its name ([`DEFAULT_QUEUE`](crate::DEFAULT_QUEUE) for the default).
+    pub name: String,
+    /// Exchanges waiting for a worker now.
+    pub depth: u64,
+    /// How many may wait before requests are answered `503`.
+    pub bound: u64,
+}
+
+/// One reactor in a [`Stats`] reading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReactorStats {
+    /// Connections it accepted.
+    pub accepted: u64,
+    /// Connections it holds now.
+    pub active: u64,
 }
 
 /// Closed-connection counts per [`CloseReason`].

@@ -1,0 +1,157 @@
+//! The OpenMetrics text a Prometheus scraper reads, encoded by the
+//! `prometheus-client` crate from a [`Stats`] reading (feature
+//! `prometheus`, on by default).
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::latency::Latency;
+use super::metrics::MetricKind;
+use super::reading::Stats;
+
+/// The `Content-Type` of [`Stats::to_prometheus`]'s text.
+pub const PROMETHEUS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// One reading, encoded when the registry is.
+#[derive(Debug)]
+struct Reading(Stats);
+
+impl Stats {
+    /// This reading as OpenMetrics text (serve it with
+    /// [`PROMETHEUS_CONTENT_TYPE`]), every name prefixed `tether_`: each
+    /// figure of [`Stats::metrics`] (counters end in `_total`), closes by
+    /// reason (`tether_closed_total{reason="peer_reset"}`), each hand-off
+    /// queue's depth and bound, each reactor's connections, and the latency
+    /// histograms in seconds.
+    ///
+    /// ```
+    /// let text = tether::Stats::default().to_prometheus();
+    /// assert!(text.contains("tether_accepted_total 0"));
+    /// assert!(text.contains("tether_closed_total{reason=\"peer_reset\"} 0"));
+    /// assert!(text.contains("# TYPE tether_queue_wait_seconds histogram"));
+    /// assert!(text.ends_with("# EOF\n"));
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut registry = Registry::with_prefix("tether");
+        registry.register_collector(Box::new(Reading(self.clone())));
+        let mut out = String::with_capacity(8192);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+impl Collector for Reading {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let stats = &self.0;
+        for metric in stats.metrics() {
+            match metric.kind {
+                MetricKind::Counter => {
+                    let mut m = encoder.encode_descriptor(
+                        metric.name,
+                        metric.help,
+                        None,
+                        MetricType::Counter,
+                    )?;
+                    m.encode_counter::<NoLabelSet, _, u64>(&metric.value, None)?;
+                }
+                MetricKind::Gauge => {
+                    let mut m = encoder.encode_descriptor(
+                        metric.name,
+                        metric.help,
+                        None,
+                        MetricType::Gauge,
+                    )?;
+                    m.encode_gauge(&metric.value)?;
+                }
+            }
+        }
+        let help = "Connections closed, by reason.";
+        let mut family = encoder.encode_descriptor("closed", help, None, MetricType::Counter)?;
+        for (reason, count) in stats.closed.iter() {
+            let labels = [("reason", reason.as_str())];
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+        }
+        let help = "Exchanges waiting for a worker, per hand-off queue.";
+        let mut family = encoder.encode_descriptor("queue_depth", help, None, MetricType::Gauge)?;
+        for queue in &stats.queues {
+            let labels = [("queue", queue.name.as_str())];
+            family.encode_family(&labels)?.encode_gauge(&queue.depth)?;
+        }
+        let help = "Exchanges a hand-off queue holds before answering 503.";
+        let mut family = encoder.encode_descriptor("queue_bound", help, None, MetricType::Gauge)?;
+        for queue in &stats.queues {
+            let labels = [("queue", queue.name.as_str())];
+            family.encode_family(&labels)?.encode_gauge(&queue.bound)?;
+        }
+        let help = "Connections open now, per reactor.";
+        let mut family =
+            encoder.encode_descriptor("reactor_active", help, None, MetricType::Gauge)?;
+        for (index, reactor) in stats.reactors.iter().enumerate() {
+            let labels = [("reactor", index.to_string())];
+            family
+                .encode_family(&labels)?
+                .encode_gauge(&reactor.active)?;
+        }
+        let help = "Connections accepted, per reactor.";
+        let mut family =
+            encoder.encode_descriptor("reactor_accepted", help, None, MetricType::Counter)?;
+        for (index, reactor) in stats.reactors.iter().enumerate() {
+            let labels = [("reactor", index.to_string())];
+            family
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&reactor.accepted, None)?;
+        }
+        let histograms = [
+            (
+                "response_latency",
+                "Request complete to its response (a stream's head) taken by the kernel.",
+                &stats.response_latency,
+            ),
+            (
+                "queue_wait",
+                "Exchange queued to a worker taking it.",
+                &stats.queue_wait,
+            ),
+            (
+                "departure_notice",
+                "Connection closed to a worker blocked in wait_closed waking.",
+                &stats.departure_notice,
+            ),
+        ];
+        for (name, help, latency) in histograms {
+            let mut m = encoder.encode_descriptor(
+                name,
+                help,
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?;
+            let buckets = openmetrics_buckets(latency);
+            let sum = latency.sum().as_secs_f64();
+            m.encode_histogram::<NoLabelSet>(sum, latency.count(), &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// (upper bound in seconds, samples in that bucket alone): the encoder
+/// adds them up itself.
+fn openmetrics_buckets(latency: &Latency) -> Vec<(f64, u64)> {
+    let mut previous = 0;
+    latency
+        .buckets()
+        .map(|(bound, below)| {
+            let upper = bound.map_or(f64::INFINITY, |b| b.as_secs_f64());
+            let alone = below - previous;
+            previous = below;
+            (upper, alone)
+        })
+        .collect()
+}
