@@ -58,6 +58,8 @@ mod reactor;
 mod reason;
 mod router;
 mod server;
+#[cfg(feature = "signals")]
+mod signals;
 mod socket;
 mod stats;
 mod stream_options;

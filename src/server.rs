@@ -468,6 +468,26 @@ impl Server {
         self.signal.clone()
     }
 
+    /// Shuts the server down gracefully on SIGINT or SIGTERM: the one call a
+    /// service's `main` needs before [`wait`](Server::wait). A signal after
+    /// the first (the operator insists, or the server has already stopped)
+    /// ends the process at once with status 128 + the signal, as the
+    /// default disposition would. This installs handlers for those two
+    /// signals for the rest of the process's life; without this call tether
+    /// leaves signal dispositions alone. Feature `signals` (on by default).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), tether::Error> {
+    /// let server = tether::Server::builder().bind("127.0.0.1:8080")?;
+    /// server.shutdown_on_signals()?;
+    /// server.wait() // returns once a signal's graceful shutdown is done
+    /// # }
+    /// ```
+    #[cfg(feature = "signals")]
+    pub fn shutdown_on_signals(&self) -> Result<(), Error> {
+        crate::signals::shutdown_on_signals(self.handle())
+    }
+
     /// A handle that can begin the shutdown from any thread (a signal
     /// handler's, a worker's) while another blocks in [`Server::wait`].
     pub fn handle(&self) -> ServerHandle {

@@ -1,5 +1,6 @@
 //! The demo's contract, tried as a user would: the example binary, its
-//! endpoints, its `/stats` names, and a graceful exit on SIGTERM.
+//! endpoints, its `/stats` and `/metrics` names, and a graceful exit on
+//! SIGTERM (through `Server::shutdown_on_signals`).
 
 mod util;
 
@@ -72,6 +73,30 @@ fn the_demo_serves_its_contract() {
         );
     }
     assert!(stats["closed"]["peer_closed"].as_u64().unwrap() >= 1);
+    assert!(stats["queues"]["polls"]["depth"].is_u64(), "{stats}");
+
+    // The same figures for a scraper, closes labelled by reason.
+    let metrics = client.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    let content_type = metrics.header("content-type").unwrap_or("");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = metrics.text();
+    assert!(
+        text.contains("tether_closed_total{reason=\"peer_closed\"}"),
+        "{text}"
+    );
+    assert!(text.contains("tether_abandoned_total 1"), "{text}");
+    assert!(
+        text.contains("tether_queue_depth{queue=\"polls\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE tether_response_latency_seconds histogram"),
+        "{text}"
+    );
     drop(client);
     demo.terminate();
 }

@@ -26,9 +26,11 @@
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member.
 //! - `GET /stats`: the server's counters as JSON.
+//! - `GET /metrics`: the same for a Prometheus scraper (OpenMetrics text,
+//!   closes labelled by reason, latency histograms).
 //!
-//! `HEAD` works wherever `GET` answers at once (`/hello`, `/stats`, `/work`);
-//! a method an endpoint does not take gets `405` with `Allow`.
+//! `HEAD` works wherever `GET` does; a method an endpoint does not take gets
+//! `405` with `Allow`.
 
 mod frames;
 mod long_poll;
@@ -40,17 +42,19 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use tether::{
-    sse_head, sse_options, Action, Backlog, Exchange, Multipart, Request, Response, Server,
-    StatsHandle, StreamOptions, Upgrade, DEFAULT_SSE_HEARTBEAT,
+    sse_head, sse_options, Action, Backlog, Exchange, Handoff, Multipart, Request, Response,
+    Router, Server, StatsHandle, StreamOptions, Upgrade, DEFAULT_SSE_HEARTBEAT,
+    PROMETHEUS_CONTENT_TYPE,
 };
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 const MAX_WORK_MS: u64 = 60_000;
 const DEFAULT_POLL_MS: u64 = 30_000;
 const MAX_POLL_MS: u64 = 120_000;
+/// The hand-off queue of long polls, and how many may wait for the hub.
+const POLLS: &str = "polls";
+const POLLS_QUEUED: usize = 1024;
 
 struct Options {
     addr: String,
@@ -79,43 +83,38 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// Runs on the reactor thread: answers what never blocks, hands off the rest.
-fn route(req: &Request, stats: &StatsHandle, requeued: &AtomicU64) -> Action {
-    let respond = Action::Respond;
-    match (req.method(), req.path()) {
-        ("GET" | "HEAD", "/hello") => respond(Response::text(200, "Hello, World!")),
-        ("POST", "/echo") => respond(Response::new(200).with_body(req.body().to_vec())),
-        ("GET" | "HEAD", "/stats") => {
+/// The route table. Routes run on the reactor thread: they answer what
+/// never blocks and hand off the rest. The router answers `HEAD` for `GET`
+/// routes, `405` with `Allow` and `404` by itself.
+fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>) -> Router {
+    let metrics = stats.clone();
+    Router::new()
+        .get("/hello", |_: &Request| Response::text(200, "Hello, World!"))
+        .post("/echo", |req: &Request| {
+            Response::new(200).with_body(req.body().to_vec())
+        })
+        .get("/stats", move |_: &Request| {
             let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
-            respond(
-                Response::new(200)
-                    .with_header("Content-Type", "application/json")
-                    .with_header("Cache-Control", "no-store")
-                    .with_body(stats.snapshot().to_json_with(&extra)),
-            )
-        }
-        ("GET" | "HEAD", "/work")
-        | ("GET", "/mjpeg" | "/events" | "/poll")
-        | ("POST", "/publish") => Action::Handoff,
+            Response::new(200)
+                .with_header("Content-Type", "application/json")
+                .with_header("Cache-Control", "no-store")
+                .with_body(stats.snapshot().to_json_with(&extra))
+        })
+        .get("/metrics", move |_: &Request| {
+            Response::new(200)
+                .with_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
+                .with_header("Cache-Control", "no-store")
+                .with_body(metrics.snapshot().to_prometheus())
+        })
+        .get("/work", |_: &Request| Action::Handoff)
+        .get("/mjpeg", |_: &Request| Action::Handoff)
+        .get("/events", |_: &Request| Action::Handoff)
+        // Parked polls get a pool of their own, so they never hold up /work.
+        .get("/poll", |_: &Request| Handoff::to(POLLS))
+        .post("/publish", |_: &Request| Action::Handoff)
         // Not a valid upgrade request? The reactor answers 400 or 426.
-        ("GET", "/ws" | "/ws/chat") => Action::Upgrade(Upgrade::new()),
-        (_, path) => match allowed(path) {
-            Some(methods) => {
-                respond(Response::text(405, "method not allowed\n").with_header("Allow", methods))
-            }
-            None => respond(Response::text(404, "not found\n")),
-        },
-    }
-}
-
-/// The methods each endpoint answers (for `405`'s `Allow`).
-fn allowed(path: &str) -> Option<&'static str> {
-    match path {
-        "/hello" | "/stats" | "/work" => Some("GET, HEAD"),
-        "/mjpeg" | "/events" | "/poll" | "/ws" | "/ws/chat" => Some("GET"),
-        "/echo" | "/publish" => Some("POST"),
-        _ => None,
-    }
+        .get("/ws", |_: &Request| Upgrade::new())
+        .get("/ws/chat", |_: &Request| Upgrade::new())
 }
 
 /// Where workers send what outlives them.
@@ -195,15 +194,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // Registered before serving, so a signal is never missed.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(signals) => signals,
-        Err(err) => {
-            eprintln!("cannot handle signals: {err}");
-            std::process::exit(1);
-        }
-    };
-
     let (streams_tx, streams_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("demo-streams".into())
@@ -219,13 +209,10 @@ fn main() {
             .expect("spawn the long-poll hub");
     }
 
-    let builder = Server::builder();
+    let builder = Server::builder().queue(POLLS, POLLS_QUEUED);
     let stats = builder.stats_handle();
-    let counted = Arc::clone(&requeued);
-    let server = match builder
-        .handler(move |req| route(req, &stats, &counted))
-        .bind(options.addr.as_str())
-    {
+    let router = routes(stats, Arc::clone(&requeued));
+    let server = match builder.router(router).bind(options.addr.as_str()) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("cannot serve on {}: {err}", options.addr);
@@ -237,7 +224,13 @@ fn main() {
         streams: streams_tx,
         hub: hub_tx,
     };
+    let hand = Arc::new(hand);
+    let for_polls = Arc::clone(&hand);
     server.workers(options.workers, move |exchange| work(exchange, &hand));
+    // Handing a poll to the hub takes no time: one worker is plenty.
+    if let Ok(polls) = server.pool(POLLS) {
+        polls.workers(1, move |exchange| work(exchange, &for_polls));
+    }
     let ws_events = server.ws_events();
     std::thread::Builder::new()
         .name("demo-websocket".into())
@@ -252,16 +245,10 @@ fn main() {
             let _ = hub_tx_for_shutdown.send(long_poll::Event::ShuttingDown);
         })
         .expect("spawn the shutdown watcher");
-    let handle = server.handle();
-    std::thread::Builder::new()
-        .name("demo-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                eprintln!("signal {signal}: shutting down");
-                handle.shutdown();
-            }
-        })
-        .expect("spawn the signal handler");
+    if let Err(err) = server.shutdown_on_signals() {
+        eprintln!("cannot handle signals: {err}");
+        std::process::exit(1);
+    }
     println!("listening on http://{}", server.local_addr());
     if let Err(err) = server.wait() {
         eprintln!("the server failed: {err}");
