@@ -14,12 +14,16 @@ fn demo_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("TETHER_DEMO") {
         return path.into();
     }
+    example_binary("demo")
+}
+
+fn example_binary(name: &str) -> PathBuf {
     let mut dir = std::env::current_exe().unwrap();
     dir.pop();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    dir.join("examples").join("demo")
+    dir.join("examples").join(name)
 }
 
 pub struct Demo {
@@ -29,11 +33,21 @@ pub struct Demo {
 
 impl Demo {
     pub fn start() -> Demo {
-        let mut child = Command::new(demo_binary())
-            .args(["--addr", "127.0.0.1:0", "--workers", "2"])
+        Self::spawn(Command::new(demo_binary()).args(["--workers", "2"]))
+    }
+
+    /// The `service` example, on a free port.
+    #[allow(dead_code)]
+    pub fn service() -> Demo {
+        Self::spawn(&mut Command::new(example_binary("service")))
+    }
+
+    fn spawn(command: &mut Command) -> Demo {
+        let mut child = command
+            .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
-            .expect("the demo binary: plain `cargo test` builds it; with a filter, run `cargo build --example demo` first");
+            .expect("the example binary: plain `cargo test` builds it; with a filter, run `cargo build --examples` first");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
