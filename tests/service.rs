@@ -11,7 +11,10 @@ use util::ws::RawWs;
 use util::*;
 
 fn metric(demo: &Demo, line_start: &str) -> Option<u64> {
-    let text = Client::connect(demo.addr).get("/metrics").text().to_string();
+    let text = Client::connect(demo.addr)
+        .get("/metrics")
+        .text()
+        .to_string();
     text.lines()
         .find_map(|line| line.strip_prefix(line_start))
         .and_then(|value| value.trim().parse().ok())
@@ -40,7 +43,10 @@ fn the_service_keeps_its_promises() {
     let mut publisher = Client::connect(addr);
     publisher.send(b"POST /topics/news HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nfirst");
     assert_eq!(publisher.read_reply(false).status, 202);
-    assert_eq!(Client::connect(addr).get("/topics/news/poll").text(), "first");
+    assert_eq!(
+        Client::connect(addr).get("/topics/news/poll").text(),
+        "first"
+    );
     let mut poller = Client::connect(addr);
     poller.send(b"GET /topics/news/poll HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_for("the poll to park", || {
@@ -70,15 +76,23 @@ fn the_service_keeps_its_promises() {
     );
     assert_eq!(refused.read_reply(false).status, 401);
     let mut alice = RawWs::connect(addr, "/chat?token=alice-token");
-    wait_for("alice to join", || metric(&service, "tether_ws_active ") == Some(1));
+    wait_for("alice to join", || {
+        metric(&service, "tether_ws_active ") == Some(1)
+    });
     alice.send_text("hello");
     let (_, echoed) = alice.read_frame().expect("a broadcast");
     assert_eq!(echoed, b"alice: hello");
     drop(alice);
 
     let text = Client::connect(addr).get("/metrics").text().to_string();
-    assert!(text.contains("tether_queue_depth{queue=\"broker\"}"), "{text}");
-    assert!(text.contains("tether_closed_total{reason=\"peer_closed\"}"), "{text}");
+    assert!(
+        text.contains("tether_queue_depth{queue=\"broker\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tether_closed_total{reason=\"peer_closed\"}"),
+        "{text}"
+    );
 
     // A parked poll is answered as shutdown begins; the exit is clean.
     let mut parked = Client::connect(addr);
@@ -88,6 +102,9 @@ fn the_service_keeps_its_promises() {
     });
     let stopper = std::thread::spawn(move || service.terminate());
     let reply = parked.read_reply(false);
-    assert_eq!((reply.status, reply.header("retry-after")), (503, Some("5")));
+    assert_eq!(
+        (reply.status, reply.header("retry-after")),
+        (503, Some("5"))
+    );
     stopper.join().unwrap();
 }
