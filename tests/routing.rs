@@ -27,15 +27,20 @@ fn router() -> Router {
         })
 }
 
+/// The routes above, with room for `polls` polls and four jobs queued.
+fn serve_routes(polls: usize) -> Server {
+    Server::builder()
+        .queue("jobs", 4)
+        .queue("polls", polls)
+        .router(router())
+        .bind("127.0.0.1:0")
+        .expect("bind")
+}
+
 #[test]
 fn captures_and_query_arrive_decoded_and_methods_are_checked() {
     init();
-    let server = Server::builder()
-        .queue("jobs", 4)
-        .queue("polls", 4)
-        .router(router())
-        .bind("127.0.0.1:0")
-        .expect("bind");
+    let server = serve_routes(4);
     let mut client = Client::connect(server.local_addr());
     let reply = client.get("/users/%31%32?q=a%20b+c");
     assert_eq!(reply.text(), "user 12 q=a b c");
@@ -57,12 +62,7 @@ fn captures_and_query_arrive_decoded_and_methods_are_checked() {
 #[test]
 fn the_route_captures_and_the_handler_value_reach_the_worker() {
     init();
-    let server = Server::builder()
-        .queue("jobs", 4)
-        .queue("polls", 4)
-        .router(router())
-        .bind("127.0.0.1:0")
-        .expect("bind");
+    let server = serve_routes(4);
     server
         .pool("jobs")
         .expect("declared")
@@ -83,12 +83,7 @@ fn the_route_captures_and_the_handler_value_reach_the_worker() {
 #[test]
 fn parked_polls_do_not_starve_the_job_queue() {
     init();
-    let server = Server::builder()
-        .queue("jobs", 4)
-        .queue("polls", 4)
-        .router(router())
-        .bind("127.0.0.1:0")
-        .expect("bind");
+    let server = serve_routes(4);
     // One poll worker that parks every poll it gets until its client
     // leaves or its deadline passes.
     let (parked_tx, parked) = mpsc::channel();
@@ -122,12 +117,7 @@ fn parked_polls_do_not_starve_the_job_queue() {
 #[test]
 fn each_queue_keeps_its_own_bound() {
     init();
-    let server = Server::builder()
-        .queue("polls", 1)
-        .queue("jobs", 4)
-        .router(router())
-        .bind("127.0.0.1:0")
-        .expect("bind");
+    let server = serve_routes(1);
     // No poll workers: the first poll waits in the queue, the second finds
     // it full — while the job queue still has room.
     let mut first = Client::connect(server.local_addr());

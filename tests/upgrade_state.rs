@@ -24,14 +24,27 @@ fn handler(req: &Request) -> tether::Action {
     }
 }
 
-#[test]
-fn the_value_headers_and_stream_chosen_at_upgrade_reach_the_application() {
-    init();
-    let server = Server::builder()
+fn chat_server() -> Server {
+    Server::builder()
         .ws_stream("chat")
         .handler(handler)
         .bind("127.0.0.1:0")
-        .expect("bind");
+        .expect("bind")
+}
+
+/// An upgrade request for `target`, sent by hand (to see refusals).
+fn upgrade_request(target: &str) -> Vec<u8> {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn the_value_headers_and_stream_chosen_at_upgrade_reach_the_application() {
+    init();
+    let server = chat_server();
     let chat = server.ws_events_from("chat").expect("declared");
     let (mut client, head) = RawWs::connect_with_head(server.local_addr(), "/chat?token=ada-token");
     assert!(
@@ -66,16 +79,9 @@ fn the_value_headers_and_stream_chosen_at_upgrade_reach_the_application() {
 #[test]
 fn a_refused_token_gets_the_handlers_answer_and_no_socket() {
     init();
-    let server = Server::builder()
-        .ws_stream("chat")
-        .handler(handler)
-        .bind("127.0.0.1:0")
-        .expect("bind");
+    let server = chat_server();
     let mut client = Client::connect(server.local_addr());
-    client.send(
-        b"GET /chat?token=wrong HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
+    client.send(&upgrade_request("/chat?token=wrong"));
     assert_eq!(client.read_reply(false).status, 401);
     assert!(server.ws_events_from("chat").unwrap().try_recv().is_err());
     server.shutdown();
@@ -89,10 +95,7 @@ fn an_undeclared_stream_is_the_servers_mistake() {
         .bind("127.0.0.1:0")
         .expect("bind");
     let mut client = Client::connect(server.local_addr());
-    client.send(
-        b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
+    client.send(&upgrade_request("/"));
     assert_eq!(client.read_reply(false).status, 500);
     server.shutdown();
 }

@@ -217,10 +217,7 @@ impl<T: Transport> Connection<T> {
                 self.id,
                 handoff.queue
             );
-            self.start_draining(CloseReason::ServerError);
-            let response = encode::error_response(500, "internal server error");
-            self.queue_response(&response, info, cx);
-            return;
+            return self.answer_server_error(info, cx);
         };
         let link = Arc::new(Link::new(cx.notifier.stats.clone()));
         let notifier = Arc::clone(cx.notifier);
@@ -241,6 +238,14 @@ impl<T: Transport> Connection<T> {
                 self.queue_response(&response, info, cx);
             }
         }
+    }
+
+    /// The application erred (named a queue or stream the server lacks):
+    /// `500`, and the connection closes as `server_error`.
+    pub(super) fn answer_server_error(&mut self, info: HeadInfo, cx: &mut Cx<'_>) {
+        self.start_draining(CloseReason::ServerError);
+        let response = encode::error_response(500, "internal server error");
+        self.queue_response(&response, info, cx);
     }
 
     /// Takes what the worker left in the exchange's link: a response, a

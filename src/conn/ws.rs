@@ -33,10 +33,7 @@ impl<T: Transport> Connection<T> {
                 "{} handler upgraded to event stream {stream:?}, which the server did not declare; answering 500",
                 self.id
             );
-            self.start_draining(CloseReason::ServerError);
-            let response = encode::error_response(500, "internal server error");
-            self.queue_response(&response, info, cx);
-            return;
+            return self.answer_server_error(info, cx);
         };
         let events = events.clone();
         let response = match handshake_response(request, upgrade.protocol.as_deref()) {
