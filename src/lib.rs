@@ -53,6 +53,7 @@ mod handler;
 mod id;
 #[cfg(feature = "internals")]
 pub mod internals;
+mod pool;
 mod proto;
 mod reactor;
 mod reason;
@@ -86,13 +87,14 @@ pub use handle::shutdown::ShutdownSignal;
 pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
 pub use handler::{Action, Handoff, DEFAULT_QUEUE};
 pub use id::ConnectionId;
+pub use pool::Pool;
 pub use proto::multipart::Multipart;
 pub use proto::request::{Request, Version};
 pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};
 pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
 pub use router::Router;
-pub use server::{Builder, Pool, Server, ServerHandle};
+pub use server::{Builder, Server, ServerHandle};
 #[cfg(feature = "prometheus")]
 pub use stats::PROMETHEUS_CONTENT_TYPE;
 pub use stats::{

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -16,11 +15,12 @@ use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::{self, Outlets};
 use crate::handle::shutdown::ShutdownSignal;
 use crate::handler::{Action, Handler, HandlerFactory, DEFAULT_QUEUE};
+use crate::pool::Pool;
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
 use crate::router::Router;
 use crate::socket;
-use crate::stats::{Counters, QueueGauge, ReactorCounters, Stats, StatsHandle};
+use crate::stats::{QueueGauge, ReactorCounters, Stats, StatsHandle};
 use crate::ws::socket::WsEvents;
 use crate::ws::DEFAULT_WS_STREAM;
 
@@ -409,7 +409,8 @@ impl Server {
             .exchanges_from(name)
             .ok_or_else(|| Error::UnknownQueue(name.to_owned()))?;
         Ok(Pool {
-            server: self,
+            threads: &self.workers,
+            stats: &self.stats,
             name: name.to_owned(),
             exchanges,
         })
@@ -456,7 +457,8 @@ impl Server {
 
     fn default_pool(&self) -> Pool<'_> {
         Pool {
-            server: self,
+            threads: &self.workers,
+            stats: &self.stats,
             name: DEFAULT_QUEUE.to_owned(),
             exchanges: self.exchanges(),
         }
@@ -485,7 +487,8 @@ impl Server {
     /// ```
     #[cfg(feature = "signals")]
     pub fn shutdown_on_signals(&self) -> Result<(), Error> {
-        crate::signals::shutdown_on_signals(self.handle())
+        let handle = self.handle();
+        crate::signals::shutdown_on_signals(self.shutdown_signal(), move || handle.shutdown())
     }
 
     /// A handle that can begin the shutdown from any thread (a signal
@@ -647,71 +650,5 @@ mod tests {
         server.reactors[1].1.send(Command::Panic);
         let outcome = server.wait();
         assert!(matches!(outcome, Err(Error::ReactorFailed)), "{outcome:?}");
-    }
-}
-
-/// The workers of one hand-off queue; see [`Server::pool`].
-#[derive(Debug)]
-pub struct Pool<'a> {
-    server: &'a Server,
-    name: String,
-    exchanges: Exchanges,
-}
-
-impl Pool<'_> {
-    /// Starts `n` worker threads that take exchanges from this queue and
-    /// call `work` with each. A panic in `work` is caught and counted
-    /// (`worker_panics`); the exchange it held is answered `500`; the thread
-    /// goes on. The threads end, and are joined, when the server shuts down.
-    pub fn workers<F>(&self, n: usize, work: F)
-    where
-        F: Fn(Exchange) + Send + Sync + 'static,
-    {
-        self.workers_with(n, |_| (), move |_: &mut (), exchange| work(exchange));
-    }
-
-    /// [`workers`](Pool::workers) with state of each thread's own — a
-    /// database connection, a buffer, a client — made by `init(index)` on
-    /// the worker's thread (so it need not be `Send`) and lent to `work`
-    /// with each exchange. After a panic in `work` the state is made anew.
-    pub fn workers_with<S, I, F>(&self, n: usize, init: I, work: F)
-    where
-        I: Fn(usize) -> S + Send + Sync + 'static,
-        F: Fn(&mut S, Exchange) + Send + Sync + 'static,
-    {
-        let init = Arc::new(init);
-        let work = Arc::new(work);
-        let server = self.server;
-        let mut workers = server
-            .workers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for index in 0..n {
-            let exchanges = self.exchanges.clone();
-            let (init, work) = (Arc::clone(&init), Arc::clone(&work));
-            let stats = server.stats.clone();
-            let name = if self.name == DEFAULT_QUEUE {
-                format!("tether-worker-{}", workers.len())
-            } else {
-                format!("{}-{index}", self.name)
-            };
-            let spawned = std::thread::Builder::new().name(name).spawn(move || {
-                let mut state = init(index);
-                while let Some(exchange) = exchanges.recv() {
-                    let id = exchange.id();
-                    let worked = catch_unwind(AssertUnwindSafe(|| work(&mut state, exchange)));
-                    if worked.is_err() {
-                        Counters::incr(&stats.0.worker_panics);
-                        log::warn!("{id} worker panicked; its exchange was answered 500");
-                        // What the panic left half-done is not trusted.
-                        state = init(index);
-                    }
-                }
-            });
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(err) => log::error!("could not start a worker thread: {err}"),
-            }
-        }
     }
 }
