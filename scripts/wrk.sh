@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --example demo --example hyper_hello -q
+cargo build --release --example demo -q && cargo build --release -p tether-bench --example hyper_hello -q
 pin_server="taskset -c 0"
 pin_client="taskset -c 1"
 [ "$(nproc)" -ge 2 ] || { pin_server=""; pin_client=""; }
