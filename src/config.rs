@@ -119,45 +119,66 @@ impl Default for Keepalive {
 ///
 /// ```
 /// use std::time::Duration;
-/// let mut config = tether::Config::default();
-/// config.idle_timeout = Duration::from_secs(5);
-/// config.max_body_bytes = 64 * 1024;
+/// let config = tether::Config::default()
+///     .idle_timeout(Duration::from_secs(5))
+///     .max_body_bytes(64 * 1024);
+/// assert_eq!(config.idle_timeout, Duration::from_secs(5));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// Listen backlog passed to `listen(2)`.
+    ///
+    /// Default: [`DEFAULT_BACKLOG`].
     pub backlog: i32,
     /// Most connections open at once, per reactor. At the limit a reactor stops accepting
     /// (new clients wait in the kernel's backlog) until a connection closes;
     /// accepted connections are never refused half-way.
+    ///
+    /// Default: [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: usize,
     /// Most bytes in a request head (request line and headers). Past it: `431`.
+    ///
+    /// Default: [`DEFAULT_MAX_HEAD_BYTES`].
     pub max_head_bytes: usize,
     /// Most header fields in a request (at most [`MAX_HEADERS_LIMIT`]). Past it: `431`.
+    ///
+    /// Default: [`DEFAULT_MAX_HEADERS`].
     pub max_headers: usize,
     /// Most bytes in a request body. Past it: `413` (sent before the body is
     /// read when `Content-Length` already says so).
+    ///
+    /// Default: [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
     /// Most unparsed bytes buffered per connection (pipelined requests and
     /// partial heads). When full, reading pauses until requests are answered;
     /// hangups and resets are still noticed.
+    ///
+    /// Default: [`DEFAULT_MAX_BUFFERED_BYTES`].
     pub max_buffered_bytes: usize,
     /// Most exchanges waiting for a worker. Past it a request is answered
     /// `503` with `Connection: close`.
+    ///
+    /// Default: [`DEFAULT_HANDOFF_QUEUE`].
     pub handoff_queue: usize,
     /// Most bytes a streaming response queues beyond what the connection is
     /// writing (at most 64 KiB, or one part). Past it
     /// [`StreamSender::send`](crate::StreamSender::send) blocks until the
     /// client reads.
+    ///
+    /// Default: [`DEFAULT_STREAM_BUDGET_BYTES`].
     pub stream_budget_bytes: usize,
     /// Time allowed for a whole request head, from its first byte (or from
     /// accept, for a connection's first request). Past it: closed with
     /// [`HeadTimeout`](crate::CloseReason::HeadTimeout).
+    ///
+    /// Default: [`DEFAULT_HEAD_TIMEOUT`].
     pub head_timeout: Duration,
     /// Longest a request body may go without receiving bytes. Past it: closed
     /// with [`BodyTimeout`](crate::CloseReason::BodyTimeout).
+    ///
+    /// Default: [`DEFAULT_BODY_TIMEOUT`].
     pub body_timeout: Duration,
     /// Average rate, in bytes per second, a request body must keep up once
     /// its first `body_timeout` has passed (default 1 KiB/s). Past it: `408`
@@ -165,48 +186,78 @@ pub struct Config {
     /// of one byte a second is cut after `body_timeout` (30 s by default),
     /// and no body holds a connection longer than `body_timeout` plus its
     /// size at this rate. 0 turns the check off.
+    ///
+    /// Default: [`DEFAULT_MIN_BODY_RATE`].
     pub min_body_rate: u64,
     /// Longest a keep-alive connection may sit idle between requests. Never
     /// applies while a response is pending.
+    ///
+    /// Default: [`DEFAULT_IDLE_TIMEOUT`].
     pub idle_timeout: Duration,
     /// Longest a worker may hold an exchange. Past it the client is answered
     /// `503`, the connection drains, and the worker's `respond` returns
     /// [`Undelivered`](crate::Undelivered).
+    ///
+    /// Default: [`DEFAULT_RESPONSE_TIMEOUT`].
     pub response_timeout: Duration,
     /// Longest queued output may make no progress (client not reading), also
     /// while draining. Past it the connection is reset (`SO_LINGER` 0) with
     /// [`WriteStall`](crate::CloseReason::WriteStall).
+    ///
+    /// Default: [`DEFAULT_WRITE_STALL_TIMEOUT`].
     pub write_stall_timeout: Duration,
     /// After a final response, how long the server keeps reading and
     /// discarding what the client still sends (after shutting its own write
     /// side) so the client reads the response instead of a reset.
+    ///
+    /// Default: [`DEFAULT_LINGER_TIMEOUT`].
     pub linger_timeout: Duration,
     /// How long [`Server::shutdown`](crate::Server::shutdown) lets owed
     /// responses finish before closing everything.
+    ///
+    /// Default: [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
     /// How long accepting pauses after the process runs out of descriptors
     /// (`EMFILE`/`ENFILE`).
+    ///
+    /// Default: [`DEFAULT_ACCEPT_BACKOFF`].
     pub accept_backoff: Duration,
     /// What a client's FIN means while the connection is open.
+    ///
+    /// Default: [`HalfClosePolicy::default()`](HalfClosePolicy).
     pub half_close: HalfClosePolicy,
     /// A WebSocket quiet for this long is pinged.
+    ///
+    /// Default: [`DEFAULT_WS_PING_INTERVAL`].
     pub ws_ping_interval: Duration,
     /// A WebSocket that sends nothing (no pong, no frame) this long after a
     /// ping is ended with [`PingTimeout`](crate::CloseReason::PingTimeout).
     /// So a dead client is found within `ws_ping_interval + ws_pong_timeout`.
+    ///
+    /// Default: [`DEFAULT_WS_PONG_TIMEOUT`].
     pub ws_pong_timeout: Duration,
     /// Largest WebSocket frame accepted. Past it: close code 1009.
+    ///
+    /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`].
     pub ws_max_frame_bytes: u64,
     /// Largest WebSocket message (all fragments) accepted. Past it: close
     /// code 1009.
+    ///
+    /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`].
     pub ws_max_message_bytes: usize,
     /// Bytes a WebSocket's outgoing queue may hold; past it
     /// [`ws_backpressure`](Config::ws_backpressure) decides.
+    ///
+    /// Default: [`DEFAULT_WS_SEND_BUDGET_BYTES`].
     pub ws_send_budget_bytes: usize,
     /// What a send does when a WebSocket's queue is full.
+    ///
+    /// Default: [`WsBackpressure::Fail`].
     pub ws_backpressure: WsBackpressure,
     /// Message events of one WebSocket the application may hold (not yet
     /// dropped) before the reactor stops reading that socket.
+    ///
+    /// Default: [`DEFAULT_WS_MAX_INBOUND_MESSAGES`].
     pub ws_max_inbound_messages: usize,
     /// WebSocket events (open, message, closed) of every socket the
     /// application may hold (queued on [`WsEvents`](crate::WsEvents) or not
@@ -214,6 +265,8 @@ pub struct Config {
     /// (`ws_refused`). With the per-socket allowance this bounds the event
     /// stream: at most this many plus, per open socket,
     /// `ws_max_inbound_messages` + 1.
+    ///
+    /// Default: [`DEFAULT_WS_MAX_PENDING_EVENTS`].
     pub ws_max_pending_events: usize,
     /// Server-wide limit on the bytes peers make the reactor hold: request
     /// bodies being read, WebSocket messages being assembled or waiting for
@@ -225,8 +278,12 @@ pub struct Config {
     /// docs/reliability.md for the whole memory figure.
     ///
     /// [`CloseReason::MemoryBudget`]: crate::CloseReason::MemoryBudget
+    ///
+    /// Default: [`DEFAULT_MEMORY_BUDGET_BYTES`].
     pub memory_budget_bytes: usize,
     /// TCP keepalive probing on accepted sockets; `None` leaves the OS default.
+    ///
+    /// Default: `Some(Keepalive::default())` (see [`Keepalive`]).
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
     /// the kernel drops the connection; `None` leaves the OS default.
@@ -267,6 +324,53 @@ impl Default for Config {
             tcp_user_timeout: Some(Duration::from_secs(20)),
         }
     }
+}
+
+/// One builder method per field: `Config::default().idle_timeout(d)`.
+macro_rules! setters {
+    ($($name:ident: $ty:ty,)*) => {
+        impl Config {
+            $(
+                #[doc = concat!("Sets [`", stringify!($name), "`](Config::", stringify!($name), "), for chaining.")]
+                #[must_use]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    backlog: i32,
+    max_connections: usize,
+    max_head_bytes: usize,
+    max_headers: usize,
+    max_body_bytes: usize,
+    max_buffered_bytes: usize,
+    handoff_queue: usize,
+    stream_budget_bytes: usize,
+    head_timeout: Duration,
+    body_timeout: Duration,
+    min_body_rate: u64,
+    idle_timeout: Duration,
+    response_timeout: Duration,
+    write_stall_timeout: Duration,
+    linger_timeout: Duration,
+    shutdown_timeout: Duration,
+    accept_backoff: Duration,
+    half_close: HalfClosePolicy,
+    ws_ping_interval: Duration,
+    ws_pong_timeout: Duration,
+    ws_max_frame_bytes: u64,
+    ws_max_message_bytes: usize,
+    ws_send_budget_bytes: usize,
+    ws_backpressure: WsBackpressure,
+    ws_max_inbound_messages: usize,
+    ws_max_pending_events: usize,
+    memory_budget_bytes: usize,
+    keepalive: Option<Keepalive>,
 }
 
 impl Config {
@@ -344,6 +448,23 @@ mod tests {
         assert!(c.head_timeout < c.response_timeout);
         assert!(c.response_timeout <= c.write_stall_timeout);
         assert!(c.write_stall_timeout < c.idle_timeout);
+    }
+
+    #[test]
+    fn builder_methods_set_their_fields() {
+        let config = Config::default()
+            .handoff_queue(7)
+            .response_timeout(Duration::from_secs(2))
+            .keepalive(None)
+            .ws_backpressure(WsBackpressure::DropOldest);
+        assert_eq!(config.handoff_queue, 7);
+        assert_eq!(config.response_timeout, Duration::from_secs(2));
+        assert!(config.keepalive.is_none());
+        assert_eq!(config.ws_backpressure, WsBackpressure::DropOldest);
+        assert_eq!(
+            config.idle_timeout, DEFAULT_IDLE_TIMEOUT,
+            "others keep defaults"
+        );
     }
 
     #[test]
