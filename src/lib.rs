@@ -88,6 +88,8 @@ pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
 pub use handler::{Action, Handoff, DEFAULT_QUEUE};
 pub use id::ConnectionId;
 pub use pool::Pool;
+#[cfg(feature = "http")]
+pub use proto::http_interop::FromHttpError;
 pub use proto::multipart::Multipart;
 pub use proto::request::{Request, Version};
 pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};

@@ -5,6 +5,8 @@
 
 pub(crate) mod body;
 pub(crate) mod encode;
+#[cfg(feature = "http")]
+pub(crate) mod http_interop;
 pub(crate) mod multipart;
 pub(crate) mod parse;
 #[cfg(test)]
