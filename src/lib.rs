@@ -53,6 +53,7 @@ mod handler;
 mod id;
 #[cfg(feature = "internals")]
 pub mod internals;
+pub mod patterns;
 mod pool;
 mod proto;
 mod reactor;
