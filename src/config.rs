@@ -12,6 +12,8 @@ pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_HEADERS: usize = 64;
 /// Hard upper bound on [`Config::max_headers`].
 pub const MAX_HEADERS_LIMIT: usize = 256;
+/// Default for [`Config::max_upload_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
 /// Default for [`Config::max_body_bytes`].
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default for [`Config::max_buffered_bytes`].
@@ -151,6 +153,13 @@ pub struct Config {
     ///
     /// Default: [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
+    /// Most bytes in a request body streamed to a worker (see
+    /// [`Exchange::body_reader`](crate::Exchange::body_reader)); such a body
+    /// is never held whole, so this may be far above `max_body_bytes`. Past
+    /// it: `413`, and the worker's reader fails.
+    ///
+    /// Default: [`DEFAULT_MAX_UPLOAD_BYTES`].
+    pub max_upload_bytes: u64,
     /// Most unparsed bytes buffered per connection (pipelined requests and
     /// partial heads). When full, reading pauses until requests are answered;
     /// hangups and resets are still noticed.
@@ -298,6 +307,7 @@ impl Default for Config {
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             handoff_queue: DEFAULT_HANDOFF_QUEUE,
             stream_budget_bytes: DEFAULT_STREAM_BUDGET_BYTES,
@@ -348,6 +358,7 @@ setters! {
     max_head_bytes: usize,
     max_headers: usize,
     max_body_bytes: usize,
+    max_upload_bytes: u64,
     max_buffered_bytes: usize,
     handoff_queue: usize,
     stream_budget_bytes: usize,

@@ -145,5 +145,9 @@ impl fmt::Debug for Handoff {
 /// its own (see [`Builder::handler_factory`](crate::Builder::handler_factory)).
 pub(crate) type Handler = Box<dyn FnMut(&mut Request) -> Action + Send>;
 
+/// Says, from the head, which requests have their body streamed to the
+/// worker instead of buffered.
+pub(crate) type BodyPolicy = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+
 /// Makes each reactor's handler, given the reactor's index.
 pub(crate) type HandlerFactory = Arc<dyn Fn(usize) -> Handler + Send + Sync>;

@@ -31,7 +31,7 @@ use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
-use crate::handler::Handler;
+use crate::handler::{BodyPolicy, Handler};
 use crate::id::ConnectionId;
 use crate::proto::encode::DateCache;
 use crate::proto::request::Request;
@@ -60,6 +60,7 @@ struct Shared {
     notifier: Arc<Notifier>,
     queues: Outlets<Exchange>,
     handler: Handler,
+    streams_body: Option<BodyPolicy>,
     pool: BufferPool,
     scratch: Request,
     discard: Box<[u8]>,
@@ -75,6 +76,7 @@ impl Shared {
             now,
             date: self.date.get(),
             handler: &mut self.handler,
+            streams_body: self.streams_body.as_ref(),
             queues: &self.queues,
             notifier: &self.notifier,
             pool: &mut self.pool,
@@ -125,6 +127,7 @@ pub(crate) struct ReactorParts {
     pub commands: Receiver<Command>,
     pub queues: Outlets<Exchange>,
     pub handler: Handler,
+    pub streams_body: Option<BodyPolicy>,
     pub ws_streams: Outlets<WsEvent>,
     /// This reactor's index and how many there are: generations advance in
     /// steps of `count` from `index`, so connection ids are unique across
@@ -180,6 +183,7 @@ impl Reactor {
                 notifier: parts.notifier,
                 queues: parts.queues,
                 handler: parts.handler,
+                streams_body: parts.streams_body,
                 pool: BufferPool::default(),
                 scratch: Request::default(),
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),

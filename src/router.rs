@@ -18,6 +18,8 @@ type Route = Box<dyn Fn(&Request) -> Action + Send + Sync>;
 struct PathRoutes {
     pattern: Arc<str>,
     methods: Vec<(Cow<'static, str>, Route)>,
+    /// The methods whose body is streamed to the worker.
+    uploads: Vec<Cow<'static, str>>,
     /// The `Allow` header's value for a `405`.
     allow: String,
 }
@@ -115,10 +117,76 @@ impl Router {
         A: Into<Action>,
         F: Fn(&Request) -> A + Send + Sync + 'static,
     {
-        if let Err(why) = self.add(method.into(), pattern, Box::new(move |r| answer(r).into())) {
+        let route: Route = Box::new(move |r| answer(r).into());
+        if let Err(why) = self.add(method.into(), pattern, route, false) {
             self.error.get_or_insert(why);
         }
         self
+    }
+
+    /// Routes `method` on `pattern` to `answer` with the body *streamed*:
+    /// `answer` runs once the head is in (the body is not buffered, so
+    /// [`Request::body`] is empty), and a hand-off gives the worker the body
+    /// as it arrives through [`Exchange::body_reader`](crate::Exchange::body_reader),
+    /// with backpressure, up to
+    /// [`Config::max_upload_bytes`](crate::Config::max_upload_bytes).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::{Handoff, Request, Response, Router, Server};
+    ///
+    /// let router = Router::new().upload("PUT", "/files/{name}", |_: &Request| Handoff::new());
+    /// let server = Server::builder().router(router).bind("127.0.0.1:0")?;
+    /// server.workers(1, |mut exchange| {
+    ///     let mut body = exchange.body_reader().expect("a streamed body");
+    ///     // Read as it arrives; a real service would write it to disk.
+    ///     let stored = std::io::copy(&mut body, &mut std::io::sink());
+    ///     let reply = match stored {
+    ///         Ok(n) => Response::text(201, format!("{n} bytes")),
+    ///         Err(err) => Response::text(400, err.to_string()),
+    ///     };
+    ///     let _ = exchange.respond(reply);
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"PUT /files/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.ends_with("5 bytes"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn upload<A, F>(
+        mut self,
+        method: impl Into<Cow<'static, str>>,
+        pattern: &str,
+        answer: F,
+    ) -> Self
+    where
+        A: Into<Action>,
+        F: Fn(&Request) -> A + Send + Sync + 'static,
+    {
+        let route: Route = Box::new(move |r| answer(r).into());
+        if let Err(why) = self.add(method.into(), pattern, route, true) {
+            self.error.get_or_insert(why);
+        }
+        self
+    }
+
+    /// Some route streams its body.
+    pub(crate) fn has_uploads(&self) -> bool {
+        self.paths.iter().any(|p| !p.uploads.is_empty())
+    }
+
+    /// The request's route streams its body.
+    pub(crate) fn streams_body(&self, request: &Request) -> bool {
+        match self.table.at(request.path()) {
+            Ok(matched) => {
+                let uploads = &self.paths[*matched.value].uploads;
+                uploads.iter().any(|m| m == request.method())
+            }
+            Err(_) => false,
+        }
     }
 
     fn add(
@@ -126,6 +194,7 @@ impl Router {
         method: Cow<'static, str>,
         pattern: &str,
         route: Route,
+        upload: bool,
     ) -> Result<(), String> {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(format!(
@@ -142,6 +211,7 @@ impl Router {
                 self.paths.push(PathRoutes {
                     pattern: Arc::from(pattern),
                     methods: Vec::new(),
+                    uploads: Vec::new(),
                     allow: String::new(),
                 });
                 index
@@ -150,6 +220,9 @@ impl Router {
         let path = &mut self.paths[index];
         if path.methods.iter().any(|(m, _)| *m == method) {
             return Err(format!("{method} {pattern:?} is routed twice"));
+        }
+        if upload {
+            path.uploads.push(method.clone());
         }
         path.methods.push((method, route));
         path.allow = allow_header(&path.methods);

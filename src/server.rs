@@ -14,7 +14,7 @@ use crate::handle::exchange::{Exchange, Exchanges};
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::{self, Outlets};
 use crate::handle::shutdown::ShutdownSignal;
-use crate::handler::{Action, Handler, HandlerFactory, DEFAULT_QUEUE};
+use crate::handler::{Action, BodyPolicy, Handler, HandlerFactory, DEFAULT_QUEUE};
 use crate::pool::Pool;
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
@@ -53,6 +53,7 @@ pub struct Builder {
     ws_streams: Vec<(Cow<'static, str>, Option<usize>)>,
     /// A route the router could not take, reported by `bind`.
     route_error: Option<String>,
+    streams_body: Option<BodyPolicy>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -135,10 +136,30 @@ impl Builder {
     pub fn router(mut self, router: Router) -> Self {
         self.route_error = router.error().map(str::to_owned);
         let router = Arc::new(router);
+        if router.has_uploads() {
+            let uploads = Arc::clone(&router);
+            self.streams_body = Some(Arc::new(move |req: &Request| uploads.streams_body(req)));
+        }
         self.handler = Some(Arc::new(move |_| {
             let router = Arc::clone(&router);
             Box::new(move |request: &mut Request| router.dispatch(request))
         }));
+        self
+    }
+
+    /// Streams the body of each request `streams(head)` picks to its worker
+    /// ([`Exchange::body_reader`](crate::Exchange::body_reader)) instead of
+    /// buffering it: the handler runs once the head is in (the request's
+    /// [`body`](Request::body) is then empty), and a hand-off gives the
+    /// worker the body as it arrives, up to
+    /// [`Config::max_upload_bytes`]. A request the handler answers itself
+    /// has its body left unread, and its connection closes after the
+    /// answer. [`Router::upload`] sets this for its routes.
+    pub fn stream_bodies<F>(mut self, streams: F) -> Self
+    where
+        F: Fn(&Request) -> bool + Send + Sync + 'static,
+    {
+        self.streams_body = Some(Arc::new(streams));
         self
     }
 
@@ -251,6 +272,7 @@ impl Builder {
                 commands: command_rx,
                 queues: queue_txs.clone(),
                 handler: make_handler(index),
+                streams_body: self.streams_body.clone(),
                 ws_streams: stream_txs.clone(),
                 index: index as u64,
                 count: count as u64,
@@ -333,6 +355,7 @@ impl Server {
             queues: Vec::new(),
             ws_streams: Vec::new(),
             route_error: None,
+            streams_body: None,
         }
     }
 

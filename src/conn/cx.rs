@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::Notifier;
 use crate::handle::outlets::Outlets;
-use crate::handler::Handler;
+use crate::handler::{BodyPolicy, Handler};
 use crate::proto::request::Request;
 use crate::stats::Counters;
 use crate::ws::session::WsCx;
@@ -21,6 +21,8 @@ pub(crate) struct Cx<'a> {
     pub now: Instant,
     pub date: &'a str,
     pub handler: &'a mut Handler,
+    /// Which requests stream their bodies (none without a policy).
+    pub streams_body: Option<&'a BodyPolicy>,
     /// The hand-off queues, by name.
     pub queues: &'a Outlets<Exchange>,
     pub notifier: &'a Arc<Notifier>,

@@ -12,6 +12,7 @@ use super::transport::Transport;
 use crate::budget::{self, Charge};
 use crate::handle::exchange::Exchange;
 use crate::handle::link::{Link, Reply};
+use crate::handle::upload::UploadShared;
 use crate::handler::{Action, Handoff};
 use crate::proto::body::{BodyDecoder, BodyError};
 use crate::proto::encode;
@@ -21,7 +22,7 @@ use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::Counters;
 
-use super::state::Phase;
+use super::state::{Phase, Upload};
 
 /// Requests parsed per connection per turn before others get a go.
 const REQUESTS_PER_TURN: usize = 16;
@@ -42,7 +43,7 @@ impl<T: Transport> Connection<T> {
     /// Parses and dispatches what is buffered, and says why it stopped.
     pub(super) fn process_input(&mut self, cx: &mut Cx<'_>) -> Parsed {
         for _ in 0..REQUESTS_PER_TURN {
-            if self.is_draining() || self.input.is_empty() {
+            if self.is_discarding() || self.input.is_empty() {
                 return Parsed::Idle;
             }
             let progressed = match self.phase {
@@ -53,6 +54,9 @@ impl<T: Transport> Connection<T> {
                     self.parse_head(cx)
                 }
                 Phase::ReadingBody { .. } => self.parse_body(cx),
+                Phase::AwaitingResponse {
+                    upload: Some(_), ..
+                } => self.feed_upload(cx),
                 // Frames make output too (pongs, close echoes): decode only
                 // while the client takes what we already owe it. Until then
                 // input backs up and reading pauses: TCP backpressure.
@@ -105,9 +109,20 @@ impl<T: Transport> Connection<T> {
         match BodyDecoder::new(info.framing) {
             None => {
                 let mut request = std::mem::take(cx.scratch);
-                self.dispatch(&mut request, info, cx);
+                self.dispatch(&mut request, info, None, cx);
                 request.clear();
                 *cx.scratch = request;
+            }
+            Some(decoder) if cx.streams_body.is_some_and(|streams| streams(cx.scratch)) => {
+                if let Framing::Length(n) = info.framing {
+                    if n > config.max_upload_bytes {
+                        self.reject(413, "request body too large", cx);
+                        return false;
+                    }
+                }
+                let mut request = std::mem::take(cx.scratch);
+                self.last_read = cx.now;
+                self.dispatch(&mut request, info, Some(decoder), cx);
             }
             Some(decoder) => {
                 if let Framing::Length(n) = info.framing {
@@ -174,12 +189,19 @@ impl<T: Transport> Connection<T> {
             return false;
         };
         let mut request = *request;
-        self.dispatch(&mut request, info, cx);
+        self.dispatch(&mut request, info, None, cx);
         true
     }
 
-    /// A whole request is here: answer it inline or hand it to a worker.
-    fn dispatch(&mut self, request: &mut Request, info: HeadInfo, cx: &mut Cx<'_>) {
+    /// A whole request is here — or its head, when its body is streamed
+    /// (`upload`): answer it inline or hand it to a worker.
+    fn dispatch(
+        &mut self,
+        request: &mut Request,
+        info: HeadInfo,
+        upload: Option<BodyDecoder>,
+        cx: &mut Cx<'_>,
+    ) {
         Counters::incr(&cx.stats.requests);
         self.answering_since.get_or_insert(cx.now);
         request.peer = self.peer;
@@ -191,11 +213,19 @@ impl<T: Transport> Connection<T> {
         // The handler is application code on the reactor thread: a panic
         // fails this request, not the reactor.
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
+        let handed_off = matches!(action, Ok(Action::Handoff | Action::HandoffWith(_)));
+        if upload.is_some() && !handed_off {
+            // Answered without the body: it is not read, and the connection
+            // closes after the answer.
+            self.start_draining(CloseReason::Drained);
+        }
         match action {
             Ok(Action::Respond(response)) => self.queue_response(&response, info, cx),
-            Ok(Action::Handoff) => self.hand_off(std::mem::take(request), Handoff::new(), info, cx),
+            Ok(Action::Handoff) => {
+                self.hand_off(std::mem::take(request), Handoff::new(), info, upload, cx)
+            }
             Ok(Action::HandoffWith(handoff)) => {
-                self.hand_off(std::mem::take(request), handoff, info, cx)
+                self.hand_off(std::mem::take(request), handoff, info, upload, cx)
             }
             Ok(Action::Upgrade(upgrade)) => self.upgrade(request, info, upgrade, cx),
             Err(_) => {
@@ -210,7 +240,14 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    fn hand_off(&mut self, request: Request, handoff: Handoff, info: HeadInfo, cx: &mut Cx<'_>) {
+    fn hand_off(
+        &mut self,
+        request: Request,
+        handoff: Handoff,
+        info: HeadInfo,
+        upload: Option<BodyDecoder>,
+        cx: &mut Cx<'_>,
+    ) {
         let Some(queue) = cx.queues.get(&handoff.queue) else {
             log::error!(
                 "{} handler handed off to queue {:?}, which the server did not declare; answering 500",
@@ -221,16 +258,32 @@ impl<T: Transport> Connection<T> {
         };
         let link = Arc::new(Link::new(cx.notifier.stats.clone()));
         let notifier = Arc::clone(cx.notifier);
-        let exchange = Exchange::new(request, Arc::clone(&link), notifier, handoff.value);
+        let shared = upload
+            .as_ref()
+            .map(|_| Arc::new(UploadShared::new(cx.notifier.stats.clone())));
+        let exchange = Exchange::new(
+            request,
+            Arc::clone(&link),
+            notifier,
+            handoff.value,
+            shared.clone(),
+        );
         match queue.try_send(exchange) {
             Ok(()) => {
                 let timeout = handoff.response_timeout;
                 let timeout = timeout.unwrap_or(cx.config.response_timeout);
-                self.start_response_pending(link, info, timeout, cx)
+                if info.expect_continue && upload.is_some() {
+                    self.queue_bytes(encode::CONTINUE, cx);
+                }
+                let upload = upload.zip(shared).map(|(d, s)| Box::new(Upload::new(d, s)));
+                self.start_response_pending(link, info, timeout, upload, cx)
             }
             Err(TrySendError::Full(exchange) | TrySendError::Disconnected(exchange)) => {
                 // It never reached a worker: not an unanswered exchange.
                 exchange.disarm();
+                if upload.is_some() {
+                    self.start_draining(CloseReason::Drained);
+                }
                 Counters::incr(&cx.stats.handoff_rejected);
                 log::debug!("{} hand-off queue full; answering 503", self.id);
                 self.start_draining(CloseReason::Drained);

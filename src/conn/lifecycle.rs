@@ -42,6 +42,11 @@ impl<T: Transport> Connection<T> {
             self.linger(reason, cx);
             return;
         }
+        if self.is_uploading() && self.flags.contains(Flags::READ_CLOSED) && self.input.is_empty() {
+            // Half-closed mid-body: the body can never be complete.
+            self.close(CloseReason::PeerClosed, cx);
+            return;
+        }
         if matches!(
             self.phase,
             Phase::ReadingHead { .. } | Phase::ReadingBody { .. }
@@ -101,7 +106,19 @@ impl<T: Transport> Connection<T> {
                 let slow = body_rate_deadline(*started, request.body.len(), config);
                 Some(slow.map_or(stalled, |slow| slow.min(stalled)))
             }
-            Phase::AwaitingResponse { deadline, .. } => Some(*deadline),
+            Phase::AwaitingResponse {
+                deadline: due,
+                upload,
+                ..
+            } => {
+                // A streamed body must keep arriving, unless the worker is
+                // the one behind.
+                let body = upload
+                    .as_ref()
+                    .filter(|upload| !upload.waiting_for_worker)
+                    .map(|_| deadline(self.last_read, config.body_timeout));
+                Some(body.map_or(*due, |body| body.min(*due)))
+            }
             // A client that stops reading is caught by the write stall; a
             // quiet stream gets heartbeats if it asked for them.
             Phase::Streaming {
@@ -143,6 +160,15 @@ impl<T: Transport> Connection<T> {
                     self.queue_response(&response, info, cx);
                 }
                 return self.drive(cx);
+            }
+            Phase::AwaitingResponse {
+                upload: Some(upload),
+                ..
+            } if !upload.waiting_for_worker
+                && deadline(self.last_read, config.body_timeout) <= now =>
+            {
+                log::debug!("{} streamed body stalled", self.id);
+                self.close(CloseReason::BodyTimeout, cx);
             }
             Phase::ReadingHead { started } if !self.is_draining() => {
                 if started.is_some_and(|s| deadline(s, config.head_timeout) <= now) {
@@ -191,6 +217,18 @@ impl<T: Transport> Connection<T> {
             Phase::Closed(_) | Phase::Lingering { .. } => false,
             Phase::WebSocket(_) => {
                 self.ws_going_away(cx);
+                self.drive(cx)
+            }
+            Phase::AwaitingResponse {
+                upload: Some(_), ..
+            } => {
+                // What is left of a streamed body will not be read.
+                if let Phase::AwaitingResponse { upload, .. } = &mut self.phase {
+                    if let Some(upload) = upload.take() {
+                        upload.shared.fail("the server is shutting down");
+                    }
+                }
+                self.start_draining(CloseReason::Shutdown);
                 self.drive(cx)
             }
             Phase::Streaming { .. } => {

@@ -39,6 +39,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod transport;
+mod upload;
 mod ws;
 
 pub(crate) use self::cx::Cx;
@@ -72,7 +73,12 @@ impl<T: Transport> Connection<T> {
             log::debug!("{} closing: {reason} (in {})", self.id, self.phase.name());
         }
         match self.enter_closed(reason, cx) {
-            Phase::AwaitingResponse { link, .. } => link.close(reason),
+            Phase::AwaitingResponse { link, upload, .. } => {
+                link.close(reason);
+                if let Some(upload) = upload {
+                    upload.shared.close(reason);
+                }
+            }
             Phase::Streaming { stream, .. } => stream.close(reason),
             Phase::WebSocket(mut session) => session.end(reason),
             _ => {}
@@ -205,7 +211,8 @@ impl<T: Transport> Connection<T> {
             return self.drive(cx);
         }
         self.take_requested_deadline();
-        if !self.take_reply(cx) {
+        // A worker reading a streamed body made room in its pipe.
+        if !self.take_reply(cx) && !self.is_uploading() {
             return false;
         }
         self.drive(cx)

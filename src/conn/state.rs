@@ -22,6 +22,7 @@ use crate::budget::Charge;
 use crate::buffer::InBuf;
 use crate::handle::link::Link;
 use crate::handle::stream::StreamShared;
+use crate::handle::upload::UploadShared;
 use crate::id::ConnectionId;
 use crate::proto::body::BodyDecoder;
 use crate::proto::parse::HeadInfo;
@@ -57,6 +58,8 @@ pub(crate) enum Phase {
         info: HeadInfo,
         /// When the worker's time is up (`response_timeout`).
         deadline: Instant,
+        /// The body, still arriving, of a request whose route streams it.
+        upload: Option<Box<Upload>>,
     },
     /// A worker's streaming response is being written from `stream`'s queue.
     /// Like `AwaitingResponse`, pipelined parsing waits until it ends.
@@ -76,6 +79,29 @@ pub(crate) enum Phase {
     },
     /// Ended; the reactor reaps it at the end of the turn.
     Closed(CloseReason),
+}
+
+/// The connection's side of a streamed body.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    pub decoder: BodyDecoder,
+    pub shared: Arc<UploadShared>,
+    /// Body bytes decoded so far.
+    pub received: u64,
+    /// The pipe was full: the worker, not the client, is behind, so the
+    /// body timeout does not run.
+    pub waiting_for_worker: bool,
+}
+
+impl Upload {
+    pub fn new(decoder: BodyDecoder, shared: Arc<UploadShared>) -> Self {
+        Upload {
+            decoder,
+            shared,
+            received: 0,
+            waiting_for_worker: false,
+        }
+    }
 }
 
 impl Phase {
@@ -199,9 +225,11 @@ impl<T: Transport> Connection<T> {
         matches!(self.phase, Phase::ReadingHead { .. })
     }
 
-    /// Reads are thrown away rather than parsed.
+    /// Reads are thrown away rather than parsed. A streamed body is still
+    /// read while draining: it belongs to the request being answered.
     pub(super) fn is_discarding(&self) -> bool {
-        self.is_draining() || matches!(self.phase, Phase::Lingering { .. })
+        (self.is_draining() && !self.is_uploading())
+            || matches!(self.phase, Phase::Lingering { .. })
     }
 
     // ---- transitions ----
@@ -264,6 +292,7 @@ impl<T: Transport> Connection<T> {
         link: Arc<Link>,
         info: HeadInfo,
         timeout: Duration,
+        upload: Option<Box<Upload>>,
         cx: &Cx<'_>,
     ) {
         debug_assert!(self.is_reading_head(), "hand-off outside reading_head");
@@ -273,7 +302,30 @@ impl<T: Transport> Connection<T> {
             link,
             info,
             deadline,
+            upload,
         });
+    }
+
+    /// The streamed body is complete: the worker reads its end.
+    pub(super) fn end_upload(&mut self) {
+        debug_assert!(self.is_uploading(), "no body was streaming");
+        if let Phase::AwaitingResponse { upload, .. } = &mut self.phase {
+            if let Some(upload) = upload.take() {
+                log::trace!("{} streamed body complete", self.id);
+                upload.shared.finish();
+            }
+        }
+    }
+
+    /// A streamed body is still arriving.
+    pub(super) fn is_uploading(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::AwaitingResponse {
+                upload: Some(_),
+                ..
+            }
+        )
     }
 
     /// Moves the pending response's deadline to the one its worker asked
@@ -291,9 +343,19 @@ impl<T: Transport> Connection<T> {
     pub(super) fn end_response_pending(&mut self, cx: &Cx<'_>) -> Option<(Arc<Link>, HeadInfo)> {
         debug_assert!(self.is_response_pending(), "no response was pending");
         match std::mem::replace(&mut self.phase, Phase::IDLE) {
-            Phase::AwaitingResponse { link, info, .. } => {
+            Phase::AwaitingResponse {
+                link, info, upload, ..
+            } => {
                 log::trace!("{} response_pending -> reading_head", self.id);
                 Counters::decr(&cx.stats.pending_responses);
+                if let Some(upload) = upload {
+                    // Answered before the whole body came: what is left of
+                    // it is not read; the connection closes after the answer.
+                    upload
+                        .shared
+                        .fail("the response came before the whole body");
+                    self.start_draining(CloseReason::Drained);
+                }
                 Some((link, info))
             }
             other => {

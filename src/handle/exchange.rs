@@ -12,6 +12,7 @@ use super::link::{Link, Reply, Undelivered};
 use super::notifier::{Command, Notifier};
 use super::recv;
 use super::stream::{StreamSender, StreamShared};
+use super::upload::{BodyReader, UploadShared};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
@@ -62,6 +63,8 @@ pub struct Exchange {
     value: Option<Box<dyn Any + Send + Sync>>,
     /// When it was queued, until a worker takes it.
     queued_at: Option<Instant>,
+    /// The body, still arriving, for a route that streams it.
+    upload: Option<Arc<UploadShared>>,
 }
 
 impl Exchange {
@@ -70,6 +73,7 @@ impl Exchange {
         link: Arc<Link>,
         notifier: Arc<Notifier>,
         value: Option<Box<dyn Any + Send + Sync>>,
+        upload: Option<Arc<UploadShared>>,
     ) -> Self {
         Exchange {
             request,
@@ -78,7 +82,27 @@ impl Exchange {
             answered: false,
             value,
             queued_at: Some(Instant::now()),
+            upload,
         }
+    }
+
+    /// The request body as it arrives, for a route that streams its body
+    /// ([`Router::upload`](crate::Router::upload),
+    /// [`Builder::stream_bodies`](crate::Builder::stream_bodies)): given
+    /// once, `None` after that and for a buffered body (read that with
+    /// [`Request::body`]). At most [`UPLOAD_PIPE_BYTES`](crate::UPLOAD_PIPE_BYTES)
+    /// wait unread; past that the server stops reading the socket, so a
+    /// slow worker slows the client down instead of growing a buffer. If the
+    /// client leaves mid-body, `read` fails at once with the reason.
+    /// Respond after reading the body to keep the connection; a response
+    /// sent before the body ends closes it after the response.
+    pub fn body_reader(&mut self) -> Option<BodyReader> {
+        let shared = self.upload.take()?;
+        Some(BodyReader::new(
+            shared,
+            Arc::clone(&self.notifier),
+            self.id(),
+        ))
     }
 
     /// A worker took it from its queue: time the wait.

@@ -9,6 +9,7 @@
 //! - [`closure`]: the close reason and watchers every handle shares.
 //! - [`notifier`]: commands to the reactor and its coalesced wake-up.
 //! - [`outlets`]: the named hand-off queues and WebSocket event streams.
+//! - [`upload`]: a request body streamed to the worker as it arrives.
 
 pub(crate) mod cell;
 pub(crate) mod closure;
@@ -19,3 +20,4 @@ pub(crate) mod outlets;
 pub(crate) mod recv;
 pub(crate) mod shutdown;
 pub(crate) mod stream;
+pub(crate) mod upload;

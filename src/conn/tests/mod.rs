@@ -164,6 +164,7 @@ impl Bed {
             now: self.now,
             date: "Mon, 30 Nov 2026 00:00:00 GMT",
             handler: &mut self.handler,
+            streams_body: None,
             queues: &self.queues,
             notifier: &self.notifier,
             pool: &mut self.pool,

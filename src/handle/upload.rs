@@ -1,0 +1,225 @@
+//! A request body streamed to the worker as it arrives: the reactor pushes
+//! decoded bytes into a bounded pipe, the worker reads them with
+//! [`BodyReader`] (`std::io::Read`). A full pipe stops the reactor taking
+//! input, so reading from the socket pauses and TCP pushes back on the
+//! client; the worker reading makes room and wakes the reactor.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+
+use super::cell::Cell;
+use super::notifier::{Command, Notifier};
+use crate::id::ConnectionId;
+use crate::reason::CloseReason;
+use crate::stats::StatsHandle;
+
+/// Bytes of a streamed body the pipe holds before the reactor stops taking
+/// input for it.
+pub const UPLOAD_PIPE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+struct PipeState {
+    chunks: VecDeque<Bytes>,
+    bytes: usize,
+    /// The whole body arrived.
+    finished: bool,
+    /// The reactor stopped feeding because the pipe was full: the next read
+    /// that makes room must wake it.
+    reactor_waits: bool,
+    /// Why the body will not complete (the connection may live on: the
+    /// worker answered first, or the body was too large).
+    failed: Option<&'static str>,
+}
+
+/// The pipe between the reactor and the worker.
+#[derive(Debug)]
+pub(crate) struct UploadShared {
+    cell: Cell<PipeState>,
+}
+
+impl UploadShared {
+    pub fn new(stats: StatsHandle) -> Self {
+        UploadShared {
+            cell: Cell::new(PipeState::default(), stats),
+        }
+    }
+
+    // ---- reactor side ----
+
+    /// Room left before the pipe is full; when none, marks the reactor as
+    /// waiting for the worker to make some.
+    pub fn room(&self) -> usize {
+        let mut guard = self.cell.lock();
+        let room = UPLOAD_PIPE_BYTES.saturating_sub(guard.state.bytes);
+        guard.state.reactor_waits = room == 0;
+        room
+    }
+
+    /// Adds decoded body bytes.
+    pub fn push(&self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        let mut guard = self.cell.lock();
+        guard.state.bytes += data.len();
+        guard.state.chunks.push_back(data);
+        self.cell.notify(guard);
+    }
+
+    /// The body is complete.
+    pub fn finish(&self) {
+        let mut guard = self.cell.lock();
+        guard.state.finished = true;
+        self.cell.notify(guard);
+    }
+
+    /// The body will not complete, though the connection may go on.
+    pub fn fail(&self, why: &'static str) {
+        let mut guard = self.cell.lock();
+        if !guard.state.finished {
+            guard.state.failed = Some(why);
+        }
+        self.cell.notify(guard);
+    }
+
+    /// The connection ended.
+    pub fn close(&self, reason: CloseReason) {
+        self.cell.close(reason, |_, _| ());
+    }
+
+    // ---- worker side ----
+
+    /// Copies what has arrived into `buf`, waiting for some if none has.
+    /// True in the second place when the reactor must be woken.
+    fn read(&self, buf: &mut [u8]) -> (io::Result<usize>, bool) {
+        let mut guard = self.cell.lock();
+        loop {
+            if let Some(front) = guard.state.chunks.front_mut() {
+                let n = front.len().min(buf.len());
+                buf[..n].copy_from_slice(&front[..n]);
+                front.advance(n);
+                if front.is_empty() {
+                    guard.state.chunks.pop_front();
+                }
+                guard.state.bytes -= n;
+                let wake = std::mem::take(&mut guard.state.reactor_waits);
+                return (Ok(n), wake);
+            }
+            if guard.state.finished {
+                return (Ok(0), false);
+            }
+            if let Some(why) = guard.state.failed {
+                return (Err(io::Error::new(io::ErrorKind::InvalidData, why)), false);
+            }
+            if let Some(reason) = guard.reason() {
+                let err = io::Error::new(io::ErrorKind::ConnectionAborted, reason.as_str());
+                return (Err(err), false);
+            }
+            guard = self.cell.wait(guard, None);
+        }
+    }
+}
+
+/// A streamed request body, read as it arrives; see
+/// [`Exchange::body_reader`](crate::Exchange::body_reader).
+///
+/// `read` blocks until bytes arrive, and returns `Ok(0)` at the end of the
+/// body. It fails with `ConnectionAborted` (the message names the
+/// [`CloseReason`]) if the client leaves or the connection ends first. It
+/// fails with `InvalidData` if the body breaks a limit, or if the worker
+/// already responded. At most 64 KiB wait unread; past that the server
+/// stops reading the socket until the worker catches up.
+pub struct BodyReader {
+    shared: Arc<UploadShared>,
+    notifier: Arc<Notifier>,
+    id: ConnectionId,
+}
+
+impl BodyReader {
+    pub(crate) fn new(
+        shared: Arc<UploadShared>,
+        notifier: Arc<Notifier>,
+        id: ConnectionId,
+    ) -> Self {
+        BodyReader {
+            shared,
+            notifier,
+            id,
+        }
+    }
+
+    /// Why the connection ended, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.cell.close_reason()
+    }
+}
+
+impl io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (result, wake) = self.shared.read(buf);
+        if wake {
+            self.notifier.send(Command::Update(self.id));
+        }
+        result
+    }
+}
+
+impl fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyReader").field("id", &self.id).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_see_pushes_then_the_end_and_a_full_pipe_asks_for_a_wake() {
+        let shared = Arc::new(UploadShared::new(StatsHandle::default()));
+        shared.push(vec![b'a'; UPLOAD_PIPE_BYTES].into());
+        assert_eq!(shared.room(), 0, "full: the reactor waits");
+        let mut buf = [0u8; 1000];
+        let (n, wake) = shared.read(&mut buf);
+        assert_eq!((n.unwrap(), wake), (1000, true));
+        assert_eq!(shared.room(), 1000);
+        let reader = Arc::clone(&shared);
+        let t = std::thread::spawn(move || {
+            let mut all = 0;
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf).0 {
+                    Ok(0) => return Ok(all),
+                    Ok(n) => all += n,
+                    Err(err) => return Err(err),
+                }
+            }
+        });
+        shared.push(Bytes::from_static(b"tail"));
+        shared.finish();
+        assert_eq!(t.join().unwrap().unwrap(), UPLOAD_PIPE_BYTES - 1000 + 4);
+    }
+
+    #[test]
+    fn a_departure_or_a_failure_ends_a_waiting_read_with_an_error() {
+        let shared = Arc::new(UploadShared::new(StatsHandle::default()));
+        let reader = Arc::clone(&shared);
+        let t = std::thread::spawn(move || reader.read(&mut [0u8; 8]).0);
+        shared.close(CloseReason::PeerReset);
+        let err = t.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        assert_eq!(err.to_string(), "peer_reset");
+
+        let failed = UploadShared::new(StatsHandle::default());
+        failed.fail("request body too large");
+        let err = failed.read(&mut [0u8; 8]).0.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+}
