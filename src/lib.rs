@@ -15,30 +15,40 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::io::{Read, Write};
-//! use tether::{Action, Response, Server};
+//! use std::time::Duration;
+//! use tether::{Handoff, Request, Response, Router, Server};
 //!
-//! let server = Server::builder()
-//!     .handler(|req: &tether::Request| match req.path() {
-//!         "/hello" => Action::Respond(Response::text(200, "Hello, World!")),
-//!         _ => Action::Handoff,
-//!     })
-//!     .bind("127.0.0.1:0")?;
-//! server.workers(2, |exchange| {
-//!     let _ = exchange.respond(Response::text(200, "from a worker"));
+//! let router = Router::new()
+//!     // Answered on the reactor thread: no hop.
+//!     .get("/hello", |_: &Request| Response::text(200, "Hello, World!"))
+//!     // Handed to the "jobs" workers, with a deadline of the route's own.
+//!     .get("/jobs/{id}", |_: &Request| {
+//!         Handoff::to("jobs").response_timeout(Duration::from_secs(5))
+//!     });
+//! let server = Server::builder().queue("jobs", 64).router(router).bind("127.0.0.1:0")?;
+//! server.pool("jobs")?.workers(2, |exchange| {
+//!     let id = exchange.request().param("id").unwrap_or("?").to_string();
+//!     // Err(Undelivered) hands the response back if the client left.
+//!     let _ = exchange.respond(Response::text(200, format!("job {id} done")));
 //! });
 //!
 //! let mut client = std::net::TcpStream::connect(server.local_addr())?;
-//! client.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! client.write_all(b"GET /jobs/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
 //! let mut reply = String::new();
 //! client.read_to_string(&mut reply)?;
-//! assert!(reply.ends_with("Hello, World!"));
-//! server.shutdown();
+//! assert!(reply.ends_with("job 7 done"));
+//! server.shutdown(); // a service calls `shutdown_on_signals()?` and `wait()?`
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! See `docs/architecture.md` for threads, states, and the path of a
-//! disconnect from epoll to the worker.
+//! [`patterns`] shows, with runnable examples, what this library exists for:
+//! a long-poll broker that loses nothing, resumable SSE, WebSocket
+//! authentication, graceful shutdown, metrics, and what "delivered" means.
+//!
+//! The repository's `docs/architecture.md` follows threads, states, and the
+//! path of a disconnect from epoll to the worker; `docs/reliability.md` lists
+//! every limit and what happens past it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
