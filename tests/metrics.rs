@@ -21,12 +21,14 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
         })
         .bind("127.0.0.1:0")
         .expect("bind");
+    let (waiting_tx, waiting) = std::sync::mpsc::channel();
     let (left_tx, left) = std::sync::mpsc::channel();
     server
         .pool("jobs")
         .expect("declared")
         .workers(1, move |exchange| {
             if exchange.request().path() == "/leave" {
+                let _ = waiting_tx.send(());
                 let _ = left_tx.send(exchange.wait_closed(Duration::from_secs(30)));
                 return exchange.abandon();
             }
@@ -35,16 +37,24 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
     let mut client = Client::connect(server.local_addr());
     assert_eq!(client.get("/inline").text(), "inline");
     assert_eq!(client.get("/work").text(), "worked");
-    let mut leaver = Client::connect(server.local_addr());
-    leaver.send(b"GET /leave HTTP/1.1\r\nHost: t\r\n\r\n");
-    wait_for("the exchange to reach the worker", || {
-        server.stats().pending_responses == 1
-    });
-    drop(leaver);
-    let reason = left
-        .recv_timeout(Duration::from_secs(10))
-        .expect("worker told");
-    assert_eq!(reason, Some(CloseReason::PeerClosed));
+    // A departure is timed when it wakes a worker blocked in wait_closed.
+    // The worker says it is about to block; should the client's leaving
+    // still beat it there (a descheduled worker), try again.
+    let mut leavers = 0;
+    while server.stats().departure_notice.count() == 0 {
+        assert!(leavers < 5, "no departure woke a waiting worker");
+        leavers += 1;
+        let mut leaver = Client::connect(server.local_addr());
+        leaver.send(b"GET /leave HTTP/1.1\r\nHost: t\r\n\r\n");
+        waiting
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the worker took it");
+        drop(leaver);
+        let reason = left
+            .recv_timeout(Duration::from_secs(10))
+            .expect("worker told");
+        assert_eq!(reason, Some(CloseReason::PeerClosed));
+    }
 
     let stats = server.stats();
     assert!(
@@ -53,7 +63,8 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
         stats.response_latency
     );
     assert!(stats.queue_wait.count() >= 2, "{:?}", stats.queue_wait);
-    assert_eq!(stats.departure_notice.count(), 1, "one worker was waiting");
+    let woken = stats.departure_notice.count();
+    assert!((1..=leavers).contains(&woken), "{woken} of {leavers}");
     let names: Vec<_> = stats.queues.iter().map(|q| q.name.as_str()).collect();
     assert_eq!(names, ["default", "jobs"]);
     assert_eq!(stats.queues[1].bound, 8);
@@ -64,14 +75,16 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
     let json: serde_json::Value = serde_json::from_str(&stats.to_json()).expect("valid JSON");
     assert_eq!(json["queues"]["jobs"]["bound"], 8);
     assert_eq!(json["reactors"].as_array().map(Vec::len), Some(2));
-    assert_eq!(json["latency_us"]["departure_notice"]["count"], 1);
-    assert_eq!(json["closed"]["peer_closed"], 1);
+    assert_eq!(json["latency_us"]["departure_notice"]["count"], woken);
+    assert_eq!(json["closed"]["peer_closed"], leavers);
 
     #[cfg(feature = "prometheus")]
     {
         let text = stats.to_prometheus();
         assert!(
-            text.contains("tether_closed_total{reason=\"peer_closed\"} 1"),
+            text.contains(&format!(
+                "tether_closed_total{{reason=\"peer_closed\"}} {leavers}"
+            )),
             "{text}"
         );
         assert!(
@@ -83,10 +96,11 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
             "{text}"
         );
         assert!(
-            text.contains("tether_departure_notice_seconds_count 1"),
+            text.contains(&format!("tether_departure_notice_seconds_count {woken}")),
             "{text}"
         );
-        assert!(text.contains("tether_abandoned_total 1"), "{text}");
+        let abandoned = format!("tether_abandoned_total {leavers}");
+        assert!(text.contains(&abandoned), "{text}");
     }
     server.shutdown();
 }
