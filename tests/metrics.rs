@@ -56,6 +56,11 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
         assert_eq!(reason, Some(CloseReason::PeerClosed));
     }
 
+    // The worker abandons each exchange after reporting on it.
+    wait_for("every left exchange abandoned", || {
+        server.stats().abandoned == leavers
+    });
+
     let stats = server.stats();
     assert!(
         stats.response_latency.count() >= 2,
