@@ -54,6 +54,8 @@ pub struct Builder {
     /// A route the router could not take, reported by `bind`.
     route_error: Option<String>,
     streams_body: Option<BodyPolicy>,
+    /// The router's upload routes; dropped when a handler replaces it.
+    router_uploads: Option<BodyPolicy>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -92,6 +94,7 @@ impl Builder {
             Box::new(move |request: &mut Request| handler(request))
         }));
         self.route_error = None;
+        self.router_uploads = None;
         self
     }
 
@@ -126,6 +129,7 @@ impl Builder {
             Box::new(move |request: &mut Request| handler(request))
         }));
         self.route_error = None;
+        self.router_uploads = None;
         self
     }
 
@@ -136,10 +140,10 @@ impl Builder {
     pub fn router(mut self, router: Router) -> Self {
         self.route_error = router.error().map(str::to_owned);
         let router = Arc::new(router);
-        if router.has_uploads() {
+        self.router_uploads = router.has_uploads().then(|| {
             let uploads = Arc::clone(&router);
-            self.streams_body = Some(Arc::new(move |req: &Request| uploads.streams_body(req)));
-        }
+            Arc::new(move |req: &Request| uploads.streams_body(req)) as BodyPolicy
+        });
         self.handler = Some(Arc::new(move |_| {
             let router = Arc::clone(&router);
             Box::new(move |request: &mut Request| router.dispatch(request))
@@ -154,7 +158,9 @@ impl Builder {
     /// worker the body as it arrives, up to
     /// [`Config::max_upload_bytes`]. A request the handler answers itself
     /// has its body left unread, and its connection closes after the
-    /// answer. [`Router::upload`] sets this for its routes.
+    /// answer. A [router](Builder::router) streams the bodies of its
+    /// [`Router::upload`] routes without this; a predicate set here is used
+    /// instead of the router's.
     pub fn stream_bodies<F>(mut self, streams: F) -> Self
     where
         F: Fn(&Request) -> bool + Send + Sync + 'static,
@@ -272,7 +278,7 @@ impl Builder {
                 commands: command_rx,
                 queues: queue_txs.clone(),
                 handler: make_handler(index),
-                streams_body: self.streams_body.clone(),
+                streams_body: self.streams_body.clone().or(self.router_uploads.clone()),
                 ws_streams: stream_txs.clone(),
                 index: index as u64,
                 count: count as u64,
@@ -356,6 +362,7 @@ impl Server {
             ws_streams: Vec::new(),
             route_error: None,
             streams_body: None,
+            router_uploads: None,
         }
     }
 

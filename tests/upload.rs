@@ -215,3 +215,23 @@ fn a_body_behind_connection_close_is_still_read() {
     assert!(reply.closes());
     server.shutdown();
 }
+
+#[test]
+fn a_handler_that_replaces_the_router_buffers_bodies_again() {
+    init();
+    let router = Router::new().upload("PUT", "/files/{name}", |_: &Request| Handoff::new());
+    let server = Server::builder()
+        .router(router)
+        .handler(|_: &Request| tether::Action::Handoff)
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    server.workers(1, |mut exchange| {
+        let streamed = exchange.body_reader().is_some();
+        let body = exchange.request().body().len();
+        let _ = exchange.respond(Response::text(200, format!("{streamed} {body}")));
+    });
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"PUT /files/x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(client.read_reply(false).text(), "false 3");
+    server.shutdown();
+}
