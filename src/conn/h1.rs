@@ -107,12 +107,7 @@ impl<T: Transport> Connection<T> {
             *started = None;
         }
         match BodyDecoder::new(info.framing) {
-            None => {
-                let mut request = std::mem::take(cx.scratch);
-                self.dispatch(&mut request, info, None, cx);
-                request.clear();
-                *cx.scratch = request;
-            }
+            None => self.dispatch_scratch(info, None, cx),
             Some(decoder) if cx.streams_body.is_some_and(|streams| streams(cx.scratch)) => {
                 if let Framing::Length(n) = info.framing {
                     if n > config.max_upload_bytes {
@@ -120,9 +115,8 @@ impl<T: Transport> Connection<T> {
                         return false;
                     }
                 }
-                let mut request = std::mem::take(cx.scratch);
                 self.last_read = cx.now;
-                self.dispatch(&mut request, info, Some(decoder), cx);
+                self.dispatch_scratch(info, Some(decoder), cx);
             }
             Some(decoder) => {
                 if let Framing::Length(n) = info.framing {
@@ -191,6 +185,15 @@ impl<T: Transport> Connection<T> {
         let mut request = *request;
         self.dispatch(&mut request, info, None, cx);
         true
+    }
+
+    /// Dispatches the request parsed into the reactor's scratch request,
+    /// which is then emptied for reuse (a hand-off takes its buffers).
+    fn dispatch_scratch(&mut self, info: HeadInfo, upload: Option<BodyDecoder>, cx: &mut Cx<'_>) {
+        let mut request = std::mem::take(cx.scratch);
+        self.dispatch(&mut request, info, upload, cx);
+        request.clear();
+        *cx.scratch = request;
     }
 
     /// A whole request is here — or its head, when its body is streamed
