@@ -218,13 +218,8 @@ impl Builder {
         let make_handler: HandlerFactory = self.handler.unwrap_or_else(|| {
             Arc::new(|_| Box::new(|_: &mut Request| Action::Handoff) as Handler)
         });
-        let mut queues = vec![(
-            Cow::Borrowed(DEFAULT_QUEUE),
-            Some(self.config.handoff_queue),
-        )];
-        for (name, bound) in self.queues {
-            outlets::declare(&mut queues, name, bound);
-        }
+        let queues =
+            outlets::with_default(DEFAULT_QUEUE, Some(self.config.handoff_queue), self.queues);
         let (queue_txs, queue_rxs) = Outlets::<Exchange>::open(&queues);
         let gauges = queue_rxs
             .iter()
@@ -244,11 +239,9 @@ impl Builder {
         // Unbounded, but each socket may have at most
         // `ws_max_inbound_messages` message events outstanding, and no new
         // socket opens past `ws_max_pending_events`.
-        let mut streams = vec![(Cow::Borrowed(DEFAULT_WS_STREAM), None)];
-        for (name, bound) in self.ws_streams {
-            outlets::declare(&mut streams, name, bound);
-        }
+        let streams = outlets::with_default(DEFAULT_WS_STREAM, None, self.ws_streams);
         let (stream_txs, stream_rxs) = Outlets::open(&streams);
+        let streams_body = self.streams_body.or(self.router_uploads);
         let mut local_addr = addr;
         let mut reactors = Vec::with_capacity(count);
         let signal = ShutdownSignal::default();
@@ -278,7 +271,7 @@ impl Builder {
                 commands: command_rx,
                 queues: queue_txs.clone(),
                 handler: make_handler(index),
-                streams_body: self.streams_body.clone().or(self.router_uploads.clone()),
+                streams_body: streams_body.clone(),
                 ws_streams: stream_txs.clone(),
                 index: index as u64,
                 count: count as u64,

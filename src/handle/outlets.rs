@@ -53,6 +53,20 @@ impl<T> Outlets<T> {
     }
 }
 
+/// The channel named `default` (which always exists) with `bound`, then
+/// `declared` on top: a declaration of `default` itself replaces its bound.
+pub(crate) fn with_default(
+    default: &'static str,
+    bound: Option<usize>,
+    declared: Vec<(Cow<'static, str>, Option<usize>)>,
+) -> Vec<(Cow<'static, str>, Option<usize>)> {
+    let mut all = vec![(Cow::Borrowed(default), bound)];
+    for (name, bound) in declared {
+        declare(&mut all, name, bound);
+    }
+    all
+}
+
 /// Declares `name` with `bound` in `declared`, replacing an earlier
 /// declaration of the same name.
 pub(crate) fn declare(
