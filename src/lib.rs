@@ -92,6 +92,7 @@ pub use config::{
     MAX_HEADERS_LIMIT,
 };
 pub use error::Error;
+pub use handle::delivery::Delivery;
 pub use handle::exchange::{Exchange, Exchanges};
 pub use handle::link::Undelivered;
 pub use handle::shutdown::ShutdownSignal;

@@ -11,7 +11,7 @@ use super::state::Connection;
 use super::transport::Transport;
 use crate::budget::{self, Charge};
 use crate::handle::exchange::Exchange;
-use crate::handle::link::{Link, Reply};
+use crate::handle::link::Reply;
 use crate::handle::upload::UploadShared;
 use crate::handler::{Action, Handoff};
 use crate::proto::body::{BodyDecoder, BodyError};
@@ -130,7 +130,8 @@ impl<T: Transport> Connection<T> {
                 }
                 self.last_read = cx.now;
                 let charge = Charge::new(&cx.notifier.stats);
-                self.start_body(decoder, info, std::mem::take(cx.scratch), cx.now, charge);
+                let request = std::mem::replace(cx.scratch, cx.notifier.recycler.request());
+                self.start_body(decoder, info, request, cx.now, charge);
             }
         }
         true
@@ -193,6 +194,10 @@ impl<T: Transport> Connection<T> {
         let mut request = std::mem::take(cx.scratch);
         self.dispatch(&mut request, info, upload, cx);
         request.clear();
+        if request.retained_bytes() == 0 {
+            // A hand-off took its buffers: reuse some a worker gave back.
+            request = cx.notifier.recycler.request();
+        }
         *cx.scratch = request;
     }
 
@@ -259,7 +264,7 @@ impl<T: Transport> Connection<T> {
             );
             return self.answer_server_error(info, cx);
         };
-        let link = Arc::new(Link::new(cx.notifier.stats.clone()));
+        let link = cx.notifier.recycler.link();
         let notifier = Arc::clone(cx.notifier);
         let shared = upload
             .as_ref()

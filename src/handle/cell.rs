@@ -86,6 +86,19 @@ impl<S> Cell<S> {
         }
     }
 
+    /// Makes the cell as new around `state`, for reuse. Only its sole
+    /// owner can: no waiter, watcher or wake-up can be pending.
+    pub fn reset(&mut self, state: S) {
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        debug_assert_eq!(inner.waiters, 0, "a waiter outlived every handle");
+        inner.state = state;
+        inner.closure = Closure::default();
+        inner.wake_pending = false;
+        inner.waiters = 0;
+        inner.closed_at = None;
+        *self.closed.get_mut() = false;
+    }
+
     pub fn stats(&self) -> &StatsHandle {
         &self.stats
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use super::delivery::Delivery;
 use super::link::{Link, Reply, Undelivered};
 use super::notifier::{Command, Notifier};
 use super::recv;
@@ -65,6 +66,9 @@ pub struct Exchange {
     queued_at: Option<Instant>,
     /// The body, still arriving, for a route that streams it.
     upload: Option<Arc<UploadShared>>,
+    /// The link goes back to the reactor for reuse when the exchange ends
+    /// (not when a `Delivery` or a stream carries it on).
+    recycle_link: bool,
 }
 
 impl Exchange {
@@ -83,6 +87,7 @@ impl Exchange {
             value,
             queued_at: Some(Instant::now()),
             upload,
+            recycle_link: true,
         }
     }
 
@@ -188,21 +193,49 @@ impl Exchange {
     /// Called on the reactor's own thread (which it should not be), it
     /// cannot wait: it queues the response and returns `Ok` without the
     /// delivery guarantee.
-    pub fn respond(mut self, response: Response) -> Result<(), Undelivered> {
+    ///
+    /// The wait costs the worker a wake-up per response; to keep the
+    /// guarantee without it, use [`send_response`](Exchange::send_response)
+    /// and [`Delivery::on_outcome`].
+    pub fn respond(self, response: Response) -> Result<(), Undelivered> {
+        self.send_response(response)?.wait()
+    }
+
+    /// Sends the response and returns at once with its [`Delivery`]: the
+    /// verdict (written in full, or handed back as [`Undelivered`]) to wait
+    /// for now, later, or hand to a callback, so a worker or a long-poll hub
+    /// can move on while the reactor writes. Returns [`Undelivered`] at
+    /// once when the client is already known to be gone.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::{Response, Server};
+    ///
+    /// let server = Server::builder().bind("127.0.0.1:0")?;
+    /// server.workers(1, |exchange| {
+    ///     let Ok(delivery) = exchange.send_response(Response::text(200, "hi")) else {
+    ///         return; // the client left before the response was ready
+    ///     };
+    ///     // ... other work while the reactor writes ...
+    ///     assert!(delivery.wait().is_ok());
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.ends_with("hi"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_response(mut self, response: Response) -> Result<Delivery, Undelivered> {
         self.hand_over(Reply::Ready(response), false)?;
-        if self.notifier.on_reactor_thread() {
-            log::warn!(
-                "{} respond() called on the reactor thread; not waiting",
-                self.id()
-            );
-            return Ok(());
-        }
-        let notifier = &self.notifier;
-        let outcome = self.link.wait_outcome(|| notifier.is_stopped());
-        if outcome.is_err() {
-            Counters::incr(&self.notifier.stats.0.undelivered);
-        }
-        outcome
+        self.recycle_link = false;
+        Ok(Delivery::new(
+            Arc::clone(&self.link),
+            Arc::clone(&self.notifier),
+            self.id(),
+        ))
     }
 
     /// Sends the response and returns at once, without waiting for it to be
@@ -211,11 +244,12 @@ impl Exchange {
     /// [`Stats::undelivered`](crate::Stats::undelivered). Returns
     /// [`Undelivered`] only when the client is already known to be gone.
     ///
-    /// This saves the worker a wake-up per response (see
-    /// docs/performance.md, "worker path"); [`respond`](Exchange::respond)
-    /// keeps the guarantee that nothing is lost silently.
-    pub fn respond_detached(mut self, response: Response) -> Result<(), Undelivered> {
-        self.hand_over(Reply::Ready(response), true)
+    /// The same as [`send_response`](Exchange::send_response) followed by
+    /// [`Delivery::detach`]; [`respond`](Exchange::respond) and
+    /// [`Delivery::on_outcome`] keep the guarantee that nothing is lost
+    /// silently.
+    pub fn respond_detached(self, response: Response) -> Result<(), Undelivered> {
+        self.send_response(response).map(Delivery::detach)
     }
 
     /// Gives the exchange up on purpose, counted in
@@ -330,6 +364,8 @@ impl Exchange {
             close_delimited: options.close_delimited,
         };
         self.hand_over(reply, false)?;
+        // The stream's connection holds the link for as long as it runs.
+        self.recycle_link = false;
         Ok(StreamSender::new(shared, Arc::clone(&self.notifier), id))
     }
 
@@ -417,6 +453,18 @@ impl Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
+        self.report_unanswered();
+        let recycler = &self.notifier.recycler;
+        recycler.give_request(std::mem::take(&mut self.request));
+        if self.recycle_link {
+            recycler.give_link(Arc::clone(&self.link));
+        }
+    }
+}
+
+impl Exchange {
+    /// An exchange ends unanswered: tell the reactor if the client waits.
+    fn report_unanswered(&self) {
         if self.answered {
             return;
         }

@@ -69,29 +69,81 @@ pub(crate) enum Reply {
     Dropped,
 }
 
-#[derive(Debug)]
+/// A callback given the verdict on a response (`Delivery::on_outcome`).
+pub(crate) type OutcomeCallback = Box<dyn FnOnce(Result<(), Undelivered>) + Send>;
+
+/// A verdict for a callback, to run once the link's lock is released.
+pub(crate) type DueCallback = Option<(OutcomeCallback, Result<(), Undelivered>)>;
+
 struct LinkState {
     reply: Reply,
     /// The final word on a response the worker handed over.
     outcome: Option<Result<(), Undelivered>>,
-    /// The worker will not wait for the outcome (`respond_detached`): an
-    /// undelivered response is counted and dropped here.
+    /// Nobody will take the outcome (`respond_detached`, a dropped
+    /// `Delivery`): it is counted, logged and dropped here.
     detached: bool,
+    /// Who wants the outcome instead of waiting for it.
+    on_outcome: Option<OutcomeCallback>,
     /// A response deadline the worker asked for, not yet seen by the reactor.
     requested_deadline: Option<Instant>,
 }
 
 impl LinkState {
-    /// Stores the outcome, or counts and drops it for a detached reply.
-    fn conclude(&mut self, outcome: Result<(), Undelivered>, stats: &StatsHandle) {
-        if self.detached {
-            if let Err(undelivered) = outcome {
-                Counters::incr(&stats.0.undelivered);
+    fn new() -> Self {
+        LinkState {
+            reply: Reply::Waiting,
+            outcome: None,
+            detached: false,
+            on_outcome: None,
+            requested_deadline: None,
+        }
+    }
+
+    /// Records the outcome of an offered response: counted if undelivered,
+    /// then kept for a waiter, handed to the callback (returned, to run
+    /// outside the lock), or dropped when nobody wants it.
+    #[must_use]
+    fn conclude(&mut self, outcome: Result<(), Undelivered>, stats: &StatsHandle) -> DueCallback {
+        if let Err(undelivered) = &outcome {
+            Counters::incr(&stats.0.undelivered);
+            if self.detached {
                 log::debug!("detached response dropped: {undelivered}");
             }
-        } else {
-            self.outcome = Some(outcome);
         }
+        if self.detached {
+            return None;
+        }
+        match self.on_outcome.take() {
+            Some(callback) => Some((callback, outcome)),
+            None => {
+                self.outcome = Some(outcome);
+                None
+            }
+        }
+    }
+}
+
+impl fmt::Debug for LinkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkState")
+            .field("reply", &self.reply)
+            .field("outcome", &self.outcome)
+            .field("detached", &self.detached)
+            .field("on_outcome", &self.on_outcome.is_some())
+            .finish()
+    }
+}
+
+/// Runs a verdict callback: application code, on the reactor thread or
+/// the worker's, so a panic is contained and counted (`callback_panics`).
+pub(crate) fn run_due(due: DueCallback, stats: &StatsHandle) {
+    let Some((callback, outcome)) = due else {
+        return;
+    };
+    let call = std::panic::AssertUnwindSafe(|| callback(outcome));
+    if std::panic::catch_unwind(call).is_err() {
+        Counters::incr(&stats.0.callback_panics);
+        log::warn!("an on_outcome callback panicked; contained");
     }
 }
 
@@ -104,16 +156,15 @@ pub(crate) struct Link {
 impl Link {
     pub fn new(stats: StatsHandle) -> Self {
         Link {
-            cell: Cell::new(
-                LinkState {
-                    reply: Reply::Waiting,
-                    outcome: None,
-                    detached: false,
-                    requested_deadline: None,
-                },
-                stats,
-            ),
+            cell: Cell::new(LinkState::new(), stats),
         }
+    }
+
+    /// Makes a link nobody else holds as new, for the next exchange.
+    pub fn reset(&mut self) {
+        let unheard = self.cell.lock().state.on_outcome.is_some();
+        debug_assert!(!unheard, "a verdict never came");
+        self.cell.reset(LinkState::new());
     }
 
     // ---- worker side ----
@@ -149,6 +200,50 @@ impl Link {
             let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
             guard = self.cell.wait(guard, Some(slice));
         }
+    }
+
+    /// The outcome, if the reactor has given it (taken: it is given once).
+    pub fn take_outcome(&self) -> Option<Result<(), Undelivered>> {
+        self.cell.lock().state.outcome.take()
+    }
+
+    /// Waits up to `timeout` for the outcome (taken: it is given once).
+    pub fn wait_outcome_for(&self, timeout: Duration) -> Option<Result<(), Undelivered>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut guard = self.cell.lock();
+        loop {
+            if let Some(outcome) = guard.state.outcome.take() {
+                return Some(outcome);
+            }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return None;
+            }
+            guard = self.cell.wait(guard, deadline);
+        }
+    }
+
+    /// Nobody will take the outcome: drop it when it comes (counted if
+    /// undelivered; already counted if it came).
+    pub fn detach(&self) {
+        let mut guard = self.cell.lock();
+        guard.state.detached = true;
+        guard.state.outcome = None;
+    }
+
+    /// Hands the outcome to `callback` when it comes, or at once (on this
+    /// thread) if it has.
+    pub fn on_outcome(&self, callback: OutcomeCallback) {
+        let due = {
+            let mut guard = self.cell.lock();
+            match guard.state.outcome.take() {
+                Some(outcome) => Some((callback, outcome)),
+                None => {
+                    guard.state.on_outcome = Some(callback);
+                    None
+                }
+            }
+        };
+        run_due(due, self.cell.stats());
     }
 
     /// The worker wants its response due at `at`. False when the
@@ -215,38 +310,43 @@ impl Link {
     /// wakes every waiter. The first reason sticks.
     pub fn close(&self, reason: CloseReason) {
         let stats = self.cell.stats();
-        let stream = self.cell.close(reason, |state, reason| {
+        let (stream, due) = self.cell.close(reason, |state, reason| {
             match std::mem::replace(&mut state.reply, Reply::Taken) {
                 Reply::Ready(response) => {
-                    state.conclude(Err(Undelivered { response, reason }), stats)
+                    let due = state.conclude(Err(Undelivered { response, reason }), stats);
+                    return (None, due);
                 }
-                Reply::Stream { stream, .. } => return Some((stream, reason)),
+                Reply::Stream { stream, .. } => return (Some((stream, reason)), None),
                 Reply::Waiting => state.reply = Reply::Waiting,
                 Reply::Taken | Reply::Dropped => {}
             }
-            None
+            (None, None)
         });
-        // The stream's watchers are application code: never under our lock.
+        // The stream's watchers and the verdict's callback are application
+        // code: never under our lock.
         if let Some((stream, reason)) = stream {
             stream.close(reason);
         }
+        run_due(due, stats);
     }
 
     /// Gives the worker the verdict on a response the reactor took.
     pub fn settle(&self, outcome: Result<(), Undelivered>) {
         let stats = self.cell.stats();
-        match &outcome {
+        let due = match &outcome {
             Err(undelivered) => {
                 let reason = undelivered.reason;
                 self.cell
-                    .close(reason, |state, _| state.conclude(outcome, stats));
+                    .close(reason, |state, _| state.conclude(outcome, stats))
             }
             Ok(()) => {
                 let mut guard = self.cell.lock();
-                guard.state.conclude(outcome, stats);
+                let due = guard.state.conclude(outcome, stats);
                 self.cell.notify(guard);
+                due
             }
-        }
+        };
+        run_due(due, stats);
     }
 }
 

@@ -4,6 +4,8 @@
 //!
 //! - [`exchange`]: a handed-off request and the means to answer it.
 //! - [`link`]: the cell an exchange shares with its connection.
+//! - [`delivery`]: the verdict on a sent response, to learn later.
+//! - [`recycle`]: requests and cells returned to the reactor for reuse.
 //! - [`stream`]: a streaming response's producer end and queue.
 //! - [`cell`]: the one shared-cell shape all of them are built on.
 //! - [`closure`]: the close reason and watchers every handle shares.
@@ -13,11 +15,13 @@
 
 pub(crate) mod cell;
 pub(crate) mod closure;
+pub(crate) mod delivery;
 pub(crate) mod exchange;
 pub(crate) mod link;
 pub(crate) mod notifier;
 pub(crate) mod outlets;
 pub(crate) mod recv;
+pub(crate) mod recycle;
 pub(crate) mod shutdown;
 pub(crate) mod stream;
 pub(crate) mod upload;

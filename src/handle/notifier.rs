@@ -6,6 +6,7 @@ use std::thread::ThreadId;
 
 use crossbeam_channel::Sender;
 
+use super::recycle::Recycler;
 use super::shutdown::ShutdownSignal;
 use crate::id::ConnectionId;
 use crate::stats::StatsHandle;
@@ -38,6 +39,8 @@ pub(crate) struct Notifier {
     stopped: AtomicBool,
     /// The server's shutdown signal, for exchanges to read.
     pub shutdown: ShutdownSignal,
+    /// Where exchanges return their request and cell for reuse.
+    pub recycler: Recycler,
 }
 
 impl Notifier {
@@ -52,11 +55,12 @@ impl Notifier {
             tx,
             waker,
             wake_pending: AtomicBool::new(false),
-            stats,
+            stats: stats.clone(),
             reactor_thread: std::sync::OnceLock::new(),
             stream_budget_bytes,
             stopped: AtomicBool::new(false),
             shutdown,
+            recycler: Recycler::new(stats.clone()),
         }
     }
 

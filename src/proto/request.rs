@@ -246,6 +246,17 @@ impl Request {
         self.connection
     }
 
+    /// Bytes its buffers hold (their capacity), to decide whether keeping
+    /// it for reuse is worth its memory.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        let span_pair = std::mem::size_of::<(Span, Span)>();
+        self.head.capacity()
+            + self.headers.capacity() * span_pair
+            + self.body.capacity()
+            + self.captures.text.capacity()
+            + self.captures.ends.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
     /// Empties the request for reuse, keeping its buffers' capacity.
     pub(crate) fn clear(&mut self) {
         self.head.clear();

@@ -1,0 +1,123 @@
+//! What a hand-off gives away and gets back: when an exchange ends, its
+//! request's buffers and its cell return to the reactor that made them, so
+//! the next hand-off allocates nothing.
+//!
+//! # Implementation notes
+//!
+//! - Bounded in count and bytes: at most [`RECYCLED`] requests and cells
+//!   wait per reactor, and a request holding more than
+//!   [`RECYCLED_REQUEST_BYTES`] of buffers is freed instead (a large body
+//!   must not stay pinned by an idle server).
+//! - A cell is reused only when nothing else holds it (`Arc::get_mut`): a
+//!   [`Delivery`](super::delivery::Delivery) or the reactor's own delivery
+//!   record may outlive the exchange. A cell still held goes to the back of
+//!   the queue and a new one is made, so reuse never waits.
+//! - Lock-free both ways (bounded crossbeam channels are arrays): a worker
+//!   giving back never blocks, and a full queue just frees.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::link::Link;
+use crate::proto::request::Request;
+use crate::stats::StatsHandle;
+
+/// Requests and cells kept for reuse per reactor.
+pub(crate) const RECYCLED: usize = 64;
+/// A request whose buffers hold more than this is freed, not kept.
+pub(crate) const RECYCLED_REQUEST_BYTES: usize = 16 * 1024;
+
+/// The reactor's returns desk.
+#[derive(Debug)]
+pub(crate) struct Recycler {
+    requests: (Sender<Request>, Receiver<Request>),
+    links: (Sender<Arc<Link>>, Receiver<Arc<Link>>),
+    stats: StatsHandle,
+}
+
+impl Recycler {
+    pub fn new(stats: StatsHandle) -> Self {
+        Recycler {
+            requests: crossbeam_channel::bounded(RECYCLED),
+            links: crossbeam_channel::bounded(RECYCLED),
+            stats,
+        }
+    }
+
+    /// Gives a request's buffers back (any thread), emptied.
+    pub fn give_request(&self, mut request: Request) {
+        if request.retained_bytes() > RECYCLED_REQUEST_BYTES {
+            return;
+        }
+        request.clear();
+        let _ = self.requests.0.try_send(request);
+    }
+
+    /// An empty request with buffers to reuse, or a new one without any.
+    pub fn request(&self) -> Request {
+        self.requests.1.try_recv().unwrap_or_default()
+    }
+
+    /// Gives an exchange's cell back (any thread), still shared perhaps.
+    pub fn give_link(&self, link: Arc<Link>) {
+        let _ = self.links.0.try_send(link);
+    }
+
+    /// A cell for a new exchange: a returned one nobody else holds, reset,
+    /// or a new one.
+    pub fn link(&self) -> Arc<Link> {
+        // Two looks: enough to pass one cell still held (a delivery record
+        // the reactor has not settled yet) without scanning the queue.
+        for _ in 0..2 {
+            let Ok(mut link) = self.links.1.try_recv() else {
+                break;
+            };
+            match Arc::get_mut(&mut link) {
+                Some(only) => {
+                    only.reset();
+                    return link;
+                }
+                None => self.give_link(link),
+            }
+        }
+        Arc::new(Link::new(self.stats.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reason::CloseReason;
+
+    #[test]
+    fn a_returned_cell_is_reused_only_once_nothing_else_holds_it() {
+        let recycler = Recycler::new(StatsHandle::default());
+        let link = recycler.link();
+        link.close(CloseReason::PeerClosed);
+        let held = Arc::clone(&link);
+        recycler.give_link(link);
+        let fresh = recycler.link();
+        assert!(!Arc::ptr_eq(&fresh, &held), "a held cell was reused");
+        drop(held);
+        let reused = recycler.link();
+        assert!(!reused.is_closed(), "a reused cell starts open");
+        assert_eq!(reused.close_reason(), None);
+    }
+
+    #[test]
+    fn large_requests_are_freed_not_kept() {
+        let recycler = Recycler::new(StatsHandle::default());
+        let big = Request {
+            body: vec![0; RECYCLED_REQUEST_BYTES + 1],
+            ..Request::default()
+        };
+        recycler.give_request(big);
+        assert_eq!(recycler.request().retained_bytes(), 0);
+        let mut small = Request::default();
+        small.head.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        recycler.give_request(small);
+        let reused = recycler.request();
+        assert!(reused.head.is_empty() && reused.head.capacity() > 0);
+    }
+}
