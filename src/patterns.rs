@@ -18,6 +18,12 @@
 //! message can go to the next poller at once instead of waiting for the
 //! acknowledgement to time out.
 //!
+//! `respond` waits for that verdict, which costs the worker a wake-up per
+//! response. [`Exchange::send_response`](crate::Exchange::send_response)
+//! returns a [`Delivery`](crate::Delivery) instead: the same verdict,
+//! exactly once, to a callback or to a later look, while the worker (or a
+//! broker thread) goes on. docs/performance.md measures the three ways.
+//!
 //! # Framing: HEAD, 204, 304 and the application's own framing headers
 //!
 //! tether writes the framing itself. A `Content-Length`,
@@ -62,9 +68,12 @@
 //!   [`on_close`](crate::Exchange::on_close), sent into the same channel.
 //!   A poll whose client left is dropped there, which counts as
 //!   `abandoned`.
-//! - **Messages:** a message is given to the oldest poll. If its client
-//!   left before the kernel took the reply, the message comes back in
-//!   `Undelivered` and goes to the next poll.
+//! - **Messages:** a message is given to the oldest poll with
+//!   [`send_response`](crate::Exchange::send_response), and the broker
+//!   moves on: it never waits for a write. If the client left before the
+//!   kernel took the reply, [`Delivery::on_outcome`](crate::Delivery::on_outcome)
+//!   brings the message back through the same channel, to the front of the
+//!   queue, for the next poll.
 //! - **Timeouts:** give the route a deadline longer than the poll's own, so
 //!   the broker answers `204` and the server's `503` never does.
 //!
@@ -76,7 +85,7 @@
 //! use std::time::Duration;
 //! use tether::{ConnectionId, Exchange, Handoff, Request, Response, Router, Server};
 //!
-//! enum Event { Poll(Box<Exchange>), Publish(Vec<u8>), Left(ConnectionId) }
+//! enum Event { Poll(Box<Exchange>), Publish(Vec<u8>), Returned(Vec<u8>), Left(ConnectionId) }
 //!
 //! let (events, inbox) = mpsc::channel::<Event>();
 //! let outbox = events.clone();
@@ -90,12 +99,23 @@
 //!                 polls.push_back(*poll);
 //!             }
 //!             Event::Publish(message) => messages.push_back(message),
+//!             Event::Returned(message) => messages.push_front(message), // not lost
 //!             Event::Left(id) => polls.retain(|poll| poll.id() != id),
 //!         }
 //!         while !messages.is_empty() && !polls.is_empty() {
 //!             let (poll, message) = (polls.pop_front().unwrap(), messages.pop_front().unwrap());
-//!             if let Err(undelivered) = poll.respond(Response::new(200).with_body(message)) {
-//!                 messages.push_front(undelivered.response.body().to_vec()); // not lost
+//!             match poll.send_response(Response::new(200).with_body(message)) {
+//!                 // The verdict comes later, on the reactor thread.
+//!                 Ok(delivery) => {
+//!                     let back = outbox.clone();
+//!                     delivery.on_outcome(move |outcome| {
+//!                         if let Err(undelivered) = outcome {
+//!                             let message = undelivered.response.body().to_vec();
+//!                             let _ = back.send(Event::Returned(message));
+//!                         }
+//!                     });
+//!                 }
+//!                 Err(undelivered) => messages.push_front(undelivered.response.body().to_vec()),
 //!             }
 //!         }
 //!     }

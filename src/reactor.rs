@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::Receiver;
+use crate::handle::queue::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -31,6 +31,7 @@ use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
+use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::id::ConnectionId;
 use crate::proto::encode::DateCache;
@@ -58,6 +59,8 @@ struct Shared {
     config: Config,
     stats: StatsHandle,
     notifier: Arc<Notifier>,
+    /// Where this reactor's exchanges return what they borrowed.
+    recycler: Arc<Recycler>,
     queues: Outlets<Exchange>,
     handler: Handler,
     streams_body: Option<BodyPolicy>,
@@ -79,6 +82,7 @@ impl Shared {
             streams_body: self.streams_body.as_ref(),
             queues: &self.queues,
             notifier: &self.notifier,
+            recycler: &self.recycler,
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
@@ -179,6 +183,7 @@ impl Reactor {
             },
             shared: Shared {
                 config: parts.config,
+                recycler: Arc::new(Recycler::new(parts.stats.clone())),
                 stats: parts.stats,
                 notifier: parts.notifier,
                 queues: parts.queues,

@@ -254,7 +254,7 @@ impl Builder {
             poll.registry()
                 .register(&mut listener, LISTENER, Interest::READABLE)?;
             let waker = Waker::new(poll.registry(), WAKER)?;
-            let (command_tx, command_rx) = crossbeam_channel::unbounded();
+            let (command_tx, command_rx) = crate::handle::queue::channel(None);
             let notifier = Arc::new(Notifier::new(
                 command_tx,
                 waker,

@@ -126,12 +126,11 @@ fn keep_alive_requests_answered_inline_allocate_nothing_after_warm_up() {
 }
 
 /// The worker path reuses what a hand-off needs — the request's buffers and
-/// the exchange's cell go back to the reactor when the exchange ends — so
-/// after warm-up a request handed to a worker allocates (almost) nothing,
-/// on the reactor or on the worker. The only allocations left are the
-/// reactor's command queue growing by a block now and then (one per 31
-/// replies), and a cell that a worker still held when the reactor wanted
-/// it; well under one in ten requests.
+/// the exchange's cell go back to the reactor when the exchange ends, and
+/// the queues keep their capacity — so after warm-up a request handed to a
+/// worker allocates nothing, on the reactor or on the worker. The bound
+/// leaves room for a rare race: a cell both sides let go of at the same
+/// instant is freed, and the next hand-off makes one.
 #[test]
 fn keep_alive_requests_handed_to_workers_allocate_almost_nothing_after_warm_up() {
     let _alone = one_at_a_time();
@@ -155,7 +154,7 @@ fn keep_alive_requests_handed_to_workers_allocate_almost_nothing_after_warm_up()
         });
         let allocations = allocations_for_4000_requests(&server);
         assert!(
-            allocations <= 400,
+            allocations <= 40,
             "{allocations} allocations on the reactor and workers for 4,000 \
              requests (respond_detached: {detached})"
         );

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::Notifier;
 use crate::handle::outlets::Outlets;
+use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::proto::request::Request;
 use crate::stats::Counters;
@@ -26,6 +27,8 @@ pub(crate) struct Cx<'a> {
     /// The hand-off queues, by name.
     pub queues: &'a Outlets<Exchange>,
     pub notifier: &'a Arc<Notifier>,
+    /// Where exchanges return their request and cell for reuse.
+    pub recycler: &'a Arc<Recycler>,
     pub pool: &'a mut BufferPool,
     /// The request being parsed, reused for requests answered inline.
     pub scratch: &'a mut Request,

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crossbeam_channel::TrySendError;
+use std::sync::mpsc::TrySendError;
 
 use super::cx::Cx;
 use super::state::Connection;
@@ -130,7 +130,7 @@ impl<T: Transport> Connection<T> {
                 }
                 self.last_read = cx.now;
                 let charge = Charge::new(&cx.notifier.stats);
-                let request = std::mem::replace(cx.scratch, cx.notifier.recycler.request());
+                let request = std::mem::replace(cx.scratch, cx.recycler.request());
                 self.start_body(decoder, info, request, cx.now, charge);
             }
         }
@@ -196,7 +196,7 @@ impl<T: Transport> Connection<T> {
         request.clear();
         if request.retained_bytes() == 0 {
             // A hand-off took its buffers: reuse some a worker gave back.
-            request = cx.notifier.recycler.request();
+            request = cx.recycler.request();
         }
         *cx.scratch = request;
     }
@@ -264,7 +264,7 @@ impl<T: Transport> Connection<T> {
             );
             return self.answer_server_error(info, cx);
         };
-        let link = cx.notifier.recycler.link();
+        let link = cx.recycler.link();
         let notifier = Arc::clone(cx.notifier);
         let shared = upload
             .as_ref()
@@ -273,6 +273,7 @@ impl<T: Transport> Connection<T> {
             request,
             Arc::clone(&link),
             notifier,
+            Arc::clone(cx.recycler),
             handoff.value,
             shared.clone(),
         );

@@ -286,6 +286,7 @@ impl<T: Transport> Connection<T> {
         {
             if let Some(delivery) = self.deliveries.pop_front() {
                 delivery.link.settle(Ok(()));
+                cx.recycler.give_link(&delivery.link);
             }
         }
         if !self.has_output() && self.output.capacity() > 0 {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::link::{Link, Undelivered};
 use super::notifier::Notifier;
+use super::recycle::Recycler;
 use crate::id::ConnectionId;
 
 /// What became of a response sent with
@@ -61,16 +62,23 @@ use crate::id::ConnectionId;
 pub struct Delivery {
     link: Arc<Link>,
     notifier: Arc<Notifier>,
+    recycler: Arc<Recycler>,
     id: ConnectionId,
     /// The verdict was taken (or handed to a callback): dropping is quiet.
     settled: bool,
 }
 
 impl Delivery {
-    pub(crate) fn new(link: Arc<Link>, notifier: Arc<Notifier>, id: ConnectionId) -> Self {
+    pub(crate) fn new(
+        link: Arc<Link>,
+        notifier: Arc<Notifier>,
+        recycler: Arc<Recycler>,
+        id: ConnectionId,
+    ) -> Self {
         Delivery {
             link,
             notifier,
+            recycler,
             id,
             settled: false,
         }
@@ -141,7 +149,7 @@ impl Drop for Delivery {
         if !self.settled {
             self.link.detach();
         }
-        self.notifier.recycler.give_link(Arc::clone(&self.link));
+        self.recycler.give_link(&self.link);
     }
 }
 

@@ -6,12 +6,11 @@ use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
 use super::delivery::Delivery;
 use super::link::{Link, Reply, Undelivered};
 use super::notifier::{Command, Notifier};
-use super::recv;
+use super::queue::Receiver;
+use super::recycle::Recycler;
 use super::stream::{StreamSender, StreamShared};
 use super::upload::{BodyReader, UploadShared};
 use crate::id::ConnectionId;
@@ -60,6 +59,8 @@ pub struct Exchange {
     request: Request,
     link: Arc<Link>,
     notifier: Arc<Notifier>,
+    /// Where the request's buffers and the cell go when the exchange ends.
+    recycler: Arc<Recycler>,
     answered: bool,
     value: Option<Box<dyn Any + Send + Sync>>,
     /// When it was queued, until a worker takes it.
@@ -76,6 +77,7 @@ impl Exchange {
         request: Request,
         link: Arc<Link>,
         notifier: Arc<Notifier>,
+        recycler: Arc<Recycler>,
         value: Option<Box<dyn Any + Send + Sync>>,
         upload: Option<Arc<UploadShared>>,
     ) -> Self {
@@ -83,6 +85,7 @@ impl Exchange {
             request,
             link,
             notifier,
+            recycler,
             answered: false,
             value,
             queued_at: Some(Instant::now()),
@@ -234,6 +237,7 @@ impl Exchange {
         Ok(Delivery::new(
             Arc::clone(&self.link),
             Arc::clone(&self.notifier),
+            Arc::clone(&self.recycler),
             self.id(),
         ))
     }
@@ -454,10 +458,10 @@ impl Exchange {
 impl Drop for Exchange {
     fn drop(&mut self) {
         self.report_unanswered();
-        let recycler = &self.notifier.recycler;
+        let recycler = &self.recycler;
         recycler.give_request(std::mem::take(&mut self.request));
         if self.recycle_link {
-            recycler.give_link(Arc::clone(&self.link));
+            recycler.give_link(&self.link);
         }
     }
 }
@@ -541,18 +545,12 @@ impl Exchanges {
     /// assert_eq!(gone.unwrap_err(), RecvTimeoutError::Disconnected);
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, RecvTimeoutError> {
-        self.rx
-            .recv_timeout(timeout)
-            .map(Exchange::taken)
-            .map_err(recv::timeout_error)
+        self.rx.recv_timeout(timeout).map(Exchange::taken)
     }
 
     /// The next exchange if one is waiting.
     pub fn try_recv(&self) -> Result<Exchange, TryRecvError> {
-        self.rx
-            .try_recv()
-            .map(Exchange::taken)
-            .map_err(recv::try_error)
+        self.rx.try_recv().map(Exchange::taken)
     }
 
     /// Exchanges waiting now.

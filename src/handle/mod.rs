@@ -11,6 +11,7 @@
 //! - [`closure`]: the close reason and watchers every handle shares.
 //! - [`notifier`]: commands to the reactor and its coalesced wake-up.
 //! - [`outlets`]: the named hand-off queues and WebSocket event streams.
+//! - [`queue`]: the queue under them, whose consumers park without spinning.
 //! - [`upload`]: a request body streamed to the worker as it arrives.
 
 pub(crate) mod cell;
@@ -20,7 +21,7 @@ pub(crate) mod exchange;
 pub(crate) mod link;
 pub(crate) mod notifier;
 pub(crate) mod outlets;
-pub(crate) mod recv;
+pub(crate) mod queue;
 pub(crate) mod recycle;
 pub(crate) mod shutdown;
 pub(crate) mod stream;

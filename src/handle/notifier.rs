@@ -4,9 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
 
-use crossbeam_channel::Sender;
+use super::queue::Sender;
 
-use super::recycle::Recycler;
 use super::shutdown::ShutdownSignal;
 use crate::id::ConnectionId;
 use crate::stats::StatsHandle;
@@ -39,8 +38,6 @@ pub(crate) struct Notifier {
     stopped: AtomicBool,
     /// The server's shutdown signal, for exchanges to read.
     pub shutdown: ShutdownSignal,
-    /// Where exchanges return their request and cell for reuse.
-    pub recycler: Recycler,
 }
 
 impl Notifier {
@@ -55,12 +52,11 @@ impl Notifier {
             tx,
             waker,
             wake_pending: AtomicBool::new(false),
-            stats: stats.clone(),
+            stats,
             reactor_thread: std::sync::OnceLock::new(),
             stream_budget_bytes,
             stopped: AtomicBool::new(false),
             shutdown,
-            recycler: Recycler::new(stats.clone()),
         }
     }
 

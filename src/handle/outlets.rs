@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crossbeam_channel::{Receiver, Sender};
+use super::queue::{self, Receiver, Sender};
 
 /// Channels to declare: a name and a bound (`None`: unbounded).
 pub(crate) type Declared = [(Cow<'static, str>, Option<usize>)];
@@ -34,10 +34,7 @@ impl<T> Outlets<T> {
         let mut senders = Vec::with_capacity(declared.len());
         let mut receivers = Vec::with_capacity(declared.len());
         for (name, bound) in declared {
-            let (tx, rx) = match bound {
-                Some(bound) => crossbeam_channel::bounded(*bound),
-                None => crossbeam_channel::unbounded(),
-            };
+            let (tx, rx) = queue::channel(*bound);
             senders.push((name.clone(), tx));
             receivers.push((name.clone(), rx));
         }

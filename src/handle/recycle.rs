@@ -8,10 +8,12 @@
 //!   wait per reactor, and a request holding more than
 //!   [`RECYCLED_REQUEST_BYTES`] of buffers is freed instead (a large body
 //!   must not stay pinned by an idle server).
-//! - A cell is reused only when nothing else holds it (`Arc::get_mut`): a
-//!   [`Delivery`](super::delivery::Delivery) or the reactor's own delivery
-//!   record may outlive the exchange. A cell still held goes to the back of
-//!   the queue and a new one is made, so reuse never waits.
+//! - A cell comes back from whoever lets go of it last — the worker's
+//!   exchange or [`Delivery`](super::delivery::Delivery), or the reactor's
+//!   delivery record — so only a cell nobody else holds is queued. (Two
+//!   letting go at the same instant may both see the other and neither give
+//!   it back: the cell is freed, and the next hand-off makes one.) The
+//!   reactor checks again with `Arc::get_mut` before reusing one.
 //! - Lock-free both ways (bounded crossbeam channels are arrays): a worker
 //!   giving back never blocks, and a full queue just frees.
 
@@ -59,26 +61,24 @@ impl Recycler {
         self.requests.1.try_recv().unwrap_or_default()
     }
 
-    /// Gives an exchange's cell back (any thread), still shared perhaps.
-    pub fn give_link(&self, link: Arc<Link>) {
-        let _ = self.links.0.try_send(link);
+    /// Called by a holder about to let go of an exchange's cell (any
+    /// thread): keeps it for reuse if that is the last hold on it.
+    pub fn give_link(&self, link: &Arc<Link>) {
+        // Nobody can clone a cell they do not hold: a count of one stays one.
+        // (Between this and the caller's drop the count is two; a reactor
+        // taking it in that instant makes a new one instead.)
+        if Arc::strong_count(link) == 1 {
+            let _ = self.links.0.try_send(Arc::clone(link));
+        }
     }
 
     /// A cell for a new exchange: a returned one nobody else holds, reset,
     /// or a new one.
     pub fn link(&self) -> Arc<Link> {
-        // Two looks: enough to pass one cell still held (a delivery record
-        // the reactor has not settled yet) without scanning the queue.
-        for _ in 0..2 {
-            let Ok(mut link) = self.links.1.try_recv() else {
-                break;
-            };
-            match Arc::get_mut(&mut link) {
-                Some(only) => {
-                    only.reset();
-                    return link;
-                }
-                None => self.give_link(link),
+        if let Ok(mut link) = self.links.1.try_recv() {
+            if let Some(only) = Arc::get_mut(&mut link) {
+                only.reset();
+                return link;
             }
         }
         Arc::new(Link::new(self.stats.clone()))
@@ -96,9 +96,12 @@ mod tests {
         let link = recycler.link();
         link.close(CloseReason::PeerClosed);
         let held = Arc::clone(&link);
-        recycler.give_link(link);
+        recycler.give_link(&link);
+        drop(link);
         let fresh = recycler.link();
         assert!(!Arc::ptr_eq(&fresh, &held), "a held cell was reused");
+        // The last to let go gives it back.
+        recycler.give_link(&held);
         drop(held);
         let reused = recycler.link();
         assert!(!reused.is_closed(), "a reused cell starts open");

@@ -408,7 +408,7 @@ mod tests {
     fn a_blocked_send_does_not_outlive_a_stopped_reactor() {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (tx, _rx) = crossbeam_channel::unbounded();
+        let (tx, _rx) = crate::handle::queue::channel(None);
         let notifier = Arc::new(Notifier::new(
             tx,
             waker,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
+use crate::handle::queue::Sender;
 
 use super::frame::{
     encode_close, encode_frame, Assembly, Decoder, Incoming, Limits, CLOSE_NORMAL, OP_PING,

@@ -7,15 +7,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::handle::queue::Receiver;
 use bytes::Bytes;
-use crossbeam_channel::Receiver;
 
 use super::frame::{encode_frame, OP_BINARY, OP_PING, OP_TEXT};
 use crate::budget::Charge;
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
 use crate::handle::notifier::{Command, Notifier};
-use crate::handle::recv;
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
@@ -447,11 +446,11 @@ impl WsEvents {
         &self,
         timeout: std::time::Duration,
     ) -> Result<WsEvent, std::sync::mpsc::RecvTimeoutError> {
-        self.rx.recv_timeout(timeout).map_err(recv::timeout_error)
+        self.rx.recv_timeout(timeout)
     }
 
     /// The next event if one is waiting.
     pub fn try_recv(&self) -> Result<WsEvent, std::sync::mpsc::TryRecvError> {
-        self.rx.try_recv().map_err(recv::try_error)
+        self.rx.try_recv()
     }
 }

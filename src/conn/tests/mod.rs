@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crate::handle::queue;
 
 use super::state::Phase;
 use super::{Connection, Cx, Readiness, Transport};
@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
+use crate::handle::recycle::Recycler;
 use crate::handler::{Action, Handler, DEFAULT_QUEUE};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
@@ -103,14 +104,15 @@ struct Bed {
     stats: StatsHandle,
     handler: Handler,
     queues: Outlets<Exchange>,
-    exchanges: Receiver<Exchange>,
+    exchanges: queue::Receiver<Exchange>,
     notifier: Arc<Notifier>,
-    commands: Receiver<Command>,
+    recycler: Arc<Recycler>,
+    commands: queue::Receiver<Command>,
     pool: BufferPool,
     scratch: Request,
     discard: Vec<u8>,
     ws_streams: Outlets<WsEvent>,
-    _ws_rx: Vec<(Cow<'static, str>, Receiver<WsEvent>)>,
+    _ws_rx: Vec<(Cow<'static, str>, queue::Receiver<WsEvent>)>,
     poll: mio::Poll,
     now: Instant,
 }
@@ -123,7 +125,7 @@ impl Bed {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let stats = StatsHandle::default();
-        let (command_tx, commands) = crossbeam_channel::unbounded();
+        let (command_tx, commands) = queue::channel(None);
         let config = Config::default();
         let notifier = Arc::new(Notifier::new(
             command_tx,
@@ -142,6 +144,7 @@ impl Bed {
             queues,
             exchanges,
             notifier,
+            recycler: Arc::new(Recycler::new(StatsHandle::default())),
             commands,
             pool: BufferPool::default(),
             scratch: Request::default(),
@@ -167,6 +170,7 @@ impl Bed {
             streams_body: None,
             queues: &self.queues,
             notifier: &self.notifier,
+            recycler: &self.recycler,
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
