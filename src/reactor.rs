@@ -29,6 +29,7 @@ use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
+use crate::handle::link::Link;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
@@ -61,6 +62,8 @@ struct Shared {
     notifier: Arc<Notifier>,
     /// Where this reactor's exchanges return what they borrowed.
     recycler: Arc<Recycler>,
+    /// Responses written this turn, their workers not told yet.
+    delivered: Vec<Arc<Link>>,
     queues: Outlets<Exchange>,
     handler: Handler,
     streams_body: Option<BodyPolicy>,
@@ -83,6 +86,7 @@ impl Shared {
             queues: &self.queues,
             notifier: &self.notifier,
             recycler: &self.recycler,
+            delivered: &mut self.delivered,
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
@@ -184,6 +188,7 @@ impl Reactor {
             shared: Shared {
                 config: parts.config,
                 recycler: Arc::new(Recycler::new(parts.stats.clone())),
+                delivered: Vec::new(),
                 stats: parts.stats,
                 notifier: parts.notifier,
                 queues: parts.queues,
@@ -278,7 +283,25 @@ impl Reactor {
         }
         self.fire_timers(now);
         self.run_ready(now);
+        self.settle_delivered();
         self.reap();
+    }
+
+    /// Tells the workers waiting in `respond` (or on a `Delivery`) that
+    /// their responses were written. Done once per turn, after all of the
+    /// turn's reading and writing: a worker woken mid-turn would preempt
+    /// the reactor (the scheduler favours the thread that slept), and with
+    /// many workers on few cores that held every other connection up.
+    fn settle_delivered(&mut self) {
+        let Shared {
+            delivered,
+            recycler,
+            ..
+        } = &mut self.shared;
+        for link in delivered.drain(..) {
+            link.settle(Ok(()));
+            recycler.give_link(&link);
+        }
     }
 
     fn run_commands(&mut self, now: Instant) {
@@ -459,6 +482,8 @@ impl Reactor {
     /// or the reactor is unwinding), settling every exchange, stream and
     /// WebSocket with `reason`; from then on handles fail fast.
     fn close_all(&mut self, now: Instant, reason: CloseReason) {
+        // Written before anything closed: delivered.
+        self.settle_delivered();
         for (_, conn) in self.conns.iter_mut() {
             conn.close(reason, &mut self.shared.cx(now, self.poll.registry()));
         }
@@ -480,7 +505,8 @@ impl Drop for Reactor {
             return;
         }
         if self.conns.is_empty() {
-            // Never ran, or held nothing: only handles must learn it is gone.
+            // Held no connection: only handles must learn it is gone.
+            self.settle_delivered();
             self.shared.notifier.mark_stopped();
             return;
         }

@@ -285,8 +285,7 @@ impl<T: Transport> Connection<T> {
             .is_some_and(|d| d.end <= self.written_total)
         {
             if let Some(delivery) = self.deliveries.pop_front() {
-                delivery.link.settle(Ok(()));
-                cx.recycler.give_link(&delivery.link);
+                cx.delivered.push(delivery.link);
             }
         }
         if !self.has_output() && self.output.capacity() > 0 {

@@ -20,6 +20,7 @@ use crate::budget::Charge;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
+use crate::handle::link::Link;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
@@ -107,6 +108,7 @@ struct Bed {
     exchanges: queue::Receiver<Exchange>,
     notifier: Arc<Notifier>,
     recycler: Arc<Recycler>,
+    delivered: Vec<Arc<Link>>,
     commands: queue::Receiver<Command>,
     pool: BufferPool,
     scratch: Request,
@@ -145,6 +147,7 @@ impl Bed {
             exchanges,
             notifier,
             recycler: Arc::new(Recycler::new(StatsHandle::default())),
+            delivered: Vec::new(),
             commands,
             pool: BufferPool::default(),
             scratch: Request::default(),
@@ -171,6 +174,7 @@ impl Bed {
             queues: &self.queues,
             notifier: &self.notifier,
             recycler: &self.recycler,
+            delivered: &mut self.delivered,
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
@@ -191,6 +195,15 @@ impl Bed {
     fn client_sends(&mut self, conn: &mut Connection<Script>, bytes: &[u8]) {
         conn.io.reads.push_back(Ok(bytes.to_vec()));
         conn.on_event(readable(), &mut self.cx());
+        self.end_turn();
+    }
+
+    /// What the reactor does at the end of a turn: tell the workers whose
+    /// responses were written.
+    fn end_turn(&mut self) {
+        for link in self.delivered.drain(..) {
+            link.settle(Ok(()));
+        }
     }
 
     /// The client sends FIN.
@@ -201,6 +214,7 @@ impl Bed {
             ..readable()
         };
         conn.on_event(event, &mut self.cx());
+        self.end_turn();
     }
 
     /// Waits for the command a worker-side handle sent, then lets the
@@ -212,6 +226,7 @@ impl Bed {
             .expect("an update from the worker side");
         assert!(matches!(command, Command::Update(id) if id == conn.id));
         conn.on_update(&mut self.cx());
+        self.end_turn();
     }
 
     fn take_exchange(&self) -> Exchange {
