@@ -25,10 +25,12 @@ use super::link::Link;
 use crate::proto::request::Request;
 use crate::stats::StatsHandle;
 
-/// Requests and cells kept for reuse per reactor.
-pub(crate) const RECYCLED: usize = 64;
-/// A request whose buffers hold more than this is freed, not kept.
-pub(crate) const RECYCLED_REQUEST_BYTES: usize = 16 * 1024;
+/// Requests and cells kept for reuse per reactor: enough for the
+/// exchanges of a busy pool coming back in a burst.
+pub(crate) const RECYCLED: usize = 256;
+/// A request whose buffers hold more than this is freed, not kept (so the
+/// requests kept hold at most 2 MiB per reactor).
+pub(crate) const RECYCLED_REQUEST_BYTES: usize = 8 * 1024;
 
 /// The reactor's returns desk.
 #[derive(Debug)]
