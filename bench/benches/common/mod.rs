@@ -72,3 +72,18 @@ pub fn cpu(tids: &[u32]) -> Duration {
         .map(Duration::from_nanos)
         .sum()
 }
+
+/// Context switches so far of threads `tids`, voluntary + involuntary
+/// (`/proc/self/task/<tid>/status`).
+pub fn context_switches(tids: &[u32]) -> u64 {
+    tids.iter()
+        .filter_map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}

@@ -1,20 +1,35 @@
-//! A global allocator that counts the allocations of threads that asked.
+//! A global allocator that counts allocations: of threads that asked, or
+//! (in `count_all_but_excluded` mode) of every thread but the ones that
+//! excluded themselves — for servers whose threads we do not start.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub struct Counting;
 
 static COUNTED: AtomicU64 = AtomicU64::new(0);
+static COUNT_ALL: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    static COUNT_THIS_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// `Some(true)`: count; `Some(false)`: never count; `None`: count only
+    /// in count-all mode.
+    static COUNT_THIS_THREAD: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 /// Counts this thread's allocations from now on.
 pub fn count_this_thread() {
-    COUNT_THIS_THREAD.with(|c| c.set(true));
+    COUNT_THIS_THREAD.with(|c| c.set(Some(true)));
+}
+
+/// Never counts this thread's allocations (the load client's).
+pub fn exclude_this_thread() {
+    COUNT_THIS_THREAD.with(|c| c.set(Some(false)));
+}
+
+/// From now on, counts every thread that did not exclude itself.
+pub fn count_all_but_excluded() {
+    COUNT_ALL.store(true, Ordering::Relaxed);
 }
 
 pub fn counted() -> u64 {
@@ -22,7 +37,8 @@ pub fn counted() -> u64 {
 }
 
 fn note() {
-    if COUNT_THIS_THREAD.try_with(Cell::get).unwrap_or(false) {
+    let mark = COUNT_THIS_THREAD.try_with(Cell::get).unwrap_or(Some(false));
+    if mark.unwrap_or_else(|| COUNT_ALL.load(Ordering::Relaxed)) {
         COUNTED.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -36,7 +36,7 @@ struct Conn {
 }
 
 /// Complete responses at the front of `buf` (removed from it).
-fn take_responses(buf: &mut Vec<u8>) -> usize {
+pub fn take_responses(buf: &mut Vec<u8>) -> usize {
     let mut used = 0;
     let mut count = 0;
     loop {

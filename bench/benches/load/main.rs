@@ -2,9 +2,18 @@
 //! raw mio + httparse canned-reply floor, in the same run.
 //!
 //! ```text
-//! cargo bench --bench load                       # every mode, 3 interleaved rounds
-//! cargo bench --bench load -- keep-alive 5       # one mode, 5 rounds
+//! cargo bench -p tether-bench --bench load                    # every closed-loop mode, 3 rounds
+//! cargo bench -p tether-bench --bench load -- keep-alive 5    # one mode, 5 rounds
+//! cargo bench -p tether-bench --bench load -- idle 15000      # idle connections' cost
+//! cargo bench -p tether-bench --bench load -- workers [rounds] [idle]
 //! ```
+//!
+//! `workers` (workers.rs) compares the worker path with hyper +
+//! `spawn_blocking`, tiny_http and may_minihttp: capacity, then an open
+//! loop at 25/50/75/90 % of the slowest one's capacity, without and with
+//! idle keep-alive connections (10,000 by default). `LOAD_ONLY=tether,hyper`,
+//! `LOAD_WORK=immediate|sleep`, `LOAD_WORKERS`, `LOAD_CONNECTIONS` and
+//! `LOAD_NO_PERF` narrow a run.
 //!
 //! Servers run pinned to core 0, the mio client to core 1 (when there are
 //! two). Figures are medians over rounds; each round runs every server once,
@@ -18,7 +27,10 @@ mod client;
 #[path = "../common/mod.rs"]
 mod common;
 mod measure;
+mod open_loop;
+mod peers;
 mod servers;
+mod workers;
 
 use std::time::Duration;
 
@@ -156,13 +168,21 @@ fn idle_clients(addr: std::net::SocketAddr, n: usize) {
     use std::io::{BufRead, Read, Write};
     let mut streams = Vec::with_capacity(n);
     let mut buf = [0u8; 1024];
+    let mut failed = 0;
     for _ in 0..n {
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")
-            .unwrap();
-        let _ = stream.read(&mut buf).unwrap();
-        streams.push(stream);
+        let opened = std::net::TcpStream::connect(addr).and_then(|mut stream| {
+            stream.write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")?;
+            // The reply fits one read; its length does not matter.
+            let _ = stream.read(&mut buf)?;
+            Ok(stream)
+        });
+        match opened {
+            Ok(stream) => streams.push(stream),
+            Err(_) => failed += 1,
+        }
+    }
+    if failed > 0 {
+        eprintln!("idle clients: {failed} of {n} failed to open");
     }
     println!("ready");
     let _ = std::io::stdin().lock().lines().next();
@@ -218,6 +238,11 @@ fn main() {
             return idle_clients(args[1].parse().unwrap(), args[2].parse().unwrap())
         }
         Some("idle") => return idle(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(15_000)),
+        Some("workers") => {
+            let number =
+                |i: usize, default| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+            return workers::run(number(1, 1), number(2, 10_000));
+        }
         _ => {}
     }
     let rounds = args.iter().find_map(|a| a.parse().ok()).unwrap_or(3);

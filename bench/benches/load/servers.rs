@@ -21,6 +21,14 @@ pub struct Running {
 }
 
 impl Running {
+    pub fn new(addr: SocketAddr, threads: &'static str, stop: impl FnOnce() + 'static) -> Running {
+        Running {
+            addr,
+            threads,
+            stop: Box::new(stop),
+        }
+    }
+
     pub fn stop(self) {
         (self.stop)()
     }
@@ -29,6 +37,8 @@ impl Running {
 /// tether, answering on the reactor thread.
 pub fn tether_inline() -> Running {
     let server = tether::Server::builder()
+        // Room for the idle modes' 10,000-15,000 connections (default 10,000).
+        .config(tether::Config::default().max_connections(20_000))
         .handler(|_: &tether::Request| {
             count_this_thread();
             tether::Action::Respond(tether::Response::text(200, BODY))
