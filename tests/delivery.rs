@@ -14,9 +14,24 @@ use util::*;
 
 const GET: &[u8] = b"GET /job HTTP/1.1\r\nHost: t\r\n\r\n";
 
-/// A body far larger than the socket buffers: unread, it cannot be written.
+/// A body larger than the socket buffers hold while the client does not
+/// read (4 MiB to send, ~128 KiB to receive here): unread, it cannot be
+/// written in full.
+const LARGE: usize = 8 << 20;
+
 fn large_body() -> Vec<u8> {
-    vec![b'x'; 32 << 20]
+    vec![b'x'; LARGE]
+}
+
+/// A client asks, waits until the worker has sent the (large) response,
+/// reads a little of it — so it is surely under way — then resets.
+fn reset_mid_response(server: &tether::Server, worker_sent: &mpsc::Receiver<()>) {
+    let mut client = Client::connect(server.local_addr());
+    client.send(GET);
+    worker_sent.recv_timeout(PATIENCE).unwrap();
+    let mut some = [0u8; 1024];
+    client.stream.read_exact(&mut some).unwrap();
+    client.reset();
 }
 
 #[test]
@@ -51,13 +66,7 @@ fn the_callback_gets_the_response_back_when_the_client_resets_mid_write() {
         delivery.on_outcome(move |outcome| verdicts.send(outcome).unwrap());
         sent.send(()).unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
-    client.send(GET);
-    worker_sent.recv_timeout(PATIENCE).unwrap();
-    // Read a little, so the response is surely under way, then reset.
-    let mut some = [0u8; 1024];
-    client.stream.read_exact(&mut some).unwrap();
-    client.reset();
+    reset_mid_response(&server, &worker_sent);
     let back = heard
         .recv_timeout(PATIENCE)
         .expect("a verdict")
@@ -65,7 +74,7 @@ fn the_callback_gets_the_response_back_when_the_client_resets_mid_write() {
     assert_eq!(back.reason, CloseReason::PeerReset);
     assert_eq!(
         back.response.body().len(),
-        32 << 20,
+        LARGE,
         "the response comes back whole"
     );
     assert_eq!(server.stats().undelivered, 1);
@@ -92,15 +101,12 @@ fn a_delivery_kept_for_later_answers_once_the_verdict_is_in() {
     let delivery = delivery
         .wait_timeout(Duration::from_millis(20))
         .expect_err("still not decided");
-    let reader = std::thread::spawn(move || {
-        let reply = client.read_reply(false);
-        reply.text().len()
-    });
+    let reader = std::thread::spawn(move || client.read_reply(false).body.len());
     let verdict = delivery
         .wait_timeout(PATIENCE)
         .unwrap_or_else(|_| panic!("no verdict once the client read"));
     assert!(verdict.is_ok());
-    assert_eq!(reader.join().unwrap(), 32 << 20);
+    assert_eq!(reader.join().unwrap(), LARGE);
 }
 
 #[test]
@@ -113,12 +119,7 @@ fn a_dropped_delivery_that_fails_is_counted_once() {
         delivery.detach();
         sent.send(()).unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
-    client.send(GET);
-    worker_sent.recv_timeout(PATIENCE).unwrap();
-    let mut some = [0u8; 1024];
-    client.stream.read_exact(&mut some).unwrap();
-    client.reset();
+    reset_mid_response(&server, &worker_sent);
     wait_for("the response counted undelivered", || {
         server.stats().undelivered == 1
     });
@@ -128,6 +129,13 @@ fn a_dropped_delivery_that_fails_is_counted_once() {
 
 #[test]
 fn a_callback_that_panics_is_contained_and_counted() {
+    // These panics are planned; the others still print.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"the application's bug") {
+            default_hook(info);
+        }
+    }));
     let server = serve_workers(Config::default(), 1, move |exchange| {
         if let Ok(delivery) = exchange.send_response(Response::text(200, "ok")) {
             delivery.on_outcome(|_| panic!("the application's bug"));

@@ -26,6 +26,7 @@ mod alloc;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;
+mod idle;
 mod measure;
 mod open_loop;
 mod peers;
@@ -162,36 +163,9 @@ fn run_mode_with(
     }
 }
 
-/// Child process: `n` keep-alive connections, one request each, then idle
-/// until stdin closes.
-fn idle_clients(addr: std::net::SocketAddr, n: usize) {
-    use std::io::{BufRead, Read, Write};
-    let mut streams = Vec::with_capacity(n);
-    let mut buf = [0u8; 1024];
-    let mut failed = 0;
-    for _ in 0..n {
-        let opened = std::net::TcpStream::connect(addr).and_then(|mut stream| {
-            stream.write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")?;
-            // The reply fits one read; its length does not matter.
-            let _ = stream.read(&mut buf)?;
-            Ok(stream)
-        });
-        match opened {
-            Ok(stream) => streams.push(stream),
-            Err(_) => failed += 1,
-        }
-    }
-    if failed > 0 {
-        eprintln!("idle clients: {failed} of {n} failed to open");
-    }
-    println!("ready");
-    let _ = std::io::stdin().lock().lines().next();
-}
-
 /// Memory per idle keep-alive connection, and active clients' latency with
 /// and without `n` idle connections on the same reactor.
 fn idle(n: usize) {
-    use std::io::BufRead;
     pin(0);
     let server = servers::tether_inline();
     pin(1);
@@ -209,19 +183,11 @@ fn idle(n: usize) {
     println!("|---|---|---|---|");
     active("without idle connections");
     let before = common::rss_kib();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["idle-clients", &server.addr.to_string(), &n.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let held = idle::IdleClients::open(server.addr, n);
     std::thread::sleep(Duration::from_millis(300));
     let with_idle = common::rss_kib();
     active(&format!("with {n} idle connections"));
-    drop(child.stdin.take());
-    child.wait().unwrap();
+    drop(held);
     std::thread::sleep(Duration::from_millis(500));
     let after = common::rss_kib();
     server.stop();
@@ -235,7 +201,7 @@ fn main() {
     let args = common::args();
     match args.first().map(String::as_str) {
         Some("idle-clients") => {
-            return idle_clients(args[1].parse().unwrap(), args[2].parse().unwrap())
+            return idle::idle_clients(args[1].parse().unwrap(), args[2].parse().unwrap())
         }
         Some("idle") => return idle(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(15_000)),
         Some("workers") => {

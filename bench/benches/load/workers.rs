@@ -7,9 +7,9 @@
 //! cargo bench -p tether-bench --bench load -- workers [rounds] [idle connections]
 //! ```
 
-use std::io::BufRead;
 use std::time::Duration;
 
+use crate::idle::IdleClients;
 use crate::peers::{self, Answer, Work};
 use crate::servers::{self, Running};
 use crate::{alloc, client, common, measure, median, open_loop, pin};
@@ -151,36 +151,6 @@ fn median_point(points: &[Point]) -> Point {
         p999: pick(|p| p.p999),
         max: pick(|p| p.max),
         unanswered: points.iter().map(|p| p.unanswered).max().unwrap_or(0),
-    }
-}
-
-/// Holds `n` idle keep-alive connections to `addr` open (a child process)
-/// until dropped.
-struct IdleClients(Option<std::process::Child>);
-
-impl IdleClients {
-    fn open(addr: std::net::SocketAddr, n: usize) -> IdleClients {
-        if n == 0 {
-            return IdleClients(None);
-        }
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["idle-clients", &addr.to_string(), &n.to_string()])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        IdleClients(Some(child))
-    }
-}
-
-impl Drop for IdleClients {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            drop(child.stdin.take());
-            let _ = child.wait();
-        }
     }
 }
 
