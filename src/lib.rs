@@ -113,7 +113,8 @@ pub use server::{Builder, Server, ServerHandle};
 #[cfg(feature = "prometheus")]
 pub use stats::PROMETHEUS_CONTENT_TYPE;
 pub use stats::{
-    Closed, Latency, Metric, MetricKind, QueueStats, ReactorStats, Stats, StatsHandle,
+    ByState, Closed, ConnectionState, Latency, Metric, MetricKind, QueueStats, ReactorStats, Stats,
+    StatsHandle,
 };
 pub use stream_options::{Backlog, Heartbeat, StreamOptions};
 pub use ws::{

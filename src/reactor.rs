@@ -105,13 +105,14 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn after(&mut self, conn: &mut Connection, wants_turn: bool, config: &Config) {
+    fn after(&mut self, conn: &mut Connection, wants_turn: bool, shared: &Shared) {
+        conn.sync_state(&shared.stats.0);
         if conn.is_closed() {
             self.reap.push(conn.id.key());
             return;
         }
         let owner = (conn.id.key(), conn.id.generation());
-        let next = conn.next_deadline(config);
+        let next = conn.next_deadline(&shared.config);
         self.timers.arm(&mut conn.timer_slot, next, owner);
         if wants_turn && !conn.is_queued() {
             conn.set_queued(true);
@@ -271,7 +272,7 @@ impl Reactor {
                         Readiness::from(event),
                         &mut self.shared.cx(now, self.poll.registry()),
                     );
-                    self.sched.after(conn, wants_turn, &self.shared.config);
+                    self.sched.after(conn, wants_turn, &self.shared);
                 }
             }
         }
@@ -318,7 +319,7 @@ impl Reactor {
                         continue;
                     }
                     let wants_turn = conn.on_update(&mut self.shared.cx(now, self.poll.registry()));
-                    self.sched.after(conn, wants_turn, &self.shared.config);
+                    self.sched.after(conn, wants_turn, &self.shared);
                 }
                 Command::Shutdown => self.begin_shutdown(now),
                 #[cfg(test)]
@@ -374,7 +375,7 @@ impl Reactor {
             Counters::incr(&mine.active);
         }
         let conn = entry.insert(Connection::new(id, stream, Some(peer), now));
-        self.sched.after(conn, false, &self.shared.config);
+        self.sched.after(conn, false, &self.shared);
     }
 
     /// Out of descriptors: give up the spare one, accept a waiting client and
@@ -406,7 +407,7 @@ impl Reactor {
                 continue;
             }
             let wants_turn = conn.on_deadline(&mut self.shared.cx(now, self.poll.registry()));
-            self.sched.after(conn, wants_turn, &self.shared.config);
+            self.sched.after(conn, wants_turn, &self.shared);
         }
     }
 
@@ -423,7 +424,7 @@ impl Reactor {
             }
             conn.set_queued(false);
             let wants_turn = conn.drive(&mut self.shared.cx(now, self.poll.registry()));
-            self.sched.after(conn, wants_turn, &self.shared.config);
+            self.sched.after(conn, wants_turn, &self.shared);
         }
     }
 
@@ -469,7 +470,7 @@ impl Reactor {
         }
         for (_, conn) in self.conns.iter_mut() {
             let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now, self.poll.registry()));
-            self.sched.after(conn, wants_turn, &self.shared.config);
+            self.sched.after(conn, wants_turn, &self.shared);
         }
     }
 
@@ -486,6 +487,7 @@ impl Reactor {
         self.settle_delivered();
         for (_, conn) in self.conns.iter_mut() {
             conn.close(reason, &mut self.shared.cx(now, self.poll.registry()));
+            conn.sync_state(&self.shared.stats.0);
         }
         self.conns.clear();
         self.shared.notifier.mark_stopped();

@@ -82,6 +82,7 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
     assert_eq!(json["reactors"].as_array().map(Vec::len), Some(2));
     assert_eq!(json["latency_us"]["departure_notice"]["count"], woken);
     assert_eq!(json["closed"]["peer_closed"], leavers);
+    assert!(json["connections"]["reading"].is_u64(), "{json}");
 
     #[cfg(feature = "prometheus")]
     {
@@ -102,6 +103,10 @@ fn traffic_fills_the_histograms_and_labelled_figures() {
         );
         assert!(
             text.contains(&format!("tether_departure_notice_seconds_count {woken}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("tether_connections{state=\"reading\"}"),
             "{text}"
         );
         let abandoned = format!("tether_abandoned_total {leavers}");

@@ -29,7 +29,7 @@ use crate::proto::parse::HeadInfo;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
-use crate::stats::Counters;
+use crate::stats::{ConnectionState, Counters};
 use crate::time::deadline;
 use crate::ws::session::Session;
 
@@ -141,6 +141,9 @@ pub(crate) struct Connection<T = TcpStream> {
     pub(super) flags: Flags,
     /// `draining`: why the connection will close once what is owed is flushed.
     pub(super) drain: Option<CloseReason>,
+    /// The state this connection is counted in (`Stats::connections`);
+    /// `None` before its first count and once closed.
+    counted: Option<ConnectionState>,
     pub(super) input: InBuf,
     /// Input read ahead past the floor every connection may fill (one
     /// buffer, or one head), held against the memory budget.
@@ -174,6 +177,7 @@ impl<T: Transport> Connection<T> {
             // once a write would block.
             flags: Flags::WRITABLE,
             drain: None,
+            counted: None,
             input: InBuf::default(),
             read_ahead: None,
             output: Vec::new(),
@@ -230,6 +234,32 @@ impl<T: Transport> Connection<T> {
     pub(super) fn is_discarding(&self) -> bool {
         (self.is_draining() && !self.is_uploading())
             || matches!(self.phase, Phase::Lingering { .. })
+    }
+
+    /// What the connection is doing, for `Stats::connections`; `None` once
+    /// closed. A worker's exchange outranks draining: the worker is what
+    /// holds the connection open.
+    pub fn state(&self) -> Option<ConnectionState> {
+        Some(match self.phase {
+            Phase::AwaitingResponse { .. } => ConnectionState::AwaitingWorker,
+            Phase::Streaming { .. } => ConnectionState::Streaming,
+            Phase::WebSocket(_) => ConnectionState::WebSocket,
+            Phase::Lingering { .. } => ConnectionState::Draining,
+            Phase::ReadingHead { .. } | Phase::ReadingBody { .. } if self.is_draining() => {
+                ConnectionState::Draining
+            }
+            Phase::ReadingHead { .. } | Phase::ReadingBody { .. } => ConnectionState::Reading,
+            Phase::Closed(_) => return None,
+        })
+    }
+
+    /// Moves the connection to the gauge of the state it is in now. The
+    /// reactor calls this after everything it has a connection do, so the
+    /// gauges add up to `active` at the end of every step.
+    pub fn sync_state(&mut self, stats: &Counters) {
+        let now = self.state();
+        stats.states.shift(self.counted, now);
+        self.counted = now;
     }
 
     // ---- transitions ----

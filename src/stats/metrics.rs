@@ -169,8 +169,9 @@ impl Stats {
         })
     }
 
-    /// The counters as a JSON object: the top-level names above, and
-    /// `closed` as an object keyed by [`CloseReason::as_str`](crate::CloseReason::as_str).
+    /// The counters as a JSON object: the top-level names above, `closed`
+    /// as an object keyed by [`CloseReason::as_str`](crate::CloseReason::as_str),
+    /// and `connections` keyed by [`ConnectionState::as_str`](crate::ConnectionState::as_str).
     pub fn to_json(&self) -> String {
         self.to_json_with(&[])
     }
@@ -193,6 +194,11 @@ impl Stats {
         for (i, (reason, count)) in self.closed.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
             let _ = write!(out, "{sep}\"{}\":{count}", reason.as_str());
+        }
+        out.push_str("},\"connections\":{");
+        for (i, (state, count)) in self.connections.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(out, "{sep}\"{}\":{count}", state.as_str());
         }
         out.push_str("},\"queues\":{");
         for (i, queue) in self.queues.iter().enumerate() {

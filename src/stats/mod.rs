@@ -11,6 +11,7 @@ mod metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod reading;
+mod states;
 
 pub use latency::Latency;
 pub(crate) use latency::Recorder;
@@ -19,6 +20,8 @@ pub use metrics::{Metric, MetricKind};
 #[cfg(feature = "prometheus")]
 pub use prometheus::PROMETHEUS_CONTENT_TYPE;
 pub use reading::{Closed, QueueStats, ReactorStats, Stats};
+pub(crate) use states::StateGauges;
+pub use states::{ByState, ConnectionState};
 
 /// The live counters. Written by the reactor (and by exchanges being dropped),
 /// read by anyone through [`StatsHandle`].
@@ -47,6 +50,8 @@ pub(crate) struct Counters {
     pub memory_held: AtomicU64,
     pub memory_refusals: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
+    /// Open connections by what they are doing.
+    pub states: StateGauges,
     /// Request complete → its response (a stream's head) taken by the kernel.
     pub response_latency: Recorder,
     /// Exchange queued → a worker took it.
@@ -143,6 +148,7 @@ impl StatsHandle {
             memory_held: c.memory_held.load(Relaxed),
             memory_refusals: c.memory_refusals.load(Relaxed),
             closed: Closed(closed),
+            connections: c.states.read(),
             response_latency: c.response_latency.read(),
             queue_wait: c.queue_wait.read(),
             departure_notice: c.departure_notice.read(),
@@ -234,6 +240,7 @@ mod tests {
             memory_held: 21,
             memory_refusals: 22,
             closed: Closed::default(),
+            connections: ByState::default(),
             response_latency: Latency::default(),
             queue_wait: Latency::default(),
             departure_notice: Latency::default(),
@@ -267,6 +274,7 @@ mod tests {
             // Labelled or histogram figures: the Prometheus encoder and the
             // JSON write these themselves (tests/metrics.rs).
             closed: _,
+            connections: _,
             response_latency: _,
             queue_wait: _,
             departure_notice: _,

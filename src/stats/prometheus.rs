@@ -79,6 +79,12 @@ impl Collector for Reading {
                 .encode_family(&labels)?
                 .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
         }
+        let help = "Connections open now, by what they are doing.";
+        let mut family = encoder.encode_descriptor("connections", help, None, MetricType::Gauge)?;
+        for (state, count) in stats.connections.iter() {
+            let labels = [("state", state.as_str())];
+            family.encode_family(&labels)?.encode_gauge(&count)?;
+        }
         let help = "Exchanges waiting for a worker, per hand-off queue.";
         let mut family = encoder.encode_descriptor("queue_depth", help, None, MetricType::Gauge)?;
         for queue in &stats.queues {

@@ -1,6 +1,6 @@
 //! A reading of the counters: what [`StatsHandle::snapshot`](super::StatsHandle::snapshot) returns.
 
-use super::Latency;
+use super::{ByState, Latency};
 use crate::reason::CloseReason;
 
 /// A reading of a server's counters.
@@ -71,6 +71,9 @@ pub struct Stats {
     pub memory_refusals: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
+    /// Open connections by what they are doing now; they add up to
+    /// `active`.
+    pub connections: ByState,
     /// From a request complete (head and body read) to its response — a
     /// stream's head — taken by the kernel; one sample per response written
     /// out on its own (pipelined responses flushed together count once).

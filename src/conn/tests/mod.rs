@@ -29,7 +29,7 @@ use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
-use crate::stats::StatsHandle;
+use crate::stats::{ConnectionState, StatsHandle};
 use crate::ws::socket::WsEvent;
 use crate::ws::DEFAULT_WS_STREAM;
 
@@ -265,6 +265,7 @@ fn a_keep_alive_request_is_answered_inline_and_the_connection_waits_for_more() {
     assert!(written(&conn).ends_with("\r\n\r\nhi"));
     assert!(matches!(conn.phase, Phase::ReadingHead { started: None }));
     assert!(!conn.is_draining() && !conn.is_closed());
+    assert_eq!(conn.state(), Some(ConnectionState::Reading));
     let idle = conn.next_deadline(&bed.config).unwrap();
     assert_eq!(idle, conn.idle_since + bed.config.idle_timeout);
 }
@@ -283,8 +284,10 @@ fn connection_close_drains_then_lingers_then_closes_on_the_clients_fin() {
         }
     ));
     assert!(conn.io.write_shut.get(), "FIN sent after the response");
+    assert_eq!(conn.state(), Some(ConnectionState::Draining));
     bed.client_fin(&mut conn);
     assert_eq!(conn.close_reason(), Some(CloseReason::Drained));
+    assert_eq!(conn.state(), None);
     assert_eq!(bed.stats.snapshot().closed.get(CloseReason::Drained), 1);
 }
 
@@ -294,6 +297,7 @@ fn pipelined_requests_wait_while_a_response_is_pending() {
     let mut conn = bed.conn(usize::MAX);
     bed.client_sends(&mut conn, &[GET, GET].concat());
     assert!(conn.is_response_pending());
+    assert_eq!(conn.state(), Some(ConnectionState::AwaitingWorker));
     let first = bed.take_exchange();
     assert!(bed.exchanges.is_empty(), "one request in a worker's hands");
     let worker = thread::spawn(move || first.respond(Response::text(200, "one")));
