@@ -480,8 +480,8 @@ mod tests {
 
     #[test]
     fn every_default_is_exported_from_the_crate_root() {
-        let lib = include_str!("lib.rs");
-        let defaults = include_str!("config.rs")
+        let lib = include_str!("../lib.rs");
+        let defaults = include_str!("mod.rs")
             .split("pub const ")
             .skip(1)
             .filter_map(|rest| rest.split(':').next())
