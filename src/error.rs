@@ -22,6 +22,14 @@ pub enum Error {
     /// No hand-off queue has this name (see
     /// [`Builder::queue`](crate::Builder::queue)).
     UnknownQueue(String),
+    /// [`Config::set`](crate::Config::set) was given a name no field has,
+    /// or a value not of the field's form; `why` says what was expected.
+    InvalidSetting {
+        /// The name as given.
+        name: String,
+        /// What was wrong, and what would do.
+        why: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -32,6 +40,7 @@ impl fmt::Display for Error {
             Error::ReactorFailed => f.write_str("a reactor stopped on a failure of its own"),
             Error::InvalidRoute(why) => write!(f, "invalid route: {why}"),
             Error::UnknownQueue(name) => write!(f, "no hand-off queue is named {name:?}"),
+            Error::InvalidSetting { name, why } => write!(f, "setting {name}: {why}"),
         }
     }
 }
@@ -43,7 +52,8 @@ impl std::error::Error for Error {
             Error::InvalidConfig(_)
             | Error::ReactorFailed
             | Error::InvalidRoute(_)
-            | Error::UnknownQueue(_) => None,
+            | Error::UnknownQueue(_)
+            | Error::InvalidSetting { .. } => None,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+mod settings;
+
 /// Default for [`Config::backlog`].
 pub const DEFAULT_BACKLOG: i32 = 1024;
 /// Default for [`Config::max_connections`].
@@ -336,7 +338,9 @@ impl Default for Config {
     }
 }
 
-/// One builder method per field: `Config::default().idle_timeout(d)`.
+/// One builder method per field (`Config::default().idle_timeout(d)`), and
+/// the by-name access of [`Config::set`] and [`Config::settings`]: one list,
+/// so a new field cannot be missing from either.
 macro_rules! setters {
     ($($name:ident: $ty:ty,)*) => {
         impl Config {
@@ -348,6 +352,22 @@ macro_rules! setters {
                     self
                 }
             )*
+
+            const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// `None` if no field has this name.
+            fn set_field(&mut self, name: &str, text: &str) -> Option<Result<(), crate::Error>> {
+                match name {
+                    $(stringify!($name) => Some(
+                        settings::parse_as::<$ty>(name, text).map(|value| self.$name = value)
+                    ),)*
+                    _ => None,
+                }
+            }
+
+            fn show_fields(&self) -> Vec<(&'static str, String)> {
+                vec![$((stringify!($name), settings::Setting::show(&self.$name))),*]
+            }
         }
     };
 }
@@ -382,6 +402,7 @@ setters! {
     ws_max_pending_events: usize,
     memory_budget_bytes: usize,
     keepalive: Option<Keepalive>,
+    tcp_user_timeout: Option<Duration>,
 }
 
 impl Config {
