@@ -2,13 +2,19 @@
 //!
 //! ```text
 //! cargo run --release --example demo [-- --addr HOST:PORT] [--workers N]
+//!     [--keepalive IDLE,INTERVAL,COUNT|off] [--user-timeout DURATION|off]
+//!     [--ws-ping INTERVAL,TIMEOUT] [--idle-timeout DURATION]
+//!     [--response-timeout DURATION] [--set NAME=VALUE]...
 //! ```
 //!
 //! Serves on 127.0.0.1:8080 (or `--addr`, or env `TETHER_ADDR`) and prints
 //! `listening on http://HOST:PORT` once it accepts. SIGINT or SIGTERM shut it
-//! down gracefully. `RUST_LOG=tether=debug` shows clients leaving.
+//! down gracefully. `RUST_LOG=tether=debug` shows clients leaving. `--set`
+//! changes any `Config` field (`--set max_body_bytes=4MiB`); a bad name or
+//! value stops it with a message saying what would do.
 //!
 //! Endpoints:
+//! - `GET /`: the demo page: the streams, both chats and a live dashboard.
 //! - `GET /hello`: `Hello, World!`, answered on the reactor thread.
 //! - `GET /work?ms=N`: a worker works N ms (at most 60000), then answers
 //!   `worked N ms`; if the client leaves meanwhile, the worker stops at once
@@ -26,6 +32,9 @@
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member.
 //! - `GET /stats`: the server's counters as JSON.
+//! - `GET /stats/stream`: the same as Server-Sent Events (`event: stats`),
+//!   one reading a second, for the page's dashboard.
+//! - `GET /config`: the settings in use as JSON.
 //! - `GET /metrics`: the same for a Prometheus scraper (OpenMetrics text,
 //!   closes labelled by reason, latency histograms).
 //!
@@ -34,6 +43,7 @@
 
 mod frames;
 mod long_poll;
+mod options;
 mod streams;
 mod websocket;
 
@@ -48,7 +58,8 @@ use tether::{
     PROMETHEUS_CONTENT_TYPE,
 };
 
-const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// The page at `/`: plain HTML, CSS and JavaScript, no build step.
+const PAGE: &str = include_str!("page.html");
 const MAX_WORK_MS: u64 = 60_000;
 const DEFAULT_POLL_MS: u64 = 30_000;
 const MAX_POLL_MS: u64 = 120_000;
@@ -56,50 +67,40 @@ const MAX_POLL_MS: u64 = 120_000;
 const POLLS: &str = "polls";
 const POLLS_QUEUED: usize = 1024;
 
-struct Options {
-    addr: String,
-    workers: usize,
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        addr: std::env::var("TETHER_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string()),
-        workers: 4,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => options.addr = args.next().ok_or("--addr needs HOST:PORT")?,
-            "--workers" => {
-                let n = args.next().ok_or("--workers needs a number")?;
-                options.workers = n.parse().map_err(|_| format!("bad --workers {n}"))?;
-            }
-            "-h" | "--help" => {
-                return Err("usage: demo [--addr HOST:PORT] [--workers N]".to_string())
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(options)
+/// `/stats` as JSON, with the demo's own counter.
+fn stats_json(stats: &StatsHandle, requeued: &AtomicU64) -> String {
+    let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
+    stats.snapshot().to_json_with(&extra)
 }
 
 /// The route table. Routes run on the reactor thread: they answer what
 /// never blocks and hand off the rest. The router answers `HEAD` for `GET`
 /// routes, `405` with `Allow` and `404` by itself.
-fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>) -> Router {
+fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Router {
     let metrics = stats.clone();
     Router::new()
+        .get("/", |_: &Request| {
+            Response::new(200)
+                .with_header("Content-Type", "text/html; charset=utf-8")
+                .with_header("Cache-Control", "no-store")
+                .with_body(PAGE)
+        })
+        .get("/config", move |_: &Request| {
+            Response::new(200)
+                .with_header("Content-Type", "application/json")
+                .with_body(settings.clone())
+        })
         .get("/hello", |_: &Request| Response::text(200, "Hello, World!"))
         .post("/echo", |req: &Request| {
             Response::new(200).with_body(req.body().to_vec())
         })
         .get("/stats", move |_: &Request| {
-            let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
             Response::new(200)
                 .with_header("Content-Type", "application/json")
                 .with_header("Cache-Control", "no-store")
-                .with_body(stats.snapshot().to_json_with(&extra))
+                .with_body(stats_json(&stats, &requeued))
         })
+        .get("/stats/stream", |_: &Request| Action::Handoff)
         .get("/metrics", move |_: &Request| {
             Response::new(200)
                 .with_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
@@ -165,6 +166,12 @@ fn work(exchange: Exchange, hand: &Hand) {
                 let _ = hand.streams.send(streams::Job::Events { sender });
             }
         }
+        "/stats/stream" => {
+            let options = sse_options(DEFAULT_SSE_HEARTBEAT).backlog(Backlog::KeepNewest);
+            if let Ok(sender) = exchange.stream_with(sse_head(), options) {
+                let _ = hand.streams.send(streams::Job::Stats { sender });
+            }
+        }
         "/poll" => {
             let ms = number("timeout_ms")
                 .unwrap_or(DEFAULT_POLL_MS)
@@ -187,19 +194,27 @@ fn work(exchange: Exchange, hand: &Hand) {
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let options = match parse_options() {
+    let options = match options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(2);
         }
     };
-    let (streams_tx, streams_rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("demo-streams".into())
-        .spawn(move || streams::run(streams_rx))
-        .expect("spawn the stream producer");
     let requeued = Arc::new(AtomicU64::new(0));
+    let builder = Server::builder()
+        .config(options.config.clone())
+        .queue(POLLS, POLLS_QUEUED);
+    let stats = builder.stats_handle();
+    let (streams_tx, streams_rx) = std::sync::mpsc::channel();
+    {
+        let (stats, requeued) = (stats.clone(), Arc::clone(&requeued));
+        let stats_json = Box::new(move || stats_json(&stats, &requeued));
+        std::thread::Builder::new()
+            .name("demo-streams".into())
+            .spawn(move || streams::run(streams_rx, stats_json))
+            .expect("spawn the stream producer");
+    }
     let (hub_tx, hub_rx) = std::sync::mpsc::channel();
     {
         let (hub_tx, requeued) = (hub_tx.clone(), Arc::clone(&requeued));
@@ -209,9 +224,11 @@ fn main() {
             .expect("spawn the long-poll hub");
     }
 
-    let builder = Server::builder().queue(POLLS, POLLS_QUEUED);
-    let stats = builder.stats_handle();
-    let router = routes(stats, Arc::clone(&requeued));
+    let router = routes(
+        stats,
+        Arc::clone(&requeued),
+        options::settings_json(&options),
+    );
     let server = match builder.router(router).bind(options.addr.as_str()) {
         Ok(server) => server,
         Err(err) => {

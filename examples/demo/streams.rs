@@ -11,9 +11,24 @@ use crate::frames::FrameSource;
 
 /// A stream to feed.
 pub enum Job {
-    Mjpeg { sender: StreamSender, fps: u32 },
-    Events { sender: StreamSender },
+    Mjpeg {
+        sender: StreamSender,
+        fps: u32,
+    },
+    Events {
+        sender: StreamSender,
+    },
+    /// The page's dashboard: a stats reading every second.
+    Stats {
+        sender: StreamSender,
+    },
 }
+
+/// How often the dashboard gets a reading.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes the server's stats as JSON.
+pub type StatsJson = Box<dyn Fn() -> String + Send>;
 
 struct Viewer {
     sender: StreamSender,
@@ -32,17 +47,20 @@ struct Subscriber {
 pub const MJPEG_BOUNDARY: &str = "tether-frame";
 
 /// Runs until every job sender is gone.
-pub fn run(jobs: Receiver<Job>) {
+pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
     let mjpeg = Multipart::new(MJPEG_BOUNDARY).expect("a valid boundary");
     let mut frames = FrameSource::new();
     let mut viewers: Vec<Viewer> = Vec::new();
     let mut subscribers: Vec<Subscriber> = Vec::new();
+    let mut dashboards: Vec<StreamSender> = Vec::new();
+    let mut stats_due = Instant::now();
     loop {
         let now = Instant::now();
         let next_due = viewers
             .iter()
             .map(|v| v.due)
             .chain(subscribers.iter().map(|s| s.due))
+            .chain((!dashboards.is_empty()).then_some(stats_due))
             .min();
         let wait = next_due.map_or(Duration::from_secs(3600), |due| {
             due.saturating_duration_since(now)
@@ -58,11 +76,35 @@ pub fn run(jobs: Receiver<Job>) {
                 due: Instant::now() + Duration::from_secs(1),
                 next_tick: 1,
             }),
+            Ok(Job::Stats { sender }) => {
+                // The first reading at once, not a second later.
+                let mut sender = sender;
+                let event = SseEvent::new(&stats_json()).event("stats").encode();
+                if sender.try_send(event).is_ok() {
+                    if dashboards.is_empty() {
+                        stats_due = Instant::now() + STATS_EVERY;
+                    }
+                    dashboards.push(sender);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
 
         let now = Instant::now();
+        if !dashboards.is_empty() && stats_due <= now {
+            stats_due = now + STATS_EVERY;
+            // KeepNewest: a slow dashboard only ever waits for the newest
+            // reading.
+            let event = tether::Bytes::from(SseEvent::new(&stats_json()).event("stats").encode());
+            dashboards.retain_mut(|sender| match sender.try_send(event.clone()) {
+                Ok(()) | Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Closed(reason)) => {
+                    log::debug!("{} dashboard gone: {reason}", sender.id());
+                    false
+                }
+            });
+        }
         // One encoded part serves every viewer due now.
         let mut part = None;
         viewers.retain_mut(|viewer| {

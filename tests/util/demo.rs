@@ -33,7 +33,29 @@ pub struct Demo {
 
 impl Demo {
     pub fn start() -> Demo {
-        Self::spawn(Command::new(demo_binary()).args(["--workers", "2"]))
+        Self::start_with(&[])
+    }
+
+    /// The demo with these flags besides `--workers 2`.
+    pub fn start_with(flags: &[&str]) -> Demo {
+        Self::spawn(
+            Command::new(demo_binary())
+                .args(["--workers", "2"])
+                .args(flags),
+        )
+    }
+
+    /// Runs the demo with `flags` expecting it to refuse them: its exit
+    /// code and what it said.
+    #[allow(dead_code)]
+    pub fn refuse(flags: &[&str]) -> (Option<i32>, String) {
+        let output = Command::new(demo_binary())
+            .args(["--addr", "127.0.0.1:0"])
+            .args(flags)
+            .output()
+            .expect("the demo binary");
+        let said = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), said)
     }
 
     /// The `service` example, on a free port.

@@ -1,0 +1,96 @@
+//! The demo's command line. Every `Config` field can be changed without
+//! copying the demo: the common ones have flags of their own, the rest go
+//! through `--set name=value`, all checked by `Config::set`.
+
+use tether::Config;
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+pub const USAGE: &str = "\
+usage: demo [--addr HOST:PORT] [--workers N]
+            [--keepalive IDLE,INTERVAL,COUNT|off] [--user-timeout DURATION|off]
+            [--ws-ping INTERVAL,TIMEOUT] [--idle-timeout DURATION]
+            [--response-timeout DURATION] [--set NAME=VALUE]...
+durations: 250ms, 30s, 2m, 1h or never; sizes: 65536, 64KiB, 16MiB.
+--set takes any Config field, e.g. --set max_body_bytes=4MiB";
+
+pub struct Options {
+    pub addr: String,
+    pub workers: usize,
+    pub config: Config,
+}
+
+/// Parses `args` (without the program name); the error is for the user.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        addr: std::env::var("TETHER_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string()),
+        workers: 4,
+        config: Config::default(),
+    };
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            return Err(USAGE.to_string());
+        }
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        let config = &mut options.config;
+        let set = |config: &mut Config, name: &str, text: &str| {
+            config
+                .set(name, text)
+                .map_err(|err| format!("{flag}: {err}"))
+        };
+        match flag.as_str() {
+            "--addr" => options.addr = value()?,
+            "--workers" => {
+                let n = value()?;
+                options.workers = match n.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--workers: {n:?} is not a number above 0")),
+                };
+            }
+            "--keepalive" => set(config, "keepalive", &value()?)?,
+            "--user-timeout" => set(config, "tcp_user_timeout", &value()?)?,
+            "--idle-timeout" => set(config, "idle_timeout", &value()?)?,
+            "--response-timeout" => set(config, "response_timeout", &value()?)?,
+            "--ws-ping" => {
+                let both = value()?;
+                let Some((interval, timeout)) = both.split_once(',') else {
+                    return Err(format!("--ws-ping: {both:?} is not INTERVAL,TIMEOUT"));
+                };
+                set(config, "ws_ping_interval", interval)?;
+                set(config, "ws_pong_timeout", timeout)?;
+            }
+            "--set" => {
+                let pair = value()?;
+                let Some((name, text)) = pair.split_once('=') else {
+                    return Err(format!("--set: {pair:?} is not NAME=VALUE"));
+                };
+                set(config, name.trim(), text)?;
+            }
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    options
+        .config
+        .validate()
+        .map_err(|err| format!("the settings do not fit together: {err}"))?;
+    Ok(options)
+}
+
+/// The settings in use as a JSON object, for the page.
+pub fn settings_json(options: &Options) -> String {
+    let mut fields = vec![("workers".to_string(), options.workers.to_string())];
+    for (name, value) in options.config.settings() {
+        fields.push((name.to_string(), value));
+    }
+    // Names are identifiers and values are written by `Config::settings`
+    // (digits, letters, `,`): nothing to escape.
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| format!("\"{name}\":\"{value}\""))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
