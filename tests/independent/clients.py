@@ -13,28 +13,13 @@ port, runs the checks, stops it with SIGTERM. Prints "N passed, M failed".
 
 import email.feedparser
 import io
-import signal
-import subprocess
 import sys
-import time
 
 import requests
 import sseclient
 from PIL import Image
 
-
-def start_demo(binary):
-    proc = subprocess.Popen(
-        [binary, "--addr", "127.0.0.1:0", "--workers", "2"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().strip()
-    prefix = "listening on "
-    if not line.startswith(prefix):
-        proc.kill()
-        raise SystemExit(f"unexpected first line from the demo: {line!r}")
-    return proc, line[len(prefix):]
+from demoproc import run_checks, start_demo
 
 
 def check_hello(base):
@@ -89,27 +74,9 @@ def check_long_poll(base):
 
 
 def main():
-    binary = sys.argv[1]
-    proc, base = start_demo(binary)
-    passed = failed = 0
-    try:
-        for check in (check_hello, check_events, check_mjpeg, check_long_poll):
-            started = time.monotonic()
-            try:
-                check(base)
-                passed += 1
-                print(f"ok     {check.__name__} ({time.monotonic() - started:.2f}s)")
-            except Exception as err:  # report every check, then fail
-                failed += 1
-                print(f"FAILED {check.__name__}: {err!r}")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=15)
-        if code != 0:
-            failed += 1
-            print(f"FAILED demo exited with {code} on SIGTERM")
-    print(f"independent: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    proc, base = start_demo(sys.argv[1])
+    checks = (check_hello, check_events, check_mjpeg, check_long_poll)
+    return run_checks("independent", proc, base, checks)
 
 
 if __name__ == "__main__":
