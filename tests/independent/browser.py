@@ -23,7 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from demoproc import run_checks, start_demo
+from demoproc import run_checks, start_demo, wait_until
 
 # The flags the issue asks for, plus a fresh profile (added per run) and a
 # /dev/shm-free renderer for small containers.
@@ -42,17 +42,6 @@ CHROMIUM_FLAGS = [
 # leave is the one figure that is the point of the test.
 PATIENCE = 30
 NOTICE_LIMIT = 2.0
-
-
-def wait_until(what, condition, patience=PATIENCE):
-    deadline = time.monotonic() + patience
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def stats(base):

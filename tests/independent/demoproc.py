@@ -6,6 +6,19 @@ import subprocess
 import time
 
 
+def wait_until(what, condition, patience=30):
+    """Polls `condition` until it returns something true (which it
+    returns), or fails after `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 def start_demo(binary, *flags):
     """Starts the demo on a free loopback port; returns (process, base URL)."""
     proc = subprocess.Popen(

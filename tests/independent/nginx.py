@@ -24,24 +24,13 @@ import time
 import requests
 import websocket
 
-from demoproc import run_checks, start_demo
+from demoproc import run_checks, start_demo, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SITE = os.path.join(HERE, "..", "..", "docs", "nginx.conf")
 PATIENCE = 30
 # The demo's WebSocket heartbeat for this run: a ping a second, 2 s to answer.
 WS_PING = "1s,2s"
-
-
-def wait_until(what, condition, patience=PATIENCE):
-    deadline = time.monotonic() + patience
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def free_port():
