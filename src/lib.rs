@@ -77,6 +77,10 @@ mod stats;
 mod stream_options;
 mod time;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls_api;
 pub mod ws;
 
 pub use bytes::Bytes;

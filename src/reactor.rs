@@ -27,7 +27,7 @@ use slab::Slab;
 
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
-use crate::conn::{Connection, Cx, Readiness};
+use crate::conn::{Connection, Cx, Readiness, Stream};
 use crate::handle::exchange::Exchange;
 use crate::handle::link::Link;
 use crate::handle::notifier::{Command, Notifier};
@@ -143,6 +143,9 @@ pub(crate) struct ReactorParts {
     /// reactors.
     pub index: u64,
     pub count: u64,
+    /// Accept TLS (feature `tls`): every connection is wrapped in a session.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsAcceptor>,
 }
 
 pub(crate) struct Reactor {
@@ -164,6 +167,8 @@ pub(crate) struct Reactor {
     shutdown_deadline: Option<Instant>,
     sched: Scheduler,
     shared: Shared,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsAcceptor>,
 }
 
 impl Reactor {
@@ -201,6 +206,8 @@ impl Reactor {
                 date: DateCache::new(),
                 ws_streams: parts.ws_streams,
             },
+            #[cfg(feature = "tls")]
+            tls: parts.tls,
         }
     }
 
@@ -366,6 +373,21 @@ impl Reactor {
             log::warn!("{id} register failed: {err}; dropping the connection");
             return;
         }
+        // TLS on the accepted socket if the server serves TLS.
+        #[cfg(feature = "tls")]
+        let stream = match &self.tls {
+            Some(tls) => tls.accept(stream),
+            None => Ok(Stream::Plain(stream)),
+        };
+        #[cfg(not(feature = "tls"))]
+        let stream: io::Result<Stream> = Ok(Stream::Plain(stream));
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(err) => {
+                log::warn!("{id} could not start a session: {err}; dropping the connection");
+                return;
+            }
+        };
         log::trace!("{id} accepted from {peer}");
         let stats = &self.shared.stats.0;
         Counters::incr(&stats.accepted);

@@ -72,11 +72,22 @@ pub enum CloseReason {
     /// could not hold a request body (answered `503`) or a WebSocket message
     /// (close `1009`): the server was full, not the client at fault.
     MemoryBudget,
+    /// A TLS client closed TCP without first sending `close_notify`: its
+    /// data may have been cut short (a truncation), so nothing it sent
+    /// after the last complete request is trusted. Many clients close this
+    /// way; it is a departure, not an attack, unless a request was cut.
+    TlsTruncated,
+    /// A TLS client sent a fatal alert, a record that does not decrypt or
+    /// parse, or failed the handshake.
+    TlsError,
+    /// A TLS client did not finish its handshake in time
+    /// ([`Config::head_timeout`](crate::Config::head_timeout) from accept).
+    HandshakeTimeout,
 }
 
 impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
-    pub(crate) const COUNT: usize = 22;
+    pub(crate) const COUNT: usize = 25;
 
     /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::Stats)).
     pub const ALL: [CloseReason; Self::COUNT] = [
@@ -102,6 +113,9 @@ impl CloseReason {
         CloseReason::Shutdown,
         CloseReason::ServerError,
         CloseReason::MemoryBudget,
+        CloseReason::TlsTruncated,
+        CloseReason::TlsError,
+        CloseReason::HandshakeTimeout,
     ];
 
     /// The stable snake_case name used in stats and logs.
@@ -133,6 +147,9 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::ServerError => "server_error",
             CloseReason::MemoryBudget => "memory_budget",
+            CloseReason::TlsTruncated => "tls_truncated",
+            CloseReason::TlsError => "tls_error",
+            CloseReason::HandshakeTimeout => "handshake_timeout",
         }
     }
 
@@ -153,6 +170,7 @@ impl CloseReason {
                 | CloseReason::WriteError
                 | CloseReason::KeepaliveFailed
                 | CloseReason::PingTimeout
+                | CloseReason::TlsTruncated
         )
     }
 
@@ -167,6 +185,10 @@ impl CloseReason {
             io::ErrorKind::TimedOut
             | io::ErrorKind::HostUnreachable
             | io::ErrorKind::NetworkUnreachable => CloseReason::KeepaliveFailed,
+            // Only a TLS transport reports these: TCP closed without
+            // close_notify, or a record that was not TLS.
+            io::ErrorKind::UnexpectedEof => CloseReason::TlsTruncated,
+            io::ErrorKind::InvalidData => CloseReason::TlsError,
             _ => CloseReason::SocketError,
         }
     }

@@ -56,6 +56,8 @@ pub struct Builder {
     streams_body: Option<BodyPolicy>,
     /// The router's upload routes; dropped when a handler replaces it.
     router_uploads: Option<BodyPolicy>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -275,6 +277,8 @@ impl Builder {
                 ws_streams: stream_txs.clone(),
                 index: index as u64,
                 count: count as u64,
+                #[cfg(feature = "tls")]
+                tls: self.tls.clone(),
             });
             let name = if count == 1 {
                 "tether-reactor".to_string()
@@ -304,6 +308,8 @@ impl Builder {
             workers: Mutex::new(Vec::new()),
             signal,
             exits,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         })
     }
 }
@@ -333,6 +339,8 @@ pub struct Server {
     signal: ShutdownSignal,
     /// One notice per reactor thread that has ended (true: it panicked).
     exits: Receiver<bool>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
 }
 
 impl std::fmt::Debug for Server {
@@ -356,6 +364,8 @@ impl Server {
             route_error: None,
             streams_body: None,
             router_uploads: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 

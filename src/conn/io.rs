@@ -33,8 +33,10 @@ fn read_floor(config: &Config) -> usize {
 }
 
 impl<T: Transport> Connection<T> {
+    /// Bytes owed to the client that the kernel has not taken: queued
+    /// output, or records the transport made of it (TLS).
     pub(super) fn has_output(&self) -> bool {
-        self.output_pos < self.output.len()
+        self.output_pos < self.output.len() || self.io.has_pending_output()
     }
 
     /// Output queued and not yet written.
@@ -249,12 +251,19 @@ impl<T: Transport> Connection<T> {
         while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
             // INVARIANT: output_pos <= output.len() (advanced only by what
             // write reports, which is at most the slice it was given).
-            match self.io.write(&self.output[self.output_pos..]) {
-                Ok(0) => {
+            // Only the transport's own records are left: flush those.
+            let written = if self.unsent() == 0 {
+                self.io.flush_pending().map(|()| None)
+            } else {
+                self.io.write(&self.output[self.output_pos..]).map(Some)
+            };
+            match written {
+                Ok(None) => {}
+                Ok(Some(0)) => {
                     self.close(CloseReason::WriteError, cx);
                     return;
                 }
-                Ok(n) => {
+                Ok(Some(n)) => {
                     self.output_pos += n;
                     self.written_total += n as u64;
                     self.last_write = cx.now;
@@ -279,10 +288,14 @@ impl<T: Transport> Connection<T> {
                 }
             }
         }
-        while self
-            .deliveries
-            .front()
-            .is_some_and(|d| d.end <= self.written_total)
+        // Delivered means taken by the kernel: with records still held by
+        // the transport, nothing written is known to be there yet.
+        let in_kernel = !self.io.has_pending_output();
+        while in_kernel
+            && self
+                .deliveries
+                .front()
+                .is_some_and(|d| d.end <= self.written_total)
         {
             if let Some(delivery) = self.deliveries.pop_front() {
                 cx.delivered.push(delivery.link);

@@ -172,7 +172,14 @@ impl<T: Transport> Connection<T> {
             }
             Phase::ReadingHead { started } if !self.is_draining() => {
                 if started.is_some_and(|s| deadline(s, config.head_timeout) <= now) {
-                    self.close(CloseReason::HeadTimeout, cx);
+                    // A TLS client still in its handshake never began a
+                    // request: say which it was.
+                    let reason = if self.io.is_handshaking() {
+                        CloseReason::HandshakeTimeout
+                    } else {
+                        CloseReason::HeadTimeout
+                    };
+                    self.close(reason, cx);
                 } else if started.is_none()
                     && !self.has_output()
                     && deadline(self.idle_since, config.idle_timeout) <= now

@@ -34,10 +34,13 @@ mod flags;
 mod h1;
 mod io;
 mod lifecycle;
+mod socket;
 mod state;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod upload;
 mod ws;
@@ -45,8 +48,11 @@ mod ws;
 pub(crate) use self::cx::Cx;
 use self::flags::Flags;
 use self::h1::Parsed;
+pub(crate) use self::socket::Stream;
 pub(crate) use self::state::Connection;
 use self::state::Phase;
+#[cfg(feature = "tls")]
+pub(crate) use self::tls::TlsStream;
 pub(crate) use self::transport::{Readiness, Transport};
 use crate::config::HalfClosePolicy;
 use crate::reason::CloseReason;

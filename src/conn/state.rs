@@ -13,10 +13,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-
 use super::cx::Cx;
 use super::flags::Flags;
+use super::socket::Stream;
 use super::transport::Transport;
 use crate::budget::Charge;
 use crate::buffer::InBuf;
@@ -133,7 +132,7 @@ pub(super) struct Delivery {
 
 /// One client connection. Owned by the reactor's slab; nothing else touches it.
 #[derive(Debug)]
-pub(crate) struct Connection<T = TcpStream> {
+pub(crate) struct Connection<T = Stream> {
     pub id: ConnectionId,
     pub(super) io: T,
     pub(super) peer: Option<SocketAddr>,

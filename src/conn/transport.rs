@@ -14,11 +14,26 @@ pub(crate) trait Transport: Read + Write {
     /// The pending socket error (`SO_ERROR`), taken.
     fn take_error(&self) -> io::Result<Option<io::Error>>;
     /// Shuts the write side (sends FIN).
-    fn shutdown_write(&self) -> io::Result<()>;
+    fn shutdown_write(&mut self) -> io::Result<()>;
     /// Makes the coming close send RST (`SO_LINGER` 0).
     fn reset_on_close(&self);
     /// Asks for writable readiness too (after a write would block).
     fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()>;
+    /// Bytes the transport holds that the kernel has not taken yet (TLS
+    /// records already made from written plaintext). A plain socket holds
+    /// none: what `write` accepted is in the kernel.
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+    /// Hands what the transport holds to the kernel; `WouldBlock` when the
+    /// socket is full.
+    fn flush_pending(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Still in a handshake: no request can have begun.
+    fn is_handshaking(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for TcpStream {
@@ -26,7 +41,7 @@ impl Transport for TcpStream {
         TcpStream::take_error(self)
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
 

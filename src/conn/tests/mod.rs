@@ -85,7 +85,7 @@ impl Transport for Script {
         Ok(self.so_error.borrow_mut().take())
     }
 
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         self.write_shut.set(true);
         Ok(())
     }
