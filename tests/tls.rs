@@ -215,3 +215,75 @@ fn the_server_ends_with_close_notify_so_the_client_sees_a_clean_close() {
     tls.read_to_end(&mut rest).expect("a clean end");
     drop(server);
 }
+
+/// The certificate a client was shown.
+fn shown(tls: &Tls) -> Vec<u8> {
+    tls.conn.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+#[test]
+fn a_rotated_certificate_reaches_new_connections_while_open_ones_keep_working() {
+    let old = pki("localhost");
+    let new = pki("localhost");
+    let server = tls_server(&old, Config::default());
+    let mut kept = connect(server.local_addr(), &old);
+    assert_eq!(request(&mut kept, GET).0, 200);
+    let old_cert = shown(&kept);
+
+    assert!(server.set_tls_config(Arc::clone(&new.server)));
+    // The open connection keeps its session.
+    assert_eq!(request(&mut kept, GET), (200, "hello over TLS".into()));
+    // A new one gets the new certificate...
+    let mut fresh = connect(server.local_addr(), &new);
+    assert_eq!(request(&mut fresh, GET).0, 200);
+    assert_ne!(shown(&fresh), old_cert);
+    // ...and a client that trusts only the old one is refused.
+    let mut stale = connect(server.local_addr(), &old);
+    let refused = stale.write_all(GET.as_bytes()).and_then(|()| stale.flush());
+    let mut buf = [0; 16];
+    let refused = refused.and_then(|()| stale.read(&mut buf));
+    assert!(refused.is_err(), "the old certificate was still served");
+}
+
+#[test]
+fn the_applications_certificate_resolver_picks_by_sni() {
+    use rustls::crypto::ring::sign::any_supported_type;
+    use rustls::server::ResolvesServerCertUsingSni;
+    use rustls::sign::CertifiedKey;
+
+    let mut resolver = ResolvesServerCertUsingSni::new();
+    let mut roots = RootCertStore::empty();
+    let mut ders = Vec::new();
+    for name in ["a.test", "b.test"] {
+        let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        let der = CertificateDer::from(cert.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+        let key = any_supported_type(&key).expect("a signing key");
+        resolver
+            .add(name, CertifiedKey::new(vec![der.clone()], key))
+            .expect("added");
+        roots.add(der.clone()).unwrap();
+        ders.push(der.to_vec());
+    }
+    let server_config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    let client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let pki = Pki {
+        server: Arc::new(server_config),
+        client: Arc::new(client),
+    };
+    let server = tls_server(&pki, Config::default());
+    for (name, der) in ["a.test", "b.test"].iter().zip(&ders) {
+        let tcp = TcpStream::connect(server.local_addr()).unwrap();
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        let server_name = ServerName::try_from(name.to_string()).unwrap();
+        let session = ClientConnection::new(Arc::clone(&pki.client), server_name).unwrap();
+        let mut tls = StreamOwned::new(session, tcp);
+        let host = format!("GET /hello HTTP/1.1\r\nHost: {name}\r\n\r\n");
+        assert_eq!(request(&mut tls, &host).0, 200);
+        assert_eq!(&shown(&tls), der, "{name}");
+    }
+}
