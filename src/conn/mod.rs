@@ -128,7 +128,8 @@ impl<T: Transport> Connection<T> {
                 if err.kind() == std::io::ErrorKind::BrokenPipe
                     && !self.flags.contains(Flags::READ_CLOSED) =>
             {
-                CloseReason::PeerClosed
+                // Over TLS, a FIN without close_notify is a truncation.
+                self.io.orderly_close()
             }
             other => other,
         }

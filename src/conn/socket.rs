@@ -72,6 +72,14 @@ impl Transport for Stream {
         each!(self, s => s.flush_pending())
     }
 
+    fn may_have_more(&self) -> bool {
+        each!(self, s => s.may_have_more())
+    }
+
+    fn orderly_close(&self) -> crate::reason::CloseReason {
+        each!(self, s => s.orderly_close())
+    }
+
     fn is_handshaking(&self) -> bool {
         each!(self, s => s.is_handshaking())
     }

@@ -30,6 +30,18 @@ pub(crate) trait Transport: Read + Write {
     fn flush_pending(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// A short read may not have drained the socket: bytes can wait with
+    /// no new readiness edge to announce them (TLS reads records ahead and
+    /// hands out their plaintext in pieces). A plain socket's short read
+    /// means drained.
+    fn may_have_more(&self) -> bool {
+        false
+    }
+    /// What a close that began with the client's FIN is (an RST that
+    /// follows its FIN is reported as `EPIPE`): `peer_closed` over TCP.
+    fn orderly_close(&self) -> crate::reason::CloseReason {
+        crate::reason::CloseReason::PeerClosed
+    }
     /// Still in a handshake: no request can have begun.
     fn is_handshaking(&self) -> bool {
         false

@@ -45,6 +45,9 @@ struct Script {
     so_error: RefCell<Option<io::Error>>,
     write_shut: Cell<bool>,
     reset: Cell<bool>,
+    /// What a close begun by the client's FIN is, if not `peer_closed`
+    /// (TLS without close_notify: `tls_truncated`).
+    orderly: Option<CloseReason>,
 }
 
 impl Read for Script {
@@ -96,6 +99,10 @@ impl Transport for Script {
 
     fn want_writable(&mut self, _: &mio::Registry, _: mio::Token) -> io::Result<()> {
         Ok(())
+    }
+
+    fn orderly_close(&self) -> CloseReason {
+        self.orderly.unwrap_or(CloseReason::PeerClosed)
     }
 }
 
@@ -505,6 +512,14 @@ fn a_fin_answered_by_a_reset_after_late_writes_is_an_orderly_close() {
     assert!(!conn.is_closed());
     socket_error(&mut conn, &mut bed, io::ErrorKind::BrokenPipe);
     assert_eq!(conn.close_reason(), Some(CloseReason::PeerReset));
+
+    // Over TLS a FIN without close_notify is a truncation, and so is the
+    // close it began when an RST follows it (EPIPE).
+    let mut bed = Bed::handoff();
+    let (mut conn, exchange) = bed.pending();
+    conn.io.orderly = Some(CloseReason::TlsTruncated);
+    socket_error(&mut conn, &mut bed, io::ErrorKind::BrokenPipe);
+    assert_eq!(exchange.close_reason(), Some(CloseReason::TlsTruncated));
 }
 
 #[test]
