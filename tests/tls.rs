@@ -148,6 +148,16 @@ fn a_client_that_stops_mid_handshake_is_a_handshake_timeout() {
     assert_eq!(server.stats().closed.get(CloseReason::HeadTimeout), 0);
 }
 
+/// Keeps the socket open until the server closes it. Closing it with
+/// unread bytes (rustls's session tickets) would send an RST after the
+/// FIN, and Linux then reports the FIN's connection as reset (EPIPE)
+/// without the close_notify still queued: the test would not be testing
+/// a FIN.
+fn read_until_closed(mut sock: TcpStream) {
+    let mut sink = Vec::new();
+    let _ = sock.read_to_end(&mut sink);
+}
+
 /// A way for a TLS client to leave.
 type Leave = fn(Tls);
 
@@ -164,18 +174,29 @@ fn a_worker_holding_the_exchange_is_told_each_way_the_client_leaves() {
         let _ = told_tx.send(reason);
         exchange.abandon();
     });
-    let leave: [(&str, Leave, CloseReason); 3] = [
+    let leave: [(&str, Leave, CloseReason); 4] = [
         (
             "close_notify",
             |mut tls| {
                 tls.conn.send_close_notify();
                 tls.conn.complete_io(&mut tls.sock).ok();
                 tls.sock.shutdown(Shutdown::Write).unwrap();
+                read_until_closed(tls.sock);
             },
             CloseReason::PeerClosed,
         ),
         (
             "bare FIN",
+            |tls| {
+                tls.sock.shutdown(Shutdown::Write).unwrap();
+                read_until_closed(tls.sock);
+            },
+            CloseReason::TlsTruncated,
+        ),
+        (
+            // What most clients do: FIN, then close with the server's
+            // session tickets unread, which sends an RST after the FIN.
+            "bare FIN, then RST",
             |tls| tls.sock.shutdown(Shutdown::Write).unwrap(),
             CloseReason::TlsTruncated,
         ),
@@ -286,4 +307,192 @@ fn the_applications_certificate_resolver_picks_by_sni() {
         assert_eq!(request(&mut tls, &host).0, 200);
         assert_eq!(&shown(&tls), der, "{name}");
     }
+}
+
+/// Reads from `tls` into `buf` until `done(buf)` holds.
+fn read_until(tls: &mut Tls, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
+    let mut chunk = [0; 16 * 1024];
+    while !done(buf) {
+        let n = tls.read(&mut chunk).expect("read");
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn upgrade_over_tls(addr: SocketAddr, pki: &Pki) -> (Tls, Vec<u8>) {
+    let mut tls = connect(addr, pki);
+    tls.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut tls, &mut buf, |b| {
+        b.windows(4).any(|w| w == b"\r\n\r\n")
+    });
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (tls, buf.split_off(end))
+}
+
+#[test]
+fn websocket_over_tls_echoes_and_a_silent_client_is_reaped_by_ping_timeout() {
+    use util::ws::{frame, parse_frame, FIN, PING, TEXT};
+    let pki = pki("localhost");
+    let config = Config::default()
+        .ws_ping_interval(Duration::from_millis(200))
+        .ws_pong_timeout(Duration::from_millis(400));
+    init();
+    let server = Server::builder()
+        .config(config)
+        .tls(Arc::clone(&pki.server))
+        .handler(|_: &tether::Request| Action::Upgrade(tether::Upgrade::new()))
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    let events = server.ws_events();
+    std::thread::spawn(move || {
+        while let Some(event) = events.recv() {
+            if let tether::WsEventKind::Message(tether::Message::Text(text)) = &event.kind {
+                let _ = event.socket.send_text(text);
+            }
+        }
+    });
+
+    // An echo, answering pings as a browser does.
+    let (mut tls, mut buf) = upgrade_over_tls(server.local_addr(), &pki);
+    tls.write_all(&frame(FIN | TEXT, b"over TLS", true))
+        .unwrap();
+    loop {
+        read_until(&mut tls, &mut buf, |b| parse_frame(b).is_some());
+        let (first, payload, used) = parse_frame(&buf).unwrap();
+        buf.drain(..used);
+        if first == FIN | PING {
+            tls.write_all(&frame(FIN | 0xA, &payload, true)).unwrap();
+            continue;
+        }
+        assert_eq!((first, payload.as_slice()), (FIN | TEXT, &b"over TLS"[..]));
+        break;
+    }
+
+    // A zombie: upgraded, then never reads or answers again.
+    let (_zombie, _) = upgrade_over_tls(server.local_addr(), &pki);
+    wait_closed_count(&server, CloseReason::PingTimeout, 1);
+    drop(tls);
+}
+
+#[test]
+fn a_stream_over_tls_fails_its_next_send_when_the_client_leaves() {
+    let pki = pki("localhost");
+    let server = tls_server(&pki, Config::default());
+    let (sender_tx, sender_rx) = mpsc::channel();
+    server.workers(1, move |exchange| {
+        let head = Response::new(200).with_header("Content-Type", "text/plain");
+        let _ = sender_tx.send(exchange.stream(head).expect("client there"));
+    });
+    let mut tls = connect(server.local_addr(), &pki);
+    tls.write_all(b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut sender = sender_rx.recv_timeout(PATIENCE).expect("streaming");
+    sender
+        .send(&b"part one\n"[..])
+        .expect("the client is there");
+    let mut buf = Vec::new();
+    read_until(&mut tls, &mut buf, |b| {
+        b.windows(8).any(|w| w == b"part one")
+    });
+    drop(tls); // no close_notify: a truncation, and a departure
+    let mut sent = 0;
+    let err = loop {
+        match sender.send(&b"more\n"[..]) {
+            Ok(()) => sent += 1,
+            Err(err) => break err,
+        }
+        assert!(sent < 10_000, "sends kept succeeding");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(
+        matches!(err, tether::SendError::Closed(CloseReason::TlsTruncated)),
+        "{err}"
+    );
+    assert_eq!(server.stats().streams_active, 0);
+}
+
+#[test]
+fn pipelined_requests_over_tls_are_answered_in_order() {
+    let pki = pki("localhost");
+    let server = tls_server(&pki, Config::default());
+    server.workers(2, |exchange| {
+        let path = exchange.request().path().to_string();
+        let _ = exchange.respond(Response::text(200, path));
+    });
+    let mut tls = connect(server.local_addr(), &pki);
+    let mut requests = String::new();
+    for n in 0..5 {
+        requests.push_str(&format!("GET /job/{n} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    }
+    tls.write_all(requests.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut tls, &mut buf, |b| b.ends_with(b"/job/4"));
+    let text = String::from_utf8_lossy(&buf);
+    let order: Vec<_> = (0..5)
+        .map(|n| {
+            text.find(&format!("\r\n\r\n/job/{n}"))
+                .expect("each answered")
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+}
+
+#[test]
+fn a_large_response_over_tls_is_delivered_whole_to_a_slow_reader() {
+    let pki = pki("localhost");
+    let server = tls_server(&pki, Config::default());
+    let body: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let expected = body.clone();
+    let (verdict_tx, verdict) = mpsc::channel();
+    server.workers(1, move |exchange| {
+        let result = exchange.respond(Response::new(200).with_body(body.clone()));
+        let _ = verdict_tx.send(result.is_ok());
+    });
+    let mut tls = connect(server.local_addr(), &pki);
+    tls.write_all(b"GET /large HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // The worker's respond waits: the kernel cannot take 4 MiB unread.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        verdict.try_recv().is_err(),
+        "delivered before the client read"
+    );
+    let mut buf = Vec::new();
+    read_until(&mut tls, &mut buf, |b| b.len() >= expected.len());
+    let start = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    read_until(&mut tls, &mut buf, |b| b.len() >= start + expected.len());
+    assert!(buf[start..] == expected[..], "the body arrived changed");
+    assert_eq!(verdict.recv_timeout(PATIENCE), Ok(true));
+}
+
+#[test]
+fn a_large_request_body_over_tls_is_read_whole() {
+    let pki = pki("localhost");
+    init();
+    let server = Server::builder()
+        .tls(Arc::clone(&pki.server))
+        .handler(|req: &tether::Request| {
+            Response::text(200, format!("{} bytes", req.body().len())).into()
+        })
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    let mut tls = connect(server.local_addr(), &pki);
+    let body = vec![b'x'; 900 * 1024];
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(&[head.as_bytes(), &body].concat()).unwrap();
+    let (status, text) = request(&mut tls, "");
+    assert_eq!((status, text.as_str()), (200, "921600 bytes"));
 }

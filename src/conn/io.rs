@@ -108,7 +108,8 @@ impl<T: Transport> Connection<T> {
                     self.last_read = cx.now;
                     // A short read drained the socket (edge-triggered: new
                     // bytes bring a new event) unless a FIN is waiting.
-                    if n < room && !self.flags.contains(Flags::HUP_HINT) {
+                    if n < room && !self.flags.contains(Flags::HUP_HINT) && !self.io.may_have_more()
+                    {
                         self.flags.remove(Flags::READ_READY);
                     }
                     return true;

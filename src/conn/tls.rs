@@ -21,6 +21,7 @@ use mio::net::TcpStream;
 use rustls::ServerConnection;
 
 use super::transport::Transport;
+use crate::reason::CloseReason;
 
 /// Most plaintext rustls holds for sending beyond what is encrypted and
 /// written: the connection keeps the rest in its own output buffer, under
@@ -33,6 +34,11 @@ pub(crate) struct TlsStream {
     tls: ServerConnection,
     /// TCP reported EOF.
     eof: bool,
+    /// The client's close_notify has been processed.
+    close_notify_seen: bool,
+    /// The last socket read would have blocked: until new bytes bring a
+    /// new edge, only what rustls already holds can be read.
+    drained: bool,
 }
 
 impl TlsStream {
@@ -42,6 +48,8 @@ impl TlsStream {
             tcp,
             tls,
             eof: false,
+            close_notify_seen: false,
+            drained: false,
         }
     }
 
@@ -67,10 +75,14 @@ impl Read for TlsStream {
             match self.tls.read_tls(&mut self.tcp) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
-                    if let Err(err) = self.tls.process_new_packets() {
-                        // Send the alert rustls queued, best effort.
-                        let _ = self.flush_pending();
-                        return Err(Self::failed(err));
+                    self.drained = false;
+                    match self.tls.process_new_packets() {
+                        Ok(state) => self.close_notify_seen |= state.peer_has_closed(),
+                        Err(err) => {
+                            // Send the alert rustls queued, best effort.
+                            let _ = self.flush_pending();
+                            return Err(Self::failed(err));
+                        }
                     }
                     // Handshake messages to answer with. If the socket is
                     // full they stay pending and the connection's flush
@@ -81,7 +93,12 @@ impl Read for TlsStream {
                         Err(err) => return Err(err),
                     }
                 }
-                Err(err) => return Err(err),
+                Err(err) => {
+                    if err.kind() == io::ErrorKind::WouldBlock {
+                        self.drained = true;
+                    }
+                    return Err(err);
+                }
             }
         }
     }
@@ -148,7 +165,22 @@ impl Transport for TlsStream {
         Ok(())
     }
 
+    /// A short plaintext read empties rustls's buffer, but the socket is
+    /// drained only once a read of it would have blocked.
+    fn may_have_more(&self) -> bool {
+        !self.drained
+    }
+
     fn is_handshaking(&self) -> bool {
         self.tls.is_handshaking()
+    }
+
+    /// A FIN is orderly over TLS only after close_notify.
+    fn orderly_close(&self) -> CloseReason {
+        if self.close_notify_seen {
+            CloseReason::PeerClosed
+        } else {
+            CloseReason::TlsTruncated
+        }
     }
 }
