@@ -63,6 +63,7 @@ mod handler;
 mod id;
 #[cfg(feature = "internals")]
 pub mod internals;
+mod listen;
 pub mod patterns;
 mod pool;
 mod proto;

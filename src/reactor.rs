@@ -21,13 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::handle::queue::Receiver;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
-use crate::conn::{Connection, Cx, Readiness, Stream};
+use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
 use crate::handle::link::Link;
 use crate::handle::notifier::{Command, Notifier};
@@ -35,6 +35,7 @@ use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::id::ConnectionId;
+use crate::listen::Listener;
 use crate::proto::encode::DateCache;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
@@ -43,7 +44,6 @@ use crate::time::deadline;
 use crate::timer::Timers;
 use crate::ws::socket::WsEvent;
 
-pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
 /// Connections accepted per turn before other work gets a go.
@@ -129,7 +129,8 @@ fn figures(stats: &Counters, index: usize) -> Option<&ReactorCounters> {
 /// Inputs to start a reactor.
 pub(crate) struct ReactorParts {
     pub poll: Poll,
-    pub listener: TcpListener,
+    /// One per address the server listens on.
+    pub listeners: Vec<Listener>,
     pub config: Config,
     pub stats: StatsHandle,
     pub notifier: Arc<Notifier>,
@@ -143,17 +144,13 @@ pub(crate) struct ReactorParts {
     /// reactors.
     pub index: u64,
     pub count: u64,
-    /// Accept TLS (feature `tls`): every connection is wrapped in a session.
-    #[cfg(feature = "tls")]
-    pub tls: Option<crate::tls::TlsAcceptor>,
 }
 
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
-    listener: Option<TcpListener>,
-    /// The listener may have connections waiting (edge-triggered).
-    listener_ready: bool,
+    /// Emptied at shutdown, which releases the ports.
+    listeners: Vec<Listener>,
     accept_paused_until: Option<Instant>,
     /// A descriptor held in reserve: released to accept-and-close one
     /// connection when the process runs out (`EMFILE`).
@@ -167,8 +164,6 @@ pub(crate) struct Reactor {
     shutdown_deadline: Option<Instant>,
     sched: Scheduler,
     shared: Shared,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::TlsAcceptor>,
 }
 
 impl Reactor {
@@ -176,8 +171,7 @@ impl Reactor {
         Reactor {
             poll: parts.poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            listener: Some(parts.listener),
-            listener_ready: true,
+            listeners: parts.listeners,
             accept_paused_until: None,
             spare_fd: File::open("/dev/null").ok(),
             conns: Slab::new(),
@@ -206,8 +200,6 @@ impl Reactor {
                 date: DateCache::new(),
                 ws_streams: parts.ws_streams,
             },
-            #[cfg(feature = "tls")]
-            tls: parts.tls,
         }
     }
 
@@ -247,7 +239,7 @@ impl Reactor {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         };
-        if self.listener_ready {
+        if self.listeners.iter().any(|listener| listener.ready) {
             consider(self.accept_paused_until);
         }
         consider(self.shutdown_deadline);
@@ -255,8 +247,7 @@ impl Reactor {
     }
 
     fn can_accept(&self, now: Instant) -> bool {
-        self.listener_ready
-            && self.listener.is_some()
+        self.listeners.iter().any(|listener| listener.ready)
             && self.conns.len() < self.shared.config.max_connections
             && self.accept_paused_until.is_none_or(|until| until <= now)
     }
@@ -265,8 +256,12 @@ impl Reactor {
         self.shared.date.refresh(SystemTime::now());
         let mut woken = false;
         for event in self.events.iter() {
-            match event.token() {
-                LISTENER => self.listener_ready = true,
+            let token = event.token();
+            if let Some(index) = Listener::index_of(token, self.listeners.len()) {
+                self.listeners[index].ready = true;
+                continue;
+            }
+            match token {
                 WAKER => woken = true,
                 Token(key) => {
                     let Some(conn) = self.conns.get_mut(key) else {
@@ -336,31 +331,40 @@ impl Reactor {
     }
 
     fn accept(&mut self, now: Instant) {
-        for _ in 0..ACCEPTS_PER_TURN {
-            if self.conns.len() >= self.shared.config.max_connections {
-                // Paused: clients wait in the backlog until a slot frees.
+        for index in 0..self.listeners.len() {
+            if self.listeners[index].ready && !self.accept_from(index, now) {
                 return;
-            }
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, now),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.listener_ready = false;
-                    return;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if is_descriptor_exhaustion(&err) => {
-                    self.shed_on_exhaustion(&err, now);
-                    return;
-                }
-                Err(err) => log::debug!("accept failed: {err}"),
             }
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+    /// Accepts from listener `index` until it would block or this turn's
+    /// share is taken; false when accepting must stop for every listener.
+    fn accept_from(&mut self, index: usize, now: Instant) -> bool {
+        for _ in 0..ACCEPTS_PER_TURN {
+            if self.conns.len() >= self.shared.config.max_connections {
+                // Paused: clients wait in the backlog until a slot frees.
+                return false;
+            }
+            let listener = &mut self.listeners[index];
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(index, stream, peer, now),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    listener.ready = false;
+                    return true;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_descriptor_exhaustion(&err) => {
+                    self.shed_on_exhaustion(index, &err, now);
+                    return false;
+                }
+                Err(err) => log::debug!("accept failed: {err}"),
+            }
+        }
+        true
+    }
+
+    fn admit(&mut self, listener: usize, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         let entry = self.conns.vacant_entry();
         let id = ConnectionId::new(entry.key(), self.next_generation);
         self.next_generation += self.generation_step;
@@ -373,15 +377,7 @@ impl Reactor {
             log::warn!("{id} register failed: {err}; dropping the connection");
             return;
         }
-        // TLS on the accepted socket if the server serves TLS.
-        #[cfg(feature = "tls")]
-        let stream = match &self.tls {
-            Some(tls) => tls.accept(stream),
-            None => Ok(Stream::Plain(stream)),
-        };
-        #[cfg(not(feature = "tls"))]
-        let stream: io::Result<Stream> = Ok(Stream::Plain(stream));
-        let stream = match stream {
+        let stream = match self.listeners[listener].session(stream) {
             Ok(stream) => stream,
             Err(err) => {
                 log::warn!("{id} could not start a session: {err}; dropping the connection");
@@ -403,15 +399,13 @@ impl Reactor {
     /// Out of descriptors: give up the spare one, accept a waiting client and
     /// close it at once (so it is not left hanging), and pause accepting for a
     /// while instead of spinning on a listener that stays readable.
-    fn shed_on_exhaustion(&mut self, err: &io::Error, now: Instant) {
+    fn shed_on_exhaustion(&mut self, listener: usize, err: &io::Error, now: Instant) {
         let backoff = self.shared.config.accept_backoff;
         log::warn!("accept: {err}; pausing accepts for {backoff:?}");
         Counters::incr(&self.shared.stats.0.accept_paused);
         self.spare_fd = None;
-        if let Some(listener) = &self.listener {
-            if let Ok((stream, _)) = listener.accept() {
-                drop(stream);
-            }
+        if let Ok((stream, _)) = self.listeners[listener].accept() {
+            drop(stream);
         }
         self.spare_fd = File::open("/dev/null").ok();
         self.accept_paused_until = Some(deadline(now, backoff));
@@ -487,8 +481,8 @@ impl Reactor {
         }
         log::debug!("shutting down: {} connections open", self.conns.len());
         self.shutdown_deadline = Some(deadline(now, self.shared.config.shutdown_timeout));
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        for listener in self.listeners.drain(..) {
+            listener.close(self.poll.registry());
         }
         for (_, conn) in self.conns.iter_mut() {
             let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now, self.poll.registry()));

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use mio::{Interest, Poll, Waker};
+use mio::{Poll, Waker};
 
 use crate::config::Config;
 use crate::error::Error;
@@ -15,11 +15,11 @@ use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::{self, Outlets};
 use crate::handle::shutdown::ShutdownSignal;
 use crate::handler::{Action, BodyPolicy, Handler, HandlerFactory, DEFAULT_QUEUE};
+use crate::listen::{self, Address};
 use crate::pool::Pool;
 use crate::proto::request::Request;
-use crate::reactor::{Reactor, ReactorParts, LISTENER, WAKER};
+use crate::reactor::{Reactor, ReactorParts, WAKER};
 use crate::router::Router;
-use crate::socket;
 use crate::stats::{QueueGauge, ReactorCounters, Stats, StatsHandle};
 use crate::ws::socket::WsEvents;
 use crate::ws::DEFAULT_WS_STREAM;
@@ -244,17 +244,18 @@ impl Builder {
         let streams = outlets::with_default(DEFAULT_WS_STREAM, None, self.ws_streams);
         let (stream_txs, stream_rxs) = Outlets::open(&streams);
         let streams_body = self.streams_body.or(self.router_uploads);
-        let mut local_addr = addr;
+        let mut addresses = vec![Address {
+            addr,
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
+        }];
         let mut reactors = Vec::with_capacity(count);
         let signal = ShutdownSignal::default();
         let (exit_tx, exits) = crossbeam_channel::unbounded();
         for index in 0..count {
             // The first binds (port 0 picks a port); the others join it.
-            let mut listener = socket::bind_listener(local_addr, &self.config, count > 1)?;
-            local_addr = listener.local_addr()?;
             let poll = Poll::new()?;
-            poll.registry()
-                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            let listeners = listen::bind(&mut addresses, &self.config, count > 1, poll.registry())?;
             let waker = Waker::new(poll.registry(), WAKER)?;
             let (command_tx, command_rx) = crate::handle::queue::channel(None);
             let notifier = Arc::new(Notifier::new(
@@ -266,7 +267,7 @@ impl Builder {
             ));
             let reactor = Reactor::new(ReactorParts {
                 poll,
-                listener,
+                listeners,
                 config: self.config.clone(),
                 stats: self.stats.clone(),
                 notifier: Arc::clone(&notifier),
@@ -277,8 +278,6 @@ impl Builder {
                 ws_streams: stream_txs.clone(),
                 index: index as u64,
                 count: count as u64,
-                #[cfg(feature = "tls")]
-                tls: self.tls.clone(),
             });
             let name = if count == 1 {
                 "tether-reactor".to_string()
@@ -292,6 +291,7 @@ impl Builder {
             })?;
             reactors.push((thread, notifier));
         }
+        let local_addr = addresses[0].addr;
         log::debug!("listening on {local_addr} with {count} reactor(s)");
         Ok(Server {
             local_addr,
