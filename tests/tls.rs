@@ -9,68 +9,11 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tether::{Action, CloseReason, Config, Response, Server};
+use util::tls::*;
 use util::*;
-
-struct Pki {
-    server: Arc<ServerConfig>,
-    client: Arc<ClientConfig>,
-}
-
-fn pki(name: &str) -> Pki {
-    let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("a certificate");
-    let der = CertificateDer::from(cert.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
-    let server = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .expect("a server config");
-    let mut roots = RootCertStore::empty();
-    roots.add(der).expect("a root");
-    let mut client = ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Pki {
-        server: Arc::new(server),
-        client: Arc::new(client),
-    }
-}
-
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-
-fn connect(addr: SocketAddr, pki: &Pki) -> Tls {
-    let tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let session = ClientConnection::new(Arc::clone(&pki.client), name).expect("a session");
-    StreamOwned::new(session, tcp)
-}
-
-/// Sends a request and reads one `Content-Length` response: (status, body).
-fn request(tls: &mut Tls, head: &str) -> (u16, String) {
-    tls.write_all(head.as_bytes()).expect("send");
-    let mut got = Vec::new();
-    let mut buf = [0; 4096];
-    loop {
-        let n = tls.read(&mut buf).expect("read");
-        assert!(n > 0, "closed before a whole response: {got:?}");
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            if got.len() >= end + 4 + length {
-                let status = text[9..12].parse().unwrap();
-                return (status, text[end + 4..end + 4 + length].to_string());
-            }
-        }
-    }
-}
 
 const GET: &str = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
@@ -298,24 +241,10 @@ fn the_applications_certificate_resolver_picks_by_sni() {
     };
     let server = tls_server(&pki, Config::default());
     for (name, der) in ["a.test", "b.test"].iter().zip(&ders) {
-        let tcp = TcpStream::connect(server.local_addr()).unwrap();
-        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
-        let server_name = ServerName::try_from(name.to_string()).unwrap();
-        let session = ClientConnection::new(Arc::clone(&pki.client), server_name).unwrap();
-        let mut tls = StreamOwned::new(session, tcp);
+        let mut tls = connect_as(server.local_addr(), &pki, name);
         let host = format!("GET /hello HTTP/1.1\r\nHost: {name}\r\n\r\n");
         assert_eq!(request(&mut tls, &host).0, 200);
         assert_eq!(&shown(&tls), der, "{name}");
-    }
-}
-
-/// Reads from `tls` into `buf` until `done(buf)` holds.
-fn read_until(tls: &mut Tls, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
-    let mut chunk = [0; 16 * 1024];
-    while !done(buf) {
-        let n = tls.read(&mut chunk).expect("read");
-        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(buf));
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

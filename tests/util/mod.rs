@@ -4,6 +4,8 @@
 
 pub mod attack;
 pub mod demo;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod ws;
 
 use std::io::{self, Read, Write};
