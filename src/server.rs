@@ -15,7 +15,7 @@ use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::{self, Outlets};
 use crate::handle::shutdown::ShutdownSignal;
 use crate::handler::{Action, BodyPolicy, Handler, HandlerFactory, DEFAULT_QUEUE};
-use crate::listen::{self, Address};
+use crate::listen;
 use crate::pool::Pool;
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, WAKER};
@@ -57,7 +57,7 @@ pub struct Builder {
     /// The router's upload routes; dropped when a handler replaces it.
     router_uploads: Option<BodyPolicy>,
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
+    pub(crate) tls: crate::tls::TlsSetup,
 }
 
 impl std::fmt::Debug for Builder {
@@ -244,11 +244,10 @@ impl Builder {
         let streams = outlets::with_default(DEFAULT_WS_STREAM, None, self.ws_streams);
         let (stream_txs, stream_rxs) = Outlets::open(&streams);
         let streams_body = self.streams_body.or(self.router_uploads);
-        let mut addresses = vec![Address {
-            addr,
-            #[cfg(feature = "tls")]
-            tls: self.tls.clone(),
-        }];
+        #[cfg(feature = "tls")]
+        let mut addresses = self.tls.addresses(addr);
+        #[cfg(not(feature = "tls"))]
+        let mut addresses = vec![listen::Address { addr }];
         let mut reactors = Vec::with_capacity(count);
         let signal = ShutdownSignal::default();
         let (exit_tx, exits) = crossbeam_channel::unbounded();
@@ -309,7 +308,7 @@ impl Builder {
             signal,
             exits,
             #[cfg(feature = "tls")]
-            tls: self.tls,
+            tls: self.tls.bound(&addresses),
         })
     }
 }
@@ -340,7 +339,7 @@ pub struct Server {
     /// One notice per reactor thread that has ended (true: it panicked).
     exits: Receiver<bool>,
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
+    pub(crate) tls: crate::tls::TlsSetup,
 }
 
 impl std::fmt::Debug for Server {
@@ -365,7 +364,7 @@ impl Server {
             streams_body: None,
             router_uploads: None,
             #[cfg(feature = "tls")]
-            tls: None,
+            tls: Default::default(),
         }
     }
 

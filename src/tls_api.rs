@@ -1,5 +1,6 @@
 //! The TLS methods of [`Builder`] and [`Server`] (feature `tls`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
@@ -8,15 +9,40 @@ use crate::server::{Builder, Server};
 use crate::tls::TlsAcceptor;
 
 impl Builder {
-    /// Serves HTTPS (and WSS) with `config` (feature `tls`): every
-    /// connection is a TLS session, driven by the reactor like any other,
-    /// with the same disconnect guarantees; a client's TLS close is told
-    /// apart as `peer_closed` (close_notify), `tls_truncated` (TCP closed
-    /// without it), `tls_error` or `handshake_timeout`. ALPN advertises
-    /// `http/1.1` unless `config` names protocols of its own. Its SNI and
-    /// certificate resolver (`ResolvesServerCert`) are used as given.
+    /// Serves HTTPS (and WSS) with `config` on the address given to
+    /// [`bind`](Builder::bind) (feature `tls`): every connection is a TLS
+    /// session, driven by the reactor like any other, with the same
+    /// disconnect guarantees; a client's TLS close is told apart as
+    /// `peer_closed` (close_notify), `tls_truncated` (TCP closed without
+    /// it), `tls_error` or `handshake_timeout`. ALPN advertises `http/1.1`
+    /// unless `config` names protocols of its own. Its SNI and certificate
+    /// resolver (`ResolvesServerCert`) are used as given.
+    ///
+    /// A server has one TLS configuration; the last of `tls` and
+    /// [`tls_on`](Builder::tls_on) called sets it.
     pub fn tls(mut self, config: Arc<ServerConfig>) -> Self {
-        self.tls = Some(TlsAcceptor::new(config));
+        self.tls.acceptor = Some(TlsAcceptor::new(config));
+        self
+    }
+
+    /// Serves HTTPS (and WSS) with `config` on `addr` as well, while the
+    /// address given to [`bind`](Builder::bind) stays plain HTTP (feature
+    /// `tls`). Both are served by the same reactors, handlers and routes,
+    /// and counted in the same [`Stats`](crate::Stats); port 0 picks a port
+    /// ([`Server::tls_addr`] says which). Otherwise as [`tls`](Builder::tls).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config: std::sync::Arc<rustls::ServerConfig> = unimplemented!();
+    /// let server = tether::Server::builder()
+    ///     .tls_on("127.0.0.1:8443".parse()?, config)
+    ///     .bind("127.0.0.1:8080")?;
+    /// assert_eq!(server.tls_addr().map(|addr| addr.port()), Some(8443));
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_on(mut self, addr: SocketAddr, config: Arc<ServerConfig>) -> Self {
+        self.tls.acceptor = Some(TlsAcceptor::new(config));
+        self.tls.addr = Some(addr);
         self
     }
 }
@@ -26,12 +52,20 @@ impl Server {
     /// (certificate rotation without a restart); open connections keep the
     /// session they have. `false` if the server does not serve TLS.
     pub fn set_tls_config(&self, config: Arc<ServerConfig>) -> bool {
-        match &self.tls {
+        match &self.tls.acceptor {
             Some(acceptor) => {
                 acceptor.replace(config);
                 true
             }
             None => false,
         }
+    }
+
+    /// The address HTTPS is served on: the one [`Builder::tls_on`] was
+    /// given, as bound, or [`local_addr`](Server::local_addr) after
+    /// [`Builder::tls`]; `None` without TLS.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.acceptor.as_ref()?;
+        Some(self.tls.addr.unwrap_or(self.local_addr()))
     }
 }

@@ -425,3 +425,35 @@ fn a_large_request_body_over_tls_is_read_whole() {
     let (status, text) = request(&mut tls, "");
     assert_eq!((status, text.as_str()), (200, "921600 bytes"));
 }
+
+#[test]
+fn https_beside_plain_http_is_one_server_with_one_set_of_stats() {
+    init();
+    let pki = pki("localhost");
+    let server = Server::builder()
+        .reactors(2)
+        .tls_on("127.0.0.1:0".parse().unwrap(), Arc::clone(&pki.server))
+        .handler(|_: &tether::Request| Response::text(200, "hello").into())
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    let https = server.tls_addr().expect("an HTTPS address");
+    assert_ne!(https.port(), 0);
+    assert_ne!(https, server.local_addr());
+    // Several of each, so that both reactors accept on both ports.
+    for _ in 0..4 {
+        assert_eq!(request(&mut connect(https, &pki), GET).0, 200);
+        let mut plain = TcpStream::connect(server.local_addr()).unwrap();
+        plain.set_read_timeout(Some(PATIENCE)).unwrap();
+        plain.write_all(GET.as_bytes()).unwrap();
+        let mut buf = [0; 12];
+        plain.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+    }
+    // Plain HTTP on the HTTPS port is not TLS.
+    let mut wrong = TcpStream::connect(https).unwrap();
+    wrong.write_all(GET.as_bytes()).unwrap();
+    read_until_closed(wrong);
+    let stats = wait_closed_count(&server, CloseReason::TlsError, 1);
+    assert_eq!(stats.accepted, 9);
+    wait_for("every connection closed", || server.stats().active == 0);
+}
