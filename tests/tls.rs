@@ -5,7 +5,7 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -248,26 +248,6 @@ fn the_applications_certificate_resolver_picks_by_sni() {
     }
 }
 
-fn upgrade_over_tls(addr: SocketAddr, pki: &Pki) -> (Tls, Vec<u8>) {
-    let mut tls = connect(addr, pki);
-    tls.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    read_until(&mut tls, &mut buf, |b| {
-        b.windows(4).any(|w| w == b"\r\n\r\n")
-    });
-    assert!(
-        buf.starts_with(b"HTTP/1.1 101"),
-        "{:?}",
-        String::from_utf8_lossy(&buf)
-    );
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    (tls, buf.split_off(end))
-}
-
 #[test]
 fn websocket_over_tls_echoes_and_a_silent_client_is_reaped_by_ping_timeout() {
     use util::ws::{frame, parse_frame, FIN, PING, TEXT};
@@ -292,7 +272,7 @@ fn websocket_over_tls_echoes_and_a_silent_client_is_reaped_by_ping_timeout() {
     });
 
     // An echo, answering pings as a browser does.
-    let (mut tls, mut buf) = upgrade_over_tls(server.local_addr(), &pki);
+    let (mut tls, mut buf) = upgrade(server.local_addr(), &pki);
     tls.write_all(&frame(FIN | TEXT, b"over TLS", true))
         .unwrap();
     loop {
@@ -308,7 +288,7 @@ fn websocket_over_tls_echoes_and_a_silent_client_is_reaped_by_ping_timeout() {
     }
 
     // A zombie: upgraded, then never reads or answers again.
-    let (_zombie, _) = upgrade_over_tls(server.local_addr(), &pki);
+    let (_zombie, _) = upgrade(server.local_addr(), &pki);
     wait_closed_count(&server, CloseReason::PingTimeout, 1);
     drop(tls);
 }

@@ -88,3 +88,25 @@ pub fn read_until(tls: &mut Tls, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+/// A WebSocket upgrade of `/ws` over TLS: the client, and the bytes that
+/// came after the 101's head.
+pub fn upgrade(addr: SocketAddr, pki: &Pki) -> (Tls, Vec<u8>) {
+    let mut tls = connect(addr, pki);
+    tls.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut tls, &mut buf, |b| {
+        b.windows(4).any(|w| w == b"\r\n\r\n")
+    });
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (tls, buf.split_off(end))
+}
