@@ -82,12 +82,15 @@ impl TlsAcceptor {
     }
 }
 
-/// ALPN says `http/1.1` unless the application chose protocols itself.
+/// ALPN says `http/1.1`, and `http/1.0` to a client offering only that,
+/// unless the application chose protocols itself: with ALPN set, rustls
+/// refuses the handshake of a client offering none of them (`curl
+/// --http1.0` offers only `http/1.0`).
 fn with_alpn(config: Arc<ServerConfig>) -> Arc<ServerConfig> {
     if !config.alpn_protocols.is_empty() {
         return config;
     }
     let mut config = (*config).clone();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Arc::new(config)
 }

@@ -15,6 +15,7 @@ impl Builder {
     /// disconnect guarantees; a client's TLS close is told apart as
     /// `peer_closed` (close_notify), `tls_truncated` (TCP closed without
     /// it), `tls_error` or `handshake_timeout`. ALPN advertises `http/1.1`
+    /// (and `http/1.0`, chosen only by a client offering nothing else)
     /// unless `config` names protocols of its own. Its SNI and certificate
     /// resolver (`ResolvesServerCert`) are used as given.
     ///

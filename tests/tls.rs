@@ -437,3 +437,19 @@ fn https_beside_plain_http_is_one_server_with_one_set_of_stats() {
     assert_eq!(stats.accepted, 9);
     wait_for("every connection closed", || server.stats().active == 0);
 }
+
+#[test]
+fn an_http_1_0_client_offering_alpn_http_1_0_is_served() {
+    let pki = pki("localhost");
+    let server = tls_server(&pki, Config::default());
+    let mut client = (*pki.client).clone();
+    client.alpn_protocols = vec![b"http/1.0".to_vec()];
+    let old = Pki {
+        server: Arc::clone(&pki.server),
+        client: Arc::new(client),
+    };
+    let mut tls = connect(server.local_addr(), &old);
+    let get = "GET /hello HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    assert_eq!(request(&mut tls, get), (200, "hello over TLS".into()));
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
+}
