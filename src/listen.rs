@@ -84,6 +84,49 @@ pub(crate) fn bind(
     Ok(listeners)
 }
 
+/// Where a server serves TLS: on the address given to `bind`
+/// (`Builder::tls`), or on an address of its own beside it
+/// (`Builder::tls_on`).
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TlsSetup {
+    pub acceptor: Option<crate::tls::TlsAcceptor>,
+    /// The HTTPS address when it is not the one given to `bind`; once bound,
+    /// the port it got.
+    pub addr: Option<SocketAddr>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsSetup {
+    /// The addresses to listen on, `bind`'s first.
+    pub fn addresses(&self, main: SocketAddr) -> Vec<Address> {
+        match self.addr {
+            None => vec![Address {
+                addr: main,
+                tls: self.acceptor.clone(),
+            }],
+            Some(addr) => vec![
+                Address {
+                    addr: main,
+                    tls: None,
+                },
+                Address {
+                    addr,
+                    tls: self.acceptor.clone(),
+                },
+            ],
+        }
+    }
+
+    /// The setup with the HTTPS port as bound (port 0 resolved).
+    pub fn bound(mut self, addresses: &[Address]) -> Self {
+        if self.addr.is_some() {
+            self.addr = addresses.get(1).map(|address| address.addr);
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,7 +57,7 @@ pub struct Builder {
     /// The router's upload routes; dropped when a handler replaces it.
     router_uploads: Option<BodyPolicy>,
     #[cfg(feature = "tls")]
-    pub(crate) tls: crate::tls::TlsSetup,
+    pub(crate) tls: crate::listen::TlsSetup,
 }
 
 impl std::fmt::Debug for Builder {
@@ -339,7 +339,7 @@ pub struct Server {
     /// One notice per reactor thread that has ended (true: it panicked).
     exits: Receiver<bool>,
     #[cfg(feature = "tls")]
-    pub(crate) tls: crate::tls::TlsSetup,
+    pub(crate) tls: crate::listen::TlsSetup,
 }
 
 impl std::fmt::Debug for Server {

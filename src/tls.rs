@@ -3,55 +3,12 @@
 //! the server runs, for certificate rotation without a restart.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
 use crate::conn::{Stream, TlsStream};
-use crate::listen::Address;
-
-/// Where a server serves TLS: on the address given to `bind`
-/// (`Builder::tls`), or on an address of its own beside it
-/// (`Builder::tls_on`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TlsSetup {
-    pub acceptor: Option<TlsAcceptor>,
-    /// The HTTPS address when it is not the one given to `bind`; once bound,
-    /// the port it got.
-    pub addr: Option<SocketAddr>,
-}
-
-impl TlsSetup {
-    /// The addresses to listen on, `bind`'s first.
-    pub fn addresses(&self, main: SocketAddr) -> Vec<Address> {
-        match self.addr {
-            None => vec![Address {
-                addr: main,
-                tls: self.acceptor.clone(),
-            }],
-            Some(addr) => vec![
-                Address {
-                    addr: main,
-                    tls: None,
-                },
-                Address {
-                    addr,
-                    tls: self.acceptor.clone(),
-                },
-            ],
-        }
-    }
-
-    /// The setup with the HTTPS port as bound (port 0 resolved).
-    pub fn bound(mut self, addresses: &[Address]) -> Self {
-        if self.addr.is_some() {
-            self.addr = addresses.get(1).map(|address| address.addr);
-        }
-        self
-    }
-}
 
 /// What every reactor of a TLS server reads at each accept.
 #[derive(Debug, Clone)]
