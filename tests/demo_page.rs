@@ -120,3 +120,13 @@ fn a_bad_setting_stops_the_demo_with_a_message_saying_what_would_do() {
         assert!(stderr.contains(said), "{flags:?}: {stderr}");
     }
 }
+
+/// Built without TLS, the demo says how to build it with TLS instead of
+/// ignoring the flags.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_flags_on_a_demo_built_without_tls_say_how_to_build_it() {
+    let (code, stderr) = Demo::refuse(&["--tls-self-signed"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--features tls"), "{stderr}");
+}

@@ -5,6 +5,7 @@
 //!     [--keepalive IDLE,INTERVAL,COUNT|off] [--user-timeout DURATION|off]
 //!     [--ws-ping INTERVAL,TIMEOUT] [--idle-timeout DURATION]
 //!     [--response-timeout DURATION] [--set NAME=VALUE]...
+//!     [--tls-addr HOST:PORT] [--tls-cert PEM --tls-key PEM | --tls-self-signed]
 //! ```
 //!
 //! Serves on 127.0.0.1:8080 (or `--addr`, or env `TETHER_ADDR`) and prints
@@ -12,6 +13,12 @@
 //! down gracefully. `RUST_LOG=tether=debug` shows clients leaving. `--set`
 //! changes any `Config` field (`--set max_body_bytes=4MiB`); a bad name or
 //! value stops it with a message saying what would do.
+//!
+//! Built with `--features tls`, it also serves every endpoint over HTTPS
+//! and WSS on `--tls-addr` (127.0.0.1:8443 by default) with the certificate
+//! in `--tls-cert` and `--tls-key`, or one `--tls-self-signed` makes at
+//! start, and prints `listening on https://HOST:PORT`. Both are one server:
+//! `/stats` counts both.
 //!
 //! Endpoints:
 //! - `GET /`: the demo page: the streams, both chats and a live dashboard.
@@ -45,6 +52,8 @@ mod frames;
 mod long_poll;
 mod options;
 mod streams;
+#[cfg(feature = "tls")]
+mod tls;
 mod websocket;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,6 +201,35 @@ fn work(exchange: Exchange, hand: &Hand) {
     }
 }
 
+/// HTTPS beside plain HTTP, if asked for.
+#[cfg(feature = "tls")]
+fn with_tls(
+    builder: tether::Builder,
+    options: &options::Options,
+) -> Result<tether::Builder, String> {
+    let Some((addr, certificate)) = &options.tls else {
+        return Ok(builder);
+    };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("--tls-addr: {addr:?} is not HOST:PORT"))?;
+    Ok(builder.tls_on(addr, tls::server_config(certificate)?))
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    builder: tether::Builder,
+    options: &options::Options,
+) -> Result<tether::Builder, String> {
+    match options.tls {
+        None => Ok(builder),
+        Some(_) => Err("this demo was built without TLS: \
+                        cargo run --release --features tls --example demo"
+            .into()),
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let options = match options::parse(std::env::args().skip(1)) {
@@ -229,7 +267,14 @@ fn main() {
         Arc::clone(&requeued),
         options::settings_json(&options),
     );
-    let server = match builder.router(router).bind(options.addr.as_str()) {
+    let builder = match with_tls(builder.router(router), &options) {
+        Ok(builder) => builder,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let server = match builder.bind(options.addr.as_str()) {
         Ok(server) => server,
         Err(err) => {
             eprintln!("cannot serve on {}: {err}", options.addr);
@@ -267,6 +312,10 @@ fn main() {
         std::process::exit(1);
     }
     println!("listening on http://{}", server.local_addr());
+    #[cfg(feature = "tls")]
+    if let Some(addr) = server.tls_addr() {
+        println!("listening on https://{addr}");
+    }
     if let Err(err) = server.wait() {
         eprintln!("the server failed: {err}");
         std::process::exit(1);

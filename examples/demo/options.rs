@@ -5,19 +5,33 @@
 use tether::Config;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+const DEFAULT_TLS_ADDR: &str = "127.0.0.1:8443";
 
 pub const USAGE: &str = "\
 usage: demo [--addr HOST:PORT] [--workers N]
             [--keepalive IDLE,INTERVAL,COUNT|off] [--user-timeout DURATION|off]
             [--ws-ping INTERVAL,TIMEOUT] [--idle-timeout DURATION]
             [--response-timeout DURATION] [--set NAME=VALUE]...
+            [--tls-addr HOST:PORT] [--tls-cert PEM --tls-key PEM | --tls-self-signed]
 durations: 250ms, 30s, 2m, 1h or never; sizes: 65536, 64KiB, 16MiB.
---set takes any Config field, e.g. --set max_body_bytes=4MiB";
+--set takes any Config field, e.g. --set max_body_bytes=4MiB
+HTTPS and WSS (built with --features tls) on --tls-addr, 127.0.0.1:8443 by
+default, beside plain HTTP on --addr.";
+
+/// Where HTTPS gets its certificate.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub enum Certificate {
+    Files { cert: String, key: String },
+    SelfSigned,
+}
 
 pub struct Options {
     pub addr: String,
     pub workers: usize,
     pub config: Config,
+    /// HTTPS: where, and with which certificate.
+    pub tls: Option<(String, Certificate)>,
 }
 
 /// Parses `args` (without the program name); the error is for the user.
@@ -26,7 +40,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         addr: std::env::var("TETHER_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string()),
         workers: 4,
         config: Config::default(),
+        tls: None,
     };
+    let (mut tls_addr, mut cert, mut key, mut self_signed) = (None, None, None, false);
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -70,9 +86,29 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
                 };
                 set(config, name.trim(), text)?;
             }
+            "--tls-addr" => tls_addr = Some(value()?),
+            "--tls-cert" => cert = Some(value()?),
+            "--tls-key" => key = Some(value()?),
+            "--tls-self-signed" => self_signed = true,
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
+    let certificate = match (cert, key, self_signed) {
+        (None, None, false) => None,
+        (Some(cert), Some(key), false) => Some(Certificate::Files { cert, key }),
+        (None, None, true) => Some(Certificate::SelfSigned),
+        (_, _, true) => return Err("--tls-self-signed or --tls-cert/--tls-key, not both".into()),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    options.tls = match (tls_addr, certificate) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err("--tls-addr needs --tls-cert and --tls-key, or --tls-self-signed".into())
+        }
+        (addr, Some(certificate)) => {
+            Some((addr.unwrap_or_else(|| DEFAULT_TLS_ADDR.into()), certificate))
+        }
+    };
     options
         .config
         .validate()

@@ -2,7 +2,11 @@
 """Runs Autobahn|Testsuite's fuzzing client (cases 1-10: everything but
 compression) against the demo's /ws echo endpoint.
 
-Usage: run.py (--wstest WSTEST | --kosoku KOSOKU) DEMO_BINARY REPORT_DIR
+Usage: run.py (--wstest WSTEST | --kosoku KOSOKU) DEMO_BINARY REPORT_DIR [--wss]
+
+With --wss, the same cases run over TLS against wss:// on a demo built with
+`--features tls`, serving a certificate it makes at start
+(`--tls-self-signed`); the fuzzing client does not check certificates.
 
 `wstest` is Autobahn|Testsuite itself (Python 2.7); `kosoku` runs the same
 case files on Python 3, for machines without Python 2.7.
@@ -27,15 +31,25 @@ ACCEPTED_CLOSE = {"OK", "INFORMATIONAL"}
 
 def main():
     runner, tool, demo, report_dir = sys.argv[1:5]
+    wss = sys.argv[5:] == ["--wss"]
     tool, demo, report_dir = (os.path.abspath(p) for p in (tool, demo, report_dir))
     os.makedirs(report_dir, exist_ok=True)
-    proc = subprocess.Popen([demo, "--addr", "127.0.0.1:0", "--workers", "2"], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
-    addr = line.split("http://", 1)[1]
-    outdir = os.path.join(report_dir, "reports")
+    flags = ["--addr", "127.0.0.1:0", "--workers", "2"]
+    if wss:
+        flags += ["--tls-addr", "127.0.0.1:0", "--tls-self-signed"]
+    proc = subprocess.Popen([demo] + flags, stdout=subprocess.PIPE, text=True)
+    addr = proc.stdout.readline().strip().split("http://", 1)[1]
+    url = f"ws://{addr}/ws"
+    if wss:
+        line = proc.stdout.readline().strip()
+        if "https://" not in line:
+            proc.kill()
+            sys.exit(f"the demo does not serve TLS (built without --features tls?): {line!r}")
+        url = f"wss://{line.split('https://', 1)[1]}/ws"
+    outdir = os.path.join(report_dir, "reports-wss" if wss else "reports")
     config = {
         "outdir": outdir,
-        "servers": [{"agent": "tether", "url": f"ws://{addr}/ws"}],
+        "servers": [{"agent": "tether", "url": url}],
         "cases": [f"{n}.*" for n in GROUPS],
         "exclude-cases": [],
         "exclude-agent-cases": {},
@@ -47,7 +61,7 @@ def main():
         if runner == "--wstest":
             command = [tool, "-m", "fuzzingclient", "-s", spec]
         else:
-            command = [tool, "-m", "fuzzingclient", "-o", outdir, f"ws://{addr}/ws"]
+            command = [tool, "-m", "fuzzingclient", "-o", outdir, url]
             command += [arg for n in GROUPS for arg in ("-i", f"{n}.*")]
         subprocess.run(command, cwd=report_dir, check=True, stdout=subprocess.DEVNULL)
     finally:
@@ -65,12 +79,12 @@ def main():
         counts[behavior] += 1
         if behavior not in ACCEPTED or close not in ACCEPTED_CLOSE:
             failed.append(f"{case}: {behavior} / close {close}")
-    print("Autobahn|Testsuite fuzzingclient, cases 1-10 against the demo's /ws:")
+    print(f"Autobahn|Testsuite fuzzingclient, cases 1-10 against the demo's {url}:")
     for behavior, n in sorted(counts.items()):
         print(f"  {behavior:<14} {n}")
     for line in failed:
         print(f"  FAILED {line}")
-    print(f"autobahn: {len(results) - len(failed)} passed, {len(failed)} failed")
+    print(f"autobahn{' (wss)' if wss else ''}: {len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 

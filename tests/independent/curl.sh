@@ -2,20 +2,32 @@
 # Every demo endpoint through curl, as a person would try it: streams with
 # -N, HTTP/1.0, no keep-alive, HEAD, leaving early with -m.
 #
-# Usage: curl.sh PATH_TO_DEMO_BINARY. Prints "curl: N passed, M failed".
+# Usage: curl.sh PATH_TO_DEMO_BINARY [--tls]. Prints "curl: N passed, M
+# failed". With --tls (a demo built with --features tls), the demo also
+# serves HTTPS with --tls-self-signed, and the checks run over it too, with
+# -k: the certificate is made at start and trusted by no one.
 set -uo pipefail
 
 demo=$1
+tls=${2:-}
+flags=(--addr 127.0.0.1:0 --workers 2)
+[ "$tls" = --tls ] && flags+=(--tls-addr 127.0.0.1:0 --tls-self-signed)
 out=$(mktemp -d)
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$out"' EXIT
-"$demo" --addr 127.0.0.1:0 --workers 2 > "$out/stdout" &
+"$demo" "${flags[@]}" > "$out/stdout" &
 pid=$!
+lines=1
+[ "$tls" = --tls ] && lines=2
 for _ in $(seq 100); do
-  grep -q "listening on" "$out/stdout" 2>/dev/null && break
+  [ "$(grep -c "listening on" "$out/stdout" 2>/dev/null)" -ge "$lines" ] && break
   sleep 0.1
 done
-base=$(sed -n 's/^listening on //p' "$out/stdout")
+base=$(sed -n 's/^listening on \(http:.*\)/\1/p' "$out/stdout")
 [ -n "$base" ] || { echo "the demo did not start"; exit 1; }
+if [ "$tls" = --tls ]; then
+  secure=$(sed -n 's/^listening on \(https:.*\)/\1/p' "$out/stdout")
+  [ -n "$secure" ] || { echo "the demo serves no HTTPS (built without --features tls?)"; exit 1; }
+fi
 
 passed=0
 failed=0
@@ -59,6 +71,32 @@ check "GET /stats" '"connections":{"reading"' "$base/stats"
 check "GET /metrics" 'tether_connections{state="streaming"}' "$base/metrics"
 check "GET /config" '"idle_timeout":"60s"' "$base/config"
 check "DELETE /hello" "HTTP/1.1 405" -i -X DELETE "$base/hello"
+
+if [ "$tls" = --tls ]; then
+  check "https GET /hello" "Hello, World!" -k "$secure/hello"
+  check "https ALPN http/1.1" "ALPN: server accepted http/1.1" -k -v "$secure/hello"
+  check "https GET /hello --http1.0" "Hello, World!" -k --http1.0 "$secure/hello"
+  check "https two requests, one connection" "Re-using existing connection" -k -v "$secure/hello" "$secure/hello"
+  check "https POST /echo" "over tls" -k --data-binary "over tls" "$secure/echo"
+  check "https GET /events -N" "event: tick" -k -N -m 2.5 "$secure/events"
+  check "https GET /mjpeg -N" "Content-Type: image/jpeg" -k -N -m 1 "$secure/mjpeg?fps=20"
+  check "https GET /stats/stream -N" "event: stats" -k -N -m 1.5 "$secure/stats/stream"
+  check "wss /ws upgrade" "101 Switching Protocols" -k -i -m 1 \
+    -H "Upgrade: websocket" -H "Connection: Upgrade" \
+    -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Sec-WebSocket-Version: 13" "$secure/ws"
+  check "https GET /stats: the same server's counts" '"connections":{"reading"' -k "$secure/stats"
+  abandoned=$(stat '["abandoned"]')
+  curl -sS -k -m 0.5 "$secure/work?ms=30000" > /dev/null 2>&1
+  for _ in $(seq 100); do
+    [ "$(stat '["abandoned"]')" -gt "$abandoned" ] && break
+    sleep 0.1
+  done
+  if [ "$(stat '["abandoned"]')" -gt "$abandoned" ]; then
+    passed=$((passed + 1)); echo "ok     https curl -m 0.5 /work?ms=30000: abandoned"
+  else
+    failed=$((failed + 1)); echo "FAILED https curl -m 0.5 /work?ms=30000: not abandoned"
+  fi
+fi
 
 # Leaving early, as the README suggests: the worker stops at once.
 abandoned=$(stat '["abandoned"]')

@@ -29,6 +29,8 @@ fn example_binary(name: &str) -> PathBuf {
 pub struct Demo {
     child: Child,
     pub addr: SocketAddr,
+    /// Where it serves HTTPS, when started with TLS flags.
+    pub tls_addr: Option<SocketAddr>,
 }
 
 impl Demo {
@@ -70,17 +72,32 @@ impl Demo {
             .stdout(Stdio::piped())
             .spawn()
             .expect("the example binary: plain `cargo test` builds it; with a filter, run `cargo build --examples` first");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        Demo { child, addr }
+        let tls = command
+            .get_args()
+            .any(|arg| arg.to_string_lossy().starts_with("--tls"));
+        let tls_addr = tls.then(|| {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix("listening on https://")
+                .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+                .parse()
+                .unwrap()
+        });
+        Demo {
+            child,
+            addr,
+            tls_addr,
+        }
     }
 
     /// The demo's process id.

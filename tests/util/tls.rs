@@ -19,6 +19,11 @@ pub struct Pki {
 
 /// A self-signed certificate for `name`, and a client trusting only it.
 pub fn pki(name: &str) -> Pki {
+    pki_with_pem(name).0
+}
+
+/// As [`pki`], with the certificate and its key as PEM text too.
+pub fn pki_with_pem(name: &str) -> (Pki, String, String) {
     let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("a certificate");
     let der = CertificateDer::from(cert.cert.der().to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
@@ -32,10 +37,11 @@ pub fn pki(name: &str) -> Pki {
         .with_root_certificates(roots)
         .with_no_client_auth();
     client.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Pki {
+    let pki = Pki {
         server: Arc::new(server),
         client: Arc::new(client),
-    }
+    };
+    (pki, cert.cert.pem(), cert.key_pair.serialize_pem())
 }
 
 /// A blocking TLS client connection.
