@@ -36,8 +36,9 @@ pub(crate) struct TlsStream {
     eof: bool,
     /// The client's close_notify has been processed.
     close_notify_seen: bool,
-    /// The last socket read would have blocked: until new bytes bring a
-    /// new edge, only what rustls already holds can be read.
+    /// The last socket read would have blocked, or was short (the kernel
+    /// had no more to give): until new bytes bring a new edge, only what
+    /// rustls already holds can be read.
     drained: bool,
 }
 
@@ -72,10 +73,16 @@ impl Read for TlsStream {
                 // close_notify; never loop on a closed socket.
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            match self.tls.read_tls(&mut self.tcp) {
+            let mut socket = Measured {
+                tcp: &mut self.tcp,
+                short: false,
+            };
+            match self.tls.read_tls(&mut socket) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
-                    self.drained = false;
+                    // As over plain TCP, a short read drained the socket:
+                    // no second read just to hear it would block.
+                    self.drained = socket.short;
                     match self.tls.process_new_packets() {
                         Ok(state) => self.close_notify_seen |= state.peer_has_closed(),
                         Err(err) => {
@@ -101,6 +108,20 @@ impl Read for TlsStream {
                 }
             }
         }
+    }
+}
+
+/// The socket as rustls reads it, noting whether a read was short.
+struct Measured<'a> {
+    tcp: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for Measured<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
@@ -182,5 +203,80 @@ impl Transport for TlsStream {
         } else {
             CloseReason::TlsTruncated
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
+
+    use super::*;
+
+    /// A server session on a real loopback socket, and a blocking client
+    /// thread that sends `request` once the handshake is done.
+    fn session(request: &'static [u8]) -> (TlsStream, std::thread::JoinHandle<()>) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let der = CertificateDer::from(made.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+        let server = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![der.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client = ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let tcp = std::net::TcpStream::connect(addr).unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let session = ClientConnection::new(Arc::new(client), name).unwrap();
+            let mut tls = StreamOwned::new(session, tcp);
+            tls.write_all(request).unwrap();
+            // Held open until the server side is done with it.
+            let _ = tls.read(&mut [0; 16]);
+        });
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let stream = TlsStream::new(
+            TcpStream::from_std(tcp),
+            ServerConnection::new(Arc::new(server)).unwrap(),
+        );
+        (stream, client)
+    }
+
+    /// Reads until plaintext arrives (the handshake is answered meanwhile).
+    fn read_plaintext(stream: &mut TlsStream, buf: &mut [u8]) -> usize {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            match stream.read(buf) {
+                Ok(n) => return n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < give_up, "no plaintext came");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_socket_read_drains_the_socket_without_a_read_that_would_block() {
+        let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let (mut stream, client) = session(request);
+        let mut buf = [0; 4096];
+        let n = read_plaintext(&mut stream, &mut buf);
+        assert_eq!(&buf[..n], request);
+        // The record came in one short socket read: nothing more to ask the
+        // kernel for until a new readiness edge.
+        assert!(!stream.may_have_more());
+        drop(stream);
+        client.join().unwrap();
     }
 }
