@@ -235,9 +235,9 @@ fn act(addr: SocketAddr, rng: &mut Rng, shared: &Shared) {
             let mut ws = RawWs::connect(addr, "/ws");
             let _ = ws.stream.write_all(&frame(FIN | TEXT, b"hi", true));
             if rng.below(2) == 0 {
-                reset(ws.stream);
+                reset(ws.stream.into_tcp());
             } else {
-                shared.zombies.lock().unwrap().push(ws.stream);
+                shared.zombies.lock().unwrap().push(ws.stream.into_tcp());
             }
         }
         7 => {

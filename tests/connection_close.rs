@@ -1,6 +1,8 @@
 //! Mongoose 7.15's bug: a request with `Connection: close` answered later by a
 //! worker was closed before the reply existed. Here `Connection: close` only
 //! means "drain after the response is flushed".
+//!
+//! Both run over plain TCP and, with feature `tls`, over TLS.
 
 mod util;
 
@@ -9,15 +11,14 @@ use std::time::Duration;
 use tether::{CloseReason, Config, Response};
 use util::*;
 
-#[test]
-fn a_late_worker_reply_to_connection_close_arrives_in_full_then_fin() {
+fn a_late_worker_reply_to_connection_close_arrives_in_full_then_fin(over: Over) {
     let body = "x".repeat(100_000);
     let expected = body.clone();
-    let server = serve_workers(Config::default(), 1, move |exchange| {
+    let server = serve_workers_over(over, Config::default(), 1, move |exchange| {
         std::thread::sleep(Duration::from_millis(200));
         exchange.respond(Response::text(200, body.clone())).unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /work HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let reply = client.read_reply(false);
     assert_eq!(reply.status, 200);
@@ -29,13 +30,17 @@ fn a_late_worker_reply_to_connection_close_arrives_in_full_then_fin() {
     assert_quiet(&server);
 }
 
-#[test]
-fn the_response_may_also_ask_to_close() {
-    let server = serve(Config::default(), |_| {
+fn the_response_may_also_ask_to_close(over: Over) {
+    let server = serve_over(over, Config::default(), |_| {
         tether::Action::Respond(Response::text(200, "bye").with_header("Connection", "close"))
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     let reply = client.get("/");
     assert!(reply.closes());
     assert!(client.expect_eof());
 }
+
+crate::over_both!(
+    a_late_worker_reply_to_connection_close_arrives_in_full_then_fin,
+    the_response_may_also_ask_to_close,
+);

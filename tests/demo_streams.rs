@@ -98,7 +98,7 @@ fn mjpeg_viewers_get_real_changing_frames_and_are_let_go_at_once() {
     let demo = Demo::start();
     // A clean FIN. (Dropping a socket with unread frames in its receive
     // buffer makes Linux send RST instead: that would be a reset, truly.)
-    watch_mjpeg(&demo, |client| {
+    watch_mjpeg(&demo, |mut client| {
         client.finish_sending();
         wait_for("the FIN noticed", || demo.stats()["streams_active"] == 0);
     });

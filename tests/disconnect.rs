@@ -2,6 +2,8 @@
 //! `wait_closed` wakes with the reason and `respond` hands the response back.
 //! Also with an unanswered body read and with pipelined bytes buffered —
 //! the cases Go and hyper miss.
+//!
+//! Each test runs over plain TCP and, with feature `tls`, over TLS.
 
 mod util;
 
@@ -17,9 +19,9 @@ type Report = (Option<CloseReason>, Result<(), Undelivered>);
 
 /// Serves with one worker that reports (reason seen by wait_closed, what
 /// respond returned) for every exchange.
-fn watching_server() -> (tether::Server, mpsc::Receiver<Report>) {
+fn watching_server(over: Over) -> (tether::Server, mpsc::Receiver<Report>) {
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
+    let server = serve_workers_over(over, Config::default(), 1, move |exchange: Exchange| {
         let seen = exchange.wait_closed(PATIENCE);
         let outcome = exchange.respond(Response::text(200, "late event"));
         let _ = tx.send((seen, outcome));
@@ -41,10 +43,9 @@ fn wait_pending(server: &tether::Server) {
     });
 }
 
-#[test]
-fn fin_while_a_worker_holds_the_exchange_is_peer_closed() {
-    let (server, rx) = watching_server();
-    let mut client = Client::connect(server.local_addr());
+fn fin_while_a_worker_holds_the_exchange_is_peer_closed(over: Over) {
+    let (server, rx) = watching_server(over);
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_pending(&server);
     drop(client);
@@ -53,10 +54,9 @@ fn fin_while_a_worker_holds_the_exchange_is_peer_closed() {
     assert_eq!(server.stats().undelivered, 1);
 }
 
-#[test]
-fn rst_while_a_worker_holds_the_exchange_is_peer_reset() {
-    let (server, rx) = watching_server();
-    let mut client = Client::connect(server.local_addr());
+fn rst_while_a_worker_holds_the_exchange_is_peer_reset(over: Over) {
+    let (server, rx) = watching_server(over);
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_pending(&server);
     client.reset();
@@ -64,20 +64,18 @@ fn rst_while_a_worker_holds_the_exchange_is_peer_reset() {
     assert_quiet(&server);
 }
 
-#[test]
-fn a_client_that_leaves_after_a_post_body_is_noticed() {
-    let (server, rx) = watching_server();
-    let mut client = Client::connect(server.local_addr());
+fn a_client_that_leaves_after_a_post_body_is_noticed(over: Over) {
+    let (server, rx) = watching_server(over);
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
     wait_pending(&server);
     client.reset();
     expect_told(&rx, CloseReason::PeerReset);
 }
 
-#[test]
-fn a_client_that_leaves_with_pipelined_bytes_buffered_is_noticed() {
-    let (server, rx) = watching_server();
-    let mut client = Client::connect(server.local_addr());
+fn a_client_that_leaves_with_pipelined_bytes_buffered_is_noticed(over: Over) {
+    let (server, rx) = watching_server(over);
+    let mut client = Client::connect_over(over, server.local_addr());
     let mut pipelined = Vec::new();
     for _ in 0..50 {
         pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -94,16 +92,17 @@ fn a_client_that_leaves_with_pipelined_bytes_buffered_is_noticed() {
 /// pipelined requests (far more than it buffers, so reading is paused) and
 /// whose first request a worker holds.
 fn client_behind_a_full_buffer(
+    over: Over,
     bytes: usize,
 ) -> (tether::Server, Client, mpsc::Receiver<Option<CloseReason>>) {
     let mut config = Config::default();
     config.max_head_bytes = 1024;
     config.max_buffered_bytes = 1024;
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(config, 1, move |exchange: Exchange| {
+    let server = serve_workers_over(over, config, 1, move |exchange: Exchange| {
         let _ = tx.send(exchange.wait_closed(PATIENCE));
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     let mut pipelined = Vec::new();
     while pipelined.len() < bytes {
         pipelined.extend_from_slice(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -113,9 +112,8 @@ fn client_behind_a_full_buffer(
     (server, client, rx)
 }
 
-#[test]
-fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
-    let (server, client, rx) = client_behind_a_full_buffer(64 * 1024);
+fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed(over: Over) {
+    let (server, client, rx) = client_behind_a_full_buffer(over, 64 * 1024);
     std::thread::sleep(Duration::from_millis(50));
     client.reset();
     assert_eq!(
@@ -125,9 +123,8 @@ fn a_client_that_leaves_behind_a_full_input_buffer_is_noticed() {
     assert_quiet(&server);
 }
 
-#[test]
-fn a_fin_behind_a_full_input_buffer_is_noticed() {
-    let (server, client, rx) = client_behind_a_full_buffer(16 * 1024);
+fn a_fin_behind_a_full_input_buffer_is_noticed(over: Over) {
+    let (server, mut client, rx) = client_behind_a_full_buffer(over, 16 * 1024);
     client.finish_sending();
     assert_eq!(
         rx.recv_timeout(PATIENCE).unwrap(),
@@ -136,10 +133,11 @@ fn a_fin_behind_a_full_input_buffer_is_noticed() {
     assert_quiet(&server);
 }
 
-#[test]
-fn a_client_that_leaves_mid_body_is_closed() {
-    let server = serve_workers(Config::default(), 1, |_| panic!("no request completes"));
-    let mut client = Client::connect(server.local_addr());
+fn a_client_that_leaves_mid_body_is_closed(over: Over) {
+    let server = serve_workers_over(over, Config::default(), 1, |_| {
+        panic!("no request completes")
+    });
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly a part");
     wait_for("the body to start", || server.stats().accepted == 1);
     std::thread::sleep(Duration::from_millis(20));
@@ -149,30 +147,28 @@ fn a_client_that_leaves_mid_body_is_closed() {
     assert_eq!(server.stats().requests, 0);
 }
 
-#[test]
-fn wait_closed_times_out_while_the_client_stays() {
+fn wait_closed_times_out_while_the_client_stays(over: Over) {
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
+    let server = serve_workers_over(over, Config::default(), 1, move |exchange: Exchange| {
         let seen = exchange.wait_closed(Duration::from_millis(50));
         let closed = exchange.is_closed();
         exchange.respond(Response::text(200, "still here")).unwrap();
         let _ = tx.send((seen, closed));
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     assert_eq!(client.get("/").text(), "still here");
     assert_eq!(rx.recv().unwrap(), (None, false));
 }
 
-#[test]
-fn a_detached_response_is_delivered_or_counted_as_undelivered() {
+fn a_detached_response_is_delivered_or_counted_as_undelivered(over: Over) {
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(Config::default(), 1, move |exchange: Exchange| {
+    let server = serve_workers_over(over, Config::default(), 1, move |exchange: Exchange| {
         if exchange.request().path() == "/late" {
             exchange.wait_closed(PATIENCE);
         }
         let _ = tx.send(exchange.respond_detached(Response::text(200, "detached")));
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     assert_eq!(client.get("/now").text(), "detached");
     rx.recv_timeout(PATIENCE).unwrap().unwrap();
 
@@ -185,3 +181,15 @@ fn a_detached_response_is_delivered_or_counted_as_undelivered() {
     assert_quiet(&server);
     assert_eq!(server.stats().undelivered, 1);
 }
+
+crate::over_both!(
+    fin_while_a_worker_holds_the_exchange_is_peer_closed,
+    rst_while_a_worker_holds_the_exchange_is_peer_reset,
+    a_client_that_leaves_after_a_post_body_is_noticed,
+    a_client_that_leaves_with_pipelined_bytes_buffered_is_noticed,
+    a_client_that_leaves_behind_a_full_input_buffer_is_noticed,
+    a_fin_behind_a_full_input_buffer_is_noticed,
+    a_client_that_leaves_mid_body_is_closed,
+    wait_closed_times_out_while_the_client_stays,
+    a_detached_response_is_delivered_or_counted_as_undelivered,
+);

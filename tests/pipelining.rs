@@ -1,5 +1,7 @@
 //! Pipelined requests are answered strictly in order, on both paths, and a
 //! connection never has more than one request in a worker's hands.
+//!
+//! Each runs over plain TCP and, with feature `tls`, over TLS, but the last.
 
 mod util;
 
@@ -17,26 +19,24 @@ fn ten_pipelined() -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn ten_pipelined_requests_are_answered_in_order_inline() {
-    let server = serve(Config::default(), |req| {
+fn ten_pipelined_requests_are_answered_in_order_inline(over: Over) {
+    let server = serve_over(over, Config::default(), |req| {
         Action::Respond(Response::text(200, req.path().to_string()))
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(&ten_pipelined());
     for i in 0..10 {
         assert_eq!(client.read_reply(false).text(), format!("/n/{i}"));
     }
 }
 
-#[test]
-fn ten_pipelined_requests_are_answered_in_order_by_workers() {
+fn ten_pipelined_requests_are_answered_in_order_by_workers(over: Over) {
     let in_hand = Arc::new(AtomicUsize::new(0));
     let most_in_hand = Arc::new(AtomicUsize::new(0));
     let (now, most) = (Arc::clone(&in_hand), Arc::clone(&most_in_hand));
     // Four workers, and later requests answered faster than earlier ones:
     // order must still hold.
-    let server = serve_workers(Config::default(), 4, move |exchange| {
+    let server = serve_workers_over(over, Config::default(), 4, move |exchange| {
         let held = now.fetch_add(1, Ordering::SeqCst) + 1;
         most.fetch_max(held, Ordering::SeqCst);
         let path = exchange.request().path().to_string();
@@ -45,7 +45,7 @@ fn ten_pipelined_requests_are_answered_in_order_by_workers() {
         now.fetch_sub(1, Ordering::SeqCst);
         exchange.respond(Response::text(200, path)).unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(&ten_pipelined());
     for i in 0..10 {
         assert_eq!(client.read_reply(false).text(), format!("/n/{i}"));
@@ -59,12 +59,11 @@ fn ten_pipelined_requests_are_answered_in_order_by_workers() {
     assert_quiet(&server);
 }
 
-#[test]
-fn a_close_in_the_middle_of_a_pipeline_ends_it_there() {
-    let server = serve(Config::default(), |req| {
+fn a_close_in_the_middle_of_a_pipeline_ends_it_there(over: Over) {
+    let server = serve_over(over, Config::default(), |req| {
         Action::Respond(Response::text(200, req.path().to_string()))
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(
         b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n\
           GET /b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n\
@@ -77,6 +76,8 @@ fn a_close_in_the_middle_of_a_pipeline_ends_it_there() {
     assert!(client.expect_eof(), "nothing is answered after the close");
 }
 
+/// (Plain TCP only: a second thread writes on the client's socket.)
+///
 /// Responses larger than the output high-water mark hold parsing back after
 /// each one. When a flush then empties the output in the same turn (the
 /// kernel took it all, so no writable event will follow), parsing must go
@@ -101,3 +102,9 @@ fn every_pipelined_request_with_a_response_past_the_high_water_mark_is_answered(
     writer.join().unwrap();
     assert_eq!(server.stats().closed.total(), 0);
 }
+
+crate::over_both!(
+    ten_pipelined_requests_are_answered_in_order_inline,
+    ten_pipelined_requests_are_answered_in_order_by_workers,
+    a_close_in_the_middle_of_a_pipeline_ends_it_there,
+);

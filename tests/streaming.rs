@@ -1,6 +1,9 @@
 //! Streaming responses: chunked and close-delimited bodies, and a producer
 //! that stops the moment the client leaves, wakes from a full queue, and
 //! cannot pin memory with a slow or sleeping viewer.
+//!
+//! The tests up to the first about memory run over plain TCP and, with
+//! feature `tls`, over TLS.
 
 mod util;
 
@@ -18,11 +21,12 @@ fn head() -> Response {
 /// A server whose workers stream `part(i)` for i = 0.. every `pause` until a
 /// send fails, and report the error and how many parts went out.
 fn endless(
+    over: Over,
     config: Config,
     pause: Duration,
 ) -> (tether::Server, mpsc::Receiver<(SendError, usize)>) {
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(config, 1, move |exchange: Exchange| {
+    let server = serve_workers_over(over, config, 1, move |exchange: Exchange| {
         let mut stream = exchange.stream(head()).unwrap();
         for i in 0.. {
             if let Err(closed) = stream.send(format!("part {i}\n")) {
@@ -35,9 +39,8 @@ fn endless(
     (server, rx)
 }
 
-#[test]
-fn a_chunked_stream_arrives_in_order_and_the_connection_stays_open() {
-    let server = serve_workers(Config::default(), 1, |exchange: Exchange| {
+fn a_chunked_stream_arrives_in_order_and_the_connection_stays_open(over: Over) {
+    let server = serve_workers_over(over, Config::default(), 1, |exchange: Exchange| {
         if exchange.request().path() == "/plain" {
             exchange.respond(Response::text(200, "after")).unwrap();
             return;
@@ -48,7 +51,7 @@ fn a_chunked_stream_arrives_in_order_and_the_connection_stays_open() {
         }
         stream.finish().unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
     let reply = client.read_reply(true);
     assert_eq!(reply.header("transfer-encoding"), Some("chunked"));
@@ -66,15 +69,14 @@ fn a_chunked_stream_arrives_in_order_and_the_connection_stays_open() {
     assert_eq!(server.stats().frames_sent, 5);
 }
 
-#[test]
-fn an_http10_client_gets_a_close_delimited_body() {
-    let server = serve_workers(Config::default(), 1, |exchange: Exchange| {
+fn an_http10_client_gets_a_close_delimited_body(over: Over) {
+    let server = serve_workers_over(over, Config::default(), 1, |exchange: Exchange| {
         let mut stream = exchange.stream(head()).unwrap();
         stream.send("abc").unwrap();
         stream.send("def").unwrap();
         stream.finish().unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET / HTTP/1.0\r\n\r\n");
     let reply = client.read_reply(true);
     assert!(reply.header("transfer-encoding").is_none());
@@ -82,23 +84,22 @@ fn an_http10_client_gets_a_close_delimited_body() {
     assert_eq!(client.read_to_end().unwrap(), b"abcdef");
 }
 
-#[test]
-fn close_delimited_can_be_asked_for() {
-    let server = serve_workers(Config::default(), 1, |exchange: Exchange| {
+fn close_delimited_can_be_asked_for(over: Over) {
+    let server = serve_workers_over(over, Config::default(), 1, |exchange: Exchange| {
         let options = StreamOptions::default().close_delimited();
         let mut stream = exchange.stream_with(head(), options).unwrap();
         stream.send("raw bytes").unwrap();
         stream.finish().unwrap();
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert!(client.read_reply(true).closes());
     assert_eq!(client.read_to_end().unwrap(), b"raw bytes");
 }
 
-fn reader_leaves_after_three_parts(leave: impl FnOnce(Client), reason: CloseReason) {
-    let (server, rx) = endless(Config::default(), Duration::from_millis(5));
-    let mut client = Client::connect(server.local_addr());
+fn reader_leaves_after_three_parts(over: Over, leave: impl FnOnce(Client), reason: CloseReason) {
+    let (server, rx) = endless(over, Config::default(), Duration::from_millis(5));
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /mjpeg HTTP/1.1\r\nHost: t\r\n\r\n");
     client.read_reply(true);
     for i in 0..3 {
@@ -118,24 +119,21 @@ fn reader_leaves_after_three_parts(leave: impl FnOnce(Client), reason: CloseReas
     assert_quiet(&server);
 }
 
-#[test]
-fn the_producer_stops_when_the_reader_sends_fin() {
-    reader_leaves_after_three_parts(drop, CloseReason::PeerClosed);
+fn the_producer_stops_when_the_reader_sends_fin(over: Over) {
+    reader_leaves_after_three_parts(over, drop, CloseReason::PeerClosed);
 }
 
-#[test]
-fn the_producer_stops_when_the_reader_resets() {
-    reader_leaves_after_three_parts(Client::reset, CloseReason::PeerReset);
+fn the_producer_stops_when_the_reader_resets(over: Over) {
+    reader_leaves_after_three_parts(over, Client::reset, CloseReason::PeerReset);
 }
 
-#[test]
-fn a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves() {
+fn a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves(over: Over) {
     let mut config = Config::default();
     config.stream_budget_bytes = 16 * 1024;
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&sent);
     let (tx, rx) = mpsc::channel();
-    let server = serve_workers(config, 1, move |exchange: Exchange| {
+    let server = serve_workers_over(over, config, 1, move |exchange: Exchange| {
         let mut stream = exchange.stream(head()).unwrap();
         let part = vec![b'z'; 8 * 1024];
         loop {
@@ -146,7 +144,7 @@ fn a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves() {
             counter.fetch_add(1, Ordering::SeqCst);
         }
     });
-    let mut client = Client::connect(server.local_addr());
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     // The client never reads: socket buffers fill, then the queue, then the
     // producer blocks. Wait until it stops making progress.
@@ -165,13 +163,12 @@ fn a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves() {
     );
 }
 
-#[test]
-fn a_client_that_never_reads_is_cut_with_write_stall() {
+fn a_client_that_never_reads_is_cut_with_write_stall(over: Over) {
     let mut config = Config::default();
     config.write_stall_timeout = Duration::from_millis(300);
     config.stream_budget_bytes = 16 * 1024;
-    let (server, rx) = endless(config, Duration::ZERO);
-    let mut client = Client::connect(server.local_addr());
+    let (server, rx) = endless(over, config, Duration::ZERO);
+    let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     let (closed, _) = rx.recv_timeout(PATIENCE).unwrap();
     assert_eq!(closed, SendError::Closed(CloseReason::WriteStall));
@@ -265,7 +262,7 @@ fn a_quiet_stream_gets_heartbeats() {
 
 #[test]
 fn shutdown_ends_streams_and_tells_producers() {
-    let (server, rx) = endless(Config::default(), Duration::from_millis(5));
+    let (server, rx) = endless(Over::Plain, Config::default(), Duration::from_millis(5));
     let mut client = Client::connect(server.local_addr());
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     client.read_reply(true);
@@ -289,3 +286,13 @@ fn a_stream_for_a_client_already_gone_comes_back() {
     let back = rx.recv_timeout(PATIENCE).unwrap().unwrap_err();
     assert_eq!(back.reason, CloseReason::PeerClosed);
 }
+
+crate::over_both!(
+    a_chunked_stream_arrives_in_order_and_the_connection_stays_open,
+    an_http10_client_gets_a_close_delimited_body,
+    close_delimited_can_be_asked_for,
+    the_producer_stops_when_the_reader_sends_fin,
+    the_producer_stops_when_the_reader_resets,
+    a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves,
+    a_client_that_never_reads_is_cut_with_write_stall,
+);

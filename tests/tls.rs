@@ -1,5 +1,10 @@
 //! TLS on the reactor (feature `tls`): HTTPS served, and every way a TLS
 //! client can leave told apart and told to the worker, as over plain TCP.
+//!
+//! This file holds what is TLS's own. The behaviour tests that hold for
+//! any transport (tests/disconnect.rs, pipelining.rs, connection_close.rs,
+//! streaming.rs, and the WebSocket zombie in websocket.rs) run over TLS
+//! too, written once with `over_both!` (tests/util/wire.rs).
 #![cfg(feature = "tls")]
 
 mod util;
@@ -249,7 +254,7 @@ fn the_applications_certificate_resolver_picks_by_sni() {
 }
 
 #[test]
-fn websocket_over_tls_echoes_and_a_silent_client_is_reaped_by_ping_timeout() {
+fn websocket_over_tls_echoes_while_the_client_answers_pings() {
     use util::ws::{frame, parse_frame, FIN, PING, TEXT};
     let pki = pki("localhost");
     let config = Config::default()
@@ -286,11 +291,8 @@ fn websocket_over_tls_echoes_and_a_silent_client_is_reaped_by_ping_timeout() {
         assert_eq!((first, payload.as_slice()), (FIN | TEXT, &b"over TLS"[..]));
         break;
     }
-
-    // A zombie: upgraded, then never reads or answers again.
-    let (_zombie, _) = upgrade(server.local_addr(), &pki);
-    wait_closed_count(&server, CloseReason::PingTimeout, 1);
     drop(tls);
+    // (A zombie over TLS, reaped by ping_timeout: tests/websocket.rs.)
 }
 
 #[test]
@@ -328,32 +330,6 @@ fn a_stream_over_tls_fails_its_next_send_when_the_client_leaves() {
         "{err}"
     );
     assert_eq!(server.stats().streams_active, 0);
-}
-
-#[test]
-fn pipelined_requests_over_tls_are_answered_in_order() {
-    let pki = pki("localhost");
-    let server = tls_server(&pki, Config::default());
-    server.workers(2, |exchange| {
-        let path = exchange.request().path().to_string();
-        let _ = exchange.respond(Response::text(200, path));
-    });
-    let mut tls = connect(server.local_addr(), &pki);
-    let mut requests = String::new();
-    for n in 0..5 {
-        requests.push_str(&format!("GET /job/{n} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
-    }
-    tls.write_all(requests.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    read_until(&mut tls, &mut buf, |b| b.ends_with(b"/job/4"));
-    let text = String::from_utf8_lossy(&buf);
-    let order: Vec<_> = (0..5)
-        .map(|n| {
-            text.find(&format!("\r\n\r\n/job/{n}"))
-                .expect("each answered")
-        })
-        .collect();
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
 }
 
 #[test]

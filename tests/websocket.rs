@@ -13,7 +13,11 @@ use util::ws::{RawWs, BINARY, CLOSE, FIN, PING, PONG, TEXT};
 use util::*;
 
 fn ws_server(config: Config) -> (tether::Server, WsEvents) {
-    let server = serve(config, |req| match req.path() {
+    ws_server_over(Over::Plain, config)
+}
+
+fn ws_server_over(over: Over, config: Config) -> (tether::Server, WsEvents) {
+    let server = serve_over(over, config, |req| match req.path() {
         "/ws" => Action::Upgrade(Upgrade::new()),
         "/ws/proto" => {
             let chosen = tether::ws::offered_protocols(req).find(|p| *p == "chat.v2");
@@ -313,14 +317,13 @@ fn the_server_can_close_with_a_code() {
     assert_quiet(&server);
 }
 
-#[test]
-fn a_zombie_that_never_answers_pings_is_ended_with_ping_timeout() {
+fn a_zombie_that_never_answers_pings_is_ended_with_ping_timeout(over: Over) {
     let mut config = Config::default();
     config.ws_ping_interval = Duration::from_millis(200);
     config.ws_pong_timeout = Duration::from_millis(200);
-    let (server, events) = ws_server(config);
+    let (server, events) = ws_server_over(over, config);
     let started = std::time::Instant::now();
-    let _zombie = RawWs::connect(server.local_addr(), "/ws"); // never reads, never answers
+    let _zombie = RawWs::connect_over(over, server.local_addr(), "/ws"); // never reads, never answers
     let (_, reason, _) = next_closed(&events);
     let took = started.elapsed();
     assert_eq!(reason, CloseReason::PingTimeout);
@@ -379,3 +382,5 @@ fn shutdown_says_going_away() {
     let (_, reason, _) = next_closed(&events);
     assert_eq!(reason, CloseReason::Shutdown);
 }
+
+crate::over_both!(a_zombie_that_never_answers_pings_is_ended_with_ping_timeout,);

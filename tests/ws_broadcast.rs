@@ -121,7 +121,7 @@ fn broadcast_survives_vanishing_members_and_never_reaches_a_reused_slot() {
             let mut raw = RawWs::connect(server.local_addr(), "/ws/chat");
             let buf = raw.take_buffered();
             raw.stream.set_nonblocking(true).unwrap();
-            let mut stream = mio::net::TcpStream::from_std(raw.stream);
+            let mut stream = mio::net::TcpStream::from_std(raw.stream.into_tcp());
             poll.registry()
                 .register(&mut stream, Token(i), Interest::READABLE)
                 .unwrap();

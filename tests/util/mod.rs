@@ -6,14 +6,16 @@ pub mod attack;
 pub mod demo;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod wire;
 pub mod ws;
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use tether::{Action, Config, Exchange, Request, Response, Server, Stats};
+pub use wire::{Over, Wire};
 
 /// Generous bound for anything a test waits on.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -31,8 +33,15 @@ pub fn serve<F>(config: Config, handler: F) -> Server
 where
     F: Fn(&Request) -> Action + Send + Sync + 'static,
 {
-    init();
-    Server::builder()
+    serve_over(Over::Plain, config, handler)
+}
+
+/// [`serve`] over plain TCP or TLS.
+pub fn serve_over<F>(over: Over, config: Config, handler: F) -> Server
+where
+    F: Fn(&Request) -> Action + Send + Sync + 'static,
+{
+    over.builder()
         .config(config)
         .handler(handler)
         .bind("127.0.0.1:0")
@@ -44,7 +53,15 @@ pub fn serve_workers<F>(config: Config, n: usize, work: F) -> Server
 where
     F: Fn(Exchange) + Send + Sync + 'static,
 {
-    let server = serve(config, |_| Action::Handoff);
+    serve_workers_over(Over::Plain, config, n, work)
+}
+
+/// [`serve_workers`] over plain TCP or TLS.
+pub fn serve_workers_over<F>(over: Over, config: Config, n: usize, work: F) -> Server
+where
+    F: Fn(Exchange) + Send + Sync + 'static,
+{
+    let server = serve_over(over, config, |_| Action::Handoff);
     server.workers(n, work);
     server
 }
@@ -117,17 +134,19 @@ impl Reply {
 /// A blocking HTTP/1.1 client on one connection, reading responses framed by
 /// Content-Length.
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Wire,
     buf: Vec<u8>,
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        Self::connect_over(Over::Plain, addr)
+    }
+
+    /// A client speaking plain TCP or TLS.
+    pub fn connect_over(over: Over, addr: SocketAddr) -> Client {
         Client {
-            stream,
+            stream: over.connect(addr),
             buf: Vec::new(),
         }
     }
@@ -266,14 +285,12 @@ impl Client {
 
     /// Closes with RST instead of FIN.
     pub fn reset(self) {
-        let sock = socket2::SockRef::from(&self.stream);
-        sock.set_linger(Some(Duration::ZERO)).unwrap();
-        drop(self.stream);
+        self.stream.reset();
     }
 
     /// Half-closes: no more bytes from us, but we can still read.
-    pub fn finish_sending(&self) {
-        self.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    pub fn finish_sending(&mut self) {
+        self.stream.finish_sending();
     }
 }
 

@@ -2,12 +2,12 @@
 //! builds (masked or not, fragmented, broken) and reads frames back.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
-use super::PATIENCE;
+use super::wire::{Over, Wire};
 
 pub struct RawWs {
-    pub stream: TcpStream,
+    pub stream: Wire,
     buf: Vec<u8>,
 }
 
@@ -24,12 +24,18 @@ impl RawWs {
         Self::connect_with_head(addr, path).0
     }
 
+    /// [`connect`](RawWs::connect) over plain TCP or TLS.
+    pub fn connect_over(over: Over, addr: SocketAddr, path: &str) -> RawWs {
+        Self::handshake(over.connect(addr), path).0
+    }
+
     /// [`connect`](RawWs::connect), also returning the `101`'s head.
     #[allow(dead_code)]
     pub fn connect_with_head(addr: SocketAddr, path: &str) -> (RawWs, String) {
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        Self::handshake(Over::Plain.connect(addr), path)
+    }
+
+    fn handshake(mut stream: Wire, path: &str) -> (RawWs, String) {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
