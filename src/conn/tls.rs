@@ -219,6 +219,19 @@ mod tests {
     /// A server session on a real loopback socket, and a blocking client
     /// thread that sends `request` once the handshake is done.
     fn session(request: &'static [u8]) -> (TlsStream, std::thread::JoinHandle<()>) {
+        let (stream, client, _sent) = session_sending(request.to_vec());
+        (stream, client)
+    }
+
+    /// As [`session`], with word once the client's kernel took it all.
+    fn session_sending(
+        request: Vec<u8>,
+    ) -> (
+        TlsStream,
+        std::thread::JoinHandle<()>,
+        std::sync::mpsc::Receiver<()>,
+    ) {
+        let (sent_tx, sent) = std::sync::mpsc::channel();
         let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let der = CertificateDer::from(made.cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
@@ -238,7 +251,8 @@ mod tests {
             let name = ServerName::try_from("localhost").unwrap();
             let session = ClientConnection::new(Arc::new(client), name).unwrap();
             let mut tls = StreamOwned::new(session, tcp);
-            tls.write_all(request).unwrap();
+            tls.write_all(&request).unwrap();
+            let _ = sent_tx.send(());
             // Held open until the server side is done with it.
             let _ = tls.read(&mut [0; 16]);
         });
@@ -248,7 +262,7 @@ mod tests {
             TcpStream::from_std(tcp),
             ServerConnection::new(Arc::new(server)).unwrap(),
         );
-        (stream, client)
+        (stream, client, sent)
     }
 
     /// Reads until plaintext arrives (the handshake is answered meanwhile).
@@ -276,6 +290,39 @@ mod tests {
         // The record came in one short socket read: nothing more to ask the
         // kernel for until a new readiness edge.
         assert!(!stream.may_have_more());
+        drop(stream);
+        client.join().unwrap();
+    }
+
+    #[test]
+    fn a_short_plaintext_read_with_more_in_the_socket_says_so() {
+        // Ten times what rustls reads from the socket at once, in records
+        // of 16 KiB: a plaintext read comes up short at a record's end
+        // while the socket still holds the rest, and no new readiness edge
+        // will come for it. (Small enough to sit whole in the socket
+        // buffers, so the client has sent it all.)
+        const BURST: usize = 40 * 1024;
+        let (mut stream, client, sent) = session_sending(vec![b'x'; BURST]);
+        let mut buf = [0; 1000];
+        let mut total = read_plaintext(&mut stream, &mut buf);
+        // Over loopback, bytes the client's kernel took are in our socket.
+        sent.recv_timeout(Duration::from_secs(10))
+            .expect("all sent");
+        // Read as the connection does: stop at a short read unless the
+        // transport says more may wait.
+        loop {
+            match stream.read(&mut buf) {
+                Ok(n) => {
+                    total += n;
+                    if n < buf.len() && !stream.may_have_more() {
+                        break;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("{err}"),
+            }
+        }
+        assert_eq!(total, BURST, "stopped with bytes left in the socket");
         drop(stream);
         client.join().unwrap();
     }
