@@ -111,6 +111,32 @@ type Leave = fn(Tls);
 
 /// A worker holding the exchange is woken by each way the client leaves.
 #[test]
+fn handshake_timeout_limits_the_handshake_and_not_the_head_after_it() {
+    let pki = pki("localhost");
+    // The head has a minute, the handshake two seconds: only
+    // handshake_timeout can close the stalled client within PATIENCE.
+    let config = Config::default()
+        .head_timeout(Duration::from_secs(60))
+        .handshake_timeout(Duration::from_secs(2));
+    let server = tls_server(&pki, config);
+    let mut stalled = TcpStream::connect(server.local_addr()).unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    // A client that finishes its handshake, then takes longer than
+    // handshake_timeout to send its request, is served.
+    let mut slow = connect(server.local_addr(), &pki);
+    while slow.conn.is_handshaking() {
+        slow.conn.complete_io(&mut slow.sock).expect("a handshake");
+    }
+    wait_closed_count(&server, CloseReason::HandshakeTimeout, 1);
+    // Now past handshake_timeout since `slow` was accepted too.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(request(&mut slow, GET), (200, "hello over TLS".into()));
+    assert_eq!(server.stats().closed.get(CloseReason::HandshakeTimeout), 1);
+}
+
+#[test]
 fn a_worker_holding_the_exchange_is_told_each_way_the_client_leaves() {
     let pki = pki("localhost");
     let server = tls_server(&pki, Config::default());

@@ -40,6 +40,9 @@ pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
 /// Default for [`Config::head_timeout`].
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for [`Config::handshake_timeout`]: as long as `head_timeout`'s
+/// default, so by default the handshake has the head's time.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for [`Config::body_timeout`].
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default for [`Config::min_body_rate`], in bytes per second.
@@ -186,6 +189,14 @@ pub struct Config {
     ///
     /// Default: [`DEFAULT_HEAD_TIMEOUT`].
     pub head_timeout: Duration,
+    /// With feature `tls`: time allowed for the TLS handshake, from accept.
+    /// It can only shorten the first request's `head_timeout`, which also
+    /// counts from accept and covers the handshake: the handshake must end
+    /// within the shorter of the two. Past it: closed with
+    /// [`HandshakeTimeout`](crate::CloseReason::HandshakeTimeout).
+    ///
+    /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
     /// Longest a request body may go without receiving bytes. Past it: closed
     /// with [`BodyTimeout`](crate::CloseReason::BodyTimeout).
     ///
@@ -314,6 +325,7 @@ impl Default for Config {
             handoff_queue: DEFAULT_HANDOFF_QUEUE,
             stream_budget_bytes: DEFAULT_STREAM_BUDGET_BYTES,
             head_timeout: DEFAULT_HEAD_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             min_body_rate: DEFAULT_MIN_BODY_RATE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -383,6 +395,7 @@ setters! {
     handoff_queue: usize,
     stream_budget_bytes: usize,
     head_timeout: Duration,
+    handshake_timeout: Duration,
     body_timeout: Duration,
     min_body_rate: u64,
     idle_timeout: Duration,
@@ -439,6 +452,7 @@ impl Config {
         // `Duration::MAX` is fine anywhere ("never"); zero cannot work.
         let timeouts = [
             self.head_timeout,
+            self.handshake_timeout,
             self.body_timeout,
             self.idle_timeout,
             self.response_timeout,

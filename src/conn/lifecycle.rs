@@ -86,6 +86,16 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// Time for the head from its start: while a TLS handshake is still
+    /// going, no more than `handshake_timeout` of it.
+    fn head_allowance(&self, config: &Config) -> Duration {
+        if self.io.is_handshaking() {
+            config.head_timeout.min(config.handshake_timeout)
+        } else {
+            config.head_timeout
+        }
+    }
+
     /// The earliest instant at which [`Connection::on_deadline`] has
     /// something to do.
     pub fn next_deadline(&self, config: &Config) -> Option<Instant> {
@@ -95,7 +105,7 @@ impl<T: Transport> Connection<T> {
         let phase = match &self.phase {
             Phase::ReadingHead { .. } if self.is_draining() => None,
             Phase::ReadingHead { started } => match started {
-                Some(started) => Some(deadline(*started, config.head_timeout)),
+                Some(started) => Some(deadline(*started, self.head_allowance(config))),
                 None if !self.has_output() => Some(deadline(self.idle_since, config.idle_timeout)),
                 None => None,
             },
@@ -171,7 +181,7 @@ impl<T: Transport> Connection<T> {
                 self.close(CloseReason::BodyTimeout, cx);
             }
             Phase::ReadingHead { started } if !self.is_draining() => {
-                if started.is_some_and(|s| deadline(s, config.head_timeout) <= now) {
+                if started.is_some_and(|s| deadline(s, self.head_allowance(config)) <= now) {
                     // A TLS client still in its handshake never began a
                     // request: say which it was.
                     let reason = if self.io.is_handshaking() {
