@@ -455,3 +455,17 @@ fn an_http_1_0_client_offering_alpn_http_1_0_is_served() {
     assert_eq!(request(&mut tls, get), (200, "hello over TLS".into()));
     assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
 }
+
+#[test]
+fn an_idle_connection_the_server_ends_gets_close_notify() {
+    let pki = pki("localhost");
+    let config = Config::default().idle_timeout(Duration::from_millis(300));
+    let server = tls_server(&pki, config);
+    let mut tls = connect(server.local_addr(), &pki);
+    assert_eq!(request(&mut tls, GET).0, 200);
+    // Idle past idle_timeout: the end is clean (rustls reports a cut as
+    // UnexpectedEof, a close_notify as end of stream).
+    let mut rest = Vec::new();
+    assert_eq!(tls.read_to_end(&mut rest).map_err(|e| e.kind()), Ok(0));
+    wait_closed_count(&server, CloseReason::IdleTimeout, 1);
+}

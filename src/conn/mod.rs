@@ -78,6 +78,15 @@ impl<T: Transport> Connection<T> {
         } else {
             log::debug!("{} closing: {reason} (in {})", self.id, self.phase.name());
         }
+        // An idle connection we end is a clean end for the client, not a
+        // cut: it owes nothing and is owed nothing.
+        let between_exchanges = matches!(self.phase, Phase::ReadingHead { started: None });
+        if between_exchanges
+            && matches!(reason, CloseReason::IdleTimeout | CloseReason::Shutdown)
+            && !self.has_output()
+        {
+            self.io.say_goodbye();
+        }
         match self.enter_closed(reason, cx) {
             Phase::AwaitingResponse { link, upload, .. } => {
                 link.close(reason);

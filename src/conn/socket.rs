@@ -83,4 +83,8 @@ impl Transport for Stream {
     fn is_handshaking(&self) -> bool {
         each!(self, s => s.is_handshaking())
     }
+
+    fn say_goodbye(&mut self) {
+        each!(self, s => s.say_goodbye())
+    }
 }

@@ -196,6 +196,14 @@ impl Transport for TlsStream {
         self.tls.is_handshaking()
     }
 
+    fn say_goodbye(&mut self) {
+        // Mid-handshake there is no session to end cleanly.
+        if !self.tls.is_handshaking() {
+            self.tls.send_close_notify();
+            let _ = self.flush_pending();
+        }
+    }
+
     /// A FIN is orderly over TLS only after close_notify.
     fn orderly_close(&self) -> CloseReason {
         if self.close_notify_seen {

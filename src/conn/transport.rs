@@ -46,6 +46,10 @@ pub(crate) trait Transport: Read + Write {
     fn is_handshaking(&self) -> bool {
         false
     }
+    /// The server ends a connection between exchanges: tell the peer it is
+    /// a clean end, not a cut (over TLS, `close_notify`). Best effort;
+    /// never blocks. Nothing to say over plain TCP: the FIN says it.
+    fn say_goodbye(&mut self) {}
 }
 
 impl Transport for TcpStream {
