@@ -9,7 +9,13 @@ the page and checks through `/stats` that the server recorded every stream
 and socket closed within 2 s (`streams_active` and `ws_active` back to 0).
 Saves a screenshot of the page.
 
-Usage: browser.py PATH_TO_DEMO_BINARY SCREENSHOT.png
+Usage: browser.py PATH_TO_DEMO_BINARY SCREENSHOT.png [--tls]
+
+With --tls (a demo built with --features tls), the page is loaded over
+HTTPS from the demo's --tls-addr with a certificate it made at start
+(Chromium told to accept it), so its streams run over TLS and its chat
+over wss://; /stats is read over plain HTTP from the same server, which
+counts both.
 """
 
 import os
@@ -49,10 +55,11 @@ def stats(base):
 
 
 class Page:
-    def __init__(self, base, profile):
+    def __init__(self, base, profile, tls=False):
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-        for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
+        extra = ["--ignore-certificate-errors"] if tls else []
+        for flag in CHROMIUM_FLAGS + extra + [f"--user-data-dir={profile}"]:
             options.add_argument(flag)
         # The Debian driver, matching the Debian browser: nothing downloaded.
         service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
@@ -70,14 +77,24 @@ class Page:
 
 def main():
     binary, screenshot = sys.argv[1], sys.argv[2]
-    proc, base = start_demo(binary)
+    tls = sys.argv[3:] == ["--tls"]
+    if tls:
+        proc, base = start_demo(binary, "--tls-addr", "127.0.0.1:0", "--tls-self-signed")
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on https://"):
+            proc.kill()
+            raise SystemExit(f"the demo serves no HTTPS (built without --features tls?): {line!r}")
+        page_base = line[len("listening on "):]
+    else:
+        proc, base = start_demo(binary)
+        page_base = base
     profile = tempfile.mkdtemp(prefix="tether-chromium-")
     page = None
 
     def check_the_page_loads(base):
         nonlocal page
-        page = Page(base, profile)
-        page.driver.get(base + "/")
+        page = Page(page_base, profile, tls)
+        page.driver.get(page_base + "/")
         assert page.driver.title == "tether demo", page.driver.title
 
     def check_mjpeg_frames_arrive(base):
