@@ -83,6 +83,24 @@ fn a_record_that_is_not_tls_is_a_tls_error() {
 }
 
 #[test]
+fn a_client_that_rejects_the_certificate_sends_an_alert_recorded_as_tls_error() {
+    let served = pki("localhost");
+    let trusted_elsewhere = pki("localhost");
+    let server = tls_server(&served, Config::default());
+    // The client trusts another certificate: it fails the handshake and
+    // says so with an alert (bad_certificate or unknown_ca).
+    let mut refusing = connect(server.local_addr(), &trusted_elsewhere);
+    let failed = refusing
+        .write_all(GET.as_bytes())
+        .and_then(|()| refusing.flush());
+    let err = failed.expect_err("the handshake fails");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    wait_closed_count(&server, CloseReason::TlsError, 1);
+    assert_eq!(server.stats().requests, 0);
+    assert_eq!(server.stats().closed.get(CloseReason::TlsTruncated), 0);
+}
+
+#[test]
 fn a_client_that_stops_mid_handshake_is_a_handshake_timeout() {
     let pki = pki("localhost");
     let config = Config::default().head_timeout(Duration::from_millis(300));
