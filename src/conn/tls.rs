@@ -37,8 +37,8 @@ pub(crate) struct TlsStream {
     /// The client's close_notify has been processed.
     close_notify_seen: bool,
     /// The last socket read would have blocked, or was short (the kernel
-    /// had no more to give): until new bytes bring a new edge, only what
-    /// rustls already holds can be read.
+    /// had no more to give), and no read since was served from what rustls
+    /// held: until new bytes bring a new edge, only that can be read.
     drained: bool,
 }
 
@@ -61,10 +61,19 @@ impl TlsStream {
 
 impl Read for TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut socket_read = false;
         loop {
             match self.tls.reader().read(buf) {
                 // `Ok(0)` here means close_notify: an orderly close.
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    if !socket_read {
+                        // Served from what rustls held: what the socket
+                        // said earlier is stale (its next edge may be the
+                        // one that brought us here).
+                        self.drained = false;
+                    }
+                    return Ok(n);
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) => return Err(err),
             }
@@ -73,6 +82,7 @@ impl Read for TlsStream {
                 // close_notify; never loop on a closed socket.
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
+            socket_read = true;
             let mut socket = Measured {
                 tcp: &mut self.tcp,
                 short: false,
@@ -239,7 +249,22 @@ mod tests {
         std::thread::JoinHandle<()>,
         std::sync::mpsc::Receiver<()>,
     ) {
+        let (stream, client, sent, _go) = session_in_parts(vec![request]);
+        (stream, client, sent)
+    }
+
+    /// The client sends `parts` in turn: the first at once, each next one
+    /// when told to go; word comes after each is in the client's kernel.
+    fn session_in_parts(
+        parts: Vec<Vec<u8>>,
+    ) -> (
+        TlsStream,
+        std::thread::JoinHandle<()>,
+        std::sync::mpsc::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (sent_tx, sent) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
         let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let der = CertificateDer::from(made.cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
@@ -259,8 +284,13 @@ mod tests {
             let name = ServerName::try_from("localhost").unwrap();
             let session = ClientConnection::new(Arc::new(client), name).unwrap();
             let mut tls = StreamOwned::new(session, tcp);
-            tls.write_all(&request).unwrap();
-            let _ = sent_tx.send(());
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 && go_rx.recv().is_err() {
+                    break;
+                }
+                tls.write_all(part).unwrap();
+                let _ = sent_tx.send(());
+            }
             // Held open until the server side is done with it.
             let _ = tls.read(&mut [0; 16]);
         });
@@ -270,7 +300,7 @@ mod tests {
             TcpStream::from_std(tcp),
             ServerConnection::new(Arc::new(server)).unwrap(),
         );
-        (stream, client, sent)
+        (stream, client, sent, go)
     }
 
     /// Reads until plaintext arrives (the handshake is answered meanwhile).
@@ -331,6 +361,43 @@ mod tests {
             }
         }
         assert_eq!(total, BURST, "stopped with bytes left in the socket");
+        drop(stream);
+        client.join().unwrap();
+    }
+
+    #[test]
+    fn plaintext_left_from_a_short_socket_read_does_not_vouch_for_the_socket_later() {
+        // One record that arrives whole (its last socket read is short),
+        // read out in pieces; meanwhile a second record arrives, and its
+        // readiness edge is taken by a read served from what rustls holds.
+        // That read's end must not claim the socket drained.
+        const RECORD: usize = 16 * 1024;
+        let (mut stream, client, sent, go) =
+            session_in_parts(vec![vec![b'a'; RECORD], vec![b'b'; RECORD]]);
+        let mut buf = [0; 1000];
+        // (The handshake happens here: the client sends after it.)
+        let mut total = read_plaintext(&mut stream, &mut buf);
+        sent.recv_timeout(Duration::from_secs(10))
+            .expect("the first sent");
+        while total < RECORD / 2 {
+            total += stream.read(&mut buf).expect("the first record is held");
+        }
+        go.send(()).unwrap();
+        sent.recv_timeout(Duration::from_secs(10))
+            .expect("the second sent");
+        // The rest of the first record, from rustls's buffer alone.
+        loop {
+            let n = stream.read(&mut buf).expect("held plaintext");
+            total += n;
+            if n < buf.len() {
+                break;
+            }
+        }
+        assert_eq!(total, RECORD);
+        assert!(
+            stream.may_have_more(),
+            "the second record waits in the socket with no edge to come"
+        );
         drop(stream);
         client.join().unwrap();
     }
