@@ -2,6 +2,8 @@
 //! and the CPU time of its threads by name. Each bench uses a subset.
 #![allow(dead_code)]
 
+pub mod tokio_server;
+
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 

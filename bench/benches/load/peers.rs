@@ -130,50 +130,25 @@ pub fn hyper_spawn_blocking(work: Work) -> Running {
     use hyper::body::Bytes;
     use hyper::service::service_fn;
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopped = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("hyper-sb".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .max_blocking_threads(workers())
-                .thread_name("hyper-sb-blocking")
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let (stream, _) = tokio::select! {
-                        accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
-                        _ = stopped.notified() => return,
-                    };
-                    let _ = stream.set_nodelay(true);
-                    tokio::task::spawn(async move {
-                        let service = service_fn(move |_req| async move {
-                            let body = tokio::task::spawn_blocking(move || {
-                                work.run();
-                                BODY
-                            })
-                            .await
-                            .unwrap_or("failed");
-                            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(body.as_bytes()))))
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
+    let blocking = Some((workers(), "hyper-sb-blocking"));
+    let server =
+        crate::common::tokio_server::start("hyper-sb", blocking, move |stream| async move {
+            let service = service_fn(move |_req| async move {
+                let body = tokio::task::spawn_blocking(move || {
+                    work.run();
+                    BODY
+                })
+                .await
+                .unwrap_or("failed");
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                    body.as_bytes(),
+                ))))
             });
-        })
-        .unwrap();
-    Running::new(addr, "hyper-sb", move || {
-        stop.notify_one();
-        let _ = thread.join();
-    })
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    Running::new(server.addr, "hyper-sb", move || server.stop())
 }
 
 /// tiny_http, `workers()` threads each calling `recv` then `respond`.

@@ -93,44 +93,22 @@ pub fn hyper(pipeline_flush: bool) -> Running {
     use hyper::body::Bytes;
     use hyper::service::service_fn;
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopped = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("hyper-rt".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let (stream, _) = tokio::select! {
-                        accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
-                        _ = stopped.notified() => return,
-                    };
-                    let _ = stream.set_nodelay(true);
-                    tokio::task::spawn(async move {
-                        let service = service_fn(|_req| async {
-                            count_this_thread();
-                            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(BODY.as_bytes()))))
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .pipeline_flush(pipeline_flush)
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        })
-        .unwrap();
+    let server = crate::common::tokio_server::start("hyper-rt", None, move |stream| async move {
+        let service = service_fn(|_req| async {
+            count_this_thread();
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                BODY.as_bytes(),
+            ))))
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .pipeline_flush(pipeline_flush)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
     Running {
-        addr,
+        addr: server.addr,
         threads: "hyper-rt",
-        stop: Box::new(move || {
-            stop.notify_one();
-            let _ = thread.join();
-        }),
+        stop: Box::new(move || server.stop()),
     }
 }
 
