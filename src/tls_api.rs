@@ -32,13 +32,20 @@ impl Builder {
     /// and counted in the same [`Stats`](crate::Stats); port 0 picks a port
     /// ([`Server::tls_addr`] says which). Otherwise as [`tls`](Builder::tls).
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let config: std::sync::Arc<rustls::ServerConfig> = unimplemented!();
+    /// # let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    /// # let key = rustls::pki_types::PrivatePkcs8KeyDer::from(made.key_pair.serialize_der());
+    /// # let config = std::sync::Arc::new(
+    /// #     rustls::ServerConfig::builder()
+    /// #         .with_no_client_auth()
+    /// #         .with_single_cert(vec![made.cert.der().clone()], key.into())?,
+    /// # );
     /// let server = tether::Server::builder()
-    ///     .tls_on("127.0.0.1:8443".parse()?, config)
-    ///     .bind("127.0.0.1:8080")?;
-    /// assert_eq!(server.tls_addr().map(|addr| addr.port()), Some(8443));
+    ///     .tls_on("127.0.0.1:0".parse()?, config) // HTTPS
+    ///     .bind("127.0.0.1:0")?; // plain HTTP
+    /// let https = server.tls_addr().expect("serves HTTPS");
+    /// assert_ne!(https.port(), server.local_addr().port());
     /// # Ok(()) }
     /// ```
     pub fn tls_on(mut self, addr: SocketAddr, config: Arc<ServerConfig>) -> Self {
