@@ -77,10 +77,13 @@ fn every_handed_off_request_is_resolved_exactly_once() {
     // it never reached a worker. Every request that did must be resolved.
     let handed_off = server.stats().requests;
     assert!(handed_off <= total && handed_off >= answered);
-    wait_for("every exchange resolved", || {
-        delivered.load(Ordering::SeqCst) + server.stats().undelivered == handed_off
+    // Counted as the workers heard it: `stats.undelivered` moves when the
+    // verdict is made, a moment before the worker's `respond` returns it.
+    let mut undelivered = Vec::new();
+    wait_for("every exchange resolved and its worker told", || {
+        undelivered.extend(undelivered_rx.try_iter());
+        delivered.load(Ordering::SeqCst) + undelivered.len() as u64 == handed_off
     });
-    let undelivered: Vec<_> = undelivered_rx.try_iter().collect();
     let stats = server.stats();
     assert_eq!(undelivered.len() as u64, stats.undelivered);
     assert!(!undelivered.is_empty(), "the test must exercise departures");
