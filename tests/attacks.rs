@@ -109,6 +109,29 @@ fn a_ping_flood_is_answered_with_bounded_output() {
 }
 
 #[test]
+fn a_broadcast_to_members_that_never_read_is_held_once() {
+    let grown = measure("chat broadcast, members never read", "40 × 4 MB", |addr| {
+        attack::chat_non_readers(addr, 40, 4_000_000, secs(2));
+        "served".into()
+    });
+    // At most one shared copy of the message (and the sender's), plus a
+    // high-water mark of output per member; a private copy per member was
+    // 40 × 4 MB, less what the kernel took.
+    assert!(grown < 16 * MIB, "grew {grown} KiB");
+}
+
+#[test]
+fn echoes_that_are_never_read_are_held_to_the_send_budget() {
+    let grown = measure("/ws echo, never read", "24 × 4 MB", |addr| {
+        attack::echo_non_readers(addr, 24, 4_000_000, secs(2));
+        "served".into()
+    });
+    // What a socket may queue is charged to the memory budget; a private
+    // copy per socket in its output was 96 MB.
+    assert!(grown < 48 * MIB, "grew {grown} KiB");
+}
+
+#[test]
 fn trickling_bodies_hold_what_arrived() {
     let grown = measure("slow bodies", "300 conns", |addr| {
         attack::slow_bodies(addr, 300, 1 << 20, secs(2));

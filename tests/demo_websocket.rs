@@ -41,3 +41,19 @@ fn ws_echoes_and_ws_chat_broadcasts() {
     assert!(stats["closed"]["ping_timeout"].is_u64(), "{stats}");
     demo.terminate();
 }
+
+#[test]
+fn an_echo_larger_than_the_send_budget_is_refused_with_1009() {
+    let demo = Demo::start();
+    let mut echo = connect(&demo, "/ws");
+    // Over the 1 MiB send budget, under the 16 MiB message limit.
+    echo.send(Message::binary(vec![0; 2 << 20])).unwrap();
+    match echo.read().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+    // With room, the budget is per socket: a smaller echo on another works.
+    let mut small = connect(&demo, "/ws");
+    small.send(Message::binary(vec![1; 900_000])).unwrap();
+    assert_eq!(small.read().unwrap(), Message::binary(vec![1; 900_000]));
+}

@@ -1,7 +1,7 @@
 //! The demo's WebSockets: `/ws` echoes, `/ws/chat` broadcasts. One thread
 //! takes every socket's events in order; sends never block it.
 
-use tether::{Message, WsEventKind, WsEvents, WsGroup};
+use tether::{Message, WebSocket, WsEventKind, WsEvents, WsGroup, WsSendError};
 
 pub fn run(events: WsEvents) {
     let chat = WsGroup::new();
@@ -14,17 +14,26 @@ pub fn run(events: WsEvents) {
             }
             // Binary chat messages are not relayed.
             WsEventKind::Message(_) if socket.path() == "/ws/chat" => {}
-            WsEventKind::Message(Message::Text(text)) => {
-                let _ = socket.send_text(text);
-            }
-            WsEventKind::Message(Message::Binary(data)) => {
-                let _ = socket.send_binary(data);
-            }
+            WsEventKind::Message(message) => echo(socket, message),
             WsEventKind::Closed { reason, .. } => {
                 log::debug!("{} WebSocket closed: {reason}", socket.id());
                 chat.leave(socket.id());
             }
             _ => {}
         }
+    }
+}
+
+/// Echoes a message. One that cannot be queued — larger than the send
+/// budget (`ws_send_budget_bytes`), or the memory budget is full — ends the
+/// socket with 1009 rather than vanish silently; a closed socket needs
+/// nothing.
+fn echo(socket: &WebSocket, message: &Message) {
+    let sent = match message {
+        Message::Text(text) => socket.send_text(text),
+        Message::Binary(data) => socket.send_binary(data),
+    };
+    if sent == Err(WsSendError::Full) {
+        let _ = socket.close(1009, "message too big to echo");
     }
 }

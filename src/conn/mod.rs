@@ -59,6 +59,9 @@ use crate::reason::CloseReason;
 
 /// Reads per connection per turn.
 const READS_PER_TURN: usize = 4;
+/// Output refills (of up to the high-water mark each) per turn: 1 MiB
+/// before other connections get a go.
+const REFILLS_PER_TURN: usize = 16;
 
 impl<T: Transport> Connection<T> {
     /// Ends the connection now. Wakes the worker holding its exchange and
@@ -196,8 +199,7 @@ impl<T: Transport> Connection<T> {
     /// Does what can be done now: write, read, parse, dispatch, write again.
     /// Returns true when it stopped on a budget and wants another turn.
     pub fn drive(&mut self, cx: &mut Cx<'_>) -> bool {
-        self.pull_stream(cx);
-        self.flush(cx);
+        let mut more_output = self.write_out(cx);
         let mut more_input = false;
         for _ in 0..READS_PER_TURN {
             if self.is_closed() {
@@ -205,8 +207,7 @@ impl<T: Transport> Connection<T> {
             }
             let read = self.read(cx);
             let parsed = self.process_input(cx);
-            self.pull_stream(cx);
-            self.flush(cx);
+            more_output = self.write_out(cx);
             // A flush that emptied the output frees the parsing it held
             // back; no writable event would come to resume it.
             more_input = parsed == Parsed::MoreWaiting
@@ -217,7 +218,23 @@ impl<T: Transport> Connection<T> {
         }
         self.settle(cx);
         self.settle_read_ahead(cx.config);
-        !self.is_closed() && (more_input || self.can_read(cx.config))
+        !self.is_closed() && (more_input || more_output || self.can_read(cx.config))
+    }
+
+    /// Writes, refilling the output from a stream or WebSocket queue as the
+    /// kernel takes it: a socket that takes everything sends no writable
+    /// event, so what is still queued would wait for the producer's next
+    /// send. True when it stopped with more to pull (another turn, so other
+    /// connections get theirs first).
+    fn write_out(&mut self, cx: &mut Cx<'_>) -> bool {
+        for _ in 0..REFILLS_PER_TURN {
+            let pulled = self.pull_stream(cx);
+            self.flush(cx);
+            if !pulled || self.is_closed() || !self.flags.contains(Flags::WRITABLE) {
+                return false;
+            }
+        }
+        true
     }
 
     /// A worker's exchange or stream has news: take its response, its drop,

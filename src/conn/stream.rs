@@ -48,27 +48,27 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Moves stream parts into the output buffer while it has room; ends
-    /// the stream when the producer finished (or gave up).
-    pub(super) fn pull_stream(&mut self, cx: &mut Cx<'_>) {
+    /// the stream when the producer finished (or gave up). True when it
+    /// queued bytes.
+    pub(super) fn pull_stream(&mut self, cx: &mut Cx<'_>) -> bool {
         if matches!(self.phase, Phase::WebSocket(_)) {
-            self.pull_ws(cx);
-            return;
+            return self.pull_ws(cx);
         }
         let Phase::Streaming {
             stream, chunked, ..
         } = &self.phase
         else {
-            return;
+            return false;
         };
         let unsent = self.unsent();
         let room = match stream.backlog() {
             // Whole parts only: the next is taken once the last is written.
-            Backlog::KeepNewest if unsent > 0 => return,
+            Backlog::KeepNewest if unsent > 0 => return false,
             Backlog::KeepNewest => usize::MAX,
             _ => self.output_room(),
         };
         if room == 0 {
-            return;
+            return false;
         }
         let (stream, chunked) = (Arc::clone(stream), *chunked);
         let pulled = stream.pull(room);
@@ -95,6 +95,7 @@ impl<T: Transport> Connection<T> {
                 self.end_streaming(cx);
             }
         }
+        !pulled.parts.is_empty()
     }
 
     /// A quiet stream with a heartbeat gets one (if nothing is being

@@ -75,6 +75,7 @@ impl<T: Transport> Connection<T> {
             config.ws_max_inbound_messages,
             config.ws_send_budget_bytes,
             config.ws_backpressure,
+            config.memory_budget_bytes as u64,
             cx.notifier.stats.clone(),
         ));
         let notifier = Arc::clone(cx.notifier);
@@ -98,18 +99,21 @@ impl<T: Transport> Connection<T> {
         more && !self.is_draining() && !self.is_closed()
     }
 
-    /// Moves the application's queued frames into the output while it has room.
-    pub(super) fn pull_ws(&mut self, cx: &mut Cx<'_>) {
+    /// Moves the application's queued frames into the output while it has
+    /// room. True when it queued bytes.
+    pub(super) fn pull_ws(&mut self, cx: &mut Cx<'_>) -> bool {
         let room = self.output_room();
         let Phase::WebSocket(session) = &mut self.phase else {
-            return;
+            return false;
         };
-        if room > 0 {
-            let mut out = Vec::new();
-            let step = session.pull(&mut out, room, cx.now);
-            self.queue_bytes(&out, cx);
-            self.apply_ws_step(step, cx);
+        if room == 0 {
+            return false;
         }
+        let mut out = Vec::new();
+        let step = session.pull(&mut out, room, cx.now);
+        self.queue_bytes(&out, cx);
+        self.apply_ws_step(step, cx);
+        !out.is_empty()
     }
 
     /// Heartbeats and the closing handshake's deadline.
@@ -144,6 +148,9 @@ impl<T: Transport> Connection<T> {
             Step::Continue => {}
             Step::Drain(reason) => {
                 if let Some(mut session) = self.end_websocket(cx) {
+                    let mut out = Vec::new();
+                    session.finish_frames(&mut out);
+                    self.queue_bytes(&out, cx);
                     session.end(reason);
                 }
                 self.start_draining(reason);

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::frame::{OP_BINARY, OP_TEXT};
-use super::socket::{frame, WebSocket, WsSendError};
+use super::socket::{WebSocket, WsSendError};
 use crate::id::ConnectionId;
 
 /// A set of sockets that receive broadcasts. Cloneable, `Send` and `Sync`.
@@ -58,18 +58,29 @@ impl WsGroup {
     }
 
     /// Sends a text message to every member; returns how many queued it.
+    ///
+    /// The message is encoded once and every member's queue shares those
+    /// bytes, held once against the memory budget (of the first member's
+    /// server) until the last member has written them. A member whose
+    /// queue cannot take it (see [`WebSocket::send_text`]) misses it.
     pub fn broadcast_text(&self, text: &str) -> usize {
-        self.broadcast(frame(OP_TEXT, text.as_bytes()))
+        self.broadcast(OP_TEXT, text.as_bytes())
     }
 
     /// Sends a binary message to every member; returns how many queued it.
     pub fn broadcast_binary(&self, data: &[u8]) -> usize {
-        self.broadcast(frame(OP_BINARY, data))
+        self.broadcast(OP_BINARY, data)
     }
 
-    fn broadcast(&self, frame: bytes::Bytes) -> usize {
+    fn broadcast(&self, opcode: u8, payload: &[u8]) -> usize {
         // Send outside the lock: members' queues have locks of their own.
         let members: Vec<WebSocket> = self.lock().clone();
+        let Some(first) = members.first() else {
+            return 0;
+        };
+        let Ok(frame) = first.encode(opcode, payload) else {
+            return 0; // over the memory budget: nobody gets it
+        };
         let mut delivered = 0;
         let mut dead = Vec::new();
         for member in &members {

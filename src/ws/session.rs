@@ -72,6 +72,13 @@ pub(crate) struct Session {
     /// The client's close code, if it started the close.
     peer_code: Option<u16>,
     ended: bool,
+    /// Part of a data frame is written and the rest is still queued: a
+    /// control frame now would land inside it.
+    mid_frame: bool,
+    /// Control frames (pongs, pings, the close) that wait for the frame in
+    /// transit to end. Bounded: pongs only while they fit the output's room
+    /// (less what waits here), then one latest.
+    held: Vec<u8>,
 }
 
 impl Session {
@@ -87,6 +94,16 @@ impl Session {
             close_deadline: None,
             peer_code: None,
             ended: false,
+            mid_frame: false,
+            held: Vec::new(),
+        }
+    }
+
+    /// Control frames written to `out` go after the frame in transit
+    /// instead, when there is one.
+    fn hold_while_mid_frame(&mut self, out: &mut Vec<u8>) {
+        if self.mid_frame {
+            self.held.append(out);
         }
     }
 
@@ -105,9 +122,11 @@ impl Session {
         room: usize,
         cx: &WsCx<'_>,
     ) -> (usize, Step, bool) {
+        let room = room.saturating_sub(self.held.len());
         let mut pong = Pongs { room, latest: None };
         let result = self.decode_batch(input, out, cx, &mut pong);
         pong.flush(out);
+        self.hold_while_mid_frame(out);
         result
     }
 
@@ -199,8 +218,9 @@ impl Session {
         (used, Step::Continue, true)
     }
 
-    /// Moves queued frames into `out` (up to `room` bytes), then a requested
-    /// close.
+    /// Moves queued frames into `out` (up to `room` bytes; a frame that
+    /// does not fit goes in slices), then the control frames that waited
+    /// for a frame's end, then a requested close.
     pub fn pull(&mut self, out: &mut Vec<u8>, room: usize, now: Instant) -> Step {
         let outgoing = self.socket.shared().pull(room);
         if outgoing.slow_consumer {
@@ -209,10 +229,26 @@ impl Session {
         for frame in &outgoing.frames {
             out.extend_from_slice(frame);
         }
+        self.mid_frame = outgoing.mid_frame;
+        if !self.mid_frame {
+            out.append(&mut self.held);
+        }
         if let Some((code, reason)) = outgoing.close {
             self.send_close(out, code, &reason, now);
         }
         Step::Continue
+    }
+
+    /// Before the connection drains: the rest of a frame in transit (at
+    /// most the send budget), then the control frames held for it, so the
+    /// close frame follows whole frames.
+    pub fn finish_frames(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.mid_frame) {
+            if let Some(rest) = self.socket.shared().take_in_transit() {
+                out.extend_from_slice(&rest);
+            }
+        }
+        out.append(&mut self.held);
     }
 
     fn send_close(&mut self, out: &mut Vec<u8>, code: u16, reason: &str, now: Instant) {
@@ -226,6 +262,7 @@ impl Session {
     /// The server shuts down: say so (1001) and drain.
     pub fn going_away(&mut self, out: &mut Vec<u8>, now: Instant) -> Step {
         self.send_close(out, CLOSE_GOING_AWAY, "server shutting down", now);
+        self.hold_while_mid_frame(out);
         Step::Drain(CloseReason::Shutdown)
     }
 
@@ -243,6 +280,12 @@ impl Session {
     /// Sends a ping when the client has been quiet, ends a socket whose pong
     /// is late, and gives up on a close the client does not answer.
     pub fn on_deadline(&mut self, out: &mut Vec<u8>, cx: &WsCx<'_>) -> Step {
+        let step = self.heartbeat(out, cx);
+        self.hold_while_mid_frame(out);
+        step
+    }
+
+    fn heartbeat(&mut self, out: &mut Vec<u8>, cx: &WsCx<'_>) -> Step {
         let now = cx.now;
         if self
             .close_deadline
@@ -318,5 +361,63 @@ impl Pongs {
         if let Some(payload) = self.latest.take() {
             encode_frame(out, OP_PONG, &payload);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WsBackpressure;
+    use crate::handle::queue::channel;
+    use crate::ws::socket::tests::socket;
+
+    /// A masked ping from the client (mask 0: the payload reads as is).
+    const PING: &[u8] = &[0x89, 0x84, 0, 0, 0, 0, b'p', b'i', b'n', b'g'];
+    const PONG: &[u8] = &[0x8a, 0x04, b'p', b'i', b'n', b'g'];
+
+    #[test]
+    fn control_frames_wait_for_the_frame_in_transit() {
+        let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+        let (events, _rx) = channel(None);
+        let now = Instant::now();
+        let mut session = Session::new(ws.clone(), events, now);
+        let config = Config::default();
+        let stats = Counters::default();
+        let cx = WsCx {
+            config: &config,
+            stats: &stats,
+            now,
+        };
+        ws.send_binary(&[9; 1000]).unwrap();
+        let mut out = Vec::new();
+        session.pull(&mut out, 100, now);
+        assert_eq!(out.len(), 100, "a slice of the frame");
+        out.clear();
+        let (used, step, _) = session.on_input(PING, &mut out, 64 * 1024, &cx);
+        assert_eq!((used, step), (PING.len(), Step::Continue));
+        assert!(out.is_empty(), "no pong inside the frame: {out:?}");
+        session.pull(&mut out, 64 * 1024, now);
+        assert_eq!(out.len(), 904 + PONG.len());
+        assert_eq!(&out[904..], PONG, "the pong right after the frame");
+    }
+
+    #[test]
+    fn a_drain_mid_frame_finishes_the_frame_before_the_close() {
+        let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+        let (events, _rx) = channel(None);
+        let now = Instant::now();
+        let mut session = Session::new(ws.clone(), events, now);
+        ws.send_text(&"x".repeat(1000)).unwrap();
+        let mut out = Vec::new();
+        session.pull(&mut out, 10, now);
+        out.clear();
+        assert_eq!(
+            session.going_away(&mut out, now),
+            Step::Drain(CloseReason::Shutdown)
+        );
+        assert!(out.is_empty(), "the close waits for the frame");
+        session.finish_frames(&mut out);
+        assert_eq!(out.len(), 994 + 2 + 2 + "server shutting down".len());
+        assert_eq!(out[994], 0x88, "the close frame follows the frame's rest");
     }
 }

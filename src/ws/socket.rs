@@ -55,8 +55,15 @@ impl std::error::Error for WsSendError {}
 
 #[derive(Debug, Default)]
 struct WsState {
+    /// Encoded frames. The front one may be partly written already
+    /// (`mid_frame`): the reactor takes frames in slices of what the
+    /// connection's output has room for, never a whole frame at once.
     queue: VecDeque<Bytes>,
+    /// Bytes in `queue`: the unwritten part of a frame in transit included.
     queued_bytes: usize,
+    /// The front frame is in transit: part of it is written, so it can
+    /// neither be dropped nor be interrupted by a control frame.
+    mid_frame: bool,
     /// `close(code, reason)` was called.
     close_requested: Option<(u16, String)>,
     /// The queue overflowed under `WsBackpressure::Close`.
@@ -72,12 +79,17 @@ pub(crate) struct WsShared {
     max_inbound: usize,
     budget_bytes: usize,
     backpressure: WsBackpressure,
+    /// The server's memory budget, which queued frames are held against.
+    memory_limit: u64,
 }
 
 /// What the reactor takes from the outgoing queue.
 #[derive(Debug, Default)]
 pub(crate) struct Outgoing {
+    /// Whole frames, and last perhaps the first slice of one.
     pub frames: Vec<Bytes>,
+    /// The last slice taken ends mid-frame: the rest comes on a later pull.
+    pub mid_frame: bool,
     pub close: Option<(u16, String)>,
     pub slow_consumer: bool,
 }
@@ -87,6 +99,7 @@ impl WsShared {
         max_inbound: usize,
         budget_bytes: usize,
         backpressure: WsBackpressure,
+        memory_limit: u64,
         stats: StatsHandle,
     ) -> Self {
         WsShared {
@@ -95,6 +108,7 @@ impl WsShared {
             max_inbound,
             budget_bytes,
             backpressure,
+            memory_limit,
         }
     }
 
@@ -102,8 +116,10 @@ impl WsShared {
         self.cell.lock()
     }
 
-    /// Takes queued frames up to `max_bytes` (at least one), and then the
-    /// close request once the queue is empty.
+    /// Takes queued bytes up to `max_bytes`: whole frames, then a slice of
+    /// the next one if it does not fit (the rest stays queued, and counted).
+    /// The close request comes once the queue is empty. Slices share the
+    /// frame's memory: a frame broadcast to many sockets is never copied.
     pub fn pull(&self, max_bytes: usize) -> Outgoing {
         let mut guard = self.lock();
         guard.clear_wake();
@@ -112,19 +128,39 @@ impl WsShared {
             slow_consumer: state.slow_consumer,
             ..Outgoing::default()
         };
-        let mut taken = 0;
-        while taken < max_bytes {
-            let Some(frame) = state.queue.pop_front() else {
+        let mut room = max_bytes;
+        while room > 0 {
+            let Some(front) = state.queue.front_mut() else {
                 break;
             };
-            taken += frame.len();
-            state.queued_bytes -= frame.len();
-            out.frames.push(frame);
+            let part = if front.len() <= room {
+                state.mid_frame = false;
+                state.queue.pop_front().unwrap_or_default()
+            } else {
+                state.mid_frame = true;
+                front.split_to(room)
+            };
+            room -= part.len();
+            state.queued_bytes -= part.len();
+            out.frames.push(part);
         }
+        out.mid_frame = state.mid_frame;
         if state.queue.is_empty() {
             out.close = state.close_requested.take();
         }
         out
+    }
+
+    /// The unwritten rest of a frame in transit, taken off the queue.
+    pub fn take_in_transit(&self) -> Option<Bytes> {
+        let mut guard = self.lock();
+        let state = &mut guard.state;
+        if !std::mem::take(&mut state.mid_frame) {
+            return None;
+        }
+        let rest = state.queue.pop_front()?;
+        state.queued_bytes -= rest.len();
+        Some(rest)
     }
 
     /// Ends the socket for every handle: sends fail from now on.
@@ -132,6 +168,7 @@ impl WsShared {
         self.cell.close(reason, |state, _| {
             state.queue.clear();
             state.queued_bytes = 0;
+            state.mid_frame = false;
         });
     }
 
@@ -207,18 +244,36 @@ impl WebSocket {
     }
 
     /// Queues a text message.
+    ///
+    /// A message larger than
+    /// [`Config::ws_send_budget_bytes`](crate::Config::ws_send_budget_bytes)
+    /// can never fit the socket's queue: it meets the
+    /// [`WsBackpressure`] policy even when the queue is empty (`Full`, or
+    /// a close under [`WsBackpressure::Close`]). A queued message is held
+    /// against the server's memory budget until written; when the budget
+    /// cannot hold it the send fails with `Full`.
     pub fn send_text(&self, text: &str) -> Result<(), WsSendError> {
-        self.send_frame(frame(OP_TEXT, text.as_bytes()))
+        self.send_frame(self.encode(OP_TEXT, text.as_bytes())?)
     }
 
-    /// Queues a binary message.
+    /// Queues a binary message (bounded as [`send_text`](Self::send_text)).
     pub fn send_binary(&self, data: &[u8]) -> Result<(), WsSendError> {
-        self.send_frame(frame(OP_BINARY, data))
+        self.send_frame(self.encode(OP_BINARY, data)?)
     }
 
     /// Sends a ping (at most 125 bytes of payload are sent).
     pub fn ping(&self, payload: &[u8]) -> Result<(), WsSendError> {
-        self.send_frame(frame(OP_PING, &payload[..payload.len().min(125)]))
+        self.send_frame(self.encode(OP_PING, &payload[..payload.len().min(125)])?)
+    }
+
+    /// Encodes one frame held against this socket's server's memory budget.
+    pub(crate) fn encode(&self, opcode: u8, payload: &[u8]) -> Result<Bytes, WsSendError> {
+        let mut charge = Charge::new(&self.notifier.stats);
+        if !charge.grow_to(frame_len(payload.len()) as u64, self.shared.memory_limit) {
+            crate::budget::count_refusal(&self.notifier.stats.0);
+            return Err(WsSendError::Full);
+        }
+        Ok(frame(opcode, payload, charge))
     }
 
     /// Starts the closing handshake with `code` (1000 for a normal close)
@@ -257,17 +312,27 @@ impl WebSocket {
         if state.close_requested.is_some() || state.slow_consumer {
             return Err(WsSendError::Closing);
         }
-        if !state.queue.is_empty() && state.queued_bytes + frame.len() > shared.budget_bytes {
+        // Compared with what is left, never added: no wraparound.
+        let fits =
+            |state: &WsState| frame.len() <= shared.budget_bytes.saturating_sub(state.queued_bytes);
+        if !fits(state) {
+            // A frame larger than the whole budget fits no queue, emptied or
+            // not: dropping older frames cannot make room for it.
+            let never = frame.len() > shared.budget_bytes;
             match shared.backpressure {
                 WsBackpressure::Fail => return Err(WsSendError::Full),
+                WsBackpressure::DropOldest if never => return Err(WsSendError::Full),
                 WsBackpressure::DropOldest => {
-                    while !state.queue.is_empty()
-                        && state.queued_bytes + frame.len() > shared.budget_bytes
-                    {
-                        if let Some(old) = state.queue.pop_front() {
+                    // The frame in transit is part written: it stays.
+                    let keep = usize::from(state.mid_frame);
+                    while state.queue.len() > keep && !fits(state) {
+                        if let Some(old) = state.queue.remove(keep) {
                             state.queued_bytes -= old.len();
                             crate::stats::Counters::incr(&self.notifier.stats.0.ws_dropped);
                         }
+                    }
+                    if !fits(state) {
+                        return Err(WsSendError::Full);
                     }
                 }
                 WsBackpressure::Close => {
@@ -293,11 +358,37 @@ impl WebSocket {
     }
 }
 
-/// Encodes one unmasked server frame.
-pub(crate) fn frame(opcode: u8, payload: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(payload.len() + 10);
+/// The encoded length of a frame carrying `payload` bytes.
+pub(crate) fn frame_len(payload: usize) -> usize {
+    let header = match payload {
+        0..=125 => 2,
+        126..=0xffff => 4,
+        _ => 10,
+    };
+    payload.saturating_add(header)
+}
+
+/// Encodes one unmasked server frame. Its bytes stay held by `charge`
+/// until the last queue holding them (every member of a broadcast) lets go.
+pub(crate) fn frame(opcode: u8, payload: &[u8], charge: Charge) -> Bytes {
+    let mut out = Vec::with_capacity(frame_len(payload.len()));
     encode_frame(&mut out, opcode, payload);
-    Bytes::from(out)
+    Bytes::from_owner(Held {
+        bytes: out,
+        _charge: charge,
+    })
+}
+
+/// A frame's bytes with the charge that holds them.
+struct Held {
+    bytes: Vec<u8>,
+    _charge: Charge,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 impl fmt::Debug for WebSocket {
@@ -452,5 +543,125 @@ impl WsEvents {
     /// The next event if one is waiting.
     pub fn try_recv(&self) -> Result<WsEvent, std::sync::mpsc::TryRecvError> {
         self.rx.try_recv()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::handle::queue::channel;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A socket with a send budget, a policy and a memory limit, on a
+    /// notifier whose reactor nobody runs.
+    pub(crate) fn socket(budget: usize, policy: WsBackpressure, memory: u64) -> WebSocket {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let stats = StatsHandle::default();
+        let (tx, _rx) = channel(None);
+        let notifier = Arc::new(Notifier::new(
+            tx,
+            waker,
+            stats.clone(),
+            4,
+            Default::default(),
+        ));
+        let shared = Arc::new(WsShared::new(4, budget, policy, memory, stats));
+        WebSocket::new(shared, notifier, ConnectionId::default(), "/ws", None)
+    }
+
+    fn held(socket: &WebSocket) -> u64 {
+        socket.notifier.stats.0.memory_held.load(Relaxed)
+    }
+
+    fn pulled(out: &Outgoing) -> usize {
+        out.frames.iter().map(Bytes::len).sum()
+    }
+
+    #[test]
+    fn a_frame_goes_out_in_slices_of_the_room() {
+        let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+        ws.send_binary(&[7; 100_000]).unwrap();
+        let first = ws.shared().pull(65_536);
+        assert_eq!(pulled(&first), 65_536);
+        assert!(first.mid_frame);
+        assert_eq!(ws.shared().lock().state.queued_bytes, 100_010 - 65_536);
+        let rest = ws.shared().pull(65_536);
+        assert_eq!(pulled(&rest), 100_010 - 65_536);
+        assert!(!rest.mid_frame);
+        assert_eq!(held(&ws), 100_010, "the slices still hold it");
+        drop((first, rest));
+        assert_eq!(held(&ws), 0, "written out: the charge is given back");
+    }
+
+    #[test]
+    fn a_broadcast_frame_is_shared_and_held_once() {
+        let a = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+        let b = WebSocket::new(
+            Arc::new(WsShared::new(
+                4,
+                1 << 20,
+                WsBackpressure::Fail,
+                u64::MAX,
+                a.notifier.stats.clone(),
+            )),
+            Arc::clone(&a.notifier),
+            ConnectionId::default(),
+            "/ws",
+            None,
+        );
+        let frame = a.encode(OP_BINARY, &[1; 200_000]).unwrap();
+        a.send_frame(frame.clone()).unwrap();
+        b.send_frame(frame).unwrap();
+        assert_eq!(held(&a), 200_010, "two queues, one charge");
+        let (from_a, from_b) = (a.shared().pull(1000), b.shared().pull(1000));
+        assert_eq!(
+            from_a.frames[0].as_ptr(),
+            from_b.frames[0].as_ptr(),
+            "both slices are the one encoding"
+        );
+        drop((from_a, from_b)); // written: the output no longer needs them
+        a.shared().close(CloseReason::PeerClosed);
+        assert_eq!(held(&a), 200_010, "b still holds it");
+        b.shared().close(CloseReason::PeerClosed);
+        assert_eq!(held(&a), 0);
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_budget_meets_the_policy_on_an_empty_queue() {
+        for policy in [WsBackpressure::Fail, WsBackpressure::DropOldest] {
+            let ws = socket(1000, policy, u64::MAX);
+            assert_eq!(ws.send_binary(&[0; 2000]), Err(WsSendError::Full));
+            assert!(ws.shared().pull(usize::MAX).frames.is_empty());
+            assert_eq!(held(&ws), 0);
+        }
+        let ws = socket(1000, WsBackpressure::Close, u64::MAX);
+        assert_eq!(ws.send_binary(&[0; 2000]), Err(WsSendError::Closing));
+        assert!(ws.shared().pull(usize::MAX).slow_consumer);
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_frame_in_transit() {
+        let ws = socket(1000, WsBackpressure::DropOldest, u64::MAX);
+        ws.send_binary(&[1; 600]).unwrap();
+        assert!(ws.shared().pull(100).mid_frame);
+        // 504 bytes of the first frame remain; the second cannot displace it.
+        assert_eq!(ws.send_binary(&[2; 600]), Err(WsSendError::Full));
+        ws.send_binary(&[3; 400]).unwrap();
+        ws.send_binary(&[4; 400]).unwrap(); // drops the 3s, not the 1s
+        let out = ws.shared().pull(usize::MAX);
+        assert_eq!(pulled(&out), 504 + 404);
+        assert_eq!(out.frames[0][out.frames[0].len() - 1], 1);
+        assert_eq!(out.frames[1][4], 4);
+    }
+
+    #[test]
+    fn a_send_the_memory_budget_cannot_hold_fails_full() {
+        let ws = socket(1 << 20, WsBackpressure::Fail, 10_000);
+        ws.send_binary(&[0; 9_000]).unwrap();
+        assert_eq!(ws.send_binary(&[0; 2_000]), Err(WsSendError::Full));
+        let stats = &ws.notifier.stats.0;
+        assert_eq!(stats.memory_refusals.load(Relaxed), 1);
+        assert_eq!(held(&ws), 9_004);
     }
 }

@@ -34,7 +34,10 @@ def main():
     wss = sys.argv[5:] == ["--wss"]
     tool, demo, report_dir = (os.path.abspath(p) for p in (tool, demo, report_dir))
     os.makedirs(report_dir, exist_ok=True)
-    flags = ["--addr", "127.0.0.1:0", "--workers", "2"]
+    # Cases 9.1-9.2 echo messages of up to 16 MiB: the demo's send budget
+    # (1 MiB by default, the library's) must hold one.
+    flags = ["--addr", "127.0.0.1:0", "--workers", "2",
+             "--set", "ws_send_budget_bytes=17MiB"]
     if wss:
         flags += ["--tls-addr", "127.0.0.1:0", "--tls-self-signed"]
     proc = subprocess.Popen([demo] + flags, stdout=subprocess.PIPE, text=True)

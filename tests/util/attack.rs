@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ws::{frame, RawWs, BINARY, FIN, PING};
+use super::ws::{frame, RawWs, BINARY, FIN, PING, TEXT};
 use super::{Client, PATIENCE};
 
 /// Resident memory of process `pid`, in KiB.
@@ -153,6 +153,49 @@ pub fn partial_giant_frames(addr: SocketAddr, clients: usize, frame_len: usize, 
         }
         last = held;
     }
+    assert_served(addr);
+    drop(sockets);
+}
+
+/// A TCP connection whose receive buffer is 4 KiB: a client that never
+/// reads stops the server's writes after a few KiB.
+pub fn small_window(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).expect("connect");
+    socket.into()
+}
+
+/// `members` join `/ws/chat` with small windows and never read; another
+/// socket sends one text message of `len` bytes, which the demo broadcasts
+/// to all of them. Held until the members' queues are settled.
+pub fn chat_non_readers(addr: SocketAddr, members: usize, len: usize, hold: Duration) {
+    let sockets: Vec<RawWs> = (0..members)
+        .map(|_| RawWs::over_tcp(small_window(addr), "/ws/chat"))
+        .collect();
+    let mut sender = RawWs::connect(addr, "/ws/chat");
+    sender.send(FIN | TEXT, &vec![b'm'; len]);
+    std::thread::sleep(hold);
+    assert_served(addr);
+    drop((sockets, sender));
+}
+
+/// `sockets` clients with small windows each send one binary message of
+/// `len` bytes to the `/ws` echo and never read the echo.
+pub fn echo_non_readers(addr: SocketAddr, sockets: usize, len: usize, hold: Duration) {
+    let sockets: Vec<RawWs> = (0..sockets)
+        .map(|_| {
+            let mut ws = RawWs::over_tcp(small_window(addr), "/ws");
+            ws.send(FIN | BINARY, &vec![b'e'; len]);
+            ws
+        })
+        .collect();
+    std::thread::sleep(hold);
     assert_served(addr);
     drop(sockets);
 }

@@ -29,6 +29,13 @@ impl RawWs {
         Self::handshake(over.connect(addr), path).0
     }
 
+    /// Completes the handshake on `path` over a TCP stream the caller set up
+    /// (a small receive window, say).
+    #[allow(dead_code)]
+    pub fn over_tcp(tcp: std::net::TcpStream, path: &str) -> RawWs {
+        Self::handshake(Wire::Plain(tcp), path).0
+    }
+
     /// [`connect`](RawWs::connect), also returning the `101`'s head.
     #[allow(dead_code)]
     pub fn connect_with_head(addr: SocketAddr, path: &str) -> (RawWs, String) {
