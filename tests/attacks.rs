@@ -132,6 +132,21 @@ fn echoes_that_are_never_read_are_held_to_the_send_budget() {
 }
 
 #[test]
+fn tiny_messages_cost_what_they_hold() {
+    let grown = measure(
+        "1-byte /publish after 7 KB bodies",
+        "10,000 messages",
+        |addr| {
+            let accepted = attack::tiny_publishes(addr, 10_000);
+            format!("{accepted} accepted; served")
+        },
+    );
+    // 10,000 one-byte messages; carrying a reused 7 KB buffer each they
+    // were 70 MB.
+    assert!(grown < 16 * MIB, "grew {grown} KiB");
+}
+
+#[test]
 fn trickling_bodies_hold_what_arrived() {
     let grown = measure("slow bodies", "300 conns", |addr| {
         attack::slow_bodies(addr, 300, 1 << 20, secs(2));

@@ -13,7 +13,19 @@ use std::time::{Duration, Instant};
 use tether::{ConnectionId, Exchange, Response};
 
 /// Most message bytes waiting for pollers; past it publishing gets `503`.
+/// A message counts what holding it costs: its allocation plus
+/// [`MESSAGE_OVERHEAD_BYTES`], so a flood of empty messages is bounded too.
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// Most messages waiting for pollers, whatever their size.
+pub const MAX_QUEUED_MESSAGES: usize = 65_536;
+/// What holding one message costs beside its bytes: its queue slot and
+/// its allocation's bookkeeping.
+const MESSAGE_OVERHEAD_BYTES: usize = 64;
+
+/// What a queued message costs.
+fn cost(message: &[u8]) -> usize {
+    message.len() + MESSAGE_OVERHEAD_BYTES
+}
 
 pub enum Event {
     /// A poller waiting up to its deadline.
@@ -34,12 +46,16 @@ struct Queue {
 }
 
 impl Queue {
-    /// Queues `message` unless that would pass [`MAX_QUEUED_BYTES`].
+    /// Queues `message` unless that would pass [`MAX_QUEUED_BYTES`] or
+    /// [`MAX_QUEUED_MESSAGES`]. (`take_body` gives a body without spare
+    /// capacity, so its length is what it holds.)
     fn push_back(&mut self, message: Vec<u8>) -> Result<(), Vec<u8>> {
-        if message.len() > MAX_QUEUED_BYTES - self.bytes {
+        if cost(&message) > MAX_QUEUED_BYTES - self.bytes
+            || self.messages.len() >= MAX_QUEUED_MESSAGES
+        {
             return Err(message);
         }
-        self.bytes += message.len();
+        self.bytes += cost(&message);
         self.messages.push_back(message);
         Ok(())
     }
@@ -47,13 +63,13 @@ impl Queue {
     /// Puts a message that could not be delivered back at the head (it was
     /// counted before, so it always fits).
     fn push_front(&mut self, message: Vec<u8>) {
-        self.bytes += message.len();
+        self.bytes += cost(&message);
         self.messages.push_front(message);
     }
 
     fn pop_front(&mut self) -> Option<Vec<u8>> {
         let message = self.messages.pop_front()?;
-        self.bytes -= message.len();
+        self.bytes -= cost(&message);
         Some(message)
     }
 

@@ -77,6 +77,10 @@ impl Captures {
     }
 }
 
+/// A taken body up to this size is right-sized by a copy (see
+/// [`Request::take_body`]); a larger one is shrunk in place.
+const RIGHT_SIZE_BY_COPY_BYTES: usize = 64 * 1024;
+
 impl Default for Request {
     fn default() -> Self {
         Request {
@@ -232,8 +236,31 @@ impl Request {
     }
 
     /// Takes the body out of the request, leaving it empty.
+    ///
+    /// The `Vec` holds the body and no spare capacity: request buffers are
+    /// reused, and a body read into one that once held a larger body would
+    /// otherwise carry that memory with it, so a one-byte message kept by
+    /// the application could cost kilobytes. Its `capacity()` is what it
+    /// costs.
+    ///
+    /// ```
+    /// # let mut request = tether::Request::default();
+    /// let body = request.take_body();
+    /// assert_eq!(body.capacity(), body.len());
+    /// ```
     pub fn take_body(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.body)
+        let mut body = std::mem::take(&mut self.body);
+        if body.capacity() > body.len() {
+            if body.len() <= RIGHT_SIZE_BY_COPY_BYTES {
+                // A fresh allocation, and the old buffer freed whole for the
+                // next large body: shrinking in place would leave a hole
+                // too small for it, and memory would grow all the same.
+                body = body.as_slice().to_vec();
+            } else {
+                body.shrink_to_fit();
+            }
+        }
+        body
     }
 
     /// The client's address.
@@ -294,4 +321,20 @@ pub(crate) fn split_absolute(target: &str) -> (Option<&str>, &str) {
         }
     }
     (None, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_body_carries_no_capacity_of_a_reused_buffer() {
+        let mut request = Request::default();
+        request.body.extend_from_slice(&[b'g'; 7000]);
+        request.clear(); // as when recycled: the capacity stays for reuse
+        request.body.push(b'm');
+        let body = request.take_body();
+        assert_eq!(body, b"m");
+        assert_eq!(body.capacity(), 1);
+    }
 }

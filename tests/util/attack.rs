@@ -200,6 +200,38 @@ pub fn echo_non_readers(addr: SocketAddr, sockets: usize, len: usize, hold: Dura
     drop(sockets);
 }
 
+/// `messages` one-byte `/publish` messages nobody polls, each pipelined
+/// behind a `GET /work` with a 7,000-byte body (a worker's request, whose
+/// buffers come back for the next request to reuse). Returns how many were accepted (`202`).
+pub fn tiny_publishes(addr: SocketAddr, messages: usize) -> usize {
+    let mut stream = connect(addr);
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut replies = Vec::new();
+        let _ = reader.read_to_end(&mut replies);
+        let accepted = b"HTTP/1.1 202";
+        replies
+            .windows(accepted.len())
+            .filter(|w| w == accepted)
+            .count()
+    });
+    let pair = format!(
+        "GET /work?ms=0 HTTP/1.1\r\nHost: a\r\nContent-Length: 7000\r\n\r\n{}\
+         POST /publish HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nm",
+        "g".repeat(7000)
+    );
+    for _ in 0..messages {
+        stream.write_all(pair.as_bytes()).unwrap();
+    }
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let accepted = counter.join().unwrap();
+    assert_served(addr);
+    accepted
+}
+
 /// One WebSocket client floods pings for `hold` and never reads.
 pub fn ping_flood(addr: SocketAddr, hold: Duration) -> usize {
     let mut ws = RawWs::connect(addr, "/ws");
