@@ -24,7 +24,17 @@ const MIB: u64 = 1024;
 
 /// Runs `attack` against a fresh demo; the demo's peak growth in KiB.
 fn measure(name: &str, scale: &str, attack: impl FnOnce(std::net::SocketAddr) -> String) -> u64 {
-    let demo = Demo::start();
+    measure_with(&[], name, scale, attack)
+}
+
+/// [`measure`] against a demo started with `flags`.
+fn measure_with(
+    flags: &[&str],
+    name: &str,
+    scale: &str,
+    attack: impl FnOnce(std::net::SocketAddr) -> String,
+) -> u64 {
+    let demo = Demo::start_with(flags);
     attack::assert_served(demo.addr); // warm: pools and threads exist
     let baseline = attack::rss_kib(demo.pid());
     let sampler = Sampler::start(demo.pid());
@@ -144,6 +154,21 @@ fn tiny_messages_cost_what_they_hold() {
     // 10,000 one-byte messages; carrying a reused 7 KB buffer each they
     // were 70 MB.
     assert!(grown < 16 * MIB, "grew {grown} KiB");
+}
+
+#[test]
+fn responses_nobody_reads_are_held_within_the_memory_budget() {
+    let (mut kernel, mut held) = (0, 0);
+    let grown = measure("unread 1 MiB /echo", "48 conns", |addr| {
+        (kernel, held) = attack::unread_echoes(addr, 48, 1 << 20, secs(2));
+        format!("kernel send queues {kernel} KiB; memory_held {held} KiB; served")
+    });
+    // The kernel holds what is in flight plus TCP_NOTSENT_LOWAT (128 KiB)
+    // a socket, not a send buffer grown to megabytes...
+    assert!(kernel < 48 * 256, "kernel send queues {kernel} KiB");
+    // ...and what the process holds past the high-water mark is counted.
+    assert!(held > 16 * MIB, "memory_held {held} KiB");
+    assert!(grown < 64 * MIB, "grew {grown} KiB");
 }
 
 #[test]

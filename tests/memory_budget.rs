@@ -1,8 +1,9 @@
 //! The server-wide memory budget: what peers make tether hold (bodies being
-//! read, WebSocket messages being assembled or waiting for the application)
-//! stays within `memory_budget_bytes` however many connections do it at
-//! once. Past it a body is answered `503` and a message closed with `1009`,
-//! both recorded as `memory_budget`, and everyone else is still served.
+//! read, WebSocket messages being assembled or waiting for the application,
+//! responses they do not read) stays within `memory_budget_bytes` however
+//! many connections do it at once. Past it a body or a response is answered
+//! `503` and a message closed with `1009`, all recorded as `memory_budget`,
+//! and everyone else is still served.
 
 mod util;
 
@@ -124,7 +125,9 @@ fn with_the_budget_spent_a_pipelining_client_reads_no_further_ahead_but_is_serve
     config.memory_budget_bytes = config.max_body_bytes;
     let max_body = config.max_body_bytes;
     let server = util::serve(config, |req: &Request| {
-        let size = if req.path() == "/big" { 256 * 1024 } else { 2 };
+        // Up to the output's high-water mark: a response that would pass
+        // its floor needs the (spent) budget, and is refused.
+        let size = if req.path() == "/big" { 64 * 1024 } else { 2 };
         Action::Respond(Response::text(200, "z".repeat(size)))
     });
     let addr = server.local_addr();
@@ -154,7 +157,7 @@ fn with_the_budget_spent_a_pipelining_client_reads_no_further_ahead_but_is_serve
         server.stats().memory_refusals >= 1
     });
     for _ in 0..requests {
-        assert_eq!(pipeliner.read_reply(false).body.len(), 256 * 1024);
+        assert_eq!(pipeliner.read_reply(false).body.len(), 64 * 1024);
     }
     writer.join().unwrap();
     let stats = server.stats();
@@ -162,4 +165,45 @@ fn with_the_budget_spent_a_pipelining_client_reads_no_further_ahead_but_is_serve
     drop(holder);
     drop(pipeliner);
     assert_quiet(&server);
+}
+
+/// A response larger than the budget can hold past the output's high-water
+/// mark: the client is answered `503` (`memory_budget`) and the worker gets
+/// its response back, rather than the bytes being held uncounted.
+#[test]
+fn a_response_the_budget_cannot_hold_is_handed_back_and_answered_503() {
+    let (verdicts, verdict) = std::sync::mpsc::channel();
+    let server = util::serve_workers(config(), 1, move |exchange| {
+        let big = Response::text(200, vec![b'r'; 3 * 1024 * 1024]);
+        let _ = verdicts.send(exchange.respond(big));
+    });
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    let reply = client.read_reply(false);
+    assert_eq!(reply.status, 503);
+    assert!(reply.closes());
+    let back = verdict.recv_timeout(util::PATIENCE).unwrap().unwrap_err();
+    assert_eq!(back.reason, CloseReason::MemoryBudget);
+    assert_eq!(back.response.body().len(), 3 * 1024 * 1024);
+    let stats = wait_closed_count(&server, CloseReason::MemoryBudget, 1);
+    assert!(stats.memory_refusals >= 1, "{stats:?}");
+    assert_eq!(stats.memory_held, 0, "{stats:?}");
+}
+
+/// One that fits is held against the budget while unwritten, then given
+/// back.
+#[test]
+fn a_large_response_is_held_against_the_budget_until_written() {
+    let server = util::serve(config(), |_: &Request| {
+        Action::Respond(Response::text(200, vec![b'r'; 1024 * 1024]))
+    });
+    let addr = server.local_addr();
+    let mut client = Client::connect(addr);
+    client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_for("the response held", || server.stats().memory_held > 0);
+    let reply = client.read_reply(false);
+    assert_eq!(reply.body.len(), 1024 * 1024);
+    wait_for("given back once written", || {
+        server.stats().memory_held == 0
+    });
 }

@@ -34,6 +34,8 @@ pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
 /// Default for [`Config::ws_max_pending_events`].
 pub const DEFAULT_WS_MAX_PENDING_EVENTS: usize = 4096;
+/// Default for [`Config::tcp_notsent_lowat`]: 128 KiB.
+pub const DEFAULT_TCP_NOTSENT_LOWAT: u32 = 128 * 1024;
 /// Default for [`Config::memory_budget_bytes`]: 256 MiB.
 pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 /// Default for [`Config::handoff_queue`].
@@ -268,7 +270,11 @@ pub struct Config {
     /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`].
     pub ws_max_message_bytes: usize,
     /// Bytes a WebSocket's outgoing queue may hold; past it
-    /// [`ws_backpressure`](Config::ws_backpressure) decides.
+    /// [`ws_backpressure`](Config::ws_backpressure) decides. A message
+    /// larger than this fits no queue: its send meets the policy even when
+    /// the queue is empty. Queued frames are also held against
+    /// [`memory_budget_bytes`](Config::memory_budget_bytes), once per frame
+    /// however many sockets a broadcast queues it on.
     ///
     /// Default: [`DEFAULT_WS_SEND_BUDGET_BYTES`].
     pub ws_send_budget_bytes: usize,
@@ -292,10 +298,14 @@ pub struct Config {
     pub ws_max_pending_events: usize,
     /// Server-wide limit on the bytes peers make the reactor hold: request
     /// bodies being read, WebSocket messages being assembled or waiting for
-    /// the application, and input read ahead past one buffer (16 KiB or
-    /// `max_head_bytes`). Past it a body is refused with `503`, a message with
-    /// close `1009` (both as [`CloseReason::MemoryBudget`]), and reads ahead
-    /// pause; each counts in `memory_refusals`. Per-connection limits
+    /// the application, input read ahead past one buffer (16 KiB or
+    /// `max_head_bytes`), WebSocket frames queued to send, and response
+    /// bytes a connection holds unwritten past 128 KiB (twice the output's
+    /// high-water mark). Past it a body is refused with `503`, a message with
+    /// close `1009`, a response is answered `503` instead (a worker's comes
+    /// back to it as `Undelivered`; all as [`CloseReason::MemoryBudget`]), a
+    /// WebSocket send fails `Full`, and reads ahead pause; each counts in
+    /// `memory_refusals`. Per-connection limits
     /// multiply by `max_connections`; this one does not. See
     /// docs/reliability.md for the whole memory figure.
     ///
@@ -310,6 +320,14 @@ pub struct Config {
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
     /// the kernel drops the connection; `None` leaves the OS default.
     pub tcp_user_timeout: Option<Duration>,
+    /// `TCP_NOTSENT_LOWAT`: most bytes a socket's kernel send queue holds
+    /// that it has not yet sent. Past it writes wait (the socket reports
+    /// writable again once below), so a client that reads slowly or not at
+    /// all costs the kernel this plus what is in flight, not a send buffer
+    /// grown to megabytes. `None` leaves the OS default (no limit).
+    ///
+    /// Default: [`DEFAULT_TCP_NOTSENT_LOWAT`].
+    pub tcp_notsent_lowat: Option<u32>,
 }
 
 impl Default for Config {
@@ -346,6 +364,7 @@ impl Default for Config {
             memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(20)),
+            tcp_notsent_lowat: Some(DEFAULT_TCP_NOTSENT_LOWAT),
         }
     }
 }
@@ -416,6 +435,7 @@ setters! {
     memory_budget_bytes: usize,
     keepalive: Option<Keepalive>,
     tcp_user_timeout: Option<Duration>,
+    tcp_notsent_lowat: Option<u32>,
 }
 
 impl Config {

@@ -79,7 +79,7 @@ macro_rules! sizes {
     )*};
 }
 
-sizes!(usize, u64, i32);
+sizes!(usize, u64, u32, i32);
 
 impl Setting for HalfClosePolicy {
     const FORM: &'static str = "abort or finish";
@@ -169,6 +169,22 @@ impl Setting for Option<Duration> {
     }
 }
 
+/// A size, or `off`.
+impl Setting for Option<u32> {
+    const FORM: &'static str = "a size such as 128KiB, or off";
+
+    fn parse(text: &str) -> Option<Self> {
+        if text == "off" {
+            return Some(None);
+        }
+        u32::parse(text).map(Some)
+    }
+
+    fn show(&self) -> String {
+        self.as_ref().map_or("off".to_string(), u32::show)
+    }
+}
+
 /// Parses `text` as the field's type.
 pub(super) fn parse_as<T: Setting>(name: &str, text: &str) -> Result<T, Error> {
     T::parse(text.trim()).ok_or_else(|| Error::InvalidSetting {
@@ -182,7 +198,7 @@ impl Config {
     /// from text: durations as `250ms`, `30s`, `2m`, `1h` or `never`; sizes
     /// as `65536` or `64KiB`/`16MiB`/`1GiB`; `keepalive` as
     /// `IDLE,INTERVAL,COUNT` or `off`; `tcp_user_timeout` as a duration or
-    /// `off`; `half_close` as `abort`/`finish`; `ws_backpressure` as
+    /// `off`; `tcp_notsent_lowat` as a size or `off`; `half_close` as `abort`/`finish`; `ws_backpressure` as
     /// `fail`/`drop_oldest`/`close`.
     ///
     /// An unknown name or a value of the wrong form is an

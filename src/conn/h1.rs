@@ -11,11 +11,11 @@ use super::state::Connection;
 use super::transport::Transport;
 use crate::budget::{self, Charge};
 use crate::handle::exchange::Exchange;
-use crate::handle::link::Reply;
+use crate::handle::link::{Reply, Undelivered};
 use crate::handle::upload::UploadShared;
 use crate::handler::{Action, Handoff};
 use crate::proto::body::{BodyDecoder, BodyError};
-use crate::proto::encode;
+use crate::proto::encode::{self, Persistence};
 use crate::proto::parse::{self, Framing, HeadInfo};
 use crate::proto::request::{Request, Version};
 use crate::proto::response::Response;
@@ -325,8 +325,16 @@ impl<T: Transport> Connection<T> {
         };
         match reply {
             Reply::Ready(response) => {
-                self.queue_response(&response, info, cx);
-                self.track_delivery(link, response);
+                if self.try_queue_response(&response, info, cx) {
+                    self.track_delivery(link, response);
+                } else {
+                    // The worker gets its response back, and the client a 503.
+                    link.settle(Err(Undelivered {
+                        response,
+                        reason: CloseReason::MemoryBudget,
+                    }));
+                    self.answer_memory_full(info, cx);
+                }
             }
             Reply::Stream {
                 head,
@@ -375,14 +383,56 @@ impl<T: Transport> Connection<T> {
         self.queue_response(&encode::error_response(status, why), info, cx);
     }
 
+    /// Queues a response; one the memory budget cannot hold is answered
+    /// `503` instead (see [`try_queue_response`](Self::try_queue_response)).
     pub(super) fn queue_response(&mut self, response: &Response, info: HeadInfo, cx: &mut Cx<'_>) {
+        if !self.try_queue_response(response, info, cx) {
+            self.answer_memory_full(info, cx);
+        }
+    }
+
+    /// Queues a response if the memory budget can hold what it adds past
+    /// the output's floor (twice its high-water mark). False, and nothing
+    /// queued, when not.
+    pub(super) fn try_queue_response(
+        &mut self,
+        response: &Response,
+        info: HeadInfo,
+        cx: &mut Cx<'_>,
+    ) -> bool {
+        let persistence = if response.asks_to_close() {
+            Persistence::Close
+        } else {
+            self.persistence(info.version)
+        };
+        let date = cx.date;
+        let (len, total) = (self.output.len(), self.queued_total);
+        self.encode_output(cx, |out| {
+            encode::encode_response(out, response, info.is_head, persistence, date)
+        });
+        if !self.hold_output(cx) {
+            self.output.truncate(len);
+            self.queued_total = total;
+            budget::count_refusal(cx.stats);
+            return false;
+        }
         if response.asks_to_close() {
             self.start_draining(CloseReason::Drained);
         }
+        Counters::incr(&cx.stats.responses);
+        true
+    }
+
+    /// The server cannot hold a response's bytes now: `503`, and the
+    /// connection closes after it (`memory_budget`).
+    fn answer_memory_full(&mut self, info: HeadInfo, cx: &mut Cx<'_>) {
+        log::debug!("{} response over the memory budget; answering 503", self.id);
+        self.start_draining(CloseReason::MemoryBudget);
         let persistence = self.persistence(info.version);
         let date = cx.date;
+        let response = encode::error_response(503, "server busy").with_header("Retry-After", "1");
         self.encode_output(cx, |out| {
-            encode::encode_response(out, response, info.is_head, persistence, date)
+            encode::encode_response(out, &response, info.is_head, persistence, date)
         });
         Counters::incr(&cx.stats.responses);
     }

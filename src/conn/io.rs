@@ -24,6 +24,10 @@ const DISCARD_BYTES_PER_TURN: usize = 64 * 1024;
 /// more stream parts or WebSocket frames are pulled, until the client has
 /// read some.
 pub(super) const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+/// Output any connection may hold without asking the memory budget: one
+/// response of up to the high-water mark queued behind a full mark (parsing
+/// pauses at the mark, so only a larger response passes this).
+const OUTPUT_FLOOR_BYTES: usize = 2 * OUTPUT_HIGH_WATER_BYTES;
 
 /// Input any connection may hold without asking the memory budget.
 fn read_floor(config: &Config) -> usize {
@@ -225,6 +229,28 @@ impl<T: Transport> Connection<T> {
         self.encode_output(cx, |out| out.extend_from_slice(bytes));
     }
 
+    /// Holds what the output holds past its floor against the memory
+    /// budget. False, and nothing held, when the budget cannot.
+    pub(super) fn hold_output(&mut self, cx: &Cx<'_>) -> bool {
+        let above = self.unsent().saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
+        if above == 0 {
+            self.output_charge = None;
+            return true;
+        }
+        let charge = self
+            .output_charge
+            .get_or_insert_with(|| Charge::new(&cx.notifier.stats));
+        charge.grow_to(above, cx.config.memory_budget_bytes as u64)
+    }
+
+    /// Holds no more than the output still holds past its floor.
+    fn settle_output_charge(&mut self) {
+        let above = self.unsent().saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
+        if let Some(charge) = &mut self.output_charge {
+            charge.shrink_to(above);
+        }
+    }
+
     /// Makes sure `output` has a buffer; starts the write-stall clock when
     /// output goes from empty to non-empty.
     fn prepare_output(&mut self, cx: &mut Cx<'_>) {
@@ -289,6 +315,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
         }
+        self.settle_output_charge();
         // Delivered means taken by the kernel: with records still held by
         // the transport, nothing written is known to be there yet.
         let in_kernel = !self.io.has_pending_output();
@@ -328,6 +355,7 @@ impl<T: Transport> Connection<T> {
         self.input.release_if_empty(cx.pool);
         self.output.clear();
         self.output_pos = 0;
+        self.output_charge = None;
         cx.pool.give(std::mem::take(&mut self.output));
     }
 }

@@ -150,6 +150,9 @@ pub(crate) struct Connection<T = Stream> {
     pub(super) output: Vec<u8>,
     /// Bytes of `output` already written.
     pub(super) output_pos: usize,
+    /// Output queued past the floor of twice the high-water mark (a large
+    /// response), held against the memory budget until written.
+    pub(super) output_charge: Option<Charge>,
     /// Bytes ever queued and ever written, for matching deliveries.
     pub(super) queued_total: u64,
     pub(super) written_total: u64,
@@ -181,6 +184,7 @@ impl<T: Transport> Connection<T> {
             read_ahead: None,
             output: Vec::new(),
             output_pos: 0,
+            output_charge: None,
             queued_total: 0,
             written_total: 0,
             deliveries: VecDeque::new(),

@@ -58,6 +58,22 @@ pub fn assert_served(addr: SocketAddr) {
     assert_eq!(client.get("/hello").status, 200);
 }
 
+/// What the kernel holds queued to send on the server's side of every
+/// connection to `addr` (`ss`'s `wmem_queued`), in KiB.
+pub fn server_send_queues_kib(addr: SocketAddr) -> u64 {
+    let filter = format!("( sport = :{} )", addr.port());
+    let out = std::process::Command::new("ss")
+        .args(["-tmnH", "state", "established", &filter])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes: u64 = text
+        .split(['(', ')', ','])
+        .filter_map(|field| field.strip_prefix('w')?.parse::<u64>().ok())
+        .sum();
+    bytes / 1024
+}
+
 /// A top-level counter from the server's `/stats`.
 pub fn stat(addr: SocketAddr, name: &str) -> u64 {
     let reply = Client::connect(addr).get("/stats");
@@ -230,6 +246,29 @@ pub fn tiny_publishes(addr: SocketAddr, messages: usize) -> usize {
     let accepted = counter.join().unwrap();
     assert_served(addr);
     accepted
+}
+
+/// `conns` clients each `POST /echo` a `len`-byte body and never read the
+/// echo. Returns what the server's kernel send queues held and its
+/// `memory_held`, in KiB, once the responses are queued.
+pub fn unread_echoes(addr: SocketAddr, conns: usize, len: usize, hold: Duration) -> (u64, u64) {
+    let head = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+    let body = vec![b'e'; len];
+    let streams: Vec<TcpStream> = (0..conns)
+        .map(|_| {
+            let mut s = small_window(addr);
+            s.set_write_timeout(Some(PATIENCE)).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&body).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(hold);
+    let kernel = server_send_queues_kib(addr);
+    let held = stat(addr, "memory_held") / 1024;
+    assert_served(addr);
+    drop(streams);
+    (kernel, held)
 }
 
 /// One WebSocket client floods pings for `hold` and never reads.
