@@ -37,7 +37,10 @@ struct PathRoutes {
 ///   `HEAD` route is given.
 /// - A path that matches with a method that does not is answered `405`
 ///   with `Allow`; a path that matches nothing goes to the
-///   [fallback](Router::fallback), by default `404`.
+///   [fallback](Router::fallback), by default `404`. A method the server
+///   does not recognise (neither RFC 9110's nor routed anywhere) is
+///   answered `501` instead of either (RFC 9110 §9.1), and `OPTIONS *`
+///   `200` with every routed method in `Allow`.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -283,6 +286,10 @@ impl Router {
     /// Finds the request's route, records its captures in the request, and
     /// runs it.
     pub(crate) fn dispatch(&self, request: &mut Request) -> Action {
+        if request.method() == "OPTIONS" && request.path() == "*" {
+            // About the server as a whole (RFC 9110 §9.3.7): what it routes.
+            return Action::Respond(Response::new(200).with_header("Allow", self.allow_all()));
+        }
         let mut captures = std::mem::take(&mut request.captures);
         captures.clear();
         let found = match self.table.at(request.path()) {
@@ -304,6 +311,7 @@ impl Router {
         let Some((path, decoded)) = found else {
             return match &self.fallback {
                 Some(fallback) => fallback(request),
+                None if !self.implements(request.method()) => not_implemented(),
                 None => Action::Respond(Response::text(404, "not found")),
             };
         };
@@ -318,11 +326,47 @@ impl Router {
         });
         match route {
             Some((_, route)) => route(request),
+            // RFC 9110 §9.1: a method the server does not recognise is not
+            // implemented; a known one is not allowed on this path.
+            None if !self.implements(method) => not_implemented(),
             None => Action::Respond(
                 Response::text(405, "method not allowed").with_header("Allow", path.allow.clone()),
             ),
         }
     }
+
+    /// True for a method this server recognises: one of RFC 9110's (and
+    /// `PATCH`), or one some path routes.
+    fn implements(&self, method: &str) -> bool {
+        const STANDARD: [&str; 9] = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ];
+        STANDARD.contains(&method)
+            || self
+                .paths
+                .iter()
+                .any(|p| p.methods.iter().any(|(r, _)| r == method))
+    }
+
+    /// Every method some path routes, for `OPTIONS *`.
+    fn allow_all(&self) -> String {
+        let mut all: Vec<&str> = Vec::new();
+        for path in &self.paths {
+            for method in path.allow.split(", ") {
+                if !method.is_empty() && !all.contains(&method) {
+                    all.push(method);
+                }
+            }
+        }
+        if !all.contains(&"OPTIONS") {
+            all.push("OPTIONS");
+        }
+        all.join(", ")
+    }
+}
+
+fn not_implemented() -> Action {
+    Action::Respond(Response::text(501, "method not implemented"))
 }
 
 /// The methods routed on one path, with `HEAD` where `GET` implies it.
@@ -390,6 +434,28 @@ mod tests {
         let (req, missing) = answer(&router, "GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(status(&missing), 404);
         assert_eq!(req.route(), None);
+    }
+
+    #[test]
+    fn an_unknown_method_is_not_implemented_and_options_star_lists_methods() {
+        let router = Router::new()
+            .get("/a", |_: &Request| Response::text(200, "a"))
+            .route("PURGE", "/b", |_: &Request| Response::new(204));
+        let (_, brew) = answer(&router, "BREW /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&brew), 501);
+        let (_, brew) = answer(&router, "BREW /nowhere HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&brew), 501);
+        let (_, purge) = answer(&router, "PURGE /a HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status(&purge), 405, "routed elsewhere: known");
+        let (_, options) = answer(&router, "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+        let Action::Respond(options) = options else {
+            unreachable!()
+        };
+        assert_eq!(options.status(), 200);
+        assert_eq!(
+            options.header("allow"),
+            Some(&b"GET, HEAD, PURGE, OPTIONS"[..])
+        );
     }
 
     #[test]

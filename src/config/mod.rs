@@ -72,6 +72,14 @@ pub const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub enum HalfClosePolicy {
     /// End the connection at once with [`CloseReason::PeerClosed`](crate::CloseReason::PeerClosed),
     /// waking any worker that holds its exchange. What Go and nginx do.
+    ///
+    /// So the outcome for a client that half-closes right after its request
+    /// (`shutdown(SHUT_WR)`, as some HTTP/1.0 tools do) depends on where the
+    /// route runs: a response made on the reactor is queued before the FIN
+    /// is read and is written (the read side is done, the write side is
+    /// not), while a worker's response comes after the FIN has ended the
+    /// connection, and the worker gets it back as `Undelivered`. Serve such
+    /// clients with [`Finish`](HalfClosePolicy::Finish).
     #[default]
     Abort,
     /// Keep the write side open: answer every request already received, then
