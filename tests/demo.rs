@@ -21,6 +21,12 @@ fn the_demo_serves_its_contract() {
     client.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 7\r\n\r\npayload");
     let echo = client.read_reply(false);
     assert_eq!((echo.status, echo.text()), (200, "payload"));
+    // Reflected, so never as something a browser would render.
+    assert_eq!(
+        echo.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(echo.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(client.get("/nope").status, 404);
 
     // A client that leaves before its minute of work is done: the worker

@@ -57,3 +57,30 @@ fn an_echo_larger_than_the_send_budget_is_refused_with_1009() {
     small.send(Message::binary(vec![1; 900_000])).unwrap();
     assert_eq!(small.read().unwrap(), Message::binary(vec![1; 900_000]));
 }
+
+#[test]
+fn the_chat_refuses_a_page_of_another_origin() {
+    let demo = Demo::start();
+    let attempt = |origin: &str| {
+        let stream = TcpStream::connect(demo.addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/ws/chat",
+            demo.addr
+        ))
+        .map(|mut r| {
+            r.headers_mut().insert("Origin", origin.parse().unwrap());
+            r
+        })
+        .unwrap();
+        match tungstenite::client(request, stream) {
+            Ok(_) => 101,
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                response.status().as_u16()
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(attempt("https://evil.example"), 403);
+    assert_eq!(attempt(&format!("http://{}", demo.addr)), 101);
+}

@@ -23,6 +23,8 @@ fn ws_server_over(over: Over, config: Config) -> (tether::Server, WsEvents) {
             let chosen = tether::ws::offered_protocols(req).find(|p| *p == "chat.v2");
             Action::Upgrade(Upgrade::new().protocol(chosen.unwrap_or("chat.v1")))
         }
+        "/ws/same" => Action::Upgrade(Upgrade::new().same_origin()),
+        "/ws/listed" => Action::Upgrade(Upgrade::new().allow_origin("https://ok.example")),
         _ => Action::Respond(tether::Response::new(404)),
     });
     let events = server.ws_events();
@@ -210,9 +212,45 @@ fn a_bad_handshake_is_refused() {
         (reply.status, reply.header("sec-websocket-version")),
         (426, Some("13"))
     );
+    // RFC 9110 §15.5.22: a 426 MUST name the protocol in Upgrade.
+    assert_eq!(reply.header("upgrade"), Some("websocket"));
     let mut client = Client::connect(server.local_addr());
     client.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
     assert_eq!(client.read_reply(false).status, 400);
+}
+
+#[test]
+fn an_upgrade_can_require_an_allowed_origin() {
+    let (server, _events) = ws_server(Config::default());
+    let status = |path: &str, origin: Option<&str>| {
+        let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+        let mut client = Client::connect(server.local_addr());
+        client.send(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: t:8080\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{origin}\r\n"
+            )
+            .as_bytes(),
+        );
+        client.read_reply(true).status
+    };
+    assert_eq!(
+        status("/ws", Some("https://evil.example")),
+        101,
+        "any by default"
+    );
+    assert_eq!(status("/ws/same", Some("http://T:8080")), 101);
+    assert_eq!(
+        status("/ws/same", Some("http://t:9090")),
+        403,
+        "another port"
+    );
+    assert_eq!(status("/ws/same", Some("https://evil.example")), 403);
+    assert_eq!(status("/ws/same", None), 101, "not a browser");
+    assert_eq!(status("/ws/listed", Some("https://OK.example")), 101);
+    assert_eq!(status("/ws/listed", Some("https://ok.example.evil")), 403);
+    assert_eq!(status("/ws/listed", None), 101);
 }
 
 #[test]

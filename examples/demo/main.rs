@@ -26,7 +26,8 @@
 //! - `GET /work?ms=N`: a worker works N ms (at most 60000), then answers
 //!   `worked N ms`; if the client leaves meanwhile, the worker stops at once
 //!   (it waits on `wait_closed`) and counts it as `abandoned`.
-//! - `POST /echo`: the request body.
+//! - `POST /echo`: the request body, as `application/octet-stream` with
+//!   `nosniff` (never a page that runs in the demo's origin).
 //! - `GET /mjpeg?fps=N`: an MJPEG stream (`multipart/x-mixed-replace`) of
 //!   changing JPEG frames at N frames per second (1 to 60, default 10); a slow
 //!   viewer gets fewer frames, never a growing backlog.
@@ -37,7 +38,8 @@
 //! - `POST /publish`: queues the body as a message for exactly one poller;
 //!   `202`, or `503` with `Retry-After` while 16 MiB of messages wait.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
-//! - `GET /ws/chat` (WebSocket): every text message goes to every member.
+//! - `GET /ws/chat` (WebSocket): every text message goes to every member;
+//!   a browser page of another origin is refused `403`.
 //! - `GET /stats`: the server's counters as JSON.
 //! - `GET /stats/stream`: the same as Server-Sent Events (`event: stats`),
 //!   one reading a second, for the page's dashboard.
@@ -101,7 +103,13 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
         })
         .get("/hello", |_: &Request| Response::text(200, "Hello, World!"))
         .post("/echo", |req: &Request| {
-            Response::new(200).with_body(req.body().to_vec())
+            // Whatever the client sent, labelled as nothing a browser
+            // renders: a form posted here from another origin must not
+            // come back as a page that runs in this one.
+            Response::new(200)
+                .with_header("Content-Type", "application/octet-stream")
+                .with_header("X-Content-Type-Options", "nosniff")
+                .with_body(req.body().to_vec())
         })
         .get("/stats", move |_: &Request| {
             Response::new(200)
@@ -124,7 +132,9 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
         .post("/publish", |_: &Request| Action::Handoff)
         // Not a valid upgrade request? The reactor answers 400 or 426.
         .get("/ws", |_: &Request| Upgrade::new())
-        .get("/ws/chat", |_: &Request| Upgrade::new())
+        // The chat is the demo page's: a page of another site may not join
+        // it in a visitor's name.
+        .get("/ws/chat", |_: &Request| Upgrade::new().same_origin())
 }
 
 /// Where workers send what outlives them.

@@ -36,19 +36,20 @@ impl<T: Transport> Connection<T> {
             return self.answer_server_error(info, cx);
         };
         let events = events.clone();
-        let response = match handshake_response(request, upgrade.protocol.as_deref()) {
-            Ok(response) => response,
-            Err(refusal) => {
-                log::debug!(
-                    "{} refused WebSocket upgrade: {}",
-                    self.id,
-                    refusal.status()
-                );
-                self.start_draining(CloseReason::BadRequest);
-                self.queue_response(&refusal, info, cx);
-                return;
-            }
-        };
+        let response =
+            match handshake_response(request, upgrade.protocol.as_deref(), &upgrade.origins) {
+                Ok(response) => response,
+                Err(refusal) => {
+                    log::debug!(
+                        "{} refused WebSocket upgrade: {}",
+                        self.id,
+                        refusal.status()
+                    );
+                    self.start_draining(CloseReason::BadRequest);
+                    self.queue_response(&refusal, info, cx);
+                    return;
+                }
+            };
         let pending = cx.stats.ws_events_pending.load(Ordering::Relaxed);
         if pending >= cx.config.ws_max_pending_events as u64 {
             // The application is not taking events: a new socket would only

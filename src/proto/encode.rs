@@ -110,8 +110,9 @@ pub(crate) fn encode_response(
     persistence: Persistence,
     date: &str,
 ) {
-    encode_head_fields(out, response, persistence, date);
     let body = response.body();
+    let carries_body = !body.is_empty() && !forbids_body(response.status());
+    encode_head_fields(out, response, persistence, date, carries_body);
     if forbids_body(response.status()) {
         out.extend_from_slice(b"\r\n");
         return;
@@ -133,7 +134,7 @@ pub(crate) fn encode_stream_head(
     persistence: Persistence,
     date: &str,
 ) {
-    encode_head_fields(out, head, persistence, date);
+    encode_head_fields(out, head, persistence, date, true);
     if chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
@@ -154,13 +155,21 @@ pub(crate) fn encode_stream_part(out: &mut Vec<u8>, part: &[u8], chunked: bool) 
 /// The last chunk of a chunked body.
 pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
+/// What a body without a `Content-Type` is labelled: no browser renders it
+/// (so a reflected body cannot run script in the server's origin), and
+/// `nosniff` keeps it from guessing otherwise.
+pub(crate) const DEFAULT_CONTENT_TYPE: &[u8] =
+    b"Content-Type: application/octet-stream\r\nX-Content-Type-Options: nosniff\r\n";
+
 /// Status line, the response's own headers, `Date` and `Connection`; not the
-/// framing headers and not the blank line.
+/// framing headers and not the blank line. `carries_body`: a body follows,
+/// labelled [`DEFAULT_CONTENT_TYPE`] when the response names no type.
 fn encode_head_fields(
     out: &mut Vec<u8>,
     response: &Response,
     persistence: Persistence,
     date: &str,
+    carries_body: bool,
 ) {
     let status = response.status();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -168,7 +177,7 @@ fn encode_head_fields(
     out.push(b' ');
     out.extend_from_slice(reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\n");
-    let mut has_date = false;
+    let (mut has_date, mut has_type) = (false, false);
     // A 101 names its own `Connection: Upgrade`.
     let switching = status == 101;
     for (name, value) in response.headers() {
@@ -176,10 +185,14 @@ fn encode_head_fields(
             continue;
         }
         has_date |= name.eq_ignore_ascii_case("date");
+        has_type |= name.eq_ignore_ascii_case("content-type");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
+    }
+    if carries_body && !has_type {
+        out.extend_from_slice(DEFAULT_CONTENT_TYPE);
     }
     if !has_date {
         out.extend_from_slice(b"Date: ");
@@ -268,11 +281,29 @@ mod tests {
     }
 
     #[test]
+    fn a_body_without_a_type_is_labelled_one_no_browser_renders() {
+        let labelled =
+            "Content-Type: application/octet-stream\r\nX-Content-Type-Options: nosniff\r\n";
+        let untyped = Response::new(200).with_body("<script>alert(1)</script>");
+        assert!(encode(&untyped, false, Persistence::KeepAlive).contains(labelled));
+        let typed = Response::text(200, "hi");
+        let text = encode(&typed, false, Persistence::KeepAlive);
+        assert!(
+            !text.contains("octet-stream") && text.contains("text/plain"),
+            "{text}"
+        );
+        let empty = encode(&Response::new(204), false, Persistence::KeepAlive);
+        assert!(!empty.contains("Content-Type"), "{empty}");
+        let no_body = encode(&Response::new(200), false, Persistence::KeepAlive);
+        assert!(!no_body.contains("Content-Type"), "{no_body}");
+    }
+
+    #[test]
     fn stream_heads_and_parts_are_framed() {
         let mut out = Vec::new();
         encode_stream_head(
             &mut out,
-            &Response::new(200),
+            &Response::new(200).with_header("Content-Type", "text/plain"),
             true,
             Persistence::KeepAlive,
             "D",
@@ -281,7 +312,8 @@ mod tests {
         out.extend_from_slice(LAST_CHUNK);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n\r\n\
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: D\r\n\
+             Transfer-Encoding: chunked\r\n\r\n\
              1a\r\nhello world, 26 bytes long\r\n0\r\n\r\n"
         );
         let mut out = Vec::new();
@@ -295,7 +327,8 @@ mod tests {
         encode_stream_part(&mut out, b"raw", false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "HTTP/1.1 200 OK\r\nDate: D\r\nConnection: close\r\n\r\nraw"
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+             X-Content-Type-Options: nosniff\r\nDate: D\r\nConnection: close\r\n\r\nraw"
         );
     }
 

@@ -7,6 +7,8 @@ use crate::proto::parse::has_token;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
 
+use super::Origins;
+
 /// Appended to the client's key before hashing (RFC 6455 §1.3).
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -38,7 +40,11 @@ pub fn offered_protocols(req: &Request) -> impl Iterator<Item = &str> {
 
 /// Checks an upgrade request and builds the `101` response, or the error
 /// response to send instead.
-pub(crate) fn respond(req: &Request, protocol: Option<&str>) -> Result<Response, Response> {
+pub(crate) fn respond(
+    req: &Request,
+    protocol: Option<&str>,
+    origins: &Origins,
+) -> Result<Response, Response> {
     let bad = |status: u16, why: &'static str| Response::text(status, why);
     if req.method() != "GET" || req.version() != crate::Version::Http11 {
         return Err(bad(400, "WebSocket upgrade needs GET over HTTP/1.1\n"));
@@ -67,9 +73,13 @@ pub(crate) fn respond(req: &Request, protocol: Option<&str>) -> Result<Response,
         return Err(bad(400, "duplicate Sec-WebSocket-Key or -Version\n"));
     }
     if req.header("sec-websocket-version") != Some(b"13") {
-        return Err(
-            bad(426, "unsupported WebSocket version\n").with_header("Sec-WebSocket-Version", "13")
-        );
+        // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+        return Err(bad(426, "unsupported WebSocket version\n")
+            .with_header("Upgrade", "websocket")
+            .with_header("Sec-WebSocket-Version", "13"));
+    }
+    if !origins.allow(req.header("origin"), req.header("host")) {
+        return Err(bad(403, "WebSocket origin not allowed\n"));
     }
     let key = match req.header("sec-websocket-key") {
         Some(key)

@@ -82,6 +82,45 @@ pub struct Upgrade {
     pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, [u8]>)>,
     pub(crate) value: Option<Arc<dyn Any + Send + Sync>>,
     pub(crate) events: Option<Cow<'static, str>>,
+    pub(crate) origins: Origins,
+}
+
+/// Which `Origin` an upgrade accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Origins {
+    /// Any (the default).
+    #[default]
+    Any,
+    /// The request's own host: the `Origin`'s `host[:port]` equals `Host`.
+    Same,
+    /// These, compared whole (`https://example.com`), case-insensitively.
+    Listed(Vec<String>),
+}
+
+impl Origins {
+    /// Whether a request with this `Origin` (and `Host`) may upgrade. A
+    /// request without `Origin` is not from a browser page, which always
+    /// sends one: only browsers are tricked into cross-site requests.
+    pub(crate) fn allow(&self, origin: Option<&[u8]>, host: Option<&[u8]>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        match self {
+            Origins::Any => true,
+            Origins::Same => {
+                let authority = origin
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .map(|at| &origin[at + 3..]);
+                authority
+                    .zip(host)
+                    .is_some_and(|(a, h)| a.eq_ignore_ascii_case(h))
+            }
+            Origins::Listed(list) => list
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
+        }
+    }
 }
 
 impl fmt::Debug for Upgrade {
@@ -91,6 +130,7 @@ impl fmt::Debug for Upgrade {
             .field("headers", &self.headers.len())
             .field("value", &self.value.is_some())
             .field("events", &self.events)
+            .field("origins", &self.origins)
             .finish()
     }
 }
@@ -169,6 +209,50 @@ impl Upgrade {
     /// lends it through [`WebSocket::value`].
     pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
         self.value = Some(Arc::new(value));
+        self
+    }
+
+    /// Accepts only a page of the server's own origin: a request whose
+    /// `Origin` names another host (or port) than its `Host` is answered
+    /// `403`. Browsers send `Origin` with every WebSocket handshake, and a
+    /// page of any site may open one to any server with the user's cookies:
+    /// without a check, another site can talk to this one as the user.
+    /// A request without `Origin` (not a browser) is accepted.
+    ///
+    /// Behind a proxy, forward the client's `Host` with its port (nginx:
+    /// `proxy_set_header Host $http_host`), or name the origins with
+    /// [`allow_origin`](Upgrade::allow_origin).
+    ///
+    /// ```
+    /// use tether::{Action, Request, Upgrade};
+    /// let handler = |_: &Request| -> Action { Upgrade::new().same_origin().into() };
+    /// # let _ = handler;
+    /// ```
+    pub fn same_origin(mut self) -> Self {
+        self.origins = Origins::Same;
+        self
+    }
+
+    /// Accepts a page of `origin` (`https://example.com`, compared whole
+    /// and case-insensitively); call once per origin. A request whose
+    /// `Origin` is none of them is answered `403`; one without `Origin`
+    /// (not a browser) is accepted.
+    ///
+    /// ```
+    /// use tether::{Action, Request, Upgrade};
+    /// let handler = |_: &Request| -> Action {
+    ///     Upgrade::new()
+    ///         .allow_origin("https://example.com")
+    ///         .allow_origin("https://www.example.com")
+    ///         .into()
+    /// };
+    /// # let _ = handler;
+    /// ```
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        match &mut self.origins {
+            Origins::Listed(list) => list.push(origin.into()),
+            other => *other = Origins::Listed(vec![origin.into()]),
+        }
         self
     }
 
