@@ -150,3 +150,60 @@ fn a_parked_long_poll_is_answered_when_the_demo_is_told_to_stop() {
     assert_eq!((reply.status, reply.text()), (503, "shutting down\n"));
     stopper.join().unwrap();
 }
+
+/// Four requests that would keep a worker busy for a minute each: one
+/// client address gets its share of the `/work` workers and `503` past it,
+/// and everything else — streams, publishes, another client's `/work` —
+/// is served at once rather than after the response timeout.
+#[test]
+fn one_client_cannot_hold_every_worker() {
+    let demo = Demo::start(); // two workers
+    let holders: Vec<Client> = (0..4)
+        .map(|_| {
+            let mut holder = Client::connect(demo.addr);
+            holder.send(b"GET /work?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+            holder
+        })
+        .collect();
+    wait_for("a worker held, the rest refused", || {
+        demo.stats()["responses"].as_u64() >= Some(3)
+    });
+
+    let mut events = Client::connect(demo.addr);
+    events.send(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(events.read_reply(true).status, 200);
+    let mut publisher = Client::connect(demo.addr);
+    publisher.send(b"POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!(publisher.read_reply(false).status, 202);
+    let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let mut neighbour = Client::connect_from(other, demo.addr);
+    assert_eq!(neighbour.get("/work?ms=1").text(), "worked 1 ms");
+
+    // Three replies were counted before the checks above; the fourth
+    // client's worker is still busy.
+    let (mut refused, mut held) = (0, 0);
+    for mut holder in holders {
+        holder
+            .stream
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        match holder.try_read_reply(false) {
+            Ok(reply) => {
+                assert_eq!(reply.status, 503, "{}", reply.text());
+                assert!(reply.header("retry-after").is_some());
+                refused += 1;
+            }
+            Err(_) => held += 1,
+        }
+    }
+    assert_eq!((refused, held), (3, 1));
+}
+
+/// `/work` sets its own deadline: a job longer than the server's response
+/// timeout is answered, not cut off with `503`.
+#[test]
+fn work_longer_than_the_response_timeout_is_answered() {
+    let demo = Demo::start_with(&["--response-timeout", "1s"]);
+    let mut client = Client::connect(demo.addr);
+    assert_eq!(client.get("/work?ms=1500").text(), "worked 1500 ms");
+}

@@ -25,7 +25,10 @@
 //! - `GET /hello`: `Hello, World!`, answered on the reactor thread.
 //! - `GET /work?ms=N`: a worker works N ms (at most 60000), then answers
 //!   `worked N ms`; if the client leaves meanwhile, the worker stops at once
-//!   (it waits on `wait_closed`) and counts it as `abandoned`.
+//!   (it waits on `wait_closed`) and counts it as `abandoned`. One client
+//!   address keeps at most `--workers` − 1 workers busy (past it: `503`
+//!   with `Retry-After`), so one is always left for everyone else; streams,
+//!   publishes and polls have workers of their own.
 //! - `POST /echo`: the request body, as `application/octet-stream` with
 //!   `nosniff` (never a page that runs in the demo's origin).
 //! - `GET /mjpeg?fps=N`: an MJPEG stream (`multipart/x-mixed-replace`) of
@@ -36,7 +39,8 @@
 //! - `GET /poll?timeout_ms=N`: long poll: `200` with the next published
 //!   message, or `204` after N ms (default 30000, at most 120000).
 //! - `POST /publish`: queues the body as a message for exactly one poller;
-//!   `202`, or `503` with `Retry-After` while 16 MiB of messages wait.
+//!   `202`, or `503` with `Retry-After` while 16 MiB (each message counting
+//!   64 bytes besides its own) or 65,536 messages wait.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member;
 //!   a browser page of another origin is refused `403`.
@@ -57,6 +61,7 @@ mod streams;
 #[cfg(feature = "tls")]
 mod tls;
 mod websocket;
+mod work;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -71,12 +76,15 @@ use tether::{
 
 /// The page at `/`: plain HTML, CSS and JavaScript, no build step.
 const PAGE: &str = include_str!("page.html");
-const MAX_WORK_MS: u64 = 60_000;
 const DEFAULT_POLL_MS: u64 = 30_000;
 const MAX_POLL_MS: u64 = 120_000;
 /// The hand-off queue of long polls, and how many may wait for the hub.
 const POLLS: &str = "polls";
 const POLLS_QUEUED: usize = 1024;
+/// The hand-off queue of routes whose worker only hands the exchange to a
+/// demo thread (streams, publishes): never behind a busy `/work`.
+const HANDOVERS: &str = "handovers";
+const HANDOVERS_QUEUED: usize = 1024;
 
 /// `/stats` as JSON, with the demo's own counter.
 fn stats_json(stats: &StatsHandle, requeued: &AtomicU64) -> String {
@@ -117,7 +125,7 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
                 .with_header("Cache-Control", "no-store")
                 .with_body(stats_json(&stats, &requeued))
         })
-        .get("/stats/stream", |_: &Request| Action::Handoff)
+        .get("/stats/stream", |_: &Request| Handoff::to(HANDOVERS))
         .get("/metrics", move |_: &Request| {
             Response::new(200)
                 .with_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
@@ -125,11 +133,13 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
                 .with_body(metrics.snapshot().to_prometheus())
         })
         .get("/work", |_: &Request| Action::Handoff)
-        .get("/mjpeg", |_: &Request| Action::Handoff)
-        .get("/events", |_: &Request| Action::Handoff)
+        // Streams and publishes only hand the exchange on: a pool of their
+        // own, so a client holding the /work workers cannot hold them up.
+        .get("/mjpeg", |_: &Request| Handoff::to(HANDOVERS))
+        .get("/events", |_: &Request| Handoff::to(HANDOVERS))
         // Parked polls get a pool of their own, so they never hold up /work.
         .get("/poll", |_: &Request| Handoff::to(POLLS))
-        .post("/publish", |_: &Request| Action::Handoff)
+        .post("/publish", |_: &Request| Handoff::to(HANDOVERS))
         // Not a valid upgrade request? The reactor answers 400 or 426.
         .get("/ws", |_: &Request| Upgrade::new())
         // The chat is the demo page's: a page of another site may not join
@@ -141,6 +151,8 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
 struct Hand {
     streams: Sender<streams::Job>,
     hub: Sender<long_poll::Event>,
+    /// `/work` workers each client may keep busy.
+    per_client: work::PerClient,
 }
 
 /// Runs on a worker thread.
@@ -153,21 +165,8 @@ fn work(exchange: Exchange, hand: &Hand) {
     };
     match exchange.request().path() {
         "/work" => {
-            let Some(ms) = number("ms").filter(|ms| *ms <= MAX_WORK_MS) else {
-                let _ = exchange.respond(Response::text(400, "need ?ms=N with N <= 60000\n"));
-                return;
-            };
-            // The "work" is a wait that ends early if the client leaves: a
-            // worker should never keep working for nobody.
-            if let Some(reason) = exchange.wait_closed(Duration::from_millis(ms)) {
-                log::info!("/work?ms={ms}: the client left ({reason}); stopping");
-                return exchange.abandon();
-            }
-            if let Err(undelivered) =
-                exchange.respond(Response::text(200, format!("worked {ms} ms")))
-            {
-                log::info!("/work?ms={ms}: {undelivered}");
-            }
+            let ms = number("ms");
+            work::run(exchange, ms, &hand.per_client);
         }
         "/mjpeg" => {
             let fps = number("fps").unwrap_or(10).clamp(1, 60) as u32;
@@ -252,7 +251,8 @@ fn main() {
     let requeued = Arc::new(AtomicU64::new(0));
     let builder = Server::builder()
         .config(options.config.clone())
-        .queue(POLLS, POLLS_QUEUED);
+        .queue(POLLS, POLLS_QUEUED)
+        .queue(HANDOVERS, HANDOVERS_QUEUED);
     let stats = builder.stats_handle();
     let (streams_tx, streams_rx) = std::sync::mpsc::channel();
     {
@@ -295,13 +295,20 @@ fn main() {
     let hand = Hand {
         streams: streams_tx,
         hub: hub_tx,
+        // One client never holds every worker: one is always left for the
+        // others (with a single worker, that one is shared).
+        per_client: work::PerClient::new(options.workers - 1),
     };
     let hand = Arc::new(hand);
-    let for_polls = Arc::clone(&hand);
+    let (for_polls, for_handovers) = (Arc::clone(&hand), Arc::clone(&hand));
     server.workers(options.workers, move |exchange| work(exchange, &hand));
-    // Handing a poll to the hub takes no time: one worker is plenty.
+    // Handing a poll to the hub, or a stream or message on, takes no time:
+    // one worker each is plenty.
     if let Ok(polls) = server.pool(POLLS) {
         polls.workers(1, move |exchange| work(exchange, &for_polls));
+    }
+    if let Ok(handovers) = server.pool(HANDOVERS) {
+        handovers.workers(1, move |exchange| work(exchange, &for_handovers));
     }
     let ws_events = server.ws_events();
     std::thread::Builder::new()

@@ -151,6 +151,26 @@ impl Client {
         }
     }
 
+    /// A client whose connection comes from `from` (another loopback
+    /// address, to be another client to the server).
+    #[allow(dead_code)]
+    pub fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> Client {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        socket.bind(&SocketAddr::new(from, 0).into()).unwrap();
+        socket.connect(&addr.into()).expect("connect");
+        let tcp: std::net::TcpStream = socket.into();
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        Client {
+            stream: Wire::Plain(tcp),
+            buf: Vec::new(),
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
     }
