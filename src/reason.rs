@@ -20,9 +20,13 @@ pub enum CloseReason {
     SocketError,
     /// A write to the client failed (for example `EPIPE`).
     WriteError,
-    /// TCP keepalive or `TCP_USER_TIMEOUT` found the peer dead (`ETIMEDOUT`),
-    /// or the network reported it unreachable (`EHOSTUNREACH`,
-    /// `ENETUNREACH`: its link went down).
+    /// TCP keepalive or `TCP_USER_TIMEOUT` gave up on the peer
+    /// (`ETIMEDOUT`), or the network reported it unreachable
+    /// (`EHOSTUNREACH`, `ENETUNREACH`: its link went down). Almost always a
+    /// peer that vanished; but `TCP_USER_TIMEOUT` also ends a peer that is
+    /// there and keeps its receive window shut (reads nothing) that long
+    /// while bytes are owed to it, and the kernel reports both alike (see
+    /// [`Config::tcp_user_timeout`](crate::Config::tcp_user_timeout)).
     KeepaliveFailed,
     /// A keep-alive connection sat idle between requests for too long.
     IdleTimeout,

@@ -236,6 +236,15 @@ pub struct Config {
     /// while draining. Past it the connection is reset (`SO_LINGER` 0) with
     /// [`WriteStall`](crate::CloseReason::WriteStall).
     ///
+    /// Progress is the kernel taking bytes. With
+    /// [`tcp_notsent_lowat`](Config::tcp_notsent_lowat) it takes them as
+    /// soon as its unsent queue is below that mark, so a client reading
+    /// steadily counts as progressing if it reads at least
+    /// `tcp_notsent_lowat` per `write_stall_timeout` (128 KiB per 30 s by
+    /// default, about 4.3 KiB/s). Without it, a send buffer the kernel grew
+    /// to megabytes reports room only once a third of it is free, and a
+    /// steady 31 KiB/s reader was reset here.
+    ///
     /// Default: [`DEFAULT_WRITE_STALL_TIMEOUT`].
     pub write_stall_timeout: Duration,
     /// After a final response, how long the server keeps reading and
@@ -327,6 +336,13 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
     /// the kernel drops the connection; `None` leaves the OS default.
+    ///
+    /// Linux applies it to a receive window held shut as well: a client
+    /// that is there and acknowledges the kernel's window probes, but reads
+    /// nothing for this long while we owe it bytes, is dropped too, and
+    /// the kernel reports both the same way (`ETIMEDOUT`, recorded as
+    /// [`KeepaliveFailed`](crate::CloseReason::KeepaliveFailed)). Keep it
+    /// longer than the pauses a slow reader you want to serve may take.
     pub tcp_user_timeout: Option<Duration>,
     /// `TCP_NOTSENT_LOWAT`: most bytes a socket's kernel send queue holds
     /// that it has not yet sent. Past it writes wait (the socket reports
