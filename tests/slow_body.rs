@@ -1,7 +1,7 @@
 //! A body that trickles in (R-U-Dead-Yet: one byte just before every
-//! `body_timeout`) is cut: after its first `body_timeout` a body must keep
-//! up `min_body_rate` on average, or it is answered `408` and closed as
-//! `body_too_slow`. An honest slow upload is not.
+//! `body_timeout`) is cut: each window of `body_timeout` must bring
+//! `min_body_rate` × its length, or it is answered `408` and closed as
+//! `body_too_slow` — also after a fast start. An honest slow upload is not.
 
 mod util;
 
@@ -56,4 +56,29 @@ fn an_upload_that_keeps_up_the_rate_completes() {
     }
     assert_eq!(client.read_reply(false).text(), "20000 bytes");
     assert_eq!(server.stats().closed.get(CloseReason::BodyTooSlow), 0);
+}
+
+/// A body that arrives fast and then trickles: its head start buys nothing
+/// (averaged since the start, 100 KB at 1,000 B/s bought 100 s).
+#[test]
+fn a_fast_start_then_a_trickle_is_cut_within_two_windows() {
+    let server = server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 200000\r\n\r\n");
+    client.send(&[b'f'; 100_000]);
+    let mut trickle = client.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE + PATIENCE / 2 {
+            if trickle.write_all(b"x").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let reply = client.read_reply(false);
+    assert_eq!(reply.status, 408);
+    wait_closed_count(&server, CloseReason::BodyTooSlow, 1);
+    drop(client);
+    writer.join().unwrap();
 }

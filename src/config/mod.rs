@@ -212,12 +212,15 @@ pub struct Config {
     ///
     /// Default: [`DEFAULT_BODY_TIMEOUT`].
     pub body_timeout: Duration,
-    /// Average rate, in bytes per second, a request body must keep up once
-    /// its first `body_timeout` has passed (default 1 KiB/s). Past it: `408`
-    /// and [`BodyTooSlow`](crate::CloseReason::BodyTooSlow). So a trickle
-    /// of one byte a second is cut after `body_timeout` (30 s by default),
-    /// and no body holds a connection longer than `body_timeout` plus its
-    /// size at this rate. 0 turns the check off.
+    /// Rate, in bytes per second, a request body must keep up, judged over
+    /// each window of `body_timeout` on its own (default 1 KiB/s: 30 KiB
+    /// per 30 s). A window that brings less: `408` and
+    /// [`BodyTooSlow`](crate::CloseReason::BodyTooSlow). So a trickle of one
+    /// byte a second is cut after `body_timeout` (30 s by default), and a
+    /// body that slows below the rate is cut within two windows of slowing,
+    /// however fast it began (an average since the start let 1 MiB sent
+    /// fast then trickle for 17 minutes, holding its memory). 0 turns the
+    /// check off.
     ///
     /// Default: [`DEFAULT_MIN_BODY_RATE`].
     pub min_body_rate: u64,

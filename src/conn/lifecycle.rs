@@ -109,12 +109,9 @@ impl<T: Transport> Connection<T> {
                 None if !self.has_output() => Some(deadline(self.idle_since, config.idle_timeout)),
                 None => None,
             },
-            Phase::ReadingBody {
-                request, started, ..
-            } => {
+            Phase::ReadingBody { rate, .. } => {
                 let stalled = deadline(self.last_read, config.body_timeout);
-                let slow = body_rate_deadline(*started, request.body.len(), config);
-                Some(slow.map_or(stalled, |slow| slow.min(stalled)))
+                Some(rate.due(config).map_or(stalled, |due| due.min(stalled)))
             }
             Phase::AwaitingResponse {
                 deadline: due,
@@ -155,6 +152,12 @@ impl<T: Transport> Connection<T> {
         }
         if matches!(self.phase, Phase::Streaming { .. }) {
             return self.stream_heartbeat(cx) && self.drive(cx);
+        }
+        let stalled = deadline(self.last_read, config.body_timeout) <= now;
+        if !stalled && self.body_too_slow(now, config) {
+            log::debug!("{} request body below the minimum rate; 408", self.id);
+            self.refuse(408, "request body too slow", CloseReason::BodyTooSlow, cx);
+            return self.drive(cx);
         }
         match &self.phase {
             Phase::WebSocket(_) => {
@@ -200,15 +203,6 @@ impl<T: Transport> Connection<T> {
             Phase::ReadingBody { .. } if deadline(self.last_read, config.body_timeout) <= now => {
                 self.close(CloseReason::BodyTimeout, cx);
             }
-            Phase::ReadingBody {
-                request, started, ..
-            } if body_rate_deadline(*started, request.body.len(), config)
-                .is_some_and(|slow| slow <= now) =>
-            {
-                log::debug!("{} request body below the minimum rate; 408", self.id);
-                self.refuse(408, "request body too slow", CloseReason::BodyTooSlow, cx);
-                return self.drive(cx);
-            }
             Phase::Lingering { reason, deadline } if *deadline <= now => {
                 let reason = *reason;
                 self.close(reason, cx);
@@ -216,6 +210,16 @@ impl<T: Transport> Connection<T> {
             _ => {}
         }
         false
+    }
+
+    /// Judges the body's rate window if it is due: true when it brought
+    /// less than `min_body_rate` (a window that passes starts the next).
+    fn body_too_slow(&mut self, now: Instant, config: &Config) -> bool {
+        let Phase::ReadingBody { request, rate, .. } = &mut self.phase else {
+            return false;
+        };
+        rate.due(config).is_some_and(|due| due <= now)
+            && !rate.judge(request.body.len(), now, config)
     }
 
     /// The server is shutting down: close now if nothing is owed, otherwise
@@ -259,18 +263,4 @@ impl<T: Transport> Connection<T> {
             }
         }
     }
-}
-
-/// When a body that began at `started` and has `received` bytes falls below
-/// `min_body_rate` on average: never before its first `body_timeout`, and
-/// each byte buys `1 / min_body_rate` seconds more. `None` when the check is
-/// off.
-fn body_rate_deadline(started: Instant, received: usize, config: &Config) -> Option<Instant> {
-    if config.min_body_rate == 0 {
-        return None;
-    }
-    // Peer-driven number: saturating arithmetic only.
-    let earned_ms = (received as u64).saturating_mul(1000) / config.min_body_rate;
-    let allowed = config.body_timeout.max(Duration::from_millis(earned_ms));
-    Some(deadline(started, allowed))
 }

@@ -34,6 +34,7 @@ mod flags;
 mod h1;
 mod io;
 mod lifecycle;
+mod rate;
 mod socket;
 mod state;
 mod stream;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::cx::Cx;
 use super::flags::Flags;
+use super::rate::BodyRate;
 use super::socket::Stream;
 use super::transport::Transport;
 use crate::budget::Charge;
@@ -44,8 +45,8 @@ pub(crate) enum Phase {
         decoder: BodyDecoder,
         info: HeadInfo,
         request: Box<Request>,
-        /// When the body began: it must keep up `min_body_rate` from here.
-        started: Instant,
+        /// Whether the body keeps up `min_body_rate`, window by window.
+        rate: BodyRate,
         /// The body's bytes, held against the server's memory budget.
         charge: Charge,
     },
@@ -298,7 +299,7 @@ impl<T: Transport> Connection<T> {
             decoder,
             info,
             request: Box::new(request),
-            started: now,
+            rate: BodyRate::new(now),
             charge,
         });
     }
