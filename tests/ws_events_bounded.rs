@@ -64,3 +64,43 @@ fn an_application_that_stops_consuming_events_gets_upgrades_refused_not_a_leak()
     assert_eq!(server.stats().ws_events_pending, 0);
     assert_eq!(upgrade_status(server.local_addr()), 101);
 }
+
+/// A few sockets flooding tiny messages the application is slow to take:
+/// each one's share of the pending events shrinks as the total grows, so
+/// they back up through TCP and a newcomer's upgrade is still accepted.
+/// (With a fixed 16 each, 8 flooders held 128 of the 64 allowed, and
+/// every upgrade got 503.)
+#[test]
+fn flooding_sockets_do_not_refuse_newcomers() {
+    let mut config = Config::default();
+    config.ws_max_pending_events = 64;
+    config.ws_max_inbound_messages = 16;
+    let server = util::serve(
+        config,
+        |_: &tether::Request| Action::Upgrade(Upgrade::new()),
+    );
+    let _events = server.ws_events(); // held, never consumed
+    let burst: Vec<u8> = (0..200)
+        .flat_map(|_| util::ws::frame(util::ws::FIN | util::ws::TEXT, b"m", true))
+        .collect();
+    let flooders: Vec<util::ws::RawWs> = (0..8)
+        .map(|_| {
+            let mut ws = util::ws::RawWs::connect(server.local_addr(), "/ws");
+            ws.stream.write_all(&burst).unwrap();
+            ws
+        })
+        .collect();
+    // Until the reactor has taken what it will of the floods.
+    let mut last = u64::MAX;
+    wait_for("the pending events to settle", || {
+        let now = server.stats().ws_events_pending;
+        let settled = now == last && now > 8;
+        last = now;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        settled
+    });
+    let pending = server.stats().ws_events_pending;
+    assert!(pending < 64, "{pending} pending");
+    assert_eq!(upgrade_status(server.local_addr()), 101);
+    drop(flooders);
+}

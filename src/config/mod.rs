@@ -303,7 +303,12 @@ pub struct Config {
     /// Default: [`WsBackpressure::Fail`].
     pub ws_backpressure: WsBackpressure,
     /// Message events of one WebSocket the application may hold (not yet
-    /// dropped) before the reactor stops reading that socket.
+    /// dropped) before the reactor stops reading that socket, while the
+    /// server holds few events. A socket's share shrinks as the server-wide
+    /// total nears [`ws_max_pending_events`](Config::ws_max_pending_events)
+    /// (in proportion to the room left, never below one), so a few sockets
+    /// flooding messages back up through TCP instead of taking the room
+    /// every newcomer's upgrade needs.
     ///
     /// Default: [`DEFAULT_WS_MAX_INBOUND_MESSAGES`].
     pub ws_max_inbound_messages: usize,

@@ -73,7 +73,7 @@ impl<T: Transport> Connection<T> {
         self.queue_response(&response, info, cx);
         let config = cx.config;
         let shared = Arc::new(WsShared::new(
-            config.ws_max_inbound_messages,
+            (config.ws_max_inbound_messages, config.ws_max_pending_events),
             config.ws_send_budget_bytes,
             config.ws_backpressure,
             config.memory_budget_bytes as u64,

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::handle::queue::Receiver;
@@ -77,6 +77,12 @@ pub(crate) struct WsShared {
     /// Messages handed to the application and not yet dropped.
     inbound: AtomicUsize,
     max_inbound: usize,
+    /// The reactor stopped reading this socket for its share: the next
+    /// message the application drops wakes it.
+    paused: AtomicBool,
+    /// `Config::ws_max_pending_events`, which every socket's share is of.
+    max_pending: usize,
+    stats: StatsHandle,
     budget_bytes: usize,
     backpressure: WsBackpressure,
     /// The server's memory budget, which queued frames are held against.
@@ -96,16 +102,19 @@ pub(crate) struct Outgoing {
 
 impl WsShared {
     pub fn new(
-        max_inbound: usize,
+        (max_inbound, max_pending): (usize, usize),
         budget_bytes: usize,
         backpressure: WsBackpressure,
         memory_limit: u64,
         stats: StatsHandle,
     ) -> Self {
         WsShared {
-            cell: Cell::new(WsState::default(), stats),
+            cell: Cell::new(WsState::default(), stats.clone()),
             inbound: AtomicUsize::new(0),
             max_inbound,
+            paused: AtomicBool::new(false),
+            max_pending,
+            stats,
             budget_bytes,
             backpressure,
             memory_limit,
@@ -176,9 +185,37 @@ impl WsShared {
         self.cell.close_reason()
     }
 
-    /// True while the application holds as many messages as it may.
+    /// True while the application holds as many of this socket's messages
+    /// as its share allows; the reactor stops reading it until one is
+    /// dropped.
     pub fn is_inbound_full(&self) -> bool {
-        self.inbound.load(Ordering::Acquire) >= self.max_inbound
+        let share = self.share();
+        if self.inbound.load(Ordering::SeqCst) < share {
+            return false;
+        }
+        // Paused, then checked again: a drop in between either sees the
+        // flag (and wakes us) or is seen here.
+        self.paused.store(true, Ordering::SeqCst);
+        if self.inbound.load(Ordering::SeqCst) >= share {
+            return true;
+        }
+        self.paused.store(false, Ordering::SeqCst);
+        false
+    }
+
+    /// Messages this socket may have the application hold: all of
+    /// `ws_max_inbound_messages` while the server holds few events, fewer
+    /// as the server-wide total nears `ws_max_pending_events`, and at
+    /// least one. So a few sockets flooding messages back up through TCP
+    /// well before the total refuses everyone else's upgrades.
+    fn share(&self) -> usize {
+        let total = self.stats.0.ws_events_pending.load(Ordering::Relaxed);
+        let free = (self.max_pending as u64).saturating_sub(total);
+        let share =
+            (self.max_inbound as u128 * u128::from(free)) / (self.max_pending.max(1) as u128);
+        usize::try_from(share)
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.max_inbound.max(1))
     }
 }
 
@@ -411,8 +448,8 @@ struct InboundPermit {
 impl Drop for InboundPermit {
     fn drop(&mut self) {
         let shared = &self.socket.shared;
-        let before = shared.inbound.fetch_sub(1, Ordering::AcqRel);
-        if before == shared.max_inbound {
+        shared.inbound.fetch_sub(1, Ordering::SeqCst);
+        if shared.paused.swap(false, Ordering::SeqCst) {
             self.socket.notifier.send(Command::Update(self.socket.id));
         }
     }
@@ -566,7 +603,7 @@ pub(crate) mod tests {
             4,
             Default::default(),
         ));
-        let shared = Arc::new(WsShared::new(4, budget, policy, memory, stats));
+        let shared = Arc::new(WsShared::new((4, 64), budget, policy, memory, stats));
         WebSocket::new(shared, notifier, ConnectionId::default(), "/ws", None)
     }
 
@@ -599,7 +636,7 @@ pub(crate) mod tests {
         let a = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
         let b = WebSocket::new(
             Arc::new(WsShared::new(
-                4,
+                (4, 64),
                 1 << 20,
                 WsBackpressure::Fail,
                 u64::MAX,
@@ -653,6 +690,41 @@ pub(crate) mod tests {
         assert_eq!(pulled(&out), 504 + 404);
         assert_eq!(out.frames[0][out.frames[0].len() - 1], 1);
         assert_eq!(out.frames[1][4], 4);
+    }
+
+    #[test]
+    fn a_sockets_share_of_pending_events_shrinks_as_the_total_grows() {
+        let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX); // 4 of 64
+        let pending = &ws.notifier.stats.0.ws_events_pending;
+        assert_eq!(ws.shared().share(), 4);
+        pending.store(32, Relaxed);
+        assert_eq!(ws.shared().share(), 2, "half the room left: half the share");
+        pending.store(63, Relaxed);
+        assert_eq!(ws.shared().share(), 1, "never below one");
+        pending.store(1000, Relaxed);
+        assert_eq!(ws.shared().share(), 1);
+    }
+
+    #[test]
+    fn a_paused_socket_is_woken_by_the_next_drop() {
+        let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+        let held: Vec<WsEvent> = (0..4)
+            .map(|_| {
+                WsEvent::message(
+                    ws.clone(),
+                    Message::Text("m".into()),
+                    Charge::new(&ws.notifier.stats),
+                )
+            })
+            .collect();
+        assert!(ws.shared().is_inbound_full());
+        assert!(ws.shared().paused.load(Relaxed));
+        drop(held);
+        assert!(
+            !ws.shared().paused.load(Relaxed),
+            "the drop took the flag (and woke the reactor)"
+        );
+        assert!(!ws.shared().is_inbound_full());
     }
 
     #[test]
