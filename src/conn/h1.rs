@@ -405,17 +405,15 @@ impl<T: Transport> Connection<T> {
         } else {
             self.persistence(info.version)
         };
-        let date = cx.date;
-        let (len, total) = (self.output.len(), self.queued_total);
-        self.encode_output(cx, |out| {
-            encode::encode_response(out, response, info.is_head, persistence, date)
-        });
-        if !self.hold_output(cx) {
-            self.output.truncate(len);
-            self.queued_total = total;
+        if !self.hold_output(encoded_len_at_most(response, info.is_head), cx) {
             budget::count_refusal(cx.stats);
             return false;
         }
+        let date = cx.date;
+        self.encode_output(cx, |out| {
+            encode::encode_response(out, response, info.is_head, persistence, date)
+        });
+        self.settle_output_charge();
         if response.asks_to_close() {
             self.start_draining(CloseReason::Drained);
         }
@@ -435,5 +433,45 @@ impl<T: Transport> Connection<T> {
             encode::encode_response(out, &response, info.is_head, persistence, date)
         });
         Counters::incr(&cx.stats.responses);
+    }
+}
+
+/// At least as many bytes as `response` encodes to: its fields and body,
+/// and room for the status line and the headers the encoder adds.
+fn encoded_len_at_most(response: &Response, is_head: bool) -> usize {
+    const ADDED: usize = 512;
+    let fields: usize = response
+        .headers()
+        .map(|(name, value)| name.len().saturating_add(value.len()).saturating_add(4))
+        .fold(ADDED, usize::saturating_add);
+    let body = if is_head { 0 } else { response.body().len() };
+    fields.saturating_add(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_holds_every_encoding() {
+        let responses = [
+            Response::new(200),
+            Response::new(204),
+            Response::text(200, "x".repeat(100_000)),
+            Response::new(200).with_body(vec![0; 70_000]),
+            Response::new(503)
+                .with_header("Retry-After", "1")
+                .with_header("X-Long", "v".repeat(5000)),
+        ];
+        for response in &responses {
+            for is_head in [false, true] {
+                for persistence in [Persistence::Close, Persistence::KeepAlive10] {
+                    let mut out = Vec::new();
+                    let date = "Thu, 03 Dec 2026 16:00:00 GMT";
+                    encode::encode_response(&mut out, response, is_head, persistence, date);
+                    assert!(out.len() <= encoded_len_at_most(response, is_head));
+                }
+            }
+        }
     }
 }

@@ -229,10 +229,15 @@ impl<T: Transport> Connection<T> {
         self.encode_output(cx, |out| out.extend_from_slice(bytes));
     }
 
-    /// Holds what the output holds past its floor against the memory
-    /// budget. False, and nothing held, when the budget cannot.
-    pub(super) fn hold_output(&mut self, cx: &Cx<'_>) -> bool {
-        let above = self.unsent().saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
+    /// Holds what the output will hold past its floor once `extra` more
+    /// bytes are queued against the memory budget, before they are: a
+    /// response the budget refuses is never copied in. False, and nothing
+    /// more held, when the budget cannot.
+    pub(super) fn hold_output(&mut self, extra: usize, cx: &Cx<'_>) -> bool {
+        let above = self
+            .unsent()
+            .saturating_add(extra)
+            .saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
         if above == 0 {
             self.output_charge = None;
             return true;
@@ -244,7 +249,7 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Holds no more than the output still holds past its floor.
-    fn settle_output_charge(&mut self) {
+    pub(super) fn settle_output_charge(&mut self) {
         let above = self.unsent().saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
         if let Some(charge) = &mut self.output_charge {
             charge.shrink_to(above);
