@@ -20,14 +20,11 @@ fn server() -> tether::Server {
     })
 }
 
-#[test]
-fn a_trickling_body_is_answered_408_and_closed_as_body_too_slow() {
-    let server = server();
-    let mut client = Client::connect(server.local_addr());
-    client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+/// Ten bytes a second from another thread until the server stops taking
+/// them: never a gap of body_timeout, far below the rate.
+fn trickle(client: &Client) -> std::thread::JoinHandle<()> {
     let mut trickle = client.stream.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
-        // Ten bytes a second: never a gap of body_timeout, far below the rate.
+    std::thread::spawn(move || {
         let started = Instant::now();
         while started.elapsed() < PATIENCE + PATIENCE / 2 {
             if trickle.write_all(b"x").is_err() {
@@ -35,7 +32,15 @@ fn a_trickling_body_is_answered_408_and_closed_as_body_too_slow() {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    });
+    })
+}
+
+#[test]
+fn a_trickling_body_is_answered_408_and_closed_as_body_too_slow() {
+    let server = server();
+    let mut client = Client::connect(server.local_addr());
+    client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    let writer = trickle(&client);
     let reply = client.read_reply(false);
     assert_eq!(reply.status, 408);
     assert!(reply.closes());
@@ -66,16 +71,7 @@ fn a_fast_start_then_a_trickle_is_cut_within_two_windows() {
     let mut client = Client::connect(server.local_addr());
     client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 200000\r\n\r\n");
     client.send(&[b'f'; 100_000]);
-    let mut trickle = client.stream.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
-        let started = Instant::now();
-        while started.elapsed() < PATIENCE + PATIENCE / 2 {
-            if trickle.write_all(b"x").is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    let writer = trickle(&client);
     let reply = client.read_reply(false);
     assert_eq!(reply.status, 408);
     wait_closed_count(&server, CloseReason::BodyTooSlow, 1);
