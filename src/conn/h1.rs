@@ -400,7 +400,8 @@ impl<T: Transport> Connection<T> {
         info: HeadInfo,
         cx: &mut Cx<'_>,
     ) -> bool {
-        let persistence = if response.asks_to_close() {
+        let asks_to_close = response.asks_to_close();
+        let persistence = if asks_to_close {
             Persistence::Close
         } else {
             self.persistence(info.version)
@@ -414,7 +415,7 @@ impl<T: Transport> Connection<T> {
             encode::encode_response(out, response, info.is_head, persistence, date)
         });
         self.settle_output_charge();
-        if response.asks_to_close() {
+        if asks_to_close {
             self.start_draining(CloseReason::Drained);
         }
         Counters::incr(&cx.stats.responses);

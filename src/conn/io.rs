@@ -239,7 +239,9 @@ impl<T: Transport> Connection<T> {
             .saturating_add(extra)
             .saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
         if above == 0 {
-            self.output_charge = None;
+            if let Some(charge) = &mut self.output_charge {
+                charge.shrink_to(0);
+            }
             return true;
         }
         let charge = self

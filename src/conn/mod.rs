@@ -4,13 +4,14 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `mod.rs` | [`Connection`], what the reactor lends it ([`Cx`]), the entry points (`on_event`, `on_update`, `drive`) and `close` |
+//! | `mod.rs` | [`Connection`], what the reactor lends it ([`Cx`]), the entry points (`on_event`, `on_update`, `drive`, `write_out`) and `close` |
 //! | `state.rs` | [`Phase`](state::Phase) with each phase's data, every transition, and the counters that follow them |
 //! | `io.rs` | the [`Transport`] trait, reads, writes, the output buffer, deliveries |
 //! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → respond |
 //! | `stream.rs` | streaming responses |
 //! | `ws.rs` | WebSocket upgrade and session plumbing |
 //! | `lifecycle.rs` | lingering close, deadlines, shutdown |
+//! | `rate.rs` | a request body's rate, judged window by window |
 //!
 //! # The state
 //!

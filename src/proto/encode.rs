@@ -161,6 +161,22 @@ pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 pub(crate) const DEFAULT_CONTENT_TYPE: &[u8] =
     b"Content-Type: application/octet-stream\r\nX-Content-Type-Options: nosniff\r\n";
 
+/// `name` is `Content-Type` in any case. On every response, so compared as
+/// two words with the case bit set rather than byte by byte: a name is a
+/// token, and the only byte that ORs to a letter or `-` is one that is
+/// that letter in the other case (CR would OR to `-`, and is no token byte).
+fn is_content_type(name: &str) -> bool {
+    const LOWER: u64 = 0x2020_2020_2020_2020;
+    let Some((head, tail)) = name.as_bytes().split_first_chunk::<8>() else {
+        return false;
+    };
+    let Ok(tail) = <[u8; 4]>::try_from(tail) else {
+        return false;
+    };
+    u64::from_le_bytes(*head) | LOWER == u64::from_le_bytes(*b"content-")
+        && u32::from_le_bytes(tail) | LOWER as u32 == u32::from_le_bytes(*b"type")
+}
+
 /// Status line, the response's own headers, `Date` and `Connection`; not the
 /// framing headers and not the blank line. `carries_body`: a body follows,
 /// labelled [`DEFAULT_CONTENT_TYPE`] when the response names no type.
@@ -185,7 +201,7 @@ fn encode_head_fields(
             continue;
         }
         has_date |= name.eq_ignore_ascii_case("date");
-        has_type |= name.eq_ignore_ascii_case("content-type");
+        has_type |= is_content_type(name);
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
@@ -278,6 +294,28 @@ mod tests {
             Persistence::KeepAlive,
         );
         assert!(text.ends_with("GMT\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn content_type_is_recognised_in_any_case_and_nothing_else() {
+        for yes in [
+            "Content-Type",
+            "content-type",
+            "CONTENT-TYPE",
+            "cOnTeNt-TyPe",
+        ] {
+            assert!(is_content_type(yes), "{yes}");
+        }
+        for no in [
+            "Content-Typo",
+            "Content-Types",
+            "Content_Type",
+            "Content-Lengt",
+            "",
+            "content-typ",
+        ] {
+            assert!(!is_content_type(no), "{no}");
+        }
     }
 
     #[test]
