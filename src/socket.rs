@@ -37,8 +37,7 @@ pub(crate) fn bind_listener(
 }
 
 /// No Nagle delay, keepalive probing and `TCP_USER_TIMEOUT`, so dead peers
-/// are found even when nothing is sent; `TCP_NOTSENT_LOWAT`, so a peer
-/// that does not read holds little kernel memory. A failure is logged: none of these
+/// are found even when nothing is sent. A failure is logged: none of these
 /// is essential to serving.
 fn set_connection_options(sock: &SockRef<'_>, config: &Config) {
     if let Err(err) = sock.set_tcp_nodelay(true) {
@@ -58,10 +57,14 @@ fn set_connection_options(sock: &SockRef<'_>, config: &Config) {
             log::debug!("TCP_USER_TIMEOUT failed: {err}");
         }
     }
-    if let Some(lowat) = config.tcp_notsent_lowat {
-        if let Err(err) = sock.set_tcp_notsent_lowat(lowat) {
-            log::debug!("TCP_NOTSENT_LOWAT failed: {err}");
-        }
+}
+
+/// Keeps at most `bytes` unsent in the socket's kernel queue
+/// (`TCP_NOTSENT_LOWAT`). Set per connection once it carries bulk output:
+/// on the listener it would cost every small exchange a little.
+pub(crate) fn limit_unsent(stream: &TcpStream, bytes: u32) {
+    if let Err(err) = SockRef::from(stream).set_tcp_notsent_lowat(bytes) {
+        log::debug!("TCP_NOTSENT_LOWAT failed: {err}");
     }
 }
 
@@ -86,7 +89,6 @@ mod tests {
                 retries: 4,
             }),
             tcp_user_timeout: Some(Duration::from_secs(11)),
-            tcp_notsent_lowat: Some(96 * 1024),
             ..Config::default()
         };
         let listener = bind_listener("127.0.0.1:0".parse().unwrap(), &config, false).unwrap();
@@ -111,6 +113,5 @@ mod tests {
             sock.tcp_user_timeout().unwrap(),
             Some(Duration::from_secs(11))
         );
-        assert_eq!(sock.tcp_notsent_lowat().unwrap(), 96 * 1024);
     }
 }

@@ -356,7 +356,10 @@ pub struct Config {
     /// that it has not yet sent. Past it writes wait (the socket reports
     /// writable again once below), so a client that reads slowly or not at
     /// all costs the kernel this plus what is in flight, not a send buffer
-    /// grown to megabytes. `None` leaves the OS default (no limit).
+    /// grown to megabytes. Set on a connection once it carries bulk output
+    /// (more than 64 KiB queued, or this much written over its life), so
+    /// small keep-alive exchanges never pay for it. `None` leaves the OS
+    /// default (no limit).
     ///
     /// Default: [`DEFAULT_TCP_NOTSENT_LOWAT`].
     pub tcp_notsent_lowat: Option<u32>,

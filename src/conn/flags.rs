@@ -31,6 +31,9 @@ impl Flags {
     /// Reading ahead past the floor was refused for lack of memory budget:
     /// the next read waits until this connection has parsed some input.
     pub const READ_AHEAD_HELD: Flags = Flags(1 << 0);
+    /// `TCP_NOTSENT_LOWAT` is set on the socket: set once a connection
+    /// carries bulk output, so small exchanges never pay for it.
+    pub const UNSENT_LIMITED: Flags = Flags(1 << 5);
 
     pub fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
@@ -71,6 +74,7 @@ impl fmt::Debug for Flags {
             (Flags::HUP_HINT, "hup_hint"),
             (Flags::WRITE_INTEREST, "write_interest"),
             (Flags::READ_AHEAD_HELD, "read_ahead_held"),
+            (Flags::UNSENT_LIMITED, "unsent_limited"),
         ];
         let mut set = f.debug_set();
         for (flag, name) in names {

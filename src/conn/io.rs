@@ -282,6 +282,7 @@ impl<T: Transport> Connection<T> {
 
     /// Writes queued output until done or the socket is full.
     pub(super) fn flush(&mut self, cx: &mut Cx<'_>) {
+        self.limit_unsent_if_bulk(cx.config);
         while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
             // INVARIANT: output_pos <= output.len() (advanced only by what
             // write reports, which is at most the slice it was given).
@@ -346,6 +347,27 @@ impl<T: Transport> Connection<T> {
             self.output_pos = 0;
             self.idle_since = cx.now;
             cx.pool.give(std::mem::take(&mut self.output));
+        }
+    }
+
+    /// Sets `TCP_NOTSENT_LOWAT` once the connection carries bulk output —
+    /// more queued than the high-water mark, or that much written over its
+    /// life (a stream, a WebSocket) — before the kernel takes it: then a
+    /// peer that reads slowly or not at all costs the kernel what is in
+    /// flight plus the mark, not a send buffer grown to megabytes.
+    fn limit_unsent_if_bulk(&mut self, config: &Config) {
+        let Some(lowat) = config.tcp_notsent_lowat else {
+            return;
+        };
+        if self.flags.contains(Flags::UNSENT_LIMITED) {
+            return;
+        }
+        let bulk = u64::from(lowat);
+        if self.unsent() as u64 > bulk.min(OUTPUT_HIGH_WATER_BYTES as u64)
+            || self.written_total >= bulk
+        {
+            self.io.limit_unsent(lowat);
+            self.flags.insert(Flags::UNSENT_LIMITED);
         }
     }
 

@@ -60,6 +60,10 @@ impl Transport for Stream {
         each!(self, s => s.reset_on_close())
     }
 
+    fn limit_unsent(&self, bytes: u32) {
+        each!(self, s => s.limit_unsent(bytes))
+    }
+
     fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
         each!(self, s => s.want_writable(registry, token))
     }

@@ -176,6 +176,10 @@ impl Transport for TlsStream {
         crate::socket::reset_on_close(&self.tcp);
     }
 
+    fn limit_unsent(&self, bytes: u32) {
+        crate::socket::limit_unsent(&self.tcp, bytes);
+    }
+
     fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
         self.tcp.want_writable(registry, token)
     }

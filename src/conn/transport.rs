@@ -50,6 +50,9 @@ pub(crate) trait Transport: Read + Write {
     /// a clean end, not a cut (over TLS, `close_notify`). Best effort;
     /// never blocks. Nothing to say over plain TCP: the FIN says it.
     fn say_goodbye(&mut self) {}
+    /// Keeps at most `bytes` unsent in the kernel (`TCP_NOTSENT_LOWAT`).
+    /// Best effort: a failure is logged.
+    fn limit_unsent(&self, _bytes: u32) {}
 }
 
 impl Transport for TcpStream {
@@ -68,6 +71,10 @@ impl Transport for TcpStream {
     fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         registry.reregister(self, token, interest)
+    }
+
+    fn limit_unsent(&self, bytes: u32) {
+        crate::socket::limit_unsent(self, bytes);
     }
 }
 
