@@ -211,8 +211,9 @@ impl WsShared {
     fn share(&self) -> usize {
         let total = self.stats.0.ws_events_pending.load(Ordering::Relaxed);
         let free = (self.max_pending as u64).saturating_sub(total);
+        // Rounded up: with room to spare, the whole allowance.
         let share =
-            (self.max_inbound as u128 * u128::from(free)) / (self.max_pending.max(1) as u128);
+            (self.max_inbound as u128 * u128::from(free)).div_ceil(self.max_pending.max(1) as u128);
         usize::try_from(share)
             .unwrap_or(usize::MAX)
             .clamp(1, self.max_inbound.max(1))
@@ -697,6 +698,12 @@ pub(crate) mod tests {
         let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX); // 4 of 64
         let pending = &ws.notifier.stats.0.ws_events_pending;
         assert_eq!(ws.shared().share(), 4);
+        pending.store(1, Relaxed);
+        assert_eq!(
+            ws.shared().share(),
+            4,
+            "a little held: still the whole share"
+        );
         pending.store(32, Relaxed);
         assert_eq!(ws.shared().share(), 2, "half the room left: half the share");
         pending.store(63, Relaxed);
