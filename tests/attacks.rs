@@ -227,4 +227,32 @@ fn attacks_at_full_scale() {
     measure("chunk-size wraparound", "300 MiB flood", |addr| {
         format!("{:?}; served", attack::chunk_wraparound(addr, 300 << 20))
     });
+    measure("chat broadcast, members never read", "80 × 16 MB", |addr| {
+        attack::chat_non_readers(addr, 80, 16_000_000, secs(10));
+        "served".into()
+    });
+    measure(
+        "chat broadcast, members never read",
+        "80 × 900 KB",
+        |addr| {
+            attack::chat_non_readers(addr, 80, 900_000, secs(10));
+            "served".into()
+        },
+    );
+    measure("/ws echo, never read", "40 × 16 MB", |addr| {
+        attack::echo_non_readers(addr, 40, 16_000_000, secs(10));
+        "served".into()
+    });
+    measure("unread 1 MiB /echo", "500 conns", |addr| {
+        let (kernel, held) = attack::unread_echoes(addr, 500, 1 << 20, secs(10));
+        format!("kernel send queues {kernel} KiB; memory_held {held} KiB; served")
+    });
+    measure(
+        "1-byte /publish after 7 KB bodies",
+        "200,000 messages",
+        |addr| {
+            let accepted = attack::tiny_publishes(addr, 200_000);
+            format!("{accepted} accepted; served")
+        },
+    );
 }

@@ -279,7 +279,13 @@ impl Client {
 
     fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 8192];
-        let n = self.stream.read(&mut chunk)?;
+        // A signal (a demo child exiting, say) may interrupt the read.
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -74,7 +74,13 @@ impl RawWs {
 
     fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 16384];
-        let n = self.stream.read(&mut chunk)?;
+        // A signal (a demo child exiting, say) may interrupt the read.
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
