@@ -7,8 +7,6 @@ use crate::proto::parse::has_token;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
 
-use super::Origins;
-
 /// Appended to the client's key before hashing (RFC 6455 §1.3).
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -18,6 +16,44 @@ pub(crate) fn accept_key(key: &[u8]) -> String {
     sha1.update(key);
     sha1.update(GUID.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+}
+
+/// Which `Origin` an upgrade accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Origins {
+    /// Any (the default).
+    #[default]
+    Any,
+    /// The request's own host: the `Origin`'s `host[:port]` equals `Host`.
+    Same,
+    /// These, compared whole (`https://example.com`), case-insensitively.
+    Listed(Vec<String>),
+}
+
+impl Origins {
+    /// Whether a request with this `Origin` (and `Host`) may upgrade. A
+    /// request without `Origin` is not from a browser page, which always
+    /// sends one: only browsers are tricked into cross-site requests.
+    pub(crate) fn allow(&self, origin: Option<&[u8]>, host: Option<&[u8]>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        match self {
+            Origins::Any => true,
+            Origins::Same => {
+                let authority = origin
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .map(|at| &origin[at + 3..]);
+                authority
+                    .zip(host)
+                    .is_some_and(|(a, h)| a.eq_ignore_ascii_case(h))
+            }
+            Origins::Listed(list) => list
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
+        }
+    }
 }
 
 /// True when a request asks to upgrade to WebSocket (whether or not it does

@@ -45,6 +45,7 @@ use crate::proto::response::{check_header, IntoBytes, InvalidHeader};
 
 pub use crate::config::WsBackpressure;
 pub use group::WsGroup;
+use handshake::Origins;
 pub use handshake::{is_upgrade, offered_protocols};
 pub use socket::{Message, WebSocket, WsEvent, WsEventKind, WsEvents, WsSendError};
 
@@ -83,44 +84,6 @@ pub struct Upgrade {
     pub(crate) value: Option<Arc<dyn Any + Send + Sync>>,
     pub(crate) events: Option<Cow<'static, str>>,
     pub(crate) origins: Origins,
-}
-
-/// Which `Origin` an upgrade accepts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) enum Origins {
-    /// Any (the default).
-    #[default]
-    Any,
-    /// The request's own host: the `Origin`'s `host[:port]` equals `Host`.
-    Same,
-    /// These, compared whole (`https://example.com`), case-insensitively.
-    Listed(Vec<String>),
-}
-
-impl Origins {
-    /// Whether a request with this `Origin` (and `Host`) may upgrade. A
-    /// request without `Origin` is not from a browser page, which always
-    /// sends one: only browsers are tricked into cross-site requests.
-    pub(crate) fn allow(&self, origin: Option<&[u8]>, host: Option<&[u8]>) -> bool {
-        let Some(origin) = origin else {
-            return true;
-        };
-        match self {
-            Origins::Any => true,
-            Origins::Same => {
-                let authority = origin
-                    .windows(3)
-                    .position(|w| w == b"://")
-                    .map(|at| &origin[at + 3..]);
-                authority
-                    .zip(host)
-                    .is_some_and(|(a, h)| a.eq_ignore_ascii_case(h))
-            }
-            Origins::Listed(list) => list
-                .iter()
-                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
-        }
-    }
 }
 
 impl fmt::Debug for Upgrade {
