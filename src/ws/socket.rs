@@ -82,7 +82,6 @@ pub(crate) struct WsShared {
     paused: AtomicBool,
     /// `Config::ws_max_pending_events`, which every socket's share is of.
     max_pending: usize,
-    stats: StatsHandle,
     budget_bytes: usize,
     backpressure: WsBackpressure,
     /// The server's memory budget, which queued frames are held against.
@@ -109,12 +108,11 @@ impl WsShared {
         stats: StatsHandle,
     ) -> Self {
         WsShared {
-            cell: Cell::new(WsState::default(), stats.clone()),
+            cell: Cell::new(WsState::default(), stats),
             inbound: AtomicUsize::new(0),
             max_inbound,
             paused: AtomicBool::new(false),
             max_pending,
-            stats,
             budget_bytes,
             backpressure,
             memory_limit,
@@ -209,7 +207,12 @@ impl WsShared {
     /// least one. So a few sockets flooding messages back up through TCP
     /// well before the total refuses everyone else's upgrades.
     fn share(&self) -> usize {
-        let total = self.stats.0.ws_events_pending.load(Ordering::Relaxed);
+        let total = self
+            .cell
+            .stats()
+            .0
+            .ws_events_pending
+            .load(Ordering::Relaxed);
         let free = (self.max_pending as u64).saturating_sub(total);
         // Rounded up: with room to spare, the whole allowance.
         let share =
