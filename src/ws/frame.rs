@@ -323,6 +323,16 @@ pub(crate) fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
+/// The length [`encode_frame`] gives a frame carrying `payload` bytes.
+pub(crate) fn frame_len(payload: usize) -> usize {
+    let header = match payload {
+        0..=125 => 2,
+        126..=0xffff => 4,
+        _ => 10,
+    };
+    payload.saturating_add(header)
+}
+
 /// Appends an unmasked server frame (FIN set).
 pub(crate) fn encode_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     out.push(0x80 | opcode);
@@ -399,6 +409,15 @@ mod tests {
             }
         }
         Ok(out)
+    }
+
+    #[test]
+    fn frame_len_is_what_encode_frame_writes() {
+        for n in [0, 125, 126, 0xffff, 0x1_0000, 200_000] {
+            let mut out = Vec::new();
+            encode_frame(&mut out, OP_BINARY, &vec![0; n]);
+            assert_eq!(out.len(), frame_len(n), "payload {n}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::handle::queue::Receiver;
 use bytes::Bytes;
 
-use super::frame::{encode_frame, OP_BINARY, OP_PING, OP_TEXT};
+use super::frame::{encode_frame, frame_len, OP_BINARY, OP_PING, OP_TEXT};
 use crate::budget::Charge;
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
@@ -397,16 +397,6 @@ impl WebSocket {
             self.notifier.send(Command::Update(self.id));
         }
     }
-}
-
-/// The encoded length of a frame carrying `payload` bytes.
-pub(crate) fn frame_len(payload: usize) -> usize {
-    let header = match payload {
-        0..=125 => 2,
-        126..=0xffff => 4,
-        _ => 10,
-    };
-    payload.saturating_add(header)
 }
 
 /// Encodes one unmasked server frame. Its bytes stay held by `charge`
