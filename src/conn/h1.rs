@@ -15,7 +15,7 @@ use crate::handle::link::{Reply, Undelivered};
 use crate::handle::upload::UploadShared;
 use crate::handler::{Action, Handoff};
 use crate::proto::body::{BodyDecoder, BodyError};
-use crate::proto::encode::{self, Persistence};
+use crate::proto::encode;
 use crate::proto::parse::{self, Framing, HeadInfo};
 use crate::proto::request::{Request, Version};
 use crate::proto::response::Response;
@@ -400,25 +400,12 @@ impl<T: Transport> Connection<T> {
         info: HeadInfo,
         cx: &mut Cx<'_>,
     ) -> bool {
-        let asks_to_close = response.asks_to_close();
-        let persistence = if asks_to_close {
-            Persistence::Close
-        } else {
-            self.persistence(info.version)
-        };
         if !self.hold_output(encoded_len_at_most(response, info.is_head), cx) {
             budget::count_refusal(cx.stats);
             return false;
         }
-        let date = cx.date;
-        self.encode_output(cx, |out| {
-            encode::encode_response(out, response, info.is_head, persistence, date)
-        });
+        self.encode_response(response, info, cx);
         self.settle_output_charge();
-        if asks_to_close {
-            self.start_draining(CloseReason::Drained);
-        }
-        Counters::incr(&cx.stats.responses);
         true
     }
 
@@ -427,11 +414,19 @@ impl<T: Transport> Connection<T> {
     fn answer_memory_full(&mut self, info: HeadInfo, cx: &mut Cx<'_>) {
         log::debug!("{} response over the memory budget; answering 503", self.id);
         self.start_draining(CloseReason::MemoryBudget);
+        let response = encode::error_response(503, "server busy").with_header("Retry-After", "1");
+        self.encode_response(&response, info, cx);
+    }
+
+    /// Encodes a response into the output (no budget asked: callers have).
+    fn encode_response(&mut self, response: &Response, info: HeadInfo, cx: &mut Cx<'_>) {
+        if response.asks_to_close() {
+            self.start_draining(CloseReason::Drained);
+        }
         let persistence = self.persistence(info.version);
         let date = cx.date;
-        let response = encode::error_response(503, "server busy").with_header("Retry-After", "1");
         self.encode_output(cx, |out| {
-            encode::encode_response(out, &response, info.is_head, persistence, date)
+            encode::encode_response(out, response, info.is_head, persistence, date)
         });
         Counters::incr(&cx.stats.responses);
     }
@@ -452,6 +447,7 @@ fn encoded_len_at_most(response: &Response, is_head: bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::encode::Persistence;
 
     #[test]
     fn the_estimate_holds_every_encoding() {

@@ -234,10 +234,7 @@ impl<T: Transport> Connection<T> {
     /// response the budget refuses is never copied in. False, and nothing
     /// more held, when the budget cannot.
     pub(super) fn hold_output(&mut self, extra: usize, cx: &Cx<'_>) -> bool {
-        let above = self
-            .unsent()
-            .saturating_add(extra)
-            .saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
+        let above = self.output_above_floor(extra);
         if above == 0 {
             if let Some(charge) = &mut self.output_charge {
                 charge.shrink_to(0);
@@ -250,9 +247,16 @@ impl<T: Transport> Connection<T> {
         charge.grow_to(above, cx.config.memory_budget_bytes as u64)
     }
 
+    /// Bytes the output holds past its floor once `extra` more are queued.
+    fn output_above_floor(&self, extra: usize) -> u64 {
+        self.unsent()
+            .saturating_add(extra)
+            .saturating_sub(OUTPUT_FLOOR_BYTES) as u64
+    }
+
     /// Holds no more than the output still holds past its floor.
     pub(super) fn settle_output_charge(&mut self) {
-        let above = self.unsent().saturating_sub(OUTPUT_FLOOR_BYTES) as u64;
+        let above = self.output_above_floor(0);
         if let Some(charge) = &mut self.output_charge {
             charge.shrink_to(above);
         }
