@@ -34,8 +34,9 @@ pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
 /// Default for [`Config::ws_max_pending_events`].
 pub const DEFAULT_WS_MAX_PENDING_EVENTS: usize = 4096;
-/// Default for [`Config::tcp_notsent_lowat`]: 128 KiB.
-pub const DEFAULT_TCP_NOTSENT_LOWAT: u32 = 128 * 1024;
+/// Default for [`Config::tcp_notsent_lowat`]: 128 KiB. Not exported: the
+/// root stays small, and `Config::default()` carries it.
+const TCP_NOTSENT_LOWAT: u32 = 128 * 1024;
 /// Default for [`Config::memory_budget_bytes`]: 256 MiB.
 pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 /// Default for [`Config::handoff_queue`].
@@ -361,7 +362,7 @@ pub struct Config {
     /// small keep-alive exchanges never pay for it. `None` leaves the OS
     /// default (no limit).
     ///
-    /// Default: [`DEFAULT_TCP_NOTSENT_LOWAT`].
+    /// Default: `Some(128 KiB)`.
     pub tcp_notsent_lowat: Option<u32>,
 }
 
@@ -399,7 +400,7 @@ impl Default for Config {
             memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(20)),
-            tcp_notsent_lowat: Some(DEFAULT_TCP_NOTSENT_LOWAT),
+            tcp_notsent_lowat: Some(TCP_NOTSENT_LOWAT),
         }
     }
 }
