@@ -121,7 +121,7 @@ fn a_ping_flood_is_answered_with_bounded_output() {
 #[test]
 fn a_broadcast_to_members_that_never_read_is_held_once() {
     let grown = measure("chat broadcast, members never read", "40 × 4 MB", |addr| {
-        attack::chat_non_readers(addr, 40, 4_000_000, secs(2));
+        attack::chat_non_readers(addr, 40, 4_000_000);
         "served".into()
     });
     // At most one shared copy of the message (and the sender's), plus a
@@ -133,7 +133,7 @@ fn a_broadcast_to_members_that_never_read_is_held_once() {
 #[test]
 fn echoes_that_are_never_read_are_held_to_the_send_budget() {
     let grown = measure("/ws echo, never read", "24 × 4 MB", |addr| {
-        attack::echo_non_readers(addr, 24, 4_000_000, secs(2));
+        attack::echo_non_readers(addr, 24, 4_000_000);
         "served".into()
     });
     // What a socket may queue is charged to the memory budget; a private
@@ -160,7 +160,7 @@ fn tiny_messages_cost_what_they_hold() {
 fn responses_nobody_reads_are_held_within_the_memory_budget() {
     let (mut kernel, mut held) = (0, 0);
     let grown = measure("unread 1 MiB /echo", "48 conns", |addr| {
-        (kernel, held) = attack::unread_echoes(addr, 48, 1 << 20, secs(2));
+        (kernel, held) = attack::unread_echoes(addr, 48, 1 << 20);
         format!("kernel send queues {kernel} KiB; memory_held {held} KiB; served")
     });
     // The kernel holds what is in flight plus TCP_NOTSENT_LOWAT (128 KiB)
@@ -228,23 +228,23 @@ fn attacks_at_full_scale() {
         format!("{:?}; served", attack::chunk_wraparound(addr, 300 << 20))
     });
     measure("chat broadcast, members never read", "80 × 16 MB", |addr| {
-        attack::chat_non_readers(addr, 80, 16_000_000, secs(10));
+        attack::chat_non_readers(addr, 80, 16_000_000);
         "served".into()
     });
     measure(
         "chat broadcast, members never read",
         "80 × 900 KB",
         |addr| {
-            attack::chat_non_readers(addr, 80, 900_000, secs(10));
+            attack::chat_non_readers(addr, 80, 900_000);
             "served".into()
         },
     );
     measure("/ws echo, never read", "40 × 16 MB", |addr| {
-        attack::echo_non_readers(addr, 40, 16_000_000, secs(10));
+        attack::echo_non_readers(addr, 40, 16_000_000);
         "served".into()
     });
     measure("unread 1 MiB /echo", "500 conns", |addr| {
-        let (kernel, held) = attack::unread_echoes(addr, 500, 1 << 20, secs(10));
+        let (kernel, held) = attack::unread_echoes(addr, 500, 1 << 20);
         format!("kernel send queues {kernel} KiB; memory_held {held} KiB; served")
     });
     measure(

@@ -58,6 +58,15 @@ pub fn assert_served(addr: SocketAddr) {
     assert_eq!(client.get("/hello").status, 200);
 }
 
+/// How many connections `/stats` counts as closed for `reason`.
+pub fn closed(addr: SocketAddr, reason: &str) -> u64 {
+    let reply = Client::connect(addr).get("/stats");
+    let stats: serde_json::Value = serde_json::from_slice(&reply.body).expect("/stats is JSON");
+    stats["closed"][reason]
+        .as_u64()
+        .unwrap_or_else(|| panic!("closed.{reason} in /stats"))
+}
+
 /// What the kernel holds queued to send on the server's side of every
 /// connection to `addr` (`ss`'s `wmem_queued`), in KiB.
 pub fn server_send_queues_kib(addr: SocketAddr) -> u64 {
@@ -189,31 +198,45 @@ pub fn small_window(addr: SocketAddr) -> TcpStream {
 
 /// `members` join `/ws/chat` with small windows and never read; another
 /// socket sends one text message of `len` bytes, which the demo broadcasts
-/// to all of them. Held until the members' queues are settled.
-pub fn chat_non_readers(addr: SocketAddr, members: usize, len: usize, hold: Duration) {
+/// to all of them (or to none, over the send budget), then a short one. The
+/// demo handles a socket's messages in order, so once the sender has its
+/// own short one back, the long one has been dealt with.
+pub fn chat_non_readers(addr: SocketAddr, members: usize, len: usize) {
     let sockets: Vec<RawWs> = (0..members)
         .map(|_| RawWs::over_tcp(small_window(addr), "/ws/chat"))
         .collect();
     let mut sender = RawWs::connect(addr, "/ws/chat");
     sender.send(FIN | TEXT, &vec![b'm'; len]);
-    std::thread::sleep(hold);
+    sender.send(FIN | TEXT, b"done");
+    loop {
+        let (_, payload) = sender.read_frame().expect("the chat's own echo");
+        if payload == b"done" {
+            break;
+        }
+    }
     assert_served(addr);
     drop((sockets, sender));
 }
 
 /// `sockets` clients with small windows each send one binary message of
-/// `len` bytes to the `/ws` echo and never read the echo.
-pub fn echo_non_readers(addr: SocketAddr, sockets: usize, len: usize, hold: Duration) {
-    let sockets: Vec<RawWs> = (0..sockets)
+/// `len` bytes, more than the demo's send budget, to the `/ws` echo and
+/// never read. Waits until the demo has refused every echo and closed its
+/// socket (`1009`, then `drained`; or `memory_budget` if the message itself
+/// did not fit the budget).
+pub fn echo_non_readers(addr: SocketAddr, sockets: usize, len: usize) {
+    let before = closed(addr, "drained") + closed(addr, "memory_budget");
+    let clients: Vec<RawWs> = (0..sockets)
         .map(|_| {
             let mut ws = RawWs::over_tcp(small_window(addr), "/ws");
             ws.send(FIN | BINARY, &vec![b'e'; len]);
             ws
         })
         .collect();
-    std::thread::sleep(hold);
+    super::wait_for("every echo refused and its socket closed", || {
+        closed(addr, "drained") + closed(addr, "memory_budget") >= before + sockets as u64
+    });
     assert_served(addr);
-    drop(sockets);
+    drop(clients);
 }
 
 /// `messages` one-byte `/publish` messages nobody polls, each pipelined
@@ -251,7 +274,8 @@ pub fn tiny_publishes(addr: SocketAddr, messages: usize) -> usize {
 /// `conns` clients each `POST /echo` a `len`-byte body and never read the
 /// echo. Returns what the server's kernel send queues held and its
 /// `memory_held`, in KiB, once the responses are queued.
-pub fn unread_echoes(addr: SocketAddr, conns: usize, len: usize, hold: Duration) -> (u64, u64) {
+pub fn unread_echoes(addr: SocketAddr, conns: usize, len: usize) -> (u64, u64) {
+    let answered = stat(addr, "responses");
     let head = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
     let body = vec![b'e'; len];
     let streams: Vec<TcpStream> = (0..conns)
@@ -263,7 +287,9 @@ pub fn unread_echoes(addr: SocketAddr, conns: usize, len: usize, hold: Duration)
             s
         })
         .collect();
-    std::thread::sleep(hold);
+    super::wait_for("every echo answered (or refused)", || {
+        stat(addr, "responses") >= answered + conns as u64
+    });
     let kernel = server_send_queues_kib(addr);
     let held = stat(addr, "memory_held") / 1024;
     assert_served(addr);
