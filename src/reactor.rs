@@ -25,6 +25,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::budget::Clients;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::conn::{Connection, Cx, Readiness};
@@ -139,6 +140,9 @@ pub(crate) struct ReactorParts {
     pub handler: Handler,
     pub streams_body: Option<BodyPolicy>,
     pub ws_streams: Outlets<WsEvent>,
+    /// The server's clients by address, when each holds only its share of
+    /// the memory budget.
+    pub clients: Option<Arc<Clients>>,
     /// This reactor's index and how many there are: generations advance in
     /// steps of `count` from `index`, so connection ids are unique across
     /// reactors.
@@ -162,6 +166,7 @@ pub(crate) struct Reactor {
     /// This reactor's index among the server's.
     index: usize,
     shutdown_deadline: Option<Instant>,
+    clients: Option<Arc<Clients>>,
     sched: Scheduler,
     shared: Shared,
 }
@@ -180,6 +185,7 @@ impl Reactor {
             commands: parts.commands,
             index: parts.index as usize,
             shutdown_deadline: None,
+            clients: parts.clients,
             sched: Scheduler {
                 timers: Timers::default(),
                 ready: VecDeque::new(),
@@ -392,7 +398,11 @@ impl Reactor {
             Counters::incr(&mine.accepted);
             Counters::incr(&mine.active);
         }
-        let conn = entry.insert(Connection::new(id, stream, Some(peer), now));
+        let client = self
+            .clients
+            .as_ref()
+            .map(|clients| clients.client(peer.ip()));
+        let conn = entry.insert(Connection::new(id, stream, Some(peer), now).with_client(client));
         self.sched.after(conn, false, &self.shared);
     }
 

@@ -73,8 +73,11 @@ pub enum CloseReason {
     ServerError,
     /// The server's memory budget
     /// ([`Config::memory_budget_bytes`](crate::Config::memory_budget_bytes))
-    /// could not hold a request body (answered `503`) or a WebSocket message
-    /// (close `1009`): the server was full, not the client at fault.
+    /// could not hold a request body (answered `503` with `Retry-After`), a
+    /// response (`503`) or a WebSocket message (close `1009`): the server
+    /// was full, or this client already held its share of a busy budget
+    /// ([`Config::memory_share_per_client`](crate::Config::memory_share_per_client));
+    /// not the client at fault.
     MemoryBudget,
     /// A TLS client closed TCP without first sending `close_notify`: its
     /// data may have been cut short (a truncation), so nothing it sent

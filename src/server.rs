@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Poll, Waker};
 
+use crate::budget::Clients;
 use crate::config::Config;
 use crate::error::Error;
 use crate::handle::exchange::{Exchange, Exchanges};
@@ -251,6 +252,10 @@ impl Builder {
         let mut reactors = Vec::with_capacity(count);
         let signal = ShutdownSignal::default();
         let (exit_tx, exits) = crossbeam_channel::unbounded();
+        let clients = self
+            .config
+            .memory_share_per_client
+            .then(|| Arc::new(Clients::default()));
         for index in 0..count {
             // The first binds (port 0 picks a port); the others join it.
             let poll = Poll::new()?;
@@ -275,6 +280,7 @@ impl Builder {
                 handler: make_handler(index),
                 streams_body: streams_body.clone(),
                 ws_streams: stream_txs.clone(),
+                clients: clients.clone(),
                 index: index as u64,
                 count: count as u64,
             });

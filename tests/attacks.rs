@@ -181,6 +181,18 @@ fn trickling_bodies_hold_what_arrived() {
 }
 
 #[test]
+fn one_client_cannot_take_the_memory_budget_from_another() {
+    let budget = ["--set", "memory_budget_bytes=16MiB"];
+    let grown = measure_with(&budget, "one client's bodies", "24 × 1 MiB", |addr| {
+        let status = attack::budget_hog(addr, 24, 1 << 20, 900_000);
+        // Without shares the hog held all 16 MiB and this was 503.
+        assert_eq!(status, 200, "the newcomer's upload");
+        format!("newcomer {status}; served")
+    });
+    assert!(grown < 64 * MIB, "grew {grown} KiB");
+}
+
+#[test]
 fn the_chunk_wraparound_is_refused_413() {
     let grown = measure("chunk-size wraparound", "8 MiB flood", |addr| {
         let status = attack::chunk_wraparound(addr, 8 << 20);
@@ -224,6 +236,14 @@ fn attacks_at_full_scale() {
         attack::slow_bodies(addr, 2000, 1 << 20, secs(10));
         "served".into()
     });
+    measure(
+        "one client's bodies, then a newcomer's",
+        "260 × 1 MiB",
+        |addr| {
+            let status = attack::budget_hog(addr, 260, 1 << 20, 900_000);
+            format!("newcomer {status}; served")
+        },
+    );
     measure("chunk-size wraparound", "300 MiB flood", |addr| {
         format!("{:?}; served", attack::chunk_wraparound(addr, 300 << 20))
     });

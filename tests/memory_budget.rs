@@ -3,7 +3,9 @@
 //! responses they do not read) stays within `memory_budget_bytes` however
 //! many connections do it at once. Past it a body or a response is answered
 //! `503` and a message closed with `1009`, all recorded as `memory_budget`,
-//! and everyone else is still served.
+//! and everyone else is still served. One client (one address) holds only
+//! its share of a busy budget, so it cannot take the budget from a
+//! newcomer.
 
 mod util;
 
@@ -17,8 +19,11 @@ const BUDGET: usize = 2 * 1024 * 1024;
 const DECLARED: usize = 1_000_000;
 const SENT: usize = 800_000;
 
+/// These fill the whole budget from one address (loopback), so each
+/// client's share is off; `one_client_leaves_room_for_a_newcomer` tests it.
 fn config() -> Config {
     let mut config = Config::default();
+    config.memory_share_per_client = false;
     config.memory_budget_bytes = BUDGET;
     config.max_body_bytes = 1024 * 1024;
     config.ws_max_message_bytes = 1024 * 1024;
@@ -206,4 +211,52 @@ fn a_large_response_is_held_against_the_budget_until_written() {
     wait_for("given back once written", || {
         server.stats().memory_held == 0
     });
+}
+
+/// One client sends many nearly complete bodies (then trickles, so they
+/// stay held). Without shares it took the whole budget and every other
+/// client's upload got `503`; with them, the greedy client is the one
+/// refused, once it holds half, and a newcomer's upload is served.
+#[test]
+fn one_client_leaves_room_for_a_newcomer() {
+    let mut config = config();
+    config.memory_share_per_client = true;
+    let server = util::serve(config, |req: &Request| {
+        Action::Respond(Response::text(200, format!("{} bytes", req.body().len())))
+    });
+    let addr = server.local_addr();
+    let greedy: std::net::IpAddr = [127, 0, 0, 2].into();
+    let part = 600_000;
+    let mut holders: Vec<Client> = (0..4)
+        .map(|_| {
+            let mut client = Client::connect_from(greedy, addr);
+            client.send(post_head().as_bytes());
+            let _ = client.stream.write_all(&vec![b'x'; part]);
+            client
+        })
+        .collect();
+    // Held to its share, or to the whole budget without shares.
+    wait_for("the greedy client refused", || {
+        server.stats().memory_refusals >= 1
+    });
+    let held = server.stats().memory_held;
+
+    let newcomer: std::net::IpAddr = [127, 0, 0, 3].into();
+    let mut client = Client::connect_from(newcomer, addr);
+    let body = 500_000;
+    client.send(format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {body}\r\n\r\n").as_bytes());
+    let _ = client.stream.write_all(&vec![b'n'; body]);
+    let reply = client.read_reply(false);
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "500000 bytes"),
+        "greedy client held {held} of {BUDGET}: {:?}",
+        server.stats()
+    );
+    let stats = server.stats();
+    assert!(held <= BUDGET as u64 / 2, "greedy held {held}");
+    assert!(stats.memory_share_refusals >= 1, "{stats:?}");
+    holders.clear();
+    drop(client);
+    assert_quiet(&server);
 }

@@ -9,24 +9,43 @@
 //!
 //! The total lives in the server's counters (`memory_held`), so several
 //! reactors and every worker thread (dropping a WebSocket event) share it.
+//! What a peer's bytes occupy is also counted against its [`Client`], whose
+//! share of a busy budget is bounded (see `client.rs`).
+
+mod client;
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::Arc;
 
+pub(crate) use self::client::{Client, Clients};
 use crate::stats::{Counters, StatsHandle};
 
 /// Bytes held against the budget; given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Charge {
     stats: StatsHandle,
+    /// The client whose connection caused these bytes, if they count
+    /// against its share.
+    client: Option<Arc<Client>>,
     bytes: u64,
+    /// The last refusal was for the client's share, not a full budget.
+    over_share: bool,
 }
 
 impl Charge {
-    /// An empty charge against `stats`' budget total.
+    /// An empty charge against `stats`' budget total, for bytes no one
+    /// client caused (a broadcast frame).
     pub fn new(stats: &StatsHandle) -> Self {
+        Self::for_client(stats, None)
+    }
+
+    /// An empty charge for bytes `client` caused, counted in its share too.
+    pub fn for_client(stats: &StatsHandle, client: Option<Arc<Client>>) -> Self {
         Charge {
             stats: stats.clone(),
+            client,
             bytes: 0,
+            over_share: false,
         }
     }
 
@@ -35,9 +54,10 @@ impl Charge {
         self.bytes
     }
 
-    /// Holds `total` bytes, if the server-wide total stays within `limit`.
-    /// False (and nothing changes) when it would not; the caller refuses or
-    /// waits, and counts it.
+    /// Holds `total` bytes, if the server-wide total stays within `limit`
+    /// and the client's within its share. False (and nothing changes) when
+    /// it would not; the caller refuses or waits, and counts it with
+    /// [`refused`](Self::refused).
     pub fn grow_to(&mut self, total: u64, limit: u64) -> bool {
         let Some(more) = total.checked_sub(self.bytes).filter(|&more| more > 0) else {
             return true;
@@ -47,12 +67,22 @@ impl Charge {
         loop {
             // Compared with what is left, never added first: no wraparound.
             if more > limit.saturating_sub(now) {
+                self.over_share = false;
                 return false;
+            }
+            if let Some(client) = &self.client {
+                if !client.may_grow(more, now, limit) {
+                    self.over_share = true;
+                    return false;
+                }
             }
             match held.compare_exchange_weak(now, now + more, AcqRel, Acquire) {
                 Ok(_) => break,
                 Err(actual) => now = actual,
             }
+        }
+        if let Some(client) = &self.client {
+            client.grow(more);
         }
         self.bytes = total;
         true
@@ -61,21 +91,36 @@ impl Charge {
     /// Holds no more than `total` bytes.
     pub fn shrink_to(&mut self, total: u64) {
         if total < self.bytes {
-            self.stats
-                .0
-                .memory_held
-                .fetch_sub(self.bytes - total, AcqRel);
+            let less = self.bytes - total;
+            self.stats.0.memory_held.fetch_sub(less, AcqRel);
+            if let Some(client) = &self.client {
+                client.shrink(less);
+            }
             self.bytes = total;
         }
     }
 
     /// Moves every byte of this charge into a new one (for data handed on,
-    /// such as a finished WebSocket message); this one is left empty.
+    /// such as a finished WebSocket message, still the client's); this one
+    /// is left empty.
     pub fn split(&mut self) -> Charge {
         let bytes = std::mem::take(&mut self.bytes);
         Charge {
             stats: self.stats.clone(),
+            client: self.client.clone(),
             bytes,
+            over_share: false,
+        }
+    }
+
+    /// Counts one refusal of the last [`grow_to`](Self::grow_to): in
+    /// `memory_refusals`, and in `memory_share_refusals` too when the
+    /// budget had room but the client had its share.
+    pub fn refused(&self) {
+        let stats = &self.stats.0;
+        Counters::incr(&stats.memory_refusals);
+        if self.over_share {
+            Counters::incr(&stats.memory_share_refusals);
         }
     }
 }
@@ -84,11 +129,6 @@ impl Drop for Charge {
     fn drop(&mut self) {
         self.shrink_to(0);
     }
-}
-
-/// Counts one refusal for lack of budget.
-pub(crate) fn count_refusal(stats: &Counters) {
-    Counters::incr(&stats.memory_refusals);
 }
 
 #[cfg(test)]
@@ -126,6 +166,39 @@ mod tests {
         assert!(!b.grow_to(5, u64::MAX));
         drop(a);
         assert!(b.grow_to(5, u64::MAX));
+    }
+
+    #[test]
+    fn a_client_past_its_share_is_refused_and_counted_as_such() {
+        let stats = StatsHandle::default();
+        let clients = Clients::default();
+        let greedy = clients.client([10, 0, 0, 1].into());
+        let mut first = Charge::for_client(&stats, Some(Arc::clone(&greedy)));
+        assert!(first.grow_to(50, 100));
+        let mut second = Charge::for_client(&stats, Some(Arc::clone(&greedy)));
+        assert!(!second.grow_to(1, 100), "a lone client's share is half");
+        second.refused();
+        let counted = stats.snapshot();
+        assert_eq!(
+            (counted.memory_refusals, counted.memory_share_refusals),
+            (1, 1)
+        );
+        // Its message handed on still counts against it.
+        let message = first.split();
+        assert!(!second.grow_to(1, 100));
+        drop(message);
+        assert!(second.grow_to(50, 100));
+        // A full budget is a plain refusal.
+        let mut other = Charge::for_client(&stats, Some(clients.client([10, 0, 0, 2].into())));
+        assert!(
+            other.grow_to(33, 100),
+            "a third: its share beside one holder"
+        );
+        let mut anyone = Charge::new(&stats);
+        assert!(!anyone.grow_to(18, 100));
+        anyone.refused();
+        assert_eq!(stats.snapshot().memory_share_refusals, 1);
+        assert_eq!(greedy.held(), 50);
     }
 
     #[test]

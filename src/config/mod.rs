@@ -339,6 +339,20 @@ pub struct Config {
     ///
     /// Default: [`DEFAULT_MEMORY_BUDGET_BYTES`].
     pub memory_budget_bytes: usize,
+    /// Whether one client may hold only its share of a busy memory budget.
+    /// A client is one IP address (an IPv6 address to its /64). Up to half
+    /// the budget, any client may take what it needs; past half, a client
+    /// grows only to an equal share among the clients holding bytes *plus
+    /// one*, so a newcomer always finds room and the largest holders are
+    /// the ones refused (counted in `memory_share_refusals` as well). A
+    /// client alone may so hold half the budget.
+    ///
+    /// Behind a reverse proxy every connection comes from the proxy's
+    /// address: turn this off there (the proxy is where to limit each
+    /// client), or the proxy's connections together get half the budget.
+    ///
+    /// Default: `true`.
+    pub memory_share_per_client: bool,
     /// TCP keepalive probing on accepted sockets; `None` leaves the OS default.
     ///
     /// Default: `Some(Keepalive::default())` (see [`Keepalive`]).
@@ -398,6 +412,7 @@ impl Default for Config {
             ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
             ws_max_pending_events: DEFAULT_WS_MAX_PENDING_EVENTS,
             memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
+            memory_share_per_client: true,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(20)),
             tcp_notsent_lowat: Some(TCP_NOTSENT_LOWAT),
@@ -469,6 +484,7 @@ setters! {
     ws_max_inbound_messages: usize,
     ws_max_pending_events: usize,
     memory_budget_bytes: usize,
+    memory_share_per_client: bool,
     keepalive: Option<Keepalive>,
     tcp_user_timeout: Option<Duration>,
     tcp_notsent_lowat: Option<u32>,

@@ -81,6 +81,23 @@ macro_rules! sizes {
 
 sizes!(usize, u64, u32, i32);
 
+/// `on` or `off`.
+impl Setting for bool {
+    const FORM: &'static str = "on or off";
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        }
+    }
+
+    fn show(&self) -> String {
+        if *self { "on" } else { "off" }.to_string()
+    }
+}
+
 impl Setting for HalfClosePolicy {
     const FORM: &'static str = "abort or finish";
 
@@ -198,8 +215,9 @@ impl Config {
     /// from text: durations as `250ms`, `30s`, `2m`, `1h` or `never`; sizes
     /// as `65536` or `64KiB`/`16MiB`/`1GiB`; `keepalive` as
     /// `IDLE,INTERVAL,COUNT` or `off`; `tcp_user_timeout` as a duration or
-    /// `off`; `tcp_notsent_lowat` as a size or `off`; `half_close` as `abort`/`finish`; `ws_backpressure` as
-    /// `fail`/`drop_oldest`/`close`.
+    /// `off`; `tcp_notsent_lowat` as a size or `off`; `half_close` as
+    /// `abort`/`finish`; `ws_backpressure` as `fail`/`drop_oldest`/`close`;
+    /// switches (`memory_share_per_client`) as `on`/`off`.
     ///
     /// An unknown name or a value of the wrong form is an
     /// [`Error::InvalidSetting`] saying what was expected; the field is left

@@ -48,7 +48,6 @@ impl Cx<'_> {
     pub fn ws(&self) -> WsCx<'_> {
         WsCx {
             config: self.config,
-            stats: self.stats,
             now: self.now,
         }
     }

@@ -9,7 +9,6 @@ use std::sync::mpsc::TrySendError;
 use super::cx::Cx;
 use super::state::Connection;
 use super::transport::Transport;
-use crate::budget::{self, Charge};
 use crate::handle::exchange::Exchange;
 use crate::handle::link::{Reply, Undelivered};
 use crate::handle::upload::UploadShared;
@@ -129,7 +128,7 @@ impl<T: Transport> Connection<T> {
                     self.queue_bytes(encode::CONTINUE, cx);
                 }
                 self.last_read = cx.now;
-                let charge = Charge::new(&cx.notifier.stats);
+                let charge = self.charge(cx);
                 let request = std::mem::replace(cx.scratch, cx.recycler.request());
                 self.start_body(decoder, info, request, cx.now, charge);
             }
@@ -157,7 +156,7 @@ impl<T: Transport> Connection<T> {
             (held + could_add) as u64,
             cx.config.memory_budget_bytes as u64,
         ) {
-            budget::count_refusal(cx.stats);
+            charge.refused();
             let why = "server memory budget exhausted";
             self.refuse(503, why, CloseReason::MemoryBudget, cx);
             return false;
@@ -401,7 +400,9 @@ impl<T: Transport> Connection<T> {
         cx: &mut Cx<'_>,
     ) -> bool {
         if !self.hold_output(encoded_len_at_most(response, info.is_head), cx) {
-            budget::count_refusal(cx.stats);
+            if let Some(charge) = &self.output_charge {
+                charge.refused();
+            }
             return false;
         }
         self.encode_response(response, info, cx);

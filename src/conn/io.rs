@@ -9,7 +9,7 @@ use super::cx::Cx;
 use super::flags::Flags;
 use super::state::{Connection, Delivery};
 use super::transport::Transport;
-use crate::budget::{self, Charge};
+use crate::budget::Charge;
 use crate::buffer::BUFFER_BYTES;
 use crate::config::{Config, HalfClosePolicy};
 use crate::handle::link::Link;
@@ -142,15 +142,16 @@ impl<T: Transport> Connection<T> {
             self.flags.remove(Flags::READ_AHEAD_HELD);
             return floor;
         }
+        let client = &self.client;
         let charge = self
             .read_ahead
-            .get_or_insert_with(|| Charge::new(&cx.notifier.stats));
+            .get_or_insert_with(|| Charge::for_client(&cx.notifier.stats, client.clone()));
         if charge.grow_to((max - floor) as u64, cx.config.memory_budget_bytes as u64) {
             self.flags.remove(Flags::READ_AHEAD_HELD);
             max
         } else {
             if !self.flags.contains(Flags::READ_AHEAD_HELD) {
-                budget::count_refusal(cx.stats);
+                charge.refused();
                 self.flags.insert(Flags::READ_AHEAD_HELD);
             }
             floor
@@ -241,9 +242,10 @@ impl<T: Transport> Connection<T> {
             }
             return true;
         }
+        let client = &self.client;
         let charge = self
             .output_charge
-            .get_or_insert_with(|| Charge::new(&cx.notifier.stats));
+            .get_or_insert_with(|| Charge::for_client(&cx.notifier.stats, client.clone()));
         charge.grow_to(above, cx.config.memory_budget_bytes as u64)
     }
 

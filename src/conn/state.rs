@@ -18,7 +18,7 @@ use super::flags::Flags;
 use super::rate::BodyRate;
 use super::socket::Stream;
 use super::transport::Transport;
-use crate::budget::Charge;
+use crate::budget::{Charge, Client};
 use crate::buffer::InBuf;
 use crate::handle::link::Link;
 use crate::handle::stream::StreamShared;
@@ -137,6 +137,9 @@ pub(crate) struct Connection<T = Stream> {
     pub id: ConnectionId,
     pub(super) io: T,
     pub(super) peer: Option<SocketAddr>,
+    /// The client (its address) whose share of the memory budget this
+    /// connection's bytes count against; `None` when shares are off.
+    pub(super) client: Option<Arc<Client>>,
     pub(super) phase: Phase,
     pub(super) flags: Flags,
     /// `draining`: why the connection will close once what is owed is flushed.
@@ -175,6 +178,7 @@ impl<T: Transport> Connection<T> {
             id,
             io,
             peer,
+            client: None,
             phase: Phase::ReadingHead { started: Some(now) },
             // A new socket can take bytes: writable interest is only added
             // once a write would block.
@@ -195,6 +199,17 @@ impl<T: Transport> Connection<T> {
             timer_slot: None,
             answering_since: None,
         }
+    }
+
+    /// Counts what this connection holds against `client`'s share too.
+    pub fn with_client(mut self, client: Option<Arc<Client>>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// An empty charge for bytes this connection's peer makes us hold.
+    pub(super) fn charge(&self, cx: &Cx<'_>) -> Charge {
+        Charge::for_client(&cx.notifier.stats, self.client.clone())
     }
 
     pub fn is_queued(&self) -> bool {

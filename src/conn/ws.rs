@@ -82,7 +82,8 @@ impl<T: Transport> Connection<T> {
         let notifier = Arc::clone(cx.notifier);
         let socket = WebSocket::new(shared, notifier, self.id, request.path(), upgrade.value);
         let _ = events.send(WsEvent::open(socket.clone(), std::mem::take(request)));
-        self.start_websocket(Session::new(socket, events, cx.now), cx);
+        let charge = self.charge(cx);
+        self.start_websocket(Session::new(socket, events, charge, cx.now), cx);
     }
 
     /// Feeds buffered input to the WebSocket session. True when a budget

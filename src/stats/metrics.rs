@@ -42,7 +42,7 @@ impl Stats {
     /// ```
     pub fn metrics(&self) -> impl Iterator<Item = Metric> + '_ {
         use MetricKind::{Counter, Gauge};
-        let table: [(&'static str, MetricKind, &'static str, u64); 22] = [
+        let table: [(&'static str, MetricKind, &'static str, u64); 23] = [
             ("accepted", Counter, "Connections accepted.", self.accepted),
             ("active", Gauge, "Connections open now.", self.active),
             (
@@ -159,6 +159,12 @@ impl Stats {
                 Counter,
                 "Bodies, messages and read-ahead refused for lack of memory budget.",
                 self.memory_refusals,
+            ),
+            (
+                "memory_share_refusals",
+                Counter,
+                "Memory refusals where the client already held its share of a busy budget.",
+                self.memory_share_refusals,
             ),
         ];
         table.into_iter().map(|(name, kind, help, value)| Metric {

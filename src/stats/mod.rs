@@ -49,6 +49,7 @@ pub(crate) struct Counters {
     pub ws_refused: AtomicU64,
     pub memory_held: AtomicU64,
     pub memory_refusals: AtomicU64,
+    pub memory_share_refusals: AtomicU64,
     closed: [AtomicU64; CloseReason::COUNT],
     /// Open connections by what they are doing.
     pub states: StateGauges,
@@ -147,6 +148,7 @@ impl StatsHandle {
             ws_refused: c.ws_refused.load(Relaxed),
             memory_held: c.memory_held.load(Relaxed),
             memory_refusals: c.memory_refusals.load(Relaxed),
+            memory_share_refusals: c.memory_share_refusals.load(Relaxed),
             closed: Closed(closed),
             connections: c.states.read(),
             response_latency: c.response_latency.read(),
@@ -239,6 +241,7 @@ mod tests {
             ws_refused: 20,
             memory_held: 21,
             memory_refusals: 22,
+            memory_share_refusals: 23,
             closed: Closed::default(),
             connections: ByState::default(),
             response_latency: Latency::default(),
@@ -271,6 +274,7 @@ mod tests {
             ws_refused,
             memory_held,
             memory_refusals,
+            memory_share_refusals,
             // Labelled or histogram figures: the Prometheus encoder and the
             // JSON write these themselves (tests/metrics.rs).
             closed: _,
@@ -304,6 +308,7 @@ mod tests {
             ("ws_refused", ws_refused),
             ("memory_held", memory_held),
             ("memory_refusals", memory_refusals),
+            ("memory_share_refusals", memory_share_refusals),
         ];
         let got: Vec<_> = stats.metrics().map(|m| (m.name, m.value)).collect();
         assert_eq!(got, expected);

@@ -64,11 +64,16 @@ pub struct Stats {
     /// Bytes held now against
     /// [`Config::memory_budget_bytes`](crate::Config::memory_budget_bytes):
     /// request bodies being read, WebSocket messages being assembled or
-    /// waiting for the application, input read ahead.
+    /// waiting for the application, input read ahead, WebSocket frames
+    /// queued to send, response bytes held past a connection's floor.
     pub memory_held: u64,
     /// Bodies and WebSocket messages refused (`503`, close `1009`) and reads
     /// held back because the memory budget was spent.
     pub memory_refusals: u64,
+    /// Of `memory_refusals`, those where the budget had room but the
+    /// client (one address) already held its share of a busy budget (see
+    /// [`Config::memory_share_per_client`](crate::Config::memory_share_per_client)).
+    pub memory_share_refusals: u64,
     /// Connections closed, per reason.
     pub closed: Closed,
     /// Open connections by what they are doing now; they add up to

@@ -10,10 +10,9 @@ use super::frame::{
     OP_PONG, OVER_BUDGET,
 };
 use super::socket::{Message, WebSocket, WsEvent};
-use crate::budget::{self, Charge};
+use crate::budget::Charge;
 use crate::config::Config;
 use crate::reason::CloseReason;
-use crate::stats::Counters;
 use crate::time::deadline;
 
 /// Incoming frames handled per call, before other connections get a go.
@@ -36,7 +35,6 @@ pub(crate) enum Step {
 /// What a session needs from the reactor.
 pub(crate) struct WsCx<'a> {
     pub config: &'a Config,
-    pub stats: &'a Counters,
     pub now: Instant,
 }
 
@@ -82,10 +80,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new(socket: WebSocket, events: Sender<WsEvent>, now: Instant) -> Self {
+    /// A session whose messages are held against `charge` (the peer's
+    /// share of the memory budget) while assembled and until dropped.
+    pub fn new(socket: WebSocket, events: Sender<WsEvent>, charge: Charge, now: Instant) -> Self {
         Session {
             events,
-            charge: Charge::new(&socket.notifier.stats),
+            charge,
             socket,
             decoder: Decoder::default(),
             last_seen: now,
@@ -156,7 +156,7 @@ impl Session {
                 Err(err) => {
                     // Over the budget the server is full; the peer broke nothing.
                     let reason = if err == OVER_BUDGET {
-                        budget::count_refusal(cx.stats);
+                        self.charge.refused();
                         CloseReason::MemoryBudget
                     } else {
                         CloseReason::ProtocolError
@@ -380,12 +380,10 @@ mod tests {
         let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
         let (events, _rx) = channel(None);
         let now = Instant::now();
-        let mut session = Session::new(ws.clone(), events, now);
+        let mut session = Session::new(ws.clone(), events, Charge::new(&ws.notifier.stats), now);
         let config = Config::default();
-        let stats = Counters::default();
         let cx = WsCx {
             config: &config,
-            stats: &stats,
             now,
         };
         ws.send_binary(&[9; 1000]).unwrap();
@@ -406,7 +404,7 @@ mod tests {
         let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
         let (events, _rx) = channel(None);
         let now = Instant::now();
-        let mut session = Session::new(ws.clone(), events, now);
+        let mut session = Session::new(ws.clone(), events, Charge::new(&ws.notifier.stats), now);
         ws.send_text(&"x".repeat(1000)).unwrap();
         let mut out = Vec::new();
         session.pull(&mut out, 10, now);

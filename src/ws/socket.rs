@@ -311,7 +311,7 @@ impl WebSocket {
     pub(crate) fn encode(&self, opcode: u8, payload: &[u8]) -> Result<Bytes, WsSendError> {
         let mut charge = Charge::new(&self.notifier.stats);
         if !charge.grow_to(frame_len(payload.len()) as u64, self.shared.memory_limit) {
-            crate::budget::count_refusal(&self.notifier.stats.0);
+            charge.refused();
             return Err(WsSendError::Full);
         }
         Ok(frame(opcode, payload, charge))

@@ -92,7 +92,11 @@ def main():
     binary = sys.argv[1]
     if not shutil.which("nginx"):
         raise SystemExit("nginx is not installed (apt-get install nginx)")
-    proc, direct = start_demo(binary, "--ws-ping", WS_PING)
+    # Every connection comes from nginx's address: per-client shares of the
+    # memory budget belong at the proxy (docs/deployment.md).
+    proc, direct = start_demo(
+        binary, "--ws-ping", WS_PING, "--set", "memory_share_per_client=off"
+    )
     upstream = direct.removeprefix("http://")
     port = free_port()
     prefix = tempfile.mkdtemp(prefix="tether-nginx-")

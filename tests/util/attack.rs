@@ -339,6 +339,36 @@ pub fn slow_bodies(addr: SocketAddr, conns: usize, declared: usize, hold: Durati
     assert_served(addr);
 }
 
+/// One client (127.0.0.2) sends `conns` uploads of `declared` bytes, all
+/// but the last sixty-fourth, and holds them (until one is refused); then another (127.0.0.3) uploads
+/// `upload` bytes to `/echo`. Returns the newcomer's status, while the
+/// hog's bodies are still held.
+pub fn budget_hog(addr: SocketAddr, conns: usize, declared: usize, upload: usize) -> u16 {
+    let hog: std::net::IpAddr = [127, 0, 0, 2].into();
+    let head = format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {declared}\r\n\r\n");
+    let body = vec![b'x'; declared - declared / 64];
+    let hogs: Vec<Client> = (0..conns)
+        .map(|_| {
+            let mut client = Client::connect_from(hog, addr);
+            client.stream.set_write_timeout(Some(PATIENCE)).unwrap();
+            // A refused upload is answered 503 and its rest discarded.
+            let _ = client.stream.write_all(head.as_bytes());
+            let _ = client.stream.write_all(&body);
+            client
+        })
+        .collect();
+    super::wait_for("the hog refused", || stat(addr, "memory_refusals") > 0);
+    let mut newcomer = Client::connect_from([127, 0, 0, 3].into(), addr);
+    newcomer.send(
+        format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {upload}\r\n\r\n").as_bytes(),
+    );
+    newcomer.send(&vec![b'n'; upload]);
+    let reply = newcomer.read_reply(false);
+    assert_served(addr);
+    drop(hogs);
+    reply.status
+}
+
 /// The chunk-size wraparound: a 1-byte chunk, then a chunk of 2^64 - 1
 /// bytes, then `flood` bytes. Returns the status the server answered.
 pub fn chunk_wraparound(addr: SocketAddr, flood: usize) -> Option<u16> {
