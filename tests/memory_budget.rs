@@ -59,6 +59,11 @@ fn a_body_past_the_budget_is_refused_503_and_the_others_complete() {
     let _ = third.stream.write_all(&vec![b'x'; SENT]);
     let reply = third.read_reply(false);
     assert_eq!(reply.status, 503);
+    assert_eq!(
+        reply.header("retry-after"),
+        Some("1"),
+        "the server is busy, not the body bad"
+    );
     assert!(reply.closes());
     let stats = wait_closed_count(&server, CloseReason::MemoryBudget, 1);
     assert!(stats.memory_refusals >= 1, "{stats:?}");

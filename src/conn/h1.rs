@@ -379,7 +379,12 @@ impl<T: Transport> Connection<T> {
             is_head: false,
             version: Version::Http11,
         };
-        self.queue_response(&encode::error_response(status, why), info, cx);
+        let mut response = encode::error_response(status, why);
+        if reason == CloseReason::MemoryBudget {
+            // A busy server, not a bad request: the client may try again.
+            response = response.with_header("Retry-After", "1");
+        }
+        self.queue_response(&response, info, cx);
     }
 
     /// Queues a response; one the memory budget cannot hold is answered
