@@ -21,12 +21,13 @@ pub enum CloseReason {
     /// A write to the client failed (for example `EPIPE`).
     WriteError,
     /// TCP keepalive or `TCP_USER_TIMEOUT` gave up on the peer
-    /// (`ETIMEDOUT`), or the network reported it unreachable
-    /// (`EHOSTUNREACH`, `ENETUNREACH`: its link went down). Almost always a
-    /// peer that vanished; but `TCP_USER_TIMEOUT` also ends a peer that is
-    /// there and keeps its receive window shut (reads nothing) that long
-    /// while bytes are owed to it, and the kernel reports both alike (see
-    /// [`Config::tcp_user_timeout`](crate::Config::tcp_user_timeout)).
+    /// (`ETIMEDOUT`) while none of our output waited on it, or the network
+    /// reported it unreachable (`EHOSTUNREACH`, `ENETUNREACH`: its link
+    /// went down): a peer that vanished. (The kernel timeout while our
+    /// output waits on the peer is [`WriteStall`](Self::WriteStall): a live
+    /// reader holding its window shut ends the same way. One whose response
+    /// all fit in the kernel's buffers can still end here; see
+    /// [`Config::tcp_user_timeout`](crate::Config::tcp_user_timeout).)
     KeepaliveFailed,
     /// A keep-alive connection sat idle between requests for too long.
     IdleTimeout,
@@ -41,8 +42,12 @@ pub enum CloseReason {
     BodyTooSlow,
     /// A worker did not respond in time; the client was answered `503`.
     ResponseTimeout,
-    /// The client stopped reading: queued output made no progress for too long.
-    /// The connection is reset rather than held.
+    /// The client did not take our output: it made no progress for
+    /// [`Config::write_stall_timeout`](crate::Config::write_stall_timeout)
+    /// (the connection is reset rather than held), or the kernel's
+    /// `TCP_USER_TIMEOUT` ended it while our output waited on the client —
+    /// a reader holding its window shut, or a client gone; the kernel does
+    /// not say which.
     WriteStall,
     /// The request was malformed or over a limit; it was answered with a
     /// 4xx/5xx status and the connection closed lingeringly.

@@ -1,13 +1,15 @@
 //! Accepted sockets carry the configured TCP keepalive, so a peer that
 //! vanishes without FIN or RST is still found. Checked from outside, as the
-//! kernel reports it (`ss -o`, from iproute2).
+//! kernel reports it (`ss -o`, from iproute2). `TCP_USER_TIMEOUT` also ends
+//! a live client that keeps its window shut, and that is recorded as what
+//! it is: output that made no progress, not a vanished peer.
 
 mod util;
 
 use std::process::Command;
 use std::time::Duration;
 
-use tether::{Config, Keepalive};
+use tether::{Action, CloseReason, Config, Keepalive, Request, Response};
 use util::*;
 
 #[test]
@@ -47,4 +49,26 @@ fn accepted_sockets_arm_the_configured_keepalive_timer() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("unreadable timer {timer:?}"));
     assert!((5.0..=7.0).contains(&left), "expected about 7 s: {text:?}");
+}
+
+#[test]
+fn a_reader_that_keeps_its_window_shut_is_a_write_stall_not_a_vanished_peer() {
+    let mut config = Config::default();
+    config.tcp_user_timeout = Some(Duration::from_secs(1));
+    // Our own stall timer would end it later: the kernel's acts first.
+    config.write_stall_timeout = Duration::from_secs(600);
+    let server = serve(config, |_: &Request| {
+        Action::Respond(Response::text(200, vec![b'z'; 8 << 20]))
+    });
+    // There, with a 4 KiB window, and never reading: its kernel answers
+    // every window probe, so it has not vanished.
+    let mut reader = attack::small_window(server.local_addr());
+    std::io::Write::write_all(&mut reader, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let stats = wait_closed_count(&server, CloseReason::WriteStall, 1);
+    assert_eq!(
+        stats.closed.get(CloseReason::KeepaliveFailed),
+        0,
+        "{stats:?}"
+    );
+    drop(reader);
 }

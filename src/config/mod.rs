@@ -363,8 +363,12 @@ pub struct Config {
     /// Linux applies it to a receive window held shut as well: a client
     /// that is there and acknowledges the kernel's window probes, but reads
     /// nothing for this long while we owe it bytes, is dropped too, and
-    /// the kernel reports both the same way (`ETIMEDOUT`, recorded as
-    /// [`KeepaliveFailed`](crate::CloseReason::KeepaliveFailed)). Keep it
+    /// the kernel reports both the same way (`ETIMEDOUT`). Where our output
+    /// was waiting on the client it is recorded as
+    /// [`WriteStall`](crate::CloseReason::WriteStall), not as a vanished
+    /// peer; where it had all been handed to the kernel (a response that
+    /// fit in its buffers), as
+    /// [`KeepaliveFailed`](crate::CloseReason::KeepaliveFailed). Keep it
     /// longer than the pauses a slow reader you want to serve may take.
     pub tcp_user_timeout: Option<Duration>,
     /// `TCP_NOTSENT_LOWAT`: most bytes a socket's kernel send queue holds

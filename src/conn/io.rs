@@ -323,7 +323,8 @@ impl<T: Transport> Connection<T> {
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    let reason = self.reason_after(CloseReason::from_write_error(&err));
+                    let reason = CloseReason::from_write_error(&err);
+                    let reason = self.reason_after(self.unless_output_owed(reason, &err));
                     self.close(reason, cx);
                     return;
                 }

@@ -145,7 +145,28 @@ impl<T: Transport> Connection<T> {
                 // Over TLS, a FIN without close_notify is a truncation.
                 self.io.orderly_close()
             }
-            other => other,
+            other => self.unless_output_owed(other, err),
+        }
+    }
+
+    /// A kernel timeout (`ETIMEDOUT`) while our output waits on the client
+    /// ended bytes the client did not take — its window held shut (a live
+    /// slow reader) or the client gone; keepalive probes, which would mean
+    /// "gone", only run when nothing is outstanding. Our output made no
+    /// progress: `write_stall`, not `keepalive_failed`.
+    pub(super) fn unless_output_owed(
+        &self,
+        reason: CloseReason,
+        err: &std::io::Error,
+    ) -> CloseReason {
+        if reason == CloseReason::KeepaliveFailed
+            && err.kind() == std::io::ErrorKind::TimedOut
+            && self.has_output()
+            && !self.flags.contains(Flags::WRITABLE)
+        {
+            CloseReason::WriteStall
+        } else {
+            reason
         }
     }
 

@@ -541,6 +541,26 @@ fn an_unreachable_peer_is_a_keepalive_failure() {
 }
 
 #[test]
+fn a_kernel_timeout_while_output_is_owed_is_a_write_stall_not_a_vanished_peer() {
+    // Our output waits on the client: the kernel's ETIMEDOUT then ended
+    // bytes it could not deliver (the peer's window held shut, or the
+    // peer gone), never keepalive probes, which only run when nothing is
+    // outstanding. A live slow reader must not be recorded as vanished.
+    let mut bed = Bed::new(|_| Action::Respond(Response::new(200).with_body(vec![0; 1024])));
+    let mut conn = bed.conn(0);
+    bed.client_sends(&mut conn, GET);
+    assert!(conn.has_output(), "the response waits on the client");
+    socket_error(&mut conn, &mut bed, io::ErrorKind::TimedOut);
+    assert_eq!(conn.close_reason(), Some(CloseReason::WriteStall));
+
+    // Nothing owed: the keepalive probes went unanswered.
+    let mut bed = Bed::handoff();
+    let (mut conn, exchange) = bed.pending();
+    socket_error(&mut conn, &mut bed, io::ErrorKind::TimedOut);
+    assert_eq!(exchange.close_reason(), Some(CloseReason::KeepaliveFailed));
+}
+
+#[test]
 fn a_pipelining_client_that_never_reads_ends_as_write_stall_not_head_timeout() {
     // Parsing pauses because the client does not read our answers: the
     // heads waiting in our buffer wait on us, not on the client.
