@@ -294,8 +294,9 @@ pub struct Config {
     /// [`ws_backpressure`](Config::ws_backpressure) decides. A message
     /// larger than this fits no queue: its send meets the policy even when
     /// the queue is empty. Queued frames are also held against
-    /// [`memory_budget_bytes`](Config::memory_budget_bytes), once per frame
-    /// however many sockets a broadcast queues it on.
+    /// [`memory_budget_bytes`](Config::memory_budget_bytes): a socket's own
+    /// frames in steps of 1 KiB (at most one step more than they hold), a
+    /// broadcast's once per frame however many sockets it is queued on.
     ///
     /// Default: [`DEFAULT_WS_SEND_BUDGET_BYTES`].
     pub ws_send_budget_bytes: usize,

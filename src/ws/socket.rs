@@ -53,14 +53,25 @@ impl fmt::Display for WsSendError {
 
 impl std::error::Error for WsSendError {}
 
-#[derive(Debug, Default)]
+/// A socket's own frames (not a broadcast's) are held against the memory
+/// budget in steps of this: an echo touches the server-wide total once a
+/// step, not once a frame. A socket so holds at most a step more than its
+/// frames, and gives all back once they are written.
+const HOLD_STEP: usize = 1024;
+
+#[derive(Debug)]
 struct WsState {
     /// Encoded frames. The front one may be partly written already
     /// (`mid_frame`): the reactor takes frames in slices of what the
     /// connection's output has room for, never a whole frame at once.
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Queued>,
     /// Bytes in `queue`: the unwritten part of a frame in transit included.
     queued_bytes: usize,
+    /// Of those, the bytes of this socket's own frames, which `held` holds
+    /// against the memory budget (a broadcast's frame holds itself, once
+    /// for every member).
+    own_bytes: usize,
+    held: Charge,
     /// The front frame is in transit: part of it is written, so it can
     /// neither be dropped nor be interrupted by a control frame.
     mid_frame: bool,
@@ -68,6 +79,61 @@ struct WsState {
     close_requested: Option<(u16, String)>,
     /// The queue overflowed under `WsBackpressure::Close`.
     slow_consumer: bool,
+}
+
+/// A queued frame, and whether it is the socket's own (held by the socket's
+/// charge) or a broadcast's (held by its bytes' owner).
+#[derive(Debug)]
+struct Queued {
+    bytes: Bytes,
+    own: bool,
+}
+
+impl WsState {
+    fn new(stats: &StatsHandle) -> Self {
+        WsState {
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            own_bytes: 0,
+            held: Charge::new(stats),
+            mid_frame: false,
+            close_requested: None,
+            slow_consumer: false,
+        }
+    }
+
+    /// `part` of a frame left the queue (written, dropped or handed on).
+    fn taken(&mut self, part: usize, own: bool) {
+        self.queued_bytes -= part;
+        if own {
+            self.own_bytes -= part;
+        }
+    }
+
+    /// Holds what the socket's own frames need, in whole steps. False when
+    /// the memory budget cannot.
+    fn hold_own(&mut self, more: usize, limit: u64) -> bool {
+        // Both bounded by the send budget (checked first): no wraparound.
+        let need = self.own_bytes + more;
+        if need as u64 > self.held.bytes() {
+            let step = need.div_ceil(HOLD_STEP).saturating_mul(HOLD_STEP);
+            if !self.held.grow_to(step as u64, limit) {
+                self.held.refused();
+                return false;
+            }
+        }
+        self.own_bytes = need;
+        true
+    }
+
+    /// Gives back steps no longer needed, keeping one spare so an echo
+    /// does not give back and take again with every frame.
+    fn settle_held(&mut self) {
+        let needed = self.own_bytes.div_ceil(HOLD_STEP) * HOLD_STEP;
+        if self.held.bytes() >= (needed + 2 * HOLD_STEP) as u64 {
+            self.held.shrink_to((needed + HOLD_STEP) as u64);
+        }
+    }
 }
 
 /// State shared by a socket's handles and the reactor.
@@ -108,7 +174,7 @@ impl WsShared {
         stats: StatsHandle,
     ) -> Self {
         WsShared {
-            cell: Cell::new(WsState::default(), stats),
+            cell: Cell::new(WsState::new(&stats), stats),
             inbound: AtomicUsize::new(0),
             max_inbound,
             paused: AtomicBool::new(false),
@@ -140,17 +206,19 @@ impl WsShared {
             let Some(front) = state.queue.front_mut() else {
                 break;
             };
-            let part = if front.len() <= room {
+            let own = front.own;
+            let part = if front.bytes.len() <= room {
                 state.mid_frame = false;
-                state.queue.pop_front().unwrap_or_default()
+                state.queue.pop_front().map(|q| q.bytes).unwrap_or_default()
             } else {
                 state.mid_frame = true;
-                front.split_to(room)
+                front.bytes.split_to(room)
             };
             room -= part.len();
-            state.queued_bytes -= part.len();
+            state.taken(part.len(), own);
             out.frames.push(part);
         }
+        state.settle_held();
         out.mid_frame = state.mid_frame;
         if state.queue.is_empty() {
             out.close = state.close_requested.take();
@@ -166,8 +234,9 @@ impl WsShared {
             return None;
         }
         let rest = state.queue.pop_front()?;
-        state.queued_bytes -= rest.len();
-        Some(rest)
+        state.taken(rest.bytes.len(), rest.own);
+        state.settle_held();
+        Some(rest.bytes)
     }
 
     /// Ends the socket for every handle: sends fail from now on.
@@ -175,6 +244,8 @@ impl WsShared {
         self.cell.close(reason, |state, _| {
             state.queue.clear();
             state.queued_bytes = 0;
+            state.own_bytes = 0;
+            state.held.shrink_to(0);
             state.mid_frame = false;
         });
     }
@@ -294,20 +365,34 @@ impl WebSocket {
     /// against the server's memory budget until written; when the budget
     /// cannot hold it the send fails with `Full`.
     pub fn send_text(&self, text: &str) -> Result<(), WsSendError> {
-        self.send_frame(self.encode(OP_TEXT, text.as_bytes())?)
+        self.send_own(OP_TEXT, text.as_bytes())
     }
 
     /// Queues a binary message (bounded as [`send_text`](Self::send_text)).
     pub fn send_binary(&self, data: &[u8]) -> Result<(), WsSendError> {
-        self.send_frame(self.encode(OP_BINARY, data)?)
+        self.send_own(OP_BINARY, data)
     }
 
     /// Sends a ping (at most 125 bytes of payload are sent).
     pub fn ping(&self, payload: &[u8]) -> Result<(), WsSendError> {
-        self.send_frame(self.encode(OP_PING, &payload[..payload.len().min(125)])?)
+        self.send_own(OP_PING, &payload[..payload.len().min(125)])
     }
 
-    /// Encodes one frame held against this socket's server's memory budget.
+    /// Queues a frame of this socket's own, held against the memory budget
+    /// with the socket's other frames while queued.
+    fn send_own(&self, opcode: u8, payload: &[u8]) -> Result<(), WsSendError> {
+        let len = frame_len(payload.len());
+        if len > self.shared.budget_bytes {
+            // It can never fit: meet the policy without encoding it.
+            return self.queue(Bytes::new(), len, true);
+        }
+        let mut out = Vec::with_capacity(len);
+        encode_frame(&mut out, opcode, payload);
+        self.queue(Bytes::from(out), len, true)
+    }
+
+    /// Encodes one frame held against this socket's server's memory budget
+    /// by itself, for as long as any queue holds it (a broadcast).
     pub(crate) fn encode(&self, opcode: u8, payload: &[u8]) -> Result<Bytes, WsSendError> {
         let mut charge = Charge::new(&self.notifier.stats);
         if !charge.grow_to(frame_len(payload.len()) as u64, self.shared.memory_limit) {
@@ -344,6 +429,13 @@ impl WebSocket {
 
     /// Queues an encoded frame: the one serialisation a broadcast shares.
     pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), WsSendError> {
+        let len = frame.len();
+        self.queue(frame, len, false)
+    }
+
+    /// Queues `frame` (`len` bytes; empty when it is refused unseen), the
+    /// socket's `own` or a broadcast's.
+    fn queue(&self, frame: Bytes, len: usize, own: bool) -> Result<(), WsSendError> {
         let shared = &*self.shared;
         let mut guard = shared.lock();
         if let Some(reason) = guard.reason() {
@@ -354,12 +446,11 @@ impl WebSocket {
             return Err(WsSendError::Closing);
         }
         // Compared with what is left, never added: no wraparound.
-        let fits =
-            |state: &WsState| frame.len() <= shared.budget_bytes.saturating_sub(state.queued_bytes);
+        let fits = |state: &WsState| len <= shared.budget_bytes.saturating_sub(state.queued_bytes);
         if !fits(state) {
             // A frame larger than the whole budget fits no queue, emptied or
             // not: dropping older frames cannot make room for it.
-            let never = frame.len() > shared.budget_bytes;
+            let never = len > shared.budget_bytes;
             match shared.backpressure {
                 WsBackpressure::Fail => return Err(WsSendError::Full),
                 WsBackpressure::DropOldest if never => return Err(WsSendError::Full),
@@ -368,7 +459,7 @@ impl WebSocket {
                     let keep = usize::from(state.mid_frame);
                     while state.queue.len() > keep && !fits(state) {
                         if let Some(old) = state.queue.remove(keep) {
-                            state.queued_bytes -= old.len();
+                            state.taken(old.bytes.len(), old.own);
                             crate::stats::Counters::incr(&self.notifier.stats.0.ws_dropped);
                         }
                     }
@@ -383,8 +474,11 @@ impl WebSocket {
                 }
             }
         }
-        state.queued_bytes += frame.len();
-        state.queue.push_back(frame);
+        if own && !state.hold_own(len, shared.memory_limit) {
+            return Err(WsSendError::Full);
+        }
+        state.queued_bytes += len;
+        state.queue.push_back(Queued { bytes: frame, own });
         self.wake(guard);
         Ok(())
     }

@@ -34,16 +34,30 @@ fn pulled(out: &Outgoing) -> usize {
 fn a_frame_goes_out_in_slices_of_the_room() {
     let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
     ws.send_binary(&[7; 100_000]).unwrap();
+    assert_eq!(held(&ws), 98 * 1024, "100,010 bytes, held in whole steps");
     let first = ws.shared().pull(65_536);
     assert_eq!(pulled(&first), 65_536);
     assert!(first.mid_frame);
     assert_eq!(ws.shared().lock().state.queued_bytes, 100_010 - 65_536);
+    assert_eq!(held(&ws), 35 * 1024, "what is still queued, and a step");
     let rest = ws.shared().pull(65_536);
     assert_eq!(pulled(&rest), 100_010 - 65_536);
     assert!(!rest.mid_frame);
-    assert_eq!(held(&ws), 100_010, "the slices still hold it");
-    drop((first, rest));
-    assert_eq!(held(&ws), 0, "written out: the charge is given back");
+    // Pulled into the connection's output, it is the output's to hold.
+    assert_eq!(held(&ws), 1024, "one spare step");
+    ws.shared().close(CloseReason::PeerClosed);
+    assert_eq!(held(&ws), 0, "closed: all given back");
+}
+
+#[test]
+fn an_echo_holds_one_step_not_a_charge_per_frame() {
+    let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+    for _ in 0..1000 {
+        ws.send_text("sixteen bytes!!!").unwrap();
+        ws.send_text("sixteen bytes!!!").unwrap();
+        assert_eq!(pulled(&ws.shared().pull(usize::MAX)), 36);
+        assert_eq!(held(&ws), 1024);
+    }
 }
 
 #[test]
@@ -155,5 +169,5 @@ fn a_send_the_memory_budget_cannot_hold_fails_full() {
     assert_eq!(ws.send_binary(&[0; 2_000]), Err(WsSendError::Full));
     let stats = &ws.notifier.stats.0;
     assert_eq!(stats.memory_refusals.load(Relaxed), 1);
-    assert_eq!(held(&ws), 9_004);
+    assert_eq!(held(&ws), 9 * 1024, "9,004 bytes in whole steps");
 }
