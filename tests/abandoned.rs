@@ -6,8 +6,6 @@
 
 mod util;
 
-use std::time::Duration;
-
 use tether::{CloseReason, Config};
 use util::*;
 
@@ -64,12 +62,16 @@ fn abandon_answers_a_client_still_waiting_503_and_keeps_the_connection() {
 
 #[test]
 fn abandon_after_the_client_left_is_quiet() {
-    let server = serve_workers(Config::default(), 1, |exchange| {
+    let (abandoned, worker_done) = std::sync::mpsc::channel();
+    let server = serve_workers(Config::default(), 1, move |exchange| {
         exchange.wait_closed(PATIENCE);
         exchange.abandon();
+        let _ = abandoned.send(());
     });
     leave_while_a_worker_holds_it(&server);
-    std::thread::sleep(Duration::from_millis(50));
+    worker_done
+        .recv_timeout(PATIENCE)
+        .expect("the worker abandoned it");
     let stats = server.stats();
     assert_eq!((stats.dropped, stats.undelivered), (0, 0), "{stats:?}");
     assert_quiet(&server);

@@ -6,20 +6,25 @@
 
 mod util;
 
-use std::time::Duration;
-
 use tether::{CloseReason, Config, Response};
 use util::*;
 
 fn a_late_worker_reply_to_connection_close_arrives_in_full_then_fin(over: Over) {
     let body = "x".repeat(100_000);
     let expected = body.clone();
+    let gate = Gate::default();
+    let worker_gate = gate.clone();
     let server = serve_workers_over(over, Config::default(), 1, move |exchange| {
-        std::thread::sleep(Duration::from_millis(200));
+        worker_gate.wait();
         exchange.respond(Response::text(200, body.clone())).unwrap();
     });
     let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /work HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    // The reply comes late: after the reactor has the whole request.
+    wait_for("the worker to hold it", || {
+        server.stats().pending_responses == 1
+    });
+    gate.open();
     let reply = client.read_reply(false);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), expected);

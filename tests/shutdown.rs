@@ -13,11 +13,14 @@ use util::*;
 #[test]
 fn owed_responses_finish_and_the_port_is_released() {
     let (tx, rx) = mpsc::channel();
+    let gate = Gate::default();
+    let worker_gate = gate.clone();
     let server = serve_workers(Config::default(), 2, move |exchange| {
-        std::thread::sleep(Duration::from_millis(200));
+        worker_gate.wait();
         let _ = tx.send(exchange.respond(Response::text(200, "finished")));
     });
     let addr = server.local_addr();
+    gate.pass(2);
     let mut busy = Client::connect(addr);
     busy.send(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
     let mut idle = Client::connect(addr);
@@ -31,7 +34,19 @@ fn owed_responses_finish_and_the_port_is_released() {
     });
 
     let stats = server.stats_handle();
+    // The owed response comes once the shutdown has begun: the idle
+    // connection is closed at its start.
+    let opener = std::thread::spawn({
+        let stats = stats.clone();
+        move || {
+            wait_for("the shutdown to begin", || {
+                stats.snapshot().closed.get(CloseReason::Shutdown) >= 1
+            });
+            gate.pass(1);
+        }
+    });
     server.shutdown();
+    opener.join().unwrap();
     let reply = busy.read_reply(false);
     assert_eq!(reply.text(), "finished", "the owed response was delivered");
     assert!(reply.closes());

@@ -390,8 +390,11 @@ fn a_large_response_over_tls_is_delivered_whole_to_a_slow_reader() {
     let mut tls = connect(server.local_addr(), &pki);
     tls.write_all(b"GET /large HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
-    // The worker's respond waits: the kernel cannot take 4 MiB unread.
-    std::thread::sleep(Duration::from_millis(200));
+    // The worker's respond waits: the kernel cannot take 4 MiB unread. Once
+    // the server's socket holds bytes the client has not acknowledged, the
+    // response is being written and cannot have been written whole.
+    let addr = server.local_addr();
+    wait_for("the response under way", || gate::unacked_bytes(addr) > 0);
     assert!(
         verdict.try_recv().is_err(),
         "delivered before the client read"

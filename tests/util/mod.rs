@@ -4,6 +4,7 @@
 
 pub mod attack;
 pub mod demo;
+pub mod gate;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod wire;
@@ -14,6 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use gate::Gate;
 use tether::{Action, Config, Exchange, Request, Response, Server, Stats};
 pub use wire::{Over, Wire};
 
