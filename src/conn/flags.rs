@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Bits that can hold in any [`Phase`](crate::connection::Phase).
+/// Bits that can hold in any [`Phase`](super::state::Phase).
 ///
 /// Neither `response_pending` nor `draining` is here: the first is the phase
 /// `Phase::AwaitingResponse`, the second the connection's `drain` field, so

@@ -4,14 +4,21 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `mod.rs` | [`Connection`], what the reactor lends it ([`Cx`]), the entry points (`on_event`, `on_update`, `drive`, `write_out`) and `close` |
-//! | `state.rs` | [`Phase`](state::Phase) with each phase's data, every transition, and the counters that follow them |
-//! | `io.rs` | the [`Transport`] trait, reads, writes, the output buffer, deliveries |
+//! | `mod.rs` | the entry points (`on_event`, `on_update`, `drive`, `write_out`), `close` and the peer's errors read as reasons |
+//! | `state.rs` | [`Connection`], [`Phase`] with each phase's data, every transition, and the counters that follow them |
+//! | `cx.rs` | [`Cx`], what the reactor lends a connection while it works |
+//! | `flags.rs` | [`Flags`], the bits that hold in any phase |
+//! | `transport.rs` | the [`Transport`] trait and [`Readiness`] |
+//! | `socket.rs` | [`Stream`], the plain-or-TLS transport the reactor's slab holds |
+//! | `tls.rs` | TLS as a transport (feature `tls`) |
+//! | `io.rs` | reads, writes, the output buffer and its charge, deliveries |
 //! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → respond |
+//! | `upload.rs` | a streamed request body fed into its pipe |
 //! | `stream.rs` | streaming responses |
 //! | `ws.rs` | WebSocket upgrade and session plumbing |
 //! | `lifecycle.rs` | lingering close, deadlines, shutdown |
 //! | `rate.rs` | a request body's rate, judged window by window |
+//! | `tests/` | the machine driven over a scripted transport, without sockets |
 //!
 //! # The state
 //!
