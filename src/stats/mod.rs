@@ -276,7 +276,7 @@ mod tests {
             memory_refusals,
             memory_share_refusals,
             // Labelled or histogram figures: the Prometheus encoder and the
-            // JSON write these themselves (tests/metrics.rs).
+            // JSON write these themselves (tests/it/metrics.rs).
             closed: _,
             connections: _,
             response_latency: _,

@@ -1,0 +1,81 @@
+//! `ping_timeout` blames the peer, so it is recorded only when the peer is
+//! silent: bytes of a large frame still arriving are proof of life, and a
+//! socket that we stopped decoding because the application holds its
+//! messages is not reset for pongs we never read.
+
+use crate::util;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use tether::{Action, CloseReason, Config, Message, Upgrade, WsEventKind};
+use util::ws::{frame, RawWs, BINARY, FIN, TEXT};
+
+fn quick_heartbeats() -> Config {
+    let mut config = Config::default();
+    // A silent peer is reset within ~2 s; the tests below run for 2x that.
+    config.ws_ping_interval = Duration::from_secs(1);
+    config.ws_pong_timeout = Duration::from_secs(1);
+    config
+}
+
+fn ws_server(config: Config) -> (tether::Server, tether::WsEvents) {
+    let server = util::serve(
+        config,
+        |_: &tether::Request| Action::Upgrade(Upgrade::new()),
+    );
+    let events = server.ws_events();
+    (server, events)
+}
+
+#[test]
+fn a_client_sending_one_large_frame_slowly_is_not_reset_as_ping_timeout() {
+    let (server, events) = ws_server(quick_heartbeats());
+    let mut client = RawWs::connect(server.local_addr(), "/ws");
+    let payload = vec![7u8; 400 * 1024];
+    let bytes = frame(FIN | BINARY, &payload, true);
+    // Four seconds for one frame, without reading (so without answering a
+    // ping): only its bytes say the client is alive.
+    let started = Instant::now();
+    for piece in bytes.chunks(bytes.len() / 40 + 1) {
+        client.stream.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    let event = loop {
+        let event = events.recv_timeout(util::PATIENCE).expect("an event");
+        if !matches!(event.kind, WsEventKind::Open(_)) {
+            break event;
+        }
+    };
+    match event.kind {
+        WsEventKind::Message(Message::Binary(data)) => assert_eq!(data.len(), payload.len()),
+        other => panic!("expected the message, got {other:?}"),
+    }
+    assert_eq!(server.stats().closed.get(CloseReason::PingTimeout), 0);
+}
+
+#[test]
+fn a_live_client_is_not_reset_while_the_application_holds_its_messages() {
+    let mut config = quick_heartbeats();
+    config.ws_max_inbound_messages = 1;
+    let (server, events) = ws_server(config);
+    let mut client = RawWs::connect(server.local_addr(), "/ws");
+    client.send(FIN | TEXT, b"one");
+    client.send(FIN | TEXT, b"two");
+    let mut held = Vec::new();
+    while held.len() < 2 {
+        held.push(events.recv_timeout(util::PATIENCE).expect("open, then one"));
+    }
+    assert!(matches!(&held[1].kind, WsEventKind::Message(Message::Text(t)) if t == "one"));
+    // The application sits on "one" for 4 s: the server decodes nothing of
+    // this client meanwhile (it could not see a pong), and must not blame it.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(server.stats().closed.get(CloseReason::PingTimeout), 0);
+    assert!(!held[1].socket.is_closed());
+    held.clear();
+    let two = events
+        .recv_timeout(util::PATIENCE)
+        .expect("the next message");
+    assert!(matches!(&two.kind, WsEventKind::Message(Message::Text(t)) if t == "two"));
+}
