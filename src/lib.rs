@@ -71,7 +71,7 @@ mod reactor;
 mod reason;
 mod router;
 mod server;
-#[cfg(feature = "signals")]
+#[cfg(all(feature = "signals", unix))]
 mod signals;
 mod socket;
 mod stats;

@@ -548,6 +548,14 @@ impl Drop for Reactor {
 
 /// `EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: the process or system is out of
 /// something accept needs; retrying at once would spin.
+#[cfg(unix)]
 fn is_descriptor_exhaustion(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(24 | 23 | 105 | 12))
+    use libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+    matches!(err.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
+}
+
+/// Elsewhere only what std names: out of memory.
+#[cfg(not(unix))]
+fn is_descriptor_exhaustion(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::OutOfMemory
 }

@@ -201,7 +201,8 @@ impl Builder {
     /// slab, sharing the port through `SO_REUSEPORT`: the kernel spreads new
     /// connections across them, so a service can use every core. Handles,
     /// exchanges, WebSocket events and stats work the same; limits such as
-    /// `max_connections` apply per reactor.
+    /// `max_connections` apply per reactor. Unix only: elsewhere binding
+    /// more than one reactor fails (`ErrorKind::Unsupported`).
     pub fn reactors(mut self, n: usize) -> Self {
         self.reactors = n.max(1);
         self
@@ -514,7 +515,8 @@ impl Server {
     /// ends the process at once with status 128 + the signal, as the
     /// default disposition would. This installs handlers for those two
     /// signals for the rest of the process's life; without this call tether
-    /// leaves signal dispositions alone. Feature `signals` (on by default).
+    /// leaves signal dispositions alone. Feature `signals` (on by default;
+    /// Unix only).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), tether::Error> {
@@ -523,7 +525,7 @@ impl Server {
     /// server.wait() // returns once a signal's graceful shutdown is done
     /// # }
     /// ```
-    #[cfg(feature = "signals")]
+    #[cfg(all(feature = "signals", unix))]
     pub fn shutdown_on_signals(&self) -> Result<(), Error> {
         let handle = self.handle();
         crate::signals::shutdown_on_signals(self.shutdown_signal(), move || handle.shutdown())

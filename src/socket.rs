@@ -1,4 +1,13 @@
 //! Socket options, set through socket2 on mio's sockets (no unsafe needed).
+//!
+//! # Platforms
+//!
+//! `TCP_USER_TIMEOUT` and `TCP_NOTSENT_LOWAT` are set on Linux and Android
+//! only (socket2 offers them nowhere else): elsewhere a vanished peer is
+//! found by keepalive alone, and a slow reader's kernel queue is bounded by
+//! its send buffer. `SO_REUSEPORT`, which several reactors share a port
+//! through, is Unix only: on other systems binding more than one reactor
+//! fails with [`io::ErrorKind::Unsupported`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,7 +36,7 @@ pub(crate) fn bind_listener(
     socket.set_reuse_address(true)?;
     if reuse_port {
         // Several reactors, one port: the kernel spreads connections.
-        socket.set_reuse_port(true)?;
+        share_port(&socket)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -52,6 +61,7 @@ fn set_connection_options(sock: &SockRef<'_>, config: &Config) {
             log::debug!("TCP keepalive failed: {err}");
         }
     }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Some(timeout) = config.tcp_user_timeout {
         if let Err(err) = sock.set_tcp_user_timeout(Some(timeout)) {
             log::debug!("TCP_USER_TIMEOUT failed: {err}");
@@ -59,14 +69,32 @@ fn set_connection_options(sock: &SockRef<'_>, config: &Config) {
     }
 }
 
+#[cfg(unix)]
+fn share_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(unix))]
+fn share_port(_: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "several reactors share a port through SO_REUSEPORT, which this system lacks",
+    ))
+}
+
 /// Keeps at most `bytes` unsent in the socket's kernel queue
 /// (`TCP_NOTSENT_LOWAT`). Set per connection once it carries bulk output:
 /// on the listener it would cost every small exchange a little.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn limit_unsent(stream: &TcpStream, bytes: u32) {
     if let Err(err) = SockRef::from(stream).set_tcp_notsent_lowat(bytes) {
         log::debug!("TCP_NOTSENT_LOWAT failed: {err}");
     }
 }
+
+/// Not offered on this system: the send buffer alone bounds the queue.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn limit_unsent(_: &TcpStream, _: u32) {}
 
 /// Makes the coming close send RST instead of FIN (`SO_LINGER` 0), for a
 /// connection that must not be held any longer.
@@ -81,6 +109,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn accepted_sockets_inherit_the_listeners_options() {
         let config = Config {
             keepalive: Some(crate::Keepalive {

@@ -359,7 +359,9 @@ pub struct Config {
     /// Default: `Some(Keepalive::default())` (see [`Keepalive`]).
     pub keepalive: Option<Keepalive>,
     /// `TCP_USER_TIMEOUT`: longest sent data may stay unacknowledged before
-    /// the kernel drops the connection; `None` leaves the OS default.
+    /// the kernel drops the connection; `None` leaves the OS default. Linux
+    /// and Android only; elsewhere not set (keepalive alone finds a peer
+    /// that vanished).
     ///
     /// Linux applies it to a receive window held shut as well: a client
     /// that is there and acknowledges the kernel's window probes, but reads
@@ -379,7 +381,7 @@ pub struct Config {
     /// grown to megabytes. Set on a connection once it carries bulk output
     /// (more than 64 KiB queued, or this much written over its life), so
     /// small keep-alive exchanges never pay for it. `None` leaves the OS
-    /// default (no limit).
+    /// default (no limit). Linux and Android only; elsewhere not set.
     ///
     /// Default: `Some(128 KiB)`.
     pub tcp_notsent_lowat: Option<u32>,
