@@ -23,10 +23,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use tether::sse;
+use tether::stats::PROMETHEUS_CONTENT_TYPE;
+use tether::ws::{Message, Upgrade, WsEventKind, WsEvents, WsGroup};
 use tether::{
-    sse_head, sse_options, Action, ConnectionId, Exchange, Handoff, Message, Request, Response,
-    Router, Server, SseEvent, StreamSender, Upgrade, WsEventKind, WsEvents, WsGroup,
-    DEFAULT_SSE_HEARTBEAT, PROMETHEUS_CONTENT_TYPE,
+    Action, ConnectionId, Exchange, Handoff, Request, Response, Router, Server, StreamSender,
 };
 
 const POLL_WAIT: Duration = Duration::from_secs(30);
@@ -112,7 +113,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .header_str("last-event-id")
             .and_then(|id| id.parse().ok())
             .unwrap_or(0);
-        if let Ok(sender) = exchange.stream_with(sse_head(), sse_options(DEFAULT_SSE_HEARTBEAT)) {
+        if let Ok(sender) = exchange.stream_with(sse::head(), sse::options(sse::DEFAULT_HEARTBEAT))
+        {
             let _ = tickers.send((sender, after + 1));
         }
     });
@@ -239,7 +241,7 @@ fn run_ticks(inbox: mpsc::Receiver<(StreamSender, u64)>) {
         }
         subscribers.retain_mut(|(sender, next)| {
             let id = next.to_string();
-            let event = SseEvent::new(&id).event("tick").id(&id).encode();
+            let event = sse::Event::new(&id).event("tick").id(&id).encode();
             match sender.try_send(event) {
                 Ok(()) => {
                     *next += 1;

@@ -11,9 +11,9 @@ use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::ws::Upgrade;
 
-/// The name of the hand-off queue that [`Action::Handoff`] and
+/// The name of the hand-off queue that [`Action::handoff`] and
 /// [`Handoff::new`] use, served by [`Server::workers`](crate::Server::workers).
-pub const DEFAULT_QUEUE: &str = "default";
+pub(crate) const DEFAULT_QUEUE: &str = "default";
 
 /// What the handler does with a request.
 #[derive(Debug)]
@@ -22,22 +22,32 @@ pub enum Action {
     /// Answer now, on the reactor thread: the fast path, no thread hop. Keep
     /// this for work that never blocks.
     Respond(Response),
-    /// Hand the request to a worker of the [default queue](DEFAULT_QUEUE)
-    /// as an [`Exchange`](crate::Exchange), through
-    /// [`Server::exchanges`](crate::Server::exchanges) or
-    /// [`Server::workers`](crate::Server::workers). The connection is then
-    /// `response_pending` until the worker responds. Short for
-    /// `Action::HandoffWith(Handoff::new())`.
-    Handoff,
-    /// Hand the request to a worker of a named queue, with a value of the
-    /// handler's and a response deadline of its own; see [`Handoff`].
-    HandoffWith(Handoff),
+    /// Hand the request to a worker as an [`Exchange`](crate::Exchange): of
+    /// the queue the [`Handoff`] names, with its value and deadline (see
+    /// [`Action::handoff`] for the default queue, as is). The worker takes
+    /// it through [`Server::exchanges`](crate::Server::exchanges) or
+    /// [`Server::workers`](crate::Server::workers); the connection is then
+    /// `response_pending` until the worker responds.
+    Handoff(Handoff),
     /// Upgrade to WebSocket (a `GET` with `Upgrade: websocket`): the reactor
     /// completes the handshake, or answers `400`/`426` if the request is not
     /// a valid upgrade. The socket's events arrive on
     /// [`Server::ws_events`](crate::Server::ws_events), or on the stream the
     /// [`Upgrade`] names.
     Upgrade(Upgrade),
+}
+
+impl Action {
+    /// Hands the request to a worker of the [default
+    /// queue](Handoff::DEFAULT_QUEUE): `Action::Handoff(Handoff::new())`.
+    ///
+    /// ```
+    /// let handler = |_req: &tether::Request| tether::Action::handoff();
+    /// # let _ = handler;
+    /// ```
+    pub fn handoff() -> Action {
+        Action::Handoff(Handoff::new())
+    }
 }
 
 impl From<Response> for Action {
@@ -48,7 +58,7 @@ impl From<Response> for Action {
 
 impl From<Handoff> for Action {
     fn from(handoff: Handoff) -> Self {
-        Action::HandoffWith(handoff)
+        Action::Handoff(handoff)
     }
 }
 
@@ -86,6 +96,10 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// The name of the hand-off queue that [`Action::handoff`] and
+    /// [`Handoff::new`] use, served by [`Server::workers`](crate::Server::workers).
+    pub const DEFAULT_QUEUE: &'static str = DEFAULT_QUEUE;
+
     /// To the default queue, with no value and the configured deadline.
     pub fn new() -> Self {
         Handoff::to(DEFAULT_QUEUE)

@@ -18,9 +18,13 @@ pub struct HeadParser {
 impl HeadParser {
     /// The head's length once complete; the status code of a refusal.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<usize>, u16> {
-        crate::proto::parse::parse_head(buf, crate::config::DEFAULT_MAX_HEADERS, &mut self.request)
-            .map(|head| head.map(|(len, _)| len))
-            .map_err(|reject| reject.status)
+        crate::proto::parse::parse_head(
+            buf,
+            crate::config::Config::DEFAULT_MAX_HEADERS,
+            &mut self.request,
+        )
+        .map(|head| head.map(|(len, _)| len))
+        .map_err(|reject| reject.status)
     }
 }
 

@@ -74,7 +74,7 @@ mod server;
 #[cfg(all(feature = "signals", unix))]
 mod signals;
 mod socket;
-mod stats;
+pub mod stats;
 mod stream_options;
 mod time;
 mod timer;
@@ -85,25 +85,15 @@ mod tls_api;
 pub mod ws;
 
 pub use bytes::Bytes;
-pub use config::{
-    Config, HalfClosePolicy, Keepalive, WsBackpressure, DEFAULT_ACCEPT_BACKOFF, DEFAULT_BACKLOG,
-    DEFAULT_BODY_TIMEOUT, DEFAULT_HANDOFF_QUEUE, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HEAD_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_LINGER_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADERS,
-    DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MEMORY_BUDGET_BYTES,
-    DEFAULT_MIN_BODY_RATE, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_STREAM_BUDGET_BYTES, DEFAULT_WRITE_STALL_TIMEOUT, DEFAULT_WS_MAX_INBOUND_MESSAGES,
-    DEFAULT_WS_MAX_MESSAGE_BYTES, DEFAULT_WS_MAX_PENDING_EVENTS, DEFAULT_WS_PING_INTERVAL,
-    DEFAULT_WS_PONG_TIMEOUT, DEFAULT_WS_SEND_BUDGET_BYTES, MAX_HEADERS_LIMIT,
-};
+pub use config::{Config, HalfClosePolicy, Keepalive};
 pub use error::Error;
 pub use handle::delivery::Delivery;
 pub use handle::exchange::{Exchange, Exchanges};
 pub use handle::link::Undelivered;
 pub use handle::shutdown::ShutdownSignal;
 pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
-pub use handle::upload::{BodyReader, UPLOAD_PIPE_BYTES};
-pub use handler::{Action, Handoff, DEFAULT_QUEUE};
+pub use handle::upload::BodyReader;
+pub use handler::{Action, Handoff};
 pub use id::ConnectionId;
 pub use pool::Pool;
 #[cfg(feature = "http")]
@@ -111,18 +101,13 @@ pub use proto::http_interop::FromHttpError;
 pub use proto::multipart::Multipart;
 pub use proto::request::{Request, Version};
 pub use proto::response::{IntoBytes, InvalidHeader, InvalidStatus, Response};
-pub use proto::sse::{sse_comment, sse_head, sse_options, SseEvent, DEFAULT_SSE_HEARTBEAT};
 pub use reason::CloseReason;
 pub use router::Router;
 pub use server::{Builder, Server, ServerHandle};
-#[cfg(feature = "prometheus")]
-pub use stats::PROMETHEUS_CONTENT_TYPE;
-pub use stats::{
-    ByState, Closed, ConnectionState, Latency, Metric, MetricKind, QueueStats, ReactorStats, Stats,
-    StatsHandle,
-};
 pub use stream_options::{Backlog, Heartbeat, StreamOptions};
-pub use ws::{
-    Message, Upgrade, WebSocket, WsEvent, WsEventKind, WsEvents, WsGroup, WsSendError,
-    DEFAULT_WS_STREAM,
-};
+
+/// Server-sent events: the `text/event-stream` format, and a stream's
+/// head and options for it.
+pub mod sse {
+    pub use crate::proto::sse::{comment, head, options, Event, DEFAULT_HEARTBEAT};
+}

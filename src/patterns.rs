@@ -150,8 +150,8 @@
 //!
 //! # Server-Sent Events, resumable
 //!
-//! A worker opens the stream with [`sse_head`](crate::sse_head) and
-//! [`sse_options`](crate::sse_options) (heartbeats keep proxies from
+//! A worker opens the stream with [`sse::head`](crate::sse::head) and
+//! [`sse::options`](crate::sse::options) (heartbeats keep proxies from
 //! closing it). It then gives the [`StreamSender`](crate::StreamSender) to
 //! a producer and returns: the stream needs no thread of its own. Number
 //! the events, and a client that reconnects sends `Last-Event-ID`: start
@@ -160,7 +160,8 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::io::{BufRead, BufReader, Write};
-//! use tether::{sse_head, sse_options, Server, SseEvent, DEFAULT_SSE_HEARTBEAT};
+//! use tether::Server;
+//! use tether::sse;
 //!
 //! let server = Server::builder().bind("127.0.0.1:0")?;
 //! server.workers(1, |exchange| {
@@ -169,13 +170,13 @@
 //!         .header_str("last-event-id")
 //!         .and_then(|id| id.parse().ok())
 //!         .unwrap_or(0);
-//!     let Ok(mut events) = exchange.stream_with(sse_head(), sse_options(DEFAULT_SSE_HEARTBEAT)) else {
+//!     let Ok(mut events) = exchange.stream_with(sse::head(), sse::options(sse::DEFAULT_HEARTBEAT)) else {
 //!         return; // the client already left
 //!     };
 //!     std::thread::spawn(move || {
 //!         for n in last_seen + 1.. {
 //!             let id = n.to_string();
-//!             let event = SseEvent::new(&format!("tick {n}")).event("tick").id(&id).encode();
+//!             let event = sse::Event::new(&format!("tick {n}")).event("tick").id(&id).encode();
 //!             if events.send(event).is_err() {
 //!                 return; // the client left: stop producing
 //!             }
@@ -199,14 +200,15 @@
 //!
 //! Authenticate in the route, before the handshake. Refuse with a
 //! response, or accept with the user attached
-//! ([`Upgrade::with`](crate::Upgrade::with)). Every event's socket then
-//! carries the user ([`WebSocket::value`](crate::WebSocket::value)), so the
+//! ([`Upgrade::with`](crate::ws::Upgrade::with)). Every event's socket then
+//! carries the user ([`WebSocket::value`](crate::ws::WebSocket::value)), so the
 //! application keeps no map from connections to users. Give the route its
 //! own event stream if other sockets are handled elsewhere.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use tether::{Action, Request, Response, Router, Server, Upgrade, WsEventKind};
+//! use tether::{Action, Request, Response, Router, Server};
+//! use tether::ws::{Upgrade, WsEventKind};
 //!
 //! struct User(String);
 //!
@@ -225,7 +227,7 @@
 //! std::thread::spawn(move || {
 //!     while let Some(event) = chat.recv() {
 //!         let user = event.socket.value::<User>().map_or("?", |u| u.0.as_str());
-//!         if let WsEventKind::Message(tether::Message::Text(text)) = &event.kind {
+//!         if let WsEventKind::Message(tether::ws::Message::Text(text)) = &event.kind {
 //!             let _ = event.socket.send_text(&format!("{user}: {text}"));
 //!         }
 //!     }
@@ -266,16 +268,17 @@
 //!
 //! # Metrics
 //!
-//! Serve [`Stats::to_prometheus`](crate::Stats::to_prometheus) (feature
+//! Serve [`Stats::to_prometheus`](crate::stats::Stats::to_prometheus) (feature
 //! `prometheus`, on by default) from a route. It has every counter and
 //! gauge, closes labelled by reason, each queue's depth, each reactor's
 //! connections, and three latency histograms. Take the
-//! [`StatsHandle`](crate::StatsHandle) from the builder, so that the route
+//! [`StatsHandle`](crate::stats::StatsHandle) from the builder, so that the route
 //! can read the server it belongs to.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use tether::{Request, Response, Router, Server, PROMETHEUS_CONTENT_TYPE};
+//! use tether::{Request, Response, Router, Server};
+//! use tether::stats::PROMETHEUS_CONTENT_TYPE;
 //!
 //! let builder = Server::builder();
 //! let stats = builder.stats_handle();

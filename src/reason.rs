@@ -5,7 +5,7 @@ use std::io;
 
 /// Why a connection ended. Every closed connection records exactly one.
 ///
-/// The names are stable: they appear in [`Stats`](crate::Stats) and in the
+/// The names are stable: they appear in [`Stats`](crate::stats::Stats) and in the
 /// demo's `/stats` JSON as `closed.<name>` (see [`CloseReason::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -62,7 +62,7 @@ pub enum CloseReason {
     /// 1002, 1007 or 1009.
     ProtocolError,
     /// A WebSocket's outgoing queue overflowed under
-    /// [`WsBackpressure::Close`](crate::WsBackpressure::Close).
+    /// [`WsBackpressure::Close`](crate::ws::WsBackpressure::Close).
     SlowConsumer,
     /// A streaming response's producer dropped its sender without finishing;
     /// the body was cut short (no final chunk) so the client can tell.
@@ -101,7 +101,7 @@ impl CloseReason {
     /// Number of variants; the size of per-reason counter arrays.
     pub(crate) const COUNT: usize = 25;
 
-    /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::Stats)).
+    /// Every reason, in a fixed order (the order of the counters in [`Stats`](crate::stats::Stats)).
     pub const ALL: [CloseReason; Self::COUNT] = [
         CloseReason::PeerClosed,
         CloseReason::PeerReset,

@@ -27,7 +27,7 @@ struct PathRoutes {
 /// Maps method + path pattern to what answers: a closure that runs on the
 /// reactor thread (so it must not block) and returns an [`Action`] —
 /// answer inline, [hand off](crate::Handoff) to a named queue with a value
-/// and a deadline, or [upgrade](crate::Upgrade).
+/// and a deadline, or [upgrade](crate::ws::Upgrade).
 ///
 /// - Patterns are [`matchit`]'s: `/users/{id}` captures one segment,
 ///   `/files/{*rest}` the rest of the path. Captures are percent-decoded

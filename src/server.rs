@@ -37,7 +37,7 @@ use crate::ws::DEFAULT_WS_STREAM;
 ///     .handler(move |req: &tether::Request| match req.path() {
 ///         "/hello" => Action::Respond(Response::text(200, "Hello, World!")),
 ///         "/stats" => Action::Respond(Response::text(200, stats.snapshot().to_json())),
-///         _ => Action::Handoff,
+///         _ => Action::handoff(),
 ///     })
 ///     .bind("127.0.0.1:0")?;
 /// assert_ne!(server.local_addr().port(), 0);
@@ -175,7 +175,7 @@ impl Builder {
     /// Declares the hand-off queue `name`, holding at most `bound`
     /// exchanges no worker has taken (past it, `503`). Each queue has
     /// workers of its own ([`Server::pool`]), so slow long polls cannot
-    /// starve quick jobs. The [default queue](DEFAULT_QUEUE) always exists,
+    /// starve quick jobs. The [default queue](crate::Handoff::DEFAULT_QUEUE) always exists,
     /// bounded by [`Config::handoff_queue`] unless declared here.
     pub fn queue(mut self, name: impl Into<Cow<'static, str>>, bound: usize) -> Self {
         outlets::declare(&mut self.queues, name.into(), Some(bound.max(1)));
@@ -183,7 +183,7 @@ impl Builder {
     }
 
     /// Declares the WebSocket event stream `name`, for sockets whose
-    /// [`Upgrade::events`](crate::Upgrade::events) names it; read it with
+    /// [`Upgrade::events`](crate::ws::Upgrade::events) names it; read it with
     /// [`Server::ws_events_from`]. The [default
     /// stream](crate::ws::DEFAULT_WS_STREAM) always exists.
     pub fn ws_stream(mut self, name: impl Into<Cow<'static, str>>) -> Self {
@@ -220,7 +220,7 @@ impl Builder {
             .ok_or(Error::InvalidConfig("address resolved to nothing"))?;
         let count = self.reactors;
         let make_handler: HandlerFactory = self.handler.unwrap_or_else(|| {
-            Arc::new(|_| Box::new(|_: &mut Request| Action::Handoff) as Handler)
+            Arc::new(|_| Box::new(|_: &mut Request| Action::handoff()) as Handler)
         });
         let queues =
             outlets::with_default(DEFAULT_QUEUE, Some(self.config.handoff_queue), self.queues);
@@ -390,7 +390,7 @@ impl Server {
         self.stats.clone()
     }
 
-    /// The [default](DEFAULT_QUEUE) queue of handed-off exchanges, for
+    /// The [default](crate::Handoff::DEFAULT_QUEUE) queue of handed-off exchanges, for
     /// worker threads of your own.
     pub fn exchanges(&self) -> Exchanges {
         self.queues[0].1.clone()
@@ -410,7 +410,7 @@ impl Server {
         self.ws_streams[0].1.clone()
     }
 
-    /// The events of the sockets whose [`Upgrade`](crate::Upgrade) named
+    /// The events of the sockets whose [`Upgrade`](crate::ws::Upgrade) named
     /// the stream `name`, declared with [`Builder::ws_stream`].
     pub fn ws_events_from(&self, name: &str) -> Option<WsEvents> {
         self.ws_streams
@@ -456,7 +456,7 @@ impl Server {
     }
 
     /// Starts `n` worker threads that take exchanges from the [default
-    /// queue](DEFAULT_QUEUE) and call `work` with each; see [`Pool::workers`].
+    /// queue](crate::Handoff::DEFAULT_QUEUE) and call `work` with each; see [`Pool::workers`].
     pub fn workers<F>(&self, n: usize, work: F)
     where
         F: Fn(Exchange) + Send + Sync + 'static,

@@ -29,7 +29,7 @@ impl Builder {
     /// Serves HTTPS (and WSS) with `config` on `addr` as well, while the
     /// address given to [`bind`](Builder::bind) stays plain HTTP (feature
     /// `tls`). Both are served by the same reactors, handlers and routes,
-    /// and counted in the same [`Stats`](crate::Stats); port 0 picks a port
+    /// and counted in the same [`Stats`](crate::stats::Stats); port 0 picks a port
     /// ([`Server::tls_addr`] says which). Otherwise as [`tls`](Builder::tls).
     ///
     /// ```

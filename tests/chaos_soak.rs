@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use tether::{Action, Config, Exchange, Request, Response, Upgrade, WsEventKind};
+use tether::ws::{Upgrade, WsEventKind};
+use tether::{Action, Config, Exchange, Request, Response};
 use util::ws::{frame, RawWs, FIN, TEXT};
 use util::{wait_for, Rng};
 
@@ -337,7 +338,7 @@ fn chaos_leaves_nothing_behind_and_loses_nothing() {
     let server = util::serve(config, |req: &Request| match req.path() {
         "/hello" => Action::Respond(Response::text(200, "hello")),
         "/ws" => Action::Upgrade(Upgrade::new()),
-        _ => Action::Handoff,
+        _ => Action::handoff(),
     });
     let ledger = Arc::new(Ledger::default());
     let broker = Arc::new(Broker::default());
@@ -354,8 +355,8 @@ fn chaos_leaves_nothing_behind_and_loses_nothing() {
         while let Some(event) = events.recv() {
             if let WsEventKind::Message(message) = &event.kind {
                 let _ = match message {
-                    tether::Message::Text(text) => event.socket.send_text(text),
-                    tether::Message::Binary(data) => event.socket.send_binary(data),
+                    tether::ws::Message::Text(text) => event.socket.send_text(text),
+                    tether::ws::Message::Binary(data) => event.socket.send_binary(data),
                 };
             }
         }

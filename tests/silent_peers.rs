@@ -20,7 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tether::{Action, CloseReason, Config, Keepalive, Request, Response, Upgrade, WsEventKind};
+use tether::ws::{Upgrade, WsEventKind};
+use tether::{Action, CloseReason, Config, Keepalive, Request, Response};
 use util::wait_for;
 
 /// The client: four connections of four kinds, then it stays silent.
@@ -191,7 +192,7 @@ fn vanished_clients_end_with_reasons_that_say_so() {
         .handler(|req: &Request| match req.path() {
             "/hello" => Action::Respond(Response::text(200, "Hello")),
             "/ws" => Action::Upgrade(Upgrade::new()),
-            _ => Action::Handoff,
+            _ => Action::handoff(),
         })
         .bind(format!("10.213.{n}.1:0"))
         .expect("bind on the veth address");

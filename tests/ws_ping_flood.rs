@@ -7,7 +7,8 @@ mod util;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use tether::{Action, Config, Upgrade};
+use tether::ws::Upgrade;
+use tether::{Action, Config};
 use util::ws::{frame, RawWs, FIN, PING};
 use util::Client;
 

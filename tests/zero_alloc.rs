@@ -137,7 +137,7 @@ fn keep_alive_requests_handed_to_workers_allocate_almost_nothing_after_warm_up()
     for detached in [false, true] {
         let server = serve(Config::default(), |_| {
             COUNT_THIS_THREAD.with(|c| c.set(true));
-            Action::Handoff
+            Action::handoff()
         });
         server.workers(2, move |exchange: Exchange| {
             COUNT_THIS_THREAD.with(|c| c.set(true));

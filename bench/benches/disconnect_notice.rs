@@ -69,7 +69,7 @@ fn main() {
     let (tx, woken) = mpsc::channel();
     let server = Server::builder()
         .config(Config::default())
-        .handler(|_: &tether::Request| Action::Handoff)
+        .handler(|_: &tether::Request| Action::handoff())
         .bind("127.0.0.1:0")
         .unwrap();
     server.workers(1, move |exchange: Exchange| {

@@ -27,7 +27,7 @@ fn thread_cpu(prefix: &str) -> Duration {
 fn server(config: Config) -> Server {
     Server::builder()
         .config(config)
-        .handler(|_: &tether::Request| Action::Handoff)
+        .handler(|_: &tether::Request| Action::handoff())
         .bind("127.0.0.1:0")
         .unwrap()
 }

@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tether::{Action, Config, Message, Server, Upgrade, WsEventKind, WsGroup};
+use tether::ws::{Message, Upgrade, WsEventKind, WsGroup};
+use tether::{Action, Config, Server};
 
 #[path = "common/mod.rs"]
 mod common;

@@ -68,10 +68,11 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tether::sse;
+use tether::stats::{StatsHandle, PROMETHEUS_CONTENT_TYPE};
+use tether::ws::Upgrade;
 use tether::{
-    sse_head, sse_options, Action, Backlog, Exchange, Handoff, Multipart, Request, Response,
-    Router, Server, StatsHandle, StreamOptions, Upgrade, DEFAULT_SSE_HEARTBEAT,
-    PROMETHEUS_CONTENT_TYPE,
+    Action, Backlog, Exchange, Handoff, Multipart, Request, Response, Router, Server, StreamOptions,
 };
 
 /// The page at `/`: plain HTML, CSS and JavaScript, no build step.
@@ -132,7 +133,7 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
                 .with_header("Cache-Control", "no-store")
                 .with_body(metrics.snapshot().to_prometheus())
         })
-        .get("/work", |_: &Request| Action::Handoff)
+        .get("/work", |_: &Request| Action::handoff())
         // Streams and publishes only hand the exchange on: a pool of their
         // own, so a client holding the /work workers cannot hold them up.
         .get("/mjpeg", |_: &Request| Handoff::to(HANDOVERS))
@@ -179,14 +180,15 @@ fn work(exchange: Exchange, hand: &Hand) {
             }
         }
         "/events" => {
-            if let Ok(sender) = exchange.stream_with(sse_head(), sse_options(DEFAULT_SSE_HEARTBEAT))
+            if let Ok(sender) =
+                exchange.stream_with(sse::head(), sse::options(sse::DEFAULT_HEARTBEAT))
             {
                 let _ = hand.streams.send(streams::Job::Events { sender });
             }
         }
         "/stats/stream" => {
-            let options = sse_options(DEFAULT_SSE_HEARTBEAT).backlog(Backlog::KeepNewest);
-            if let Ok(sender) = exchange.stream_with(sse_head(), options) {
+            let options = sse::options(sse::DEFAULT_HEARTBEAT).backlog(Backlog::KeepNewest);
+            if let Ok(sender) = exchange.stream_with(sse::head(), options) {
                 let _ = hand.streams.send(streams::Job::Stats { sender });
             }
         }

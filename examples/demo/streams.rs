@@ -5,7 +5,8 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use tether::{Multipart, SseEvent, StreamSender, TrySendError};
+use tether::sse;
+use tether::{Multipart, StreamSender, TrySendError};
 
 use crate::frames::FrameSource;
 
@@ -79,7 +80,7 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
             Ok(Job::Stats { sender }) => {
                 // The first reading at once, not a second later.
                 let mut sender = sender;
-                let event = SseEvent::new(&stats_json()).event("stats").encode();
+                let event = sse::Event::new(&stats_json()).event("stats").encode();
                 if sender.try_send(event).is_ok() {
                     if dashboards.is_empty() {
                         stats_due = Instant::now() + STATS_EVERY;
@@ -96,7 +97,7 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
             stats_due = now + STATS_EVERY;
             // KeepNewest: a slow dashboard only ever waits for the newest
             // reading.
-            let event = tether::Bytes::from(SseEvent::new(&stats_json()).event("stats").encode());
+            let event = tether::Bytes::from(sse::Event::new(&stats_json()).event("stats").encode());
             dashboards.retain_mut(|sender| match sender.try_send(event.clone()) {
                 Ok(()) | Err(TrySendError::Full(_)) => true,
                 Err(TrySendError::Closed(reason)) => {
@@ -135,7 +136,7 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
             }
             sub.due += Duration::from_secs(1);
             let id = sub.next_tick.to_string();
-            let event = SseEvent::new(&id).event("tick").id(&id).encode();
+            let event = sse::Event::new(&id).event("tick").id(&id).encode();
             match sub.sender.try_send(event) {
                 Ok(()) => {
                     sub.next_tick += 1;

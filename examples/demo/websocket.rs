@@ -1,7 +1,7 @@
 //! The demo's WebSockets: `/ws` echoes, `/ws/chat` broadcasts. One thread
 //! takes every socket's events in order; sends never block it.
 
-use tether::{Message, WebSocket, WsEventKind, WsEvents, WsGroup, WsSendError};
+use tether::ws::{Message, WebSocket, WsEventKind, WsEvents, WsGroup, WsSendError};
 
 pub fn run(events: WsEvents) {
     let chat = WsGroup::new();

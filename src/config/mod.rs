@@ -4,64 +4,68 @@ use std::time::Duration;
 
 mod settings;
 
-/// Default for [`Config::backlog`].
-pub const DEFAULT_BACKLOG: i32 = 1024;
-/// Default for [`Config::max_connections`].
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
-/// Default for [`Config::max_head_bytes`].
-pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Default for [`Config::max_headers`].
-pub const DEFAULT_MAX_HEADERS: usize = 64;
-/// Hard upper bound on [`Config::max_headers`].
-pub const MAX_HEADERS_LIMIT: usize = 256;
-/// Default for [`Config::max_upload_bytes`]: 1 GiB.
-pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
-/// Default for [`Config::max_body_bytes`].
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Default for [`Config::max_buffered_bytes`].
-pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024;
-/// Default for [`Config::stream_budget_bytes`].
-pub const DEFAULT_STREAM_BUDGET_BYTES: usize = 256 * 1024;
-/// Default for [`Config::ws_ping_interval`].
-pub const DEFAULT_WS_PING_INTERVAL: Duration = Duration::from_secs(30);
-/// Default for [`Config::ws_pong_timeout`].
-pub const DEFAULT_WS_PONG_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default for [`Config::ws_max_message_bytes`] and [`Config::ws_max_frame_bytes`].
-pub const DEFAULT_WS_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
-/// Default for [`Config::ws_send_budget_bytes`].
-pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
-/// Default for [`Config::ws_max_inbound_messages`].
-pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
-/// Default for [`Config::ws_max_pending_events`].
-pub const DEFAULT_WS_MAX_PENDING_EVENTS: usize = 4096;
-/// Default for [`Config::tcp_notsent_lowat`]: 128 KiB. Not exported: the
-/// root stays small, and `Config::default()` carries it.
+/// Default for [`Config::tcp_notsent_lowat`]: 128 KiB. Private:
+/// `Config::default()` carries it.
 const TCP_NOTSENT_LOWAT: u32 = 128 * 1024;
-/// Default for [`Config::memory_budget_bytes`]: 256 MiB.
-pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
-/// Default for [`Config::handoff_queue`].
-pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
-/// Default for [`Config::head_timeout`].
-pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default for [`Config::handshake_timeout`]: as long as `head_timeout`'s
-/// default, so by default the handshake has the head's time.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default for [`Config::body_timeout`].
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default for [`Config::min_body_rate`], in bytes per second.
-pub const DEFAULT_MIN_BODY_RATE: u64 = 1024;
-/// Default for [`Config::idle_timeout`].
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default for [`Config::response_timeout`].
-pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default for [`Config::write_stall_timeout`].
-pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default for [`Config::linger_timeout`].
-pub const DEFAULT_LINGER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Default for [`Config::shutdown_timeout`].
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default for [`Config::accept_backoff`].
-pub const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The defaults, each named after its field.
+impl Config {
+    /// Default for [`Config::backlog`].
+    pub const DEFAULT_BACKLOG: i32 = 1024;
+    /// Default for [`Config::max_connections`].
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// Default for [`Config::max_head_bytes`].
+    pub const DEFAULT_MAX_HEAD_BYTES: usize = 16 * 1024;
+    /// Default for [`Config::max_headers`].
+    pub const DEFAULT_MAX_HEADERS: usize = 64;
+    /// Hard upper bound on [`Config::max_headers`].
+    pub const MAX_HEADERS_LIMIT: usize = 256;
+    /// Default for [`Config::max_upload_bytes`]: 1 GiB.
+    pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
+    /// Default for [`Config::max_body_bytes`].
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Default for [`Config::max_buffered_bytes`].
+    pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024;
+    /// Default for [`Config::stream_budget_bytes`].
+    pub const DEFAULT_STREAM_BUDGET_BYTES: usize = 256 * 1024;
+    /// Default for [`Config::ws_ping_interval`].
+    pub const DEFAULT_WS_PING_INTERVAL: Duration = Duration::from_secs(30);
+    /// Default for [`Config::ws_pong_timeout`].
+    pub const DEFAULT_WS_PONG_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Config::ws_max_message_bytes`] and [`Config::ws_max_frame_bytes`].
+    pub const DEFAULT_WS_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+    /// Default for [`Config::ws_send_budget_bytes`].
+    pub const DEFAULT_WS_SEND_BUDGET_BYTES: usize = 1024 * 1024;
+    /// Default for [`Config::ws_max_inbound_messages`].
+    pub const DEFAULT_WS_MAX_INBOUND_MESSAGES: usize = 64;
+    /// Default for [`Config::ws_max_pending_events`].
+    pub const DEFAULT_WS_MAX_PENDING_EVENTS: usize = 4096;
+    /// Default for [`Config::memory_budget_bytes`]: 256 MiB.
+    pub const DEFAULT_MEMORY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+    /// Default for [`Config::handoff_queue`].
+    pub const DEFAULT_HANDOFF_QUEUE: usize = 1024;
+    /// Default for [`Config::head_timeout`].
+    pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Config::handshake_timeout`]: as long as `head_timeout`'s
+    /// default, so by default the handshake has the head's time.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Config::body_timeout`].
+    pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default for [`Config::min_body_rate`], in bytes per second.
+    pub const DEFAULT_MIN_BODY_RATE: u64 = 1024;
+    /// Default for [`Config::idle_timeout`].
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default for [`Config::response_timeout`].
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default for [`Config::write_stall_timeout`].
+    pub const DEFAULT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default for [`Config::linger_timeout`].
+    pub const DEFAULT_LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+    /// Default for [`Config::shutdown_timeout`].
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default for [`Config::accept_backoff`].
+    pub const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+}
 
 /// What to do when a client shuts down its write side (sends FIN) while the
 /// connection is still open.
@@ -93,7 +97,7 @@ pub enum HalfClosePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum WsBackpressure {
-    /// The send fails with [`WsSendError::Full`](crate::WsSendError::Full); nothing queued is lost.
+    /// The send fails with [`WsSendError::Full`](crate::ws::WsSendError::Full); nothing queued is lost.
     #[default]
     Fail,
     /// The oldest queued messages not yet being written are dropped to make
@@ -148,57 +152,57 @@ impl Default for Keepalive {
 pub struct Config {
     /// Listen backlog passed to `listen(2)`.
     ///
-    /// Default: [`DEFAULT_BACKLOG`].
+    /// Default: [`DEFAULT_BACKLOG`](Config::DEFAULT_BACKLOG).
     pub backlog: i32,
     /// Most connections open at once, per reactor. At the limit a reactor stops accepting
     /// (new clients wait in the kernel's backlog) until a connection closes;
     /// accepted connections are never refused half-way.
     ///
-    /// Default: [`DEFAULT_MAX_CONNECTIONS`].
+    /// Default: [`DEFAULT_MAX_CONNECTIONS`](Config::DEFAULT_MAX_CONNECTIONS).
     pub max_connections: usize,
     /// Most bytes in a request head (request line and headers). Past it: `431`.
     ///
-    /// Default: [`DEFAULT_MAX_HEAD_BYTES`].
+    /// Default: [`DEFAULT_MAX_HEAD_BYTES`](Config::DEFAULT_MAX_HEAD_BYTES).
     pub max_head_bytes: usize,
-    /// Most header fields in a request (at most [`MAX_HEADERS_LIMIT`]). Past it: `431`.
+    /// Most header fields in a request (at most [`MAX_HEADERS_LIMIT`](Config::MAX_HEADERS_LIMIT)). Past it: `431`.
     ///
-    /// Default: [`DEFAULT_MAX_HEADERS`].
+    /// Default: [`DEFAULT_MAX_HEADERS`](Config::DEFAULT_MAX_HEADERS).
     pub max_headers: usize,
     /// Most bytes in a request body. Past it: `413` (sent before the body is
     /// read when `Content-Length` already says so).
     ///
-    /// Default: [`DEFAULT_MAX_BODY_BYTES`].
+    /// Default: [`DEFAULT_MAX_BODY_BYTES`](Config::DEFAULT_MAX_BODY_BYTES).
     pub max_body_bytes: usize,
     /// Most bytes in a request body streamed to a worker (see
     /// [`Exchange::body_reader`](crate::Exchange::body_reader)); such a body
     /// is never held whole, so this may be far above `max_body_bytes`. Past
     /// it: `413`, and the worker's reader fails.
     ///
-    /// Default: [`DEFAULT_MAX_UPLOAD_BYTES`].
+    /// Default: [`DEFAULT_MAX_UPLOAD_BYTES`](Config::DEFAULT_MAX_UPLOAD_BYTES).
     pub max_upload_bytes: u64,
     /// Most unparsed bytes buffered per connection (pipelined requests and
     /// partial heads). When full, reading pauses until requests are answered;
     /// hangups and resets are still noticed.
     ///
-    /// Default: [`DEFAULT_MAX_BUFFERED_BYTES`].
+    /// Default: [`DEFAULT_MAX_BUFFERED_BYTES`](Config::DEFAULT_MAX_BUFFERED_BYTES).
     pub max_buffered_bytes: usize,
     /// Most exchanges waiting for a worker. Past it a request is answered
     /// `503` with `Connection: close`.
     ///
-    /// Default: [`DEFAULT_HANDOFF_QUEUE`].
+    /// Default: [`DEFAULT_HANDOFF_QUEUE`](Config::DEFAULT_HANDOFF_QUEUE).
     pub handoff_queue: usize,
     /// Most bytes a streaming response queues beyond what the connection is
     /// writing (at most 64 KiB, or one part). Past it
     /// [`StreamSender::send`](crate::StreamSender::send) blocks until the
     /// client reads.
     ///
-    /// Default: [`DEFAULT_STREAM_BUDGET_BYTES`].
+    /// Default: [`DEFAULT_STREAM_BUDGET_BYTES`](Config::DEFAULT_STREAM_BUDGET_BYTES).
     pub stream_budget_bytes: usize,
     /// Time allowed for a whole request head, from its first byte (or from
     /// accept, for a connection's first request). Past it: closed with
     /// [`HeadTimeout`](crate::CloseReason::HeadTimeout).
     ///
-    /// Default: [`DEFAULT_HEAD_TIMEOUT`].
+    /// Default: [`DEFAULT_HEAD_TIMEOUT`](Config::DEFAULT_HEAD_TIMEOUT).
     pub head_timeout: Duration,
     /// With feature `tls`: time allowed for the TLS handshake, from accept.
     /// It can only shorten the first request's `head_timeout`, which also
@@ -206,12 +210,12 @@ pub struct Config {
     /// within the shorter of the two. Past it: closed with
     /// [`HandshakeTimeout`](crate::CloseReason::HandshakeTimeout).
     ///
-    /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](Config::DEFAULT_HANDSHAKE_TIMEOUT).
     pub handshake_timeout: Duration,
     /// Longest a request body may go without receiving bytes. Past it: closed
     /// with [`BodyTimeout`](crate::CloseReason::BodyTimeout).
     ///
-    /// Default: [`DEFAULT_BODY_TIMEOUT`].
+    /// Default: [`DEFAULT_BODY_TIMEOUT`](Config::DEFAULT_BODY_TIMEOUT).
     pub body_timeout: Duration,
     /// Rate, in bytes per second, a request body must keep up, judged over
     /// each window of `body_timeout` on its own (default 1 KiB/s: 30 KiB
@@ -223,18 +227,18 @@ pub struct Config {
     /// fast then trickle for 17 minutes, holding its memory). 0 turns the
     /// check off.
     ///
-    /// Default: [`DEFAULT_MIN_BODY_RATE`].
+    /// Default: [`DEFAULT_MIN_BODY_RATE`](Config::DEFAULT_MIN_BODY_RATE).
     pub min_body_rate: u64,
     /// Longest a keep-alive connection may sit idle between requests. Never
     /// applies while a response is pending.
     ///
-    /// Default: [`DEFAULT_IDLE_TIMEOUT`].
+    /// Default: [`DEFAULT_IDLE_TIMEOUT`](Config::DEFAULT_IDLE_TIMEOUT).
     pub idle_timeout: Duration,
     /// Longest a worker may hold an exchange. Past it the client is answered
     /// `503`, the connection drains, and the worker's `respond` returns
     /// [`Undelivered`](crate::Undelivered).
     ///
-    /// Default: [`DEFAULT_RESPONSE_TIMEOUT`].
+    /// Default: [`DEFAULT_RESPONSE_TIMEOUT`](Config::DEFAULT_RESPONSE_TIMEOUT).
     pub response_timeout: Duration,
     /// Longest queued output may make no progress (client not reading), also
     /// while draining. Past it the connection is reset (`SO_LINGER` 0) with
@@ -249,23 +253,23 @@ pub struct Config {
     /// to megabytes reports room only once a third of it is free, and a
     /// steady 31 KiB/s reader was reset here.
     ///
-    /// Default: [`DEFAULT_WRITE_STALL_TIMEOUT`].
+    /// Default: [`DEFAULT_WRITE_STALL_TIMEOUT`](Config::DEFAULT_WRITE_STALL_TIMEOUT).
     pub write_stall_timeout: Duration,
     /// After a final response, how long the server keeps reading and
     /// discarding what the client still sends (after shutting its own write
     /// side) so the client reads the response instead of a reset.
     ///
-    /// Default: [`DEFAULT_LINGER_TIMEOUT`].
+    /// Default: [`DEFAULT_LINGER_TIMEOUT`](Config::DEFAULT_LINGER_TIMEOUT).
     pub linger_timeout: Duration,
     /// How long [`Server::shutdown`](crate::Server::shutdown) lets owed
     /// responses finish before closing everything.
     ///
-    /// Default: [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    /// Default: [`DEFAULT_SHUTDOWN_TIMEOUT`](Config::DEFAULT_SHUTDOWN_TIMEOUT).
     pub shutdown_timeout: Duration,
     /// How long accepting pauses after the process runs out of descriptors
     /// (`EMFILE`/`ENFILE`).
     ///
-    /// Default: [`DEFAULT_ACCEPT_BACKOFF`].
+    /// Default: [`DEFAULT_ACCEPT_BACKOFF`](Config::DEFAULT_ACCEPT_BACKOFF).
     pub accept_backoff: Duration,
     /// What a client's FIN means while the connection is open.
     ///
@@ -273,22 +277,22 @@ pub struct Config {
     pub half_close: HalfClosePolicy,
     /// A WebSocket quiet for this long is pinged.
     ///
-    /// Default: [`DEFAULT_WS_PING_INTERVAL`].
+    /// Default: [`DEFAULT_WS_PING_INTERVAL`](Config::DEFAULT_WS_PING_INTERVAL).
     pub ws_ping_interval: Duration,
     /// A WebSocket that sends nothing (no pong, no frame) this long after a
     /// ping is ended with [`PingTimeout`](crate::CloseReason::PingTimeout).
     /// So a dead client is found within `ws_ping_interval + ws_pong_timeout`.
     ///
-    /// Default: [`DEFAULT_WS_PONG_TIMEOUT`].
+    /// Default: [`DEFAULT_WS_PONG_TIMEOUT`](Config::DEFAULT_WS_PONG_TIMEOUT).
     pub ws_pong_timeout: Duration,
     /// Largest WebSocket frame accepted. Past it: close code 1009.
     ///
-    /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`].
+    /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`](Config::DEFAULT_WS_MAX_MESSAGE_BYTES).
     pub ws_max_frame_bytes: u64,
     /// Largest WebSocket message (all fragments) accepted. Past it: close
     /// code 1009.
     ///
-    /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`].
+    /// Default: [`DEFAULT_WS_MAX_MESSAGE_BYTES`](Config::DEFAULT_WS_MAX_MESSAGE_BYTES).
     pub ws_max_message_bytes: usize,
     /// Bytes a WebSocket's outgoing queue may hold; past it
     /// [`ws_backpressure`](Config::ws_backpressure) decides. A message
@@ -298,7 +302,7 @@ pub struct Config {
     /// frames in steps of 1 KiB (at most one step more than they hold), a
     /// broadcast's once per frame however many sockets it is queued on.
     ///
-    /// Default: [`DEFAULT_WS_SEND_BUDGET_BYTES`].
+    /// Default: [`DEFAULT_WS_SEND_BUDGET_BYTES`](Config::DEFAULT_WS_SEND_BUDGET_BYTES).
     pub ws_send_budget_bytes: usize,
     /// What a send does when a WebSocket's queue is full.
     ///
@@ -312,16 +316,16 @@ pub struct Config {
     /// flooding messages back up through TCP instead of taking the room
     /// every newcomer's upgrade needs.
     ///
-    /// Default: [`DEFAULT_WS_MAX_INBOUND_MESSAGES`].
+    /// Default: [`DEFAULT_WS_MAX_INBOUND_MESSAGES`](Config::DEFAULT_WS_MAX_INBOUND_MESSAGES).
     pub ws_max_inbound_messages: usize,
     /// WebSocket events (open, message, closed) of every socket the
-    /// application may hold (queued on [`WsEvents`](crate::WsEvents) or not
+    /// application may hold (queued on [`WsEvents`](crate::ws::WsEvents) or not
     /// yet dropped) before new upgrades are refused with `503`
     /// (`ws_refused`). With the per-socket allowance this bounds the event
     /// stream: at most this many plus, per open socket,
     /// `ws_max_inbound_messages` + 1.
     ///
-    /// Default: [`DEFAULT_WS_MAX_PENDING_EVENTS`].
+    /// Default: [`DEFAULT_WS_MAX_PENDING_EVENTS`](Config::DEFAULT_WS_MAX_PENDING_EVENTS).
     pub ws_max_pending_events: usize,
     /// Server-wide limit on the bytes peers make the reactor hold: request
     /// bodies being read, WebSocket messages being assembled or waiting for
@@ -338,7 +342,7 @@ pub struct Config {
     ///
     /// [`CloseReason::MemoryBudget`]: crate::CloseReason::MemoryBudget
     ///
-    /// Default: [`DEFAULT_MEMORY_BUDGET_BYTES`].
+    /// Default: [`DEFAULT_MEMORY_BUDGET_BYTES`](Config::DEFAULT_MEMORY_BUDGET_BYTES).
     pub memory_budget_bytes: usize,
     /// Whether one client may hold only its share of a busy memory budget.
     /// A client is one IP address (an IPv6 address to its /64). Up to half
@@ -390,35 +394,35 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            backlog: DEFAULT_BACKLOG,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
-            max_headers: DEFAULT_MAX_HEADERS,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
-            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
-            handoff_queue: DEFAULT_HANDOFF_QUEUE,
-            stream_budget_bytes: DEFAULT_STREAM_BUDGET_BYTES,
-            head_timeout: DEFAULT_HEAD_TIMEOUT,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-            min_body_rate: DEFAULT_MIN_BODY_RATE,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
-            write_stall_timeout: DEFAULT_WRITE_STALL_TIMEOUT,
-            linger_timeout: DEFAULT_LINGER_TIMEOUT,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            accept_backoff: DEFAULT_ACCEPT_BACKOFF,
+            backlog: Config::DEFAULT_BACKLOG,
+            max_connections: Config::DEFAULT_MAX_CONNECTIONS,
+            max_head_bytes: Config::DEFAULT_MAX_HEAD_BYTES,
+            max_headers: Config::DEFAULT_MAX_HEADERS,
+            max_body_bytes: Config::DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: Config::DEFAULT_MAX_UPLOAD_BYTES,
+            max_buffered_bytes: Config::DEFAULT_MAX_BUFFERED_BYTES,
+            handoff_queue: Config::DEFAULT_HANDOFF_QUEUE,
+            stream_budget_bytes: Config::DEFAULT_STREAM_BUDGET_BYTES,
+            head_timeout: Config::DEFAULT_HEAD_TIMEOUT,
+            handshake_timeout: Config::DEFAULT_HANDSHAKE_TIMEOUT,
+            body_timeout: Config::DEFAULT_BODY_TIMEOUT,
+            min_body_rate: Config::DEFAULT_MIN_BODY_RATE,
+            idle_timeout: Config::DEFAULT_IDLE_TIMEOUT,
+            response_timeout: Config::DEFAULT_RESPONSE_TIMEOUT,
+            write_stall_timeout: Config::DEFAULT_WRITE_STALL_TIMEOUT,
+            linger_timeout: Config::DEFAULT_LINGER_TIMEOUT,
+            shutdown_timeout: Config::DEFAULT_SHUTDOWN_TIMEOUT,
+            accept_backoff: Config::DEFAULT_ACCEPT_BACKOFF,
             half_close: HalfClosePolicy::default(),
-            ws_ping_interval: DEFAULT_WS_PING_INTERVAL,
-            ws_pong_timeout: DEFAULT_WS_PONG_TIMEOUT,
-            ws_max_frame_bytes: DEFAULT_WS_MAX_MESSAGE_BYTES as u64,
-            ws_max_message_bytes: DEFAULT_WS_MAX_MESSAGE_BYTES,
-            ws_send_budget_bytes: DEFAULT_WS_SEND_BUDGET_BYTES,
+            ws_ping_interval: Config::DEFAULT_WS_PING_INTERVAL,
+            ws_pong_timeout: Config::DEFAULT_WS_PONG_TIMEOUT,
+            ws_max_frame_bytes: Config::DEFAULT_WS_MAX_MESSAGE_BYTES as u64,
+            ws_max_message_bytes: Config::DEFAULT_WS_MAX_MESSAGE_BYTES,
+            ws_send_budget_bytes: Config::DEFAULT_WS_SEND_BUDGET_BYTES,
             ws_backpressure: WsBackpressure::Fail,
-            ws_max_inbound_messages: DEFAULT_WS_MAX_INBOUND_MESSAGES,
-            ws_max_pending_events: DEFAULT_WS_MAX_PENDING_EVENTS,
-            memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
+            ws_max_inbound_messages: Config::DEFAULT_WS_MAX_INBOUND_MESSAGES,
+            ws_max_pending_events: Config::DEFAULT_WS_MAX_PENDING_EVENTS,
+            memory_budget_bytes: Config::DEFAULT_MEMORY_BUDGET_BYTES,
             memory_share_per_client: true,
             keepalive: Some(Keepalive::default()),
             tcp_user_timeout: Some(Duration::from_secs(20)),
@@ -506,8 +510,8 @@ impl Config {
         if self.max_connections == 0 {
             return bad("max_connections must be at least 1");
         }
-        if self.max_headers == 0 || self.max_headers > MAX_HEADERS_LIMIT {
-            return bad("max_headers must be between 1 and MAX_HEADERS_LIMIT");
+        if self.max_headers == 0 || self.max_headers > Config::MAX_HEADERS_LIMIT {
+            return bad("max_headers must be between 1 and Config::MAX_HEADERS_LIMIT");
         }
         if self.max_head_bytes < 64 {
             return bad("max_head_bytes must be at least 64");
@@ -587,21 +591,32 @@ mod tests {
         assert!(config.keepalive.is_none());
         assert_eq!(config.ws_backpressure, WsBackpressure::DropOldest);
         assert_eq!(
-            config.idle_timeout, DEFAULT_IDLE_TIMEOUT,
+            config.idle_timeout,
+            Config::DEFAULT_IDLE_TIMEOUT,
             "others keep defaults"
         );
     }
 
     #[test]
-    fn every_default_is_exported_from_the_crate_root() {
-        let lib = include_str!("../lib.rs");
-        let defaults = include_str!("mod.rs")
+    fn every_default_constant_is_the_default() {
+        // Each `Config::DEFAULT_*` is what `Config::default()` uses, so the
+        // constant a user reads cannot drift from the value they get.
+        let source = include_str!("mod.rs");
+        let default_impl = source
+            .split("impl Default for Config")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .unwrap();
+        let defaults = source
             .split("pub const ")
             .skip(1)
             .filter_map(|rest| rest.split(':').next())
             .filter(|name| name.starts_with("DEFAULT_"));
         for name in defaults {
-            assert!(lib.contains(name), "{name} is not re-exported in lib.rs");
+            assert!(
+                default_impl.contains(&format!("Config::{name}")),
+                "{name} is not what Config::default() uses"
+            );
         }
     }
 
@@ -609,7 +624,7 @@ mod tests {
     fn nonsense_is_rejected() {
         let cases: [fn(&mut Config); 10] = [
             |c| c.max_connections = 0,
-            |c| c.max_headers = MAX_HEADERS_LIMIT + 1,
+            |c| c.max_headers = Config::MAX_HEADERS_LIMIT + 1,
             |c| c.max_buffered_bytes = c.max_head_bytes - 1,
             |c| c.idle_timeout = Duration::ZERO,
             |c| c.handoff_queue = 0,

@@ -220,7 +220,7 @@ impl<T: Transport> Connection<T> {
         // The handler is application code on the reactor thread: a panic
         // fails this request, not the reactor.
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
-        let handed_off = matches!(action, Ok(Action::Handoff | Action::HandoffWith(_)));
+        let handed_off = matches!(action, Ok(Action::Handoff(_)));
         if upload.is_some() && !handed_off {
             // Answered without the body: it is not read, and the connection
             // closes after the answer.
@@ -228,10 +228,7 @@ impl<T: Transport> Connection<T> {
         }
         match action {
             Ok(Action::Respond(response)) => self.queue_response(&response, info, cx),
-            Ok(Action::Handoff) => {
-                self.hand_off(std::mem::take(request), Handoff::new(), info, upload, cx)
-            }
-            Ok(Action::HandoffWith(handoff)) => {
+            Ok(Action::Handoff(handoff)) => {
                 self.hand_off(std::mem::take(request), handoff, info, upload, cx)
             }
             Ok(Action::Upgrade(upgrade)) => self.upgrade(request, info, upgrade, cx),

@@ -24,7 +24,7 @@ use crate::id::ConnectionId;
 ///   look later, keeping the `Delivery` while it is undecided;
 /// - drop it (or [`detach`](Delivery::detach)): nobody hears it; an
 ///   undelivered response is counted in
-///   [`Stats::undelivered`](crate::Stats::undelivered) and dropped, as with
+///   [`Stats::undelivered`](crate::stats::Stats::undelivered) and dropped, as with
 ///   [`respond_detached`](crate::Exchange::respond_detached).
 ///
 /// A worker pool that must not lose a reply, without a wake-up per reply:
@@ -134,7 +134,7 @@ impl Delivery {
     /// thread, if it is already. Otherwise it runs on the reactor thread:
     /// keep it short and never block (send on a channel). A panic in it is
     /// contained and counted in
-    /// [`Stats::callback_panics`](crate::Stats::callback_panics).
+    /// [`Stats::callback_panics`](crate::stats::Stats::callback_panics).
     pub fn on_outcome(mut self, callback: impl FnOnce(Result<(), Undelivered>) + Send + 'static) {
         self.settled = true;
         self.link.on_outcome(Box::new(callback));

@@ -38,7 +38,7 @@ use crate::stream_options::StreamOptions;
 /// use tether::{Action, Response, Server};
 ///
 /// let server = Server::builder()
-///     .handler(|_req: &tether::Request| Action::Handoff)
+///     .handler(|_req: &tether::Request| Action::handoff())
 ///     .bind("127.0.0.1:0")?;
 /// server.workers(1, |exchange: tether::Exchange| {
 ///     let body = format!("you asked for {}", exchange.request().path());
@@ -98,7 +98,7 @@ impl Exchange {
     /// ([`Router::upload`](crate::Router::upload),
     /// [`Builder::stream_bodies`](crate::Builder::stream_bodies)): given
     /// once, `None` after that and for a buffered body (read that with
-    /// [`Request::body`]). At most [`UPLOAD_PIPE_BYTES`](crate::UPLOAD_PIPE_BYTES)
+    /// [`Request::body`]). At most [`UPLOAD_PIPE_BYTES`](crate::BodyReader::PIPE_BYTES)
     /// wait unread; past that the server stops reading the socket, so a
     /// slow worker slows the client down instead of growing a buffer. If the
     /// client leaves mid-body, `read` fails at once with the reason.
@@ -245,7 +245,7 @@ impl Exchange {
     /// Sends the response and returns at once, without waiting for it to be
     /// written. Use it when the worker does not need the response back: if
     /// the client leaves before it is written, it is dropped and counted in
-    /// [`Stats::undelivered`](crate::Stats::undelivered). Returns
+    /// [`Stats::undelivered`](crate::stats::Stats::undelivered). Returns
     /// [`Undelivered`] only when the client is already known to be gone.
     ///
     /// The same as [`send_response`](Exchange::send_response) followed by
@@ -257,7 +257,7 @@ impl Exchange {
     }
 
     /// Gives the exchange up on purpose, counted in
-    /// [`Stats::abandoned`](crate::Stats::abandoned) rather than `dropped`.
+    /// [`Stats::abandoned`](crate::stats::Stats::abandoned) rather than `dropped`.
     ///
     /// The usual case is a client that has left: `wait_closed` returned, and
     /// there is nobody to answer (dropping the exchange then counts the

@@ -19,7 +19,7 @@ use crate::stats::StatsHandle;
 
 /// Bytes of a streamed body the pipe holds before the reactor stops taking
 /// input for it.
-pub const UPLOAD_PIPE_BYTES: usize = 64 * 1024;
+pub(crate) const UPLOAD_PIPE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Default)]
 struct PipeState {
@@ -140,6 +140,10 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
+    /// Bytes of a streamed body the pipe holds before the reactor stops
+    /// taking input for it (backpressure to the client).
+    pub const PIPE_BYTES: usize = UPLOAD_PIPE_BYTES;
+
     pub(crate) fn new(
         shared: Arc<UploadShared>,
         notifier: Arc<Notifier>,

@@ -52,7 +52,7 @@ pub(crate) fn parse_head(
     // Uninitialised slots: zeroing 256 headers (8 KiB) per request would
     // cost more than parsing a typical head.
     let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
-        crate::config::MAX_HEADERS_LIMIT];
+        crate::config::Config::MAX_HEADERS_LIMIT];
     let slots = storage.get_mut(..max_headers).unwrap_or(&mut []);
     let mut parsed = httparse::Request::new(&mut []);
     let len = match parsed.parse_with_uninit_headers(buf, slots) {

@@ -131,7 +131,7 @@ impl Response {
         Ok(self)
     }
 
-    /// Adds a header checked already (an [`Upgrade`](crate::Upgrade)'s).
+    /// Adds a header checked already (an [`Upgrade`](crate::ws::Upgrade)'s).
     pub(crate) fn with_checked_header(
         mut self,
         name: Cow<'static, str>,

@@ -7,13 +7,13 @@ use std::time::Duration;
 use super::response::Response;
 use crate::stream_options::{Heartbeat, StreamOptions};
 
-/// How often [`sse_options`] has the reactor send a heartbeat comment on a
+/// How often [`options`] has the reactor send a heartbeat comment on a
 /// quiet stream: often enough for proxies that cut idle connections at 30 s
 /// or more, and to find dead clients by writing to them.
-pub const DEFAULT_SSE_HEARTBEAT: Duration = Duration::from_secs(15);
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// A response head for an event stream.
-pub fn sse_head() -> Response {
+pub fn head() -> Response {
     Response::new(200)
         .with_header("Content-Type", "text/event-stream")
         .with_header("Cache-Control", "no-cache")
@@ -21,7 +21,7 @@ pub fn sse_head() -> Response {
 
 /// Stream options for SSE: queue every event, and a `: heartbeat` comment
 /// whenever the stream has been quiet for `heartbeat`.
-pub fn sse_options(heartbeat: Duration) -> StreamOptions {
+pub fn options(heartbeat: Duration) -> StreamOptions {
     StreamOptions {
         heartbeat: Some(Heartbeat {
             every: heartbeat,
@@ -34,7 +34,7 @@ pub fn sse_options(heartbeat: Duration) -> StreamOptions {
 /// One event.
 ///
 /// ```
-/// let bytes = tether::SseEvent::new("line one\nline two")
+/// let bytes = tether::sse::Event::new("line one\nline two")
 ///     .event("tick")
 ///     .id("7")
 ///     .retry(std::time::Duration::from_secs(3))
@@ -45,19 +45,19 @@ pub fn sse_options(heartbeat: Duration) -> StreamOptions {
 /// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SseEvent<'a> {
+pub struct Event<'a> {
     event: Option<&'a str>,
     id: Option<&'a str>,
     retry: Option<Duration>,
     data: &'a str,
 }
 
-impl<'a> SseEvent<'a> {
+impl<'a> Event<'a> {
     /// An event carrying `data` (each line becomes a `data:` field).
     pub fn new(data: &'a str) -> Self {
-        SseEvent {
+        Event {
             data,
-            ..SseEvent::default()
+            ..Event::default()
         }
     }
 
@@ -101,7 +101,7 @@ impl<'a> SseEvent<'a> {
 }
 
 /// A comment (ignored by clients): heartbeats, padding.
-pub fn sse_comment(text: &str) -> Vec<u8> {
+pub fn comment(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 4);
     for line in lines(text) {
         out.extend_from_slice(b": ");
@@ -135,19 +135,19 @@ mod tests {
 
     #[test]
     fn every_line_break_starts_a_new_data_field() {
-        let bytes = SseEvent::new("a\r\nb\rc\nd").encode();
+        let bytes = Event::new("a\r\nb\rc\nd").encode();
         assert_eq!(bytes, b"data: a\ndata: b\ndata: c\ndata: d\n\n");
-        assert_eq!(SseEvent::new("").encode(), b"data: \n\n");
+        assert_eq!(Event::new("").encode(), b"data: \n\n");
     }
 
     #[test]
     fn fields_cannot_be_split_by_injected_newlines() {
-        let bytes = SseEvent::new("x").event("ti\nck").id("1\r\n2\0").encode();
+        let bytes = Event::new("x").event("ti\nck").id("1\r\n2\0").encode();
         assert_eq!(bytes, b"event: tick\nid: 12\ndata: x\n\n");
     }
 
     #[test]
     fn comments_are_prefixed_per_line() {
-        assert_eq!(sse_comment("hi\nthere"), b": hi\n: there\n\n");
+        assert_eq!(comment("hi\nthere"), b": hi\n: there\n\n");
     }
 }

@@ -40,7 +40,7 @@ impl Recorder {
 ///
 /// ```
 /// use std::time::Duration;
-/// let latency = tether::Latency::default();
+/// let latency = tether::stats::Latency::default();
 /// assert_eq!(latency.count(), 0);
 /// assert_eq!(latency.quantile(0.99), None);
 /// assert_eq!(latency.buckets().last(), Some((None, 0)));

@@ -34,7 +34,7 @@ impl Stats {
     /// built on this keeps up with new figures by itself.
     ///
     /// ```
-    /// use tether::{MetricKind, Stats};
+    /// use tether::stats::{MetricKind, Stats};
     /// let stats = Stats::default();
     /// let active = stats.metrics().find(|m| m.name == "active").unwrap();
     /// assert_eq!(active.kind, MetricKind::Gauge);
@@ -177,7 +177,7 @@ impl Stats {
 
     /// The counters as a JSON object: the top-level names above, `closed`
     /// as an object keyed by [`CloseReason::as_str`](crate::CloseReason::as_str),
-    /// and `connections` keyed by [`ConnectionState::as_str`](crate::ConnectionState::as_str).
+    /// and `connections` keyed by [`ConnectionState::as_str`](crate::stats::ConnectionState::as_str).
     pub fn to_json(&self) -> String {
         self.to_json_with(&[])
     }
@@ -186,7 +186,7 @@ impl Stats {
     /// top level (names are written as given: use plain identifiers).
     ///
     /// ```
-    /// let json = tether::Stats::default().to_json_with(&[("messages_requeued", 3)]);
+    /// let json = tether::stats::Stats::default().to_json_with(&[("messages_requeued", 3)]);
     /// assert!(json.contains("\"messages_requeued\":3,"));
     /// ```
     pub fn to_json_with(&self, extra: &[(&str, u64)]) -> String {

@@ -30,7 +30,7 @@ impl Stats {
     /// histograms in seconds.
     ///
     /// ```
-    /// let text = tether::Stats::default().to_prometheus();
+    /// let text = tether::stats::Stats::default().to_prometheus();
     /// assert!(text.contains("tether_accepted_total 0"));
     /// assert!(text.contains("tether_closed_total{reason=\"peer_reset\"} 0"));
     /// assert!(text.contains("# TYPE tether_queue_wait_seconds histogram"));

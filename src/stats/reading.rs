@@ -6,7 +6,7 @@ use crate::reason::CloseReason;
 /// A reading of a server's counters.
 ///
 /// ```
-/// let stats = tether::Stats::default();
+/// let stats = tether::stats::Stats::default();
 /// assert_eq!(stats.closed.get(tether::CloseReason::PeerReset), 0);
 /// assert!(stats.to_json().contains("\"peer_reset\":0"));
 /// ```
@@ -53,7 +53,7 @@ pub struct Stats {
     /// WebSockets open now.
     pub ws_active: u64,
     /// WebSocket messages dropped from full queues
-    /// ([`WsBackpressure::DropOldest`](crate::WsBackpressure::DropOldest)).
+    /// ([`WsBackpressure::DropOldest`](crate::ws::WsBackpressure::DropOldest)).
     pub ws_dropped: u64,
     /// WebSocket events handed to the application and not yet dropped.
     pub ws_events_pending: u64,
@@ -98,7 +98,7 @@ pub struct Stats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStats {
-    /// Its name ([`DEFAULT_QUEUE`](crate::DEFAULT_QUEUE) for the default).
+    /// Its name ([`DEFAULT_QUEUE`](crate::Handoff::DEFAULT_QUEUE) for the default).
     pub name: String,
     /// Exchanges waiting for a worker now.
     pub depth: u64,

@@ -39,7 +39,7 @@ impl ConnectionState {
     /// The stable name, as in `/stats` and the Prometheus label.
     ///
     /// ```
-    /// assert_eq!(tether::ConnectionState::AwaitingWorker.as_str(), "awaiting_worker");
+    /// assert_eq!(tether::stats::ConnectionState::AwaitingWorker.as_str(), "awaiting_worker");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,7 +86,7 @@ impl StateGauges {
 /// counter at a time).
 ///
 /// ```
-/// use tether::{ConnectionState, Stats};
+/// use tether::stats::{ConnectionState, Stats};
 /// let stats = Stats::default();
 /// assert_eq!(stats.connections.get(ConnectionState::WebSocket), 0);
 /// assert!(stats.to_json().contains("\"connections\":{\"reading\":0,"));

@@ -11,10 +11,10 @@ use crate::id::ConnectionId;
 /// A broadcast serialises the frame once and queues the same bytes to every
 /// live member; members that have ended are dropped from the group as they
 /// are found. A send never blocks on a slow member (its queue's
-/// [backpressure policy](crate::WsBackpressure) applies).
+/// [backpressure policy](crate::ws::WsBackpressure) applies).
 ///
 /// ```
-/// let group = tether::WsGroup::new();
+/// let group = tether::ws::WsGroup::new();
 /// assert_eq!(group.broadcast_text("nobody here yet"), 0);
 /// assert!(group.is_empty());
 /// ```

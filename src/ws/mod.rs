@@ -10,7 +10,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use tether::{Action, Server, Upgrade, WsEventKind, Message};
+//! use tether::{Action, Server};
+//! use tether::ws::{Message, Upgrade, WsEventKind};
 //!
 //! let server = Server::builder()
 //!     .handler(|req: &tether::Request| match req.path() {
@@ -61,7 +62,8 @@ pub const DEFAULT_WS_STREAM: &str = "default";
 /// the event stream its events go to.
 ///
 /// ```
-/// use tether::{Action, Request, Response, Upgrade};
+/// use tether::{Action, Request, Response};
+/// use tether::ws::Upgrade;
 ///
 /// struct User(String);
 ///
@@ -143,7 +145,8 @@ impl Upgrade {
     /// the handshake's own headers are refused as [`InvalidHeader::Reserved`].
     ///
     /// ```
-    /// use tether::{InvalidHeader, Upgrade};
+    /// use tether::InvalidHeader;
+    /// use tether::ws::Upgrade;
     /// assert!(Upgrade::new().try_header("Set-Cookie", "a=1").is_ok());
     /// assert!(matches!(
     ///     Upgrade::new().try_header("Sec-WebSocket-Accept", "x"),
@@ -187,7 +190,8 @@ impl Upgrade {
     /// [`allow_origin`](Upgrade::allow_origin).
     ///
     /// ```
-    /// use tether::{Action, Request, Upgrade};
+    /// use tether::{Action, Request};
+    /// use tether::ws::Upgrade;
     /// let handler = |_: &Request| -> Action { Upgrade::new().same_origin().into() };
     /// # let _ = handler;
     /// ```
@@ -202,7 +206,8 @@ impl Upgrade {
     /// (not a browser) is accepted.
     ///
     /// ```
-    /// use tether::{Action, Request, Upgrade};
+    /// use tether::{Action, Request};
+    /// use tether::ws::Upgrade;
     /// let handler = |_: &Request| -> Action {
     ///     Upgrade::new()
     ///         .allow_origin("https://example.com")

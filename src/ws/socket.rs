@@ -327,11 +327,11 @@ impl WebSocket {
     }
 
     /// The value the handler attached with
-    /// [`Upgrade::with`](crate::Upgrade::with), if it is a `T`.
+    /// [`Upgrade::with`](crate::ws::Upgrade::with), if it is a `T`.
     ///
     /// ```no_run
     /// # struct User(String);
-    /// # fn on_open(socket: &tether::WebSocket) {
+    /// # fn on_open(socket: &tether::ws::WebSocket) {
     /// if let Some(User(name)) = socket.value::<User>() {
     ///     let _ = socket.send_text(&format!("hello, {name}"));
     /// }

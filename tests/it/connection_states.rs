@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tether::{Action, Config, ConnectionState, Request, Response, Server, StreamSender, Upgrade};
+use tether::stats::ConnectionState;
+use tether::ws::Upgrade;
+use tether::{Action, Config, Request, Response, Server, StreamSender};
 use util::ws::RawWs;
 use util::*;
 
@@ -42,7 +44,7 @@ fn each_connection_is_counted_in_the_state_it_is_in() {
         .handler(|req: &Request| match req.path() {
             "/hello" => Response::text(200, "hi").into(),
             "/ws" => Upgrade::new().into(),
-            _ => Action::Handoff,
+            _ => Action::handoff(),
         })
         .bind("127.0.0.1:0")
         .expect("bind");

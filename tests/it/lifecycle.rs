@@ -38,7 +38,7 @@ fn wait_blocks_until_a_handle_shuts_the_server_down() {
 fn parked_work_hears_of_the_shutdown_and_answers_before_the_cut() {
     let mut config = Config::default();
     config.shutdown_timeout = PATIENCE;
-    let server = serve(config, |_: &tether::Request| tether::Action::Handoff);
+    let server = serve(config, |_: &tether::Request| tether::Action::handoff());
     let signal = server.shutdown_signal();
     let exchanges = server.exchanges();
     let (seen_tx, seen_rx) = mpsc::channel();

@@ -151,7 +151,7 @@ fn a_full_hand_off_queue_gets_503() {
     let mut config = Config::default();
     config.handoff_queue = 1;
     // Nobody takes exchanges: the first fills the queue.
-    let server = serve(config, |_| Action::Handoff);
+    let server = serve(config, |_| Action::handoff());
     let _held = server.exchanges();
     let mut first = Client::connect(server.local_addr());
     first.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");

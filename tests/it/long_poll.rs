@@ -82,7 +82,7 @@ fn a_worker_waits_on_its_own_channel_for_a_message_or_the_departure() {
 
 #[test]
 fn a_message_taken_for_a_poller_that_reset_is_handed_back_and_reaches_the_next() {
-    let server = serve(Config::default(), |_| tether::Action::Handoff);
+    let server = serve(Config::default(), |_| tether::Action::handoff());
     let exchanges = server.exchanges();
     let mut queue: VecDeque<String> = VecDeque::from(["the event".to_string()]);
 
@@ -109,7 +109,7 @@ fn a_message_taken_for_a_poller_that_reset_is_handed_back_and_reaches_the_next()
 
 #[test]
 fn a_watcher_added_after_the_client_left_runs_at_once() {
-    let server = serve(Config::default(), |_| tether::Action::Handoff);
+    let server = serve(Config::default(), |_| tether::Action::handoff());
     let exchanges = server.exchanges();
     let mut client = Client::connect(server.local_addr());
     client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");

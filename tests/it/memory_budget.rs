@@ -11,7 +11,8 @@ use crate::util;
 
 use std::io::Write;
 
-use tether::{Action, CloseReason, Config, Request, Response, Upgrade, WsEventKind};
+use tether::ws::{Upgrade, WsEventKind};
+use tether::{Action, CloseReason, Config, Request, Response};
 use util::ws::{frame, RawWs, BINARY, FIN};
 use util::{assert_quiet, wait_closed_count, wait_for, Client};
 

@@ -5,7 +5,8 @@ use crate::util;
 
 use std::time::Duration;
 
-use tether::{Action, Config, Response, Upgrade};
+use tether::ws::Upgrade;
+use tether::{Action, Config, Response};
 use util::{Client, PATIENCE};
 
 #[test]
@@ -23,7 +24,7 @@ fn timeouts_of_duration_max_mean_never_and_the_server_keeps_serving() {
     config.validate().expect("MAX is a valid 'never'");
     let server = util::serve(config, |req: &tether::Request| match req.path() {
         "/ws" => Action::Upgrade(Upgrade::new()),
-        "/work" => Action::Handoff,
+        "/work" => Action::handoff(),
         _ => Action::Respond(Response::text(200, "ok")),
     });
     server.workers(1, |exchange| {

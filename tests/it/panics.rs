@@ -18,7 +18,7 @@ fn fragile(req: &tether::Request) -> Action {
     match req.path() {
         "/boom" => panic!("handler bug"),
         "/hello" => Action::Respond(Response::text(200, "Hello, World!")),
-        _ => Action::Handoff,
+        _ => Action::handoff(),
     }
 }
 

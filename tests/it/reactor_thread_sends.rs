@@ -27,7 +27,7 @@ fn a_full_streams_send_on_the_reactor_thread_fails_instead_of_deadlocking() {
             );
             Action::Respond(Response::text(200, format!("refused={refused}")))
         }
-        _ => Action::Handoff,
+        _ => Action::handoff(),
     });
     let (ready_tx, ready_rx) = mpsc::channel();
     let worker_slot = Arc::clone(&slot);

@@ -23,7 +23,7 @@ fn connections_spread_over_reactors_and_everything_else_is_unchanged() {
                 .insert(std::thread::current().name().unwrap_or("?").to_string());
             match req.path() {
                 "/inline" => Action::Respond(Response::text(200, "inline")),
-                _ => Action::Handoff,
+                _ => Action::handoff(),
             }
         })
         .bind("127.0.0.1:0")

@@ -63,7 +63,7 @@ fn owed_responses_finish_and_the_port_is_released() {
 fn past_the_deadline_exchanges_are_handed_back() {
     let mut config = Config::default();
     config.shutdown_timeout = Duration::from_millis(200);
-    let server = serve(config, |_| tether::Action::Handoff);
+    let server = serve(config, |_| tether::Action::handoff());
     let exchanges = server.exchanges();
     let mut client = Client::connect(server.local_addr());
     client.send(b"GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");

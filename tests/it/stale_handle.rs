@@ -8,7 +8,7 @@ use util::*;
 
 #[test]
 fn a_stale_exchange_cannot_answer_the_connection_that_reused_its_slot() {
-    let server = serve(Config::default(), |_| tether::Action::Handoff);
+    let server = serve(Config::default(), |_| tether::Action::handoff());
     let exchanges = server.exchanges();
 
     let mut old_client = Client::connect(server.local_addr());

@@ -29,7 +29,7 @@ fn tls_server(pki: &Pki, config: Config) -> Server {
         .tls(Arc::clone(&pki.server))
         .handler(|req: &tether::Request| match req.path() {
             "/hello" => Response::text(200, "hello over TLS").into(),
-            _ => Action::Handoff,
+            _ => Action::handoff(),
         })
         .bind("127.0.0.1:0")
         .expect("bind")
@@ -308,13 +308,13 @@ fn websocket_over_tls_echoes_while_the_client_answers_pings() {
     let server = Server::builder()
         .config(config)
         .tls(Arc::clone(&pki.server))
-        .handler(|_: &tether::Request| Action::Upgrade(tether::Upgrade::new()))
+        .handler(|_: &tether::Request| Action::Upgrade(tether::ws::Upgrade::new()))
         .bind("127.0.0.1:0")
         .expect("bind");
     let events = server.ws_events();
     std::thread::spawn(move || {
         while let Some(event) = events.recv() {
-            if let tether::WsEventKind::Message(tether::Message::Text(text)) = &event.kind {
+            if let tether::ws::WsEventKind::Message(tether::ws::Message::Text(text)) = &event.kind {
                 let _ = event.socket.send_text(text);
             }
         }

@@ -47,7 +47,7 @@ fn a_panicking_worker_gets_500_and_the_pool_goes_on() {
 
 #[test]
 fn exchanges_from_the_queue_can_be_dropped_by_user_threads() {
-    let server = serve(Config::default(), |_| tether::Action::Handoff);
+    let server = serve(Config::default(), |_| tether::Action::handoff());
     let exchanges = server.exchanges();
     let worker = std::thread::spawn(move || {
         let exchange = exchanges.recv().unwrap();

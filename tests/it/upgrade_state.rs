@@ -6,7 +6,8 @@ use crate::util;
 
 use std::time::Duration;
 
-use tether::{Message, Request, Response, Server, Upgrade, WsEventKind};
+use tether::ws::{Message, Upgrade, WsEventKind};
+use tether::{Request, Response, Server};
 use util::ws::RawWs;
 use util::*;
 

@@ -222,7 +222,7 @@ fn a_handler_that_replaces_the_router_buffers_bodies_again() {
     let router = Router::new().upload("PUT", "/files/{name}", |_: &Request| Handoff::new());
     let server = Server::builder()
         .router(router)
-        .handler(|_: &Request| tether::Action::Handoff)
+        .handler(|_: &Request| tether::Action::handoff())
         .bind("127.0.0.1:0")
         .expect("bind");
     server.workers(1, |mut exchange| {

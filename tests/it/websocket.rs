@@ -7,7 +7,8 @@ use crate::util;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use tether::{Action, CloseReason, Config, Message, Upgrade, WsEventKind, WsEvents, WsSendError};
+use tether::ws::{Message, Upgrade, WsEventKind, WsEvents, WsSendError};
+use tether::{Action, CloseReason, Config};
 use tungstenite::protocol::frame::coding::CloseCode;
 use util::ws::{RawWs, BINARY, CLOSE, FIN, PING, PONG, TEXT};
 use util::*;

@@ -11,7 +11,7 @@ use util::*;
 
 #[test]
 fn each_worker_keeps_its_own_state_and_a_panic_resets_it() {
-    let server = serve(Config::default(), |_: &Request| Action::Handoff);
+    let server = serve(Config::default(), |_: &Request| Action::handoff());
     // An Rc: this state could not cross threads, and it does not have to.
     server.workers_with(
         1,

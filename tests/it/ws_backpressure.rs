@@ -6,10 +6,8 @@ use crate::util;
 
 use std::time::Duration;
 
-use tether::{
-    Action, CloseReason, Config, Message, Upgrade, WebSocket, WsBackpressure, WsEventKind,
-    WsEvents, WsSendError,
-};
+use tether::ws::{Message, Upgrade, WebSocket, WsBackpressure, WsEventKind, WsEvents, WsSendError};
+use tether::{Action, CloseReason, Config};
 use util::ws::{RawWs, FIN, TEXT};
 use util::*;
 

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
-use tether::{Action, CloseReason, Config, ConnectionId, Upgrade, WsEventKind, WsGroup};
+use tether::ws::{Upgrade, WsEventKind, WsGroup};
+use tether::{Action, CloseReason, Config, ConnectionId};
 use util::ws::{frame, parse_frame, RawWs, FIN, PING, PONG, TEXT};
 use util::*;
 

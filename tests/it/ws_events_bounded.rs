@@ -8,7 +8,8 @@ use crate::util;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use tether::{Action, Config, Upgrade};
+use tether::ws::Upgrade;
+use tether::{Action, Config};
 use util::{wait_for, PATIENCE};
 
 /// Tries an upgrade; the status line's code.

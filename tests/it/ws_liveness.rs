@@ -8,7 +8,8 @@ use crate::util;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use tether::{Action, CloseReason, Config, Message, Upgrade, WsEventKind};
+use tether::ws::{Message, Upgrade, WsEventKind};
+use tether::{Action, CloseReason, Config};
 use util::ws::{frame, RawWs, BINARY, FIN, TEXT};
 
 fn quick_heartbeats() -> Config {
@@ -19,7 +20,7 @@ fn quick_heartbeats() -> Config {
     config
 }
 
-fn ws_server(config: Config) -> (tether::Server, tether::WsEvents) {
+fn ws_server(config: Config) -> (tether::Server, tether::ws::WsEvents) {
     let server = util::serve(
         config,
         |_: &tether::Request| Action::Upgrade(Upgrade::new()),

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
 pub use gate::Gate;
-use tether::{Action, Config, Exchange, Request, Response, Server, Stats};
+use tether::stats::Stats;
+use tether::{Action, Config, Exchange, Request, Response, Server};
 pub use wire::{Over, Wire};
 
 /// Generous bound for anything a test waits on.
@@ -64,7 +65,7 @@ pub fn serve_workers_over<F>(over: Over, config: Config, n: usize, work: F) -> S
 where
     F: Fn(Exchange) + Send + Sync + 'static,
 {
-    let server = serve_over(over, config, |_| Action::Handoff);
+    let server = serve_over(over, config, |_| Action::handoff());
     server.workers(n, work);
     server
 }

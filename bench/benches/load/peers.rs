@@ -73,7 +73,7 @@ pub fn tether(answer: Answer, work: Work) -> Running {
         // The default, 10,000, is below the 10,000 idle + 128 active the
         // bench holds open; the peers have no such limit.
         .config(tether::Config::default().max_connections(20_000))
-        .handler(|_: &tether::Request| tether::Action::Handoff)
+        .handler(|_: &tether::Request| tether::Action::handoff())
         .bind("127.0.0.1:0")
         .unwrap();
     let (undelivered, _heard) = mpsc::channel::<tether::Undelivered>();
@@ -110,7 +110,7 @@ pub fn tether(answer: Answer, work: Work) -> Running {
     Running::new(server.local_addr(), "tether-", move || {
         if std::env::var_os("LOAD_DEBUG").is_some() {
             let stats = server.stats();
-            let q = |l: &tether::Latency, q| l.quantile(q).unwrap_or_default();
+            let q = |l: &tether::stats::Latency, q| l.quantile(q).unwrap_or_default();
             eprintln!(
                 "tether: response latency p50 {:?} p99 {:?}; queue wait p50 {:?} p99 {:?}",
                 q(&stats.response_latency, 0.5),

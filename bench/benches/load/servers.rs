@@ -67,7 +67,7 @@ fn tether_worker_with(detached: bool) -> Running {
     let server = tether::Server::builder()
         .handler(|_: &tether::Request| {
             count_this_thread();
-            tether::Action::Handoff
+            tether::Action::handoff()
         })
         .bind("127.0.0.1:0")
         .unwrap();

@@ -167,7 +167,7 @@ impl Bed {
     }
 
     fn handoff() -> Bed {
-        Bed::new(|_| Action::Handoff)
+        Bed::new(|_| Action::handoff())
     }
 
     fn cx(&mut self) -> Cx<'_> {

@@ -57,7 +57,7 @@ proptest! {
         let mut bed = Bed::new(|req: &Request| match req.path() {
             "/i" => Action::Respond(Response::text(200, "inline")),
             "/ws" => Action::Upgrade(crate::ws::Upgrade::new()),
-            _ => Action::Handoff,
+            _ => Action::handoff(),
         });
         let mut conn = bed.conn(usize::MAX);
         let mut streams = Vec::new();
