@@ -73,7 +73,7 @@ mod router;
 mod server;
 #[cfg(all(feature = "signals", unix))]
 mod signals;
-mod socket;
+mod socket_options;
 pub mod stats;
 mod stream_options;
 mod time;

@@ -10,7 +10,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::config::Config;
 use crate::conn::Stream;
-use crate::socket;
+use crate::socket_options;
 
 /// The token of listener 0; listener `i` has `FIRST - i`, below the waker's.
 const FIRST: usize = usize::MAX - 1;
@@ -71,7 +71,7 @@ pub(crate) fn bind(
 ) -> io::Result<Vec<Listener>> {
     let mut listeners = Vec::with_capacity(addresses.len());
     for (index, address) in addresses.iter_mut().enumerate() {
-        let mut listener = socket::bind_listener(address.addr, config, shared)?;
+        let mut listener = socket_options::bind_listener(address.addr, config, shared)?;
         address.addr = listener.local_addr()?;
         registry.register(&mut listener, Token(FIRST - index), Interest::READABLE)?;
         listeners.push(Listener {

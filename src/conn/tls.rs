@@ -173,11 +173,11 @@ impl Transport for TlsStream {
     }
 
     fn reset_on_close(&self) {
-        crate::socket::reset_on_close(&self.tcp);
+        crate::socket_options::reset_on_close(&self.tcp);
     }
 
     fn limit_unsent(&self, bytes: u32) {
-        crate::socket::limit_unsent(&self.tcp, bytes);
+        crate::socket_options::limit_unsent(&self.tcp, bytes);
     }
 
     fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {

@@ -65,7 +65,7 @@ impl Transport for TcpStream {
     }
 
     fn reset_on_close(&self) {
-        crate::socket::reset_on_close(self);
+        crate::socket_options::reset_on_close(self);
     }
 
     fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
@@ -74,7 +74,7 @@ impl Transport for TcpStream {
     }
 
     fn limit_unsent(&self, bytes: u32) {
-        crate::socket::limit_unsent(self, bytes);
+        crate::socket_options::limit_unsent(self, bytes);
     }
 }
 
