@@ -9,7 +9,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
 use crate::config::Config;
-use crate::conn::Stream;
+use crate::conn::Socket;
 use crate::socket_options;
 
 /// The token of listener 0; listener `i` has `FIRST - i`, below the waker's.
@@ -46,12 +46,12 @@ impl Listener {
 
     /// The connection's stream: a TLS session on it where this listener
     /// serves TLS.
-    pub fn session(&self, tcp: TcpStream) -> io::Result<Stream> {
+    pub fn session(&self, tcp: TcpStream) -> io::Result<Socket> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             return tls.accept(tcp);
         }
-        Ok(Stream::Plain(tcp))
+        Ok(Socket::Plain(tcp))
     }
 
     /// Stops listening: the port is released now.

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
-use crate::conn::{Stream, TlsStream};
+use crate::conn::{Socket, TlsSocket};
 
 /// What every reactor of a TLS server reads at each accept.
 #[derive(Debug, Clone)]
@@ -29,13 +29,13 @@ impl TlsAcceptor {
     }
 
     /// Wraps an accepted socket in a TLS session.
-    pub fn accept(&self, tcp: TcpStream) -> io::Result<Stream> {
+    pub fn accept(&self, tcp: TcpStream) -> io::Result<Socket> {
         let config = match self.0.read() {
             Ok(current) => Arc::clone(&current),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         };
         let session = ServerConnection::new(config).map_err(io::Error::other)?;
-        Ok(Stream::Tls(Box::new(TlsStream::new(tcp, session))))
+        Ok(Socket::Tls(Box::new(TlsSocket::new(tcp, session))))
     }
 }
 

@@ -8,8 +8,7 @@
 //! | `state.rs` | [`Connection`], [`Phase`] with each phase's data, every transition, and the counters that follow them |
 //! | `cx.rs` | [`Cx`], what the reactor lends a connection while it works |
 //! | `flags.rs` | [`Flags`], the bits that hold in any phase |
-//! | `transport.rs` | the [`Transport`] trait and [`Readiness`] |
-//! | `socket.rs` | [`Stream`], the plain-or-TLS transport the reactor's slab holds |
+//! | `transport.rs` | the [`Transport`] trait, [`Readiness`], and [`Socket`]: the plain-or-TLS transport the reactor's slab holds |
 //! | `tls.rs` | TLS as a transport (feature `tls`) |
 //! | `io.rs` | reads, writes, the output buffer and its charge, deliveries |
 //! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → respond |
@@ -43,7 +42,6 @@ mod h1;
 mod io;
 mod lifecycle;
 mod rate;
-mod socket;
 mod state;
 mod stream;
 #[cfg(test)]
@@ -57,12 +55,11 @@ mod ws;
 pub(crate) use self::cx::Cx;
 use self::flags::Flags;
 use self::h1::Parsed;
-pub(crate) use self::socket::Stream;
 pub(crate) use self::state::Connection;
 use self::state::Phase;
 #[cfg(feature = "tls")]
-pub(crate) use self::tls::TlsStream;
-pub(crate) use self::transport::{Readiness, Transport};
+pub(crate) use self::tls::TlsSocket;
+pub(crate) use self::transport::{Readiness, Socket, Transport};
 use crate::config::HalfClosePolicy;
 use crate::reason::CloseReason;
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::cx::Cx;
 use super::flags::Flags;
 use super::rate::BodyRate;
-use super::socket::Stream;
+use super::transport::Socket;
 use super::transport::Transport;
 use crate::budget::{Charge, Client};
 use crate::buffer::InBuf;
@@ -133,7 +133,7 @@ pub(super) struct Delivery {
 
 /// One client connection. Owned by the reactor's slab; nothing else touches it.
 #[derive(Debug)]
-pub(crate) struct Connection<T = Stream> {
+pub(crate) struct Connection<T = Socket> {
     pub id: ConnectionId,
     pub(super) io: T,
     pub(super) peer: Option<SocketAddr>,

@@ -29,7 +29,7 @@ use crate::reason::CloseReason;
 const TLS_PLAINTEXT_LIMIT: usize = 16 * 1024;
 
 #[derive(Debug)]
-pub(crate) struct TlsStream {
+pub(crate) struct TlsSocket {
     tcp: TcpStream,
     tls: ServerConnection,
     /// TCP reported EOF.
@@ -42,10 +42,10 @@ pub(crate) struct TlsStream {
     drained: bool,
 }
 
-impl TlsStream {
+impl TlsSocket {
     pub fn new(tcp: TcpStream, mut tls: ServerConnection) -> Self {
         tls.set_buffer_limit(Some(TLS_PLAINTEXT_LIMIT));
-        TlsStream {
+        TlsSocket {
             tcp,
             tls,
             eof: false,
@@ -59,7 +59,7 @@ impl TlsStream {
     }
 }
 
-impl Read for TlsStream {
+impl Read for TlsSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut socket_read = false;
         loop {
@@ -135,7 +135,7 @@ impl Read for Measured<'_> {
     }
 }
 
-impl Write for TlsStream {
+impl Write for TlsSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // Earlier records first: nothing new is accepted while the kernel
         // has not taken them.
@@ -154,7 +154,7 @@ impl Write for TlsStream {
     }
 }
 
-impl Transport for TlsStream {
+impl Transport for TlsSocket {
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.tcp.take_error()
     }
@@ -240,7 +240,7 @@ mod tests {
 
     /// A server session on a real loopback socket, and a blocking client
     /// thread that sends `request` once the handshake is done.
-    fn session(request: &'static [u8]) -> (TlsStream, std::thread::JoinHandle<()>) {
+    fn session(request: &'static [u8]) -> (TlsSocket, std::thread::JoinHandle<()>) {
         let (stream, client, _sent) = session_sending(request.to_vec());
         (stream, client)
     }
@@ -249,7 +249,7 @@ mod tests {
     fn session_sending(
         request: Vec<u8>,
     ) -> (
-        TlsStream,
+        TlsSocket,
         std::thread::JoinHandle<()>,
         std::sync::mpsc::Receiver<()>,
     ) {
@@ -262,7 +262,7 @@ mod tests {
     fn session_in_parts(
         parts: Vec<Vec<u8>>,
     ) -> (
-        TlsStream,
+        TlsSocket,
         std::thread::JoinHandle<()>,
         std::sync::mpsc::Receiver<()>,
         std::sync::mpsc::Sender<()>,
@@ -300,7 +300,7 @@ mod tests {
         });
         let (tcp, _) = listener.accept().unwrap();
         tcp.set_nonblocking(true).unwrap();
-        let stream = TlsStream::new(
+        let stream = TlsSocket::new(
             TcpStream::from_std(tcp),
             ServerConnection::new(Arc::new(server)).unwrap(),
         );
@@ -308,7 +308,7 @@ mod tests {
     }
 
     /// Reads until plaintext arrives (the handshake is answered meanwhile).
-    fn read_plaintext(stream: &mut TlsStream, buf: &mut [u8]) -> usize {
+    fn read_plaintext(stream: &mut TlsSocket, buf: &mut [u8]) -> usize {
         let give_up = Instant::now() + Duration::from_secs(10);
         loop {
             match stream.read(buf) {
