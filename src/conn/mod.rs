@@ -8,7 +8,8 @@
 //! | `state.rs` | [`Connection`], [`Phase`] with each phase's data, every transition, and the counters that follow them |
 //! | `cx.rs` | [`Cx`], what the reactor lends a connection while it works |
 //! | `flags.rs` | [`Flags`], the bits that hold in any phase |
-//! | `transport.rs` | the [`Transport`] trait, [`Readiness`], and [`Socket`]: the plain-or-TLS transport the reactor's slab holds |
+//! | `transport.rs` | the [`Transport`] trait and [`Readiness`] |
+//! | `socket.rs` | [`Socket`], the plain-or-TLS transport the reactor's slab holds |
 //! | `tls.rs` | TLS as a transport (feature `tls`) |
 //! | `io.rs` | reads, writes, the output buffer and its charge, deliveries |
 //! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → respond |
@@ -42,6 +43,7 @@ mod h1;
 mod io;
 mod lifecycle;
 mod rate;
+mod socket;
 mod state;
 mod stream;
 #[cfg(test)]
@@ -55,11 +57,12 @@ mod ws;
 pub(crate) use self::cx::Cx;
 use self::flags::Flags;
 use self::h1::Parsed;
+pub(crate) use self::socket::Socket;
 pub(crate) use self::state::Connection;
 use self::state::Phase;
 #[cfg(feature = "tls")]
 pub(crate) use self::tls::TlsSocket;
-pub(crate) use self::transport::{Readiness, Socket, Transport};
+pub(crate) use self::transport::{Readiness, Transport};
 use crate::config::HalfClosePolicy;
 use crate::reason::CloseReason;
 

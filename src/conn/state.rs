@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::cx::Cx;
 use super::flags::Flags;
 use super::rate::BodyRate;
-use super::transport::Socket;
+use super::socket::Socket;
 use super::transport::Transport;
 use crate::budget::{Charge, Client};
 use crate::buffer::InBuf;
