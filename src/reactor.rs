@@ -43,7 +43,7 @@ use crate::reason::CloseReason;
 use crate::stats::{Counters, ReactorCounters, StatsHandle};
 use crate::time::deadline;
 use crate::timer::Timers;
-use crate::ws::socket::WsEvent;
+use crate::ws::events::WsEvent;
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 

@@ -22,7 +22,7 @@ use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, WAKER};
 use crate::router::Router;
 use crate::stats::{QueueGauge, ReactorCounters, Stats, StatsHandle};
-use crate::ws::socket::WsEvents;
+use crate::ws::events::WsEvents;
 use crate::ws::DEFAULT_WS_STREAM;
 
 /// Configures a [`Server`] before it binds.

@@ -13,8 +13,8 @@ use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::proto::request::Request;
 use crate::stats::Counters;
+use crate::ws::events::WsEvent;
 use crate::ws::session::WsCx;
-use crate::ws::socket::WsEvent;
 
 /// What the reactor lends a connection while it works.
 pub(crate) struct Cx<'a> {

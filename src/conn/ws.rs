@@ -13,9 +13,10 @@ use crate::proto::parse::HeadInfo;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
 use crate::stats::Counters;
+use crate::ws::events::WsEvent;
+use crate::ws::handle::{WebSocket, WsShared};
 use crate::ws::handshake::respond as handshake_response;
 use crate::ws::session::{Session, Step};
-use crate::ws::socket::{WebSocket, WsEvent, WsShared};
 use crate::ws::{Upgrade, DEFAULT_WS_STREAM};
 
 impl<T: Transport> Connection<T> {

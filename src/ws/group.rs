@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::frame::{OP_BINARY, OP_TEXT};
-use super::socket::{WebSocket, WsSendError};
+use super::handle::{WebSocket, WsSendError};
 use crate::id::ConnectionId;
 
 /// A set of sockets that receive broadcasts. Cloneable, `Send` and `Sync`.

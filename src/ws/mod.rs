@@ -31,11 +31,12 @@
 //! # }
 //! ```
 
+pub(crate) mod events;
 pub(crate) mod frame;
 mod group;
+pub(crate) mod handle;
 pub(crate) mod handshake;
 pub(crate) mod session;
-pub(crate) mod socket;
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -45,10 +46,11 @@ use std::sync::Arc;
 use crate::proto::response::{check_header, IntoBytes, InvalidHeader};
 
 pub use crate::config::WsBackpressure;
+pub use events::{Message, WsEvent, WsEventKind, WsEvents};
 pub use group::WsGroup;
+pub use handle::{WebSocket, WsSendError};
 use handshake::Origins;
 pub use handshake::{is_upgrade, offered_protocols};
-pub use socket::{Message, WebSocket, WsEvent, WsEventKind, WsEvents, WsSendError};
 
 /// The name of the WebSocket event stream that [`Server::ws_events`] serves
 /// and an [`Upgrade`] uses unless it names another.

@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use crate::handle::queue::Sender;
 
+use super::events::{Message, WsEvent};
 use super::frame::{
     encode_close, encode_frame, Assembly, Decoder, Incoming, Limits, CLOSE_NORMAL, OP_PING,
     OP_PONG, OVER_BUDGET,
 };
-use super::socket::{Message, WebSocket, WsEvent};
+use super::handle::WebSocket;
 use crate::budget::Charge;
 use crate::config::Config;
 use crate::reason::CloseReason;
@@ -369,7 +370,7 @@ mod tests {
     use super::*;
     use crate::config::WsBackpressure;
     use crate::handle::queue::channel;
-    use crate::ws::socket::tests::socket;
+    use crate::ws::handle::tests::socket;
 
     /// A masked ping from the client (mask 0: the payload reads as is).
     const PING: &[u8] = &[0x89, 0x84, 0, 0, 0, 0, b'p', b'i', b'n', b'g'];

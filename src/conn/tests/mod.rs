@@ -30,7 +30,7 @@ use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::{ConnectionState, StatsHandle};
-use crate::ws::socket::WsEvent;
+use crate::ws::events::WsEvent;
 use crate::ws::DEFAULT_WS_STREAM;
 
 /// A transport that plays a script.

@@ -2,6 +2,7 @@
 //! the backpressure policies and the share of pending events.
 use super::*;
 use crate::handle::queue::channel;
+use crate::ws::events::{Message, WsEvent};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// A socket with a send budget, a policy and a memory limit, on a
