@@ -51,13 +51,33 @@ impl Demo {
     /// code and what it said.
     #[allow(dead_code)]
     pub fn refuse(flags: &[&str]) -> (Option<i32>, String) {
-        let output = Command::new(demo_binary())
+        let mut child = Command::new(demo_binary())
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("the demo binary");
-        let said = String::from_utf8_lossy(&output.stderr).into_owned();
-        (output.status.code(), said)
+        // One that serves instead of refusing must not hang the test (a
+        // demo built with other features than this test: `cargo test`
+        // builds the examples, `cargo test --test it` alone does not).
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the demo's status") {
+                break status;
+            }
+            if started.elapsed() > super::PATIENCE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the demo served {flags:?} instead of refusing: is it built with these features?");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let mut said = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+        }
+        (status.code(), said)
     }
 
     /// The `service` example, on a free port.
