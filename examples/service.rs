@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .queue("jobs", 256)
         .queue("broker", 4096)
         .queue("streams", 256)
-        .ws_stream("chat");
+        .ws_events("chat");
     let stats = builder.stats_handle();
     let router = Router::new()
         .get("/jobs/{ms}", |req: &Request| -> Action {

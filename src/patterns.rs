@@ -222,7 +222,7 @@
 //!         _ => Response::text(401, "unknown token").into(),
 //!     }
 //! });
-//! let server = Server::builder().ws_stream("chat").router(router).bind("127.0.0.1:0")?;
+//! let server = Server::builder().ws_events("chat").router(router).bind("127.0.0.1:0")?;
 //! let chat = server.ws_events_from("chat").expect("declared above");
 //! std::thread::spawn(move || {
 //!     while let Some(event) = chat.recv() {

@@ -67,12 +67,12 @@ struct Shared {
     delivered: Vec<Arc<Link>>,
     queues: Outlets<Exchange>,
     handler: Handler,
-    streams_body: Option<BodyPolicy>,
+    uploads: Option<BodyPolicy>,
     pool: BufferPool,
     scratch: Request,
     discard: Box<[u8]>,
     date: DateCache,
-    ws_streams: Outlets<WsEvent>,
+    ws_events: Outlets<WsEvent>,
 }
 
 impl Shared {
@@ -83,7 +83,7 @@ impl Shared {
             now,
             date: self.date.get(),
             handler: &mut self.handler,
-            streams_body: self.streams_body.as_ref(),
+            uploads: self.uploads.as_ref(),
             queues: &self.queues,
             notifier: &self.notifier,
             recycler: &self.recycler,
@@ -91,7 +91,7 @@ impl Shared {
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
-            ws_streams: &self.ws_streams,
+            ws_events: &self.ws_events,
             registry,
         }
     }
@@ -138,8 +138,8 @@ pub(crate) struct ReactorParts {
     pub commands: Receiver<Command>,
     pub queues: Outlets<Exchange>,
     pub handler: Handler,
-    pub streams_body: Option<BodyPolicy>,
-    pub ws_streams: Outlets<WsEvent>,
+    pub uploads: Option<BodyPolicy>,
+    pub ws_events: Outlets<WsEvent>,
     /// The server's clients by address, when each holds only its share of
     /// the memory budget.
     pub clients: Option<Arc<Clients>>,
@@ -199,12 +199,12 @@ impl Reactor {
                 notifier: parts.notifier,
                 queues: parts.queues,
                 handler: parts.handler,
-                streams_body: parts.streams_body,
+                uploads: parts.uploads,
                 pool: BufferPool::default(),
                 scratch: Request::default(),
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
                 date: DateCache::new(),
-                ws_streams: parts.ws_streams,
+                ws_events: parts.ws_events,
             },
         }
     }

@@ -182,7 +182,7 @@ impl Router {
     }
 
     /// The request's route streams its body.
-    pub(crate) fn streams_body(&self, request: &Request) -> bool {
+    pub(crate) fn uploads(&self, request: &Request) -> bool {
         match self.table.at(request.path()) {
             Ok(matched) => {
                 let uploads = &self.paths[*matched.value].uploads;

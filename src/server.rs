@@ -23,7 +23,7 @@ use crate::reactor::{Reactor, ReactorParts, WAKER};
 use crate::router::Router;
 use crate::stats::{QueueGauge, ReactorCounters, Stats, StatsHandle};
 use crate::ws::events::WsEvents;
-use crate::ws::DEFAULT_WS_STREAM;
+use crate::ws::DEFAULT_WS_EVENTS;
 
 /// Configures a [`Server`] before it binds.
 ///
@@ -51,10 +51,10 @@ pub struct Builder {
     stats: StatsHandle,
     reactors: usize,
     queues: Vec<(Cow<'static, str>, Option<usize>)>,
-    ws_streams: Vec<(Cow<'static, str>, Option<usize>)>,
+    ws_events: Vec<(Cow<'static, str>, Option<usize>)>,
     /// A route the router could not take, reported by `bind`.
     route_error: Option<String>,
-    streams_body: Option<BodyPolicy>,
+    uploads: Option<BodyPolicy>,
     /// The router's upload routes; dropped when a handler replaces it.
     router_uploads: Option<BodyPolicy>,
     #[cfg(feature = "tls")]
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Builder {
             .field("handler", &self.handler.is_some())
             .field("reactors", &self.reactors)
             .field("queues", &self.queues)
-            .field("ws_streams", &self.ws_streams)
+            .field("ws_events", &self.ws_events)
             .finish()
     }
 }
@@ -145,7 +145,7 @@ impl Builder {
         let router = Arc::new(router);
         self.router_uploads = router.has_uploads().then(|| {
             let uploads = Arc::clone(&router);
-            Arc::new(move |req: &Request| uploads.streams_body(req)) as BodyPolicy
+            Arc::new(move |req: &Request| uploads.uploads(req)) as BodyPolicy
         });
         self.handler = Some(Arc::new(move |_| {
             let router = Arc::clone(&router);
@@ -164,11 +164,11 @@ impl Builder {
     /// answer. A [router](Builder::router) streams the bodies of its
     /// [`Router::upload`] routes without this; a predicate set here is used
     /// instead of the router's.
-    pub fn stream_bodies<F>(mut self, streams: F) -> Self
+    pub fn uploads<F>(mut self, streams: F) -> Self
     where
         F: Fn(&Request) -> bool + Send + Sync + 'static,
     {
-        self.streams_body = Some(Arc::new(streams));
+        self.uploads = Some(Arc::new(streams));
         self
     }
 
@@ -185,9 +185,9 @@ impl Builder {
     /// Declares the WebSocket event stream `name`, for sockets whose
     /// [`Upgrade::events`](crate::ws::Upgrade::events) names it; read it with
     /// [`Server::ws_events_from`]. The [default
-    /// stream](crate::ws::DEFAULT_WS_STREAM) always exists.
-    pub fn ws_stream(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        outlets::declare(&mut self.ws_streams, name.into(), None);
+    /// stream](crate::ws::DEFAULT_WS_EVENTS) always exists.
+    pub fn ws_events(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        outlets::declare(&mut self.ws_events, name.into(), None);
         self
     }
 
@@ -243,9 +243,9 @@ impl Builder {
         // Unbounded, but each socket may have at most
         // `ws_max_inbound_messages` message events outstanding, and no new
         // socket opens past `ws_max_pending_events`.
-        let streams = outlets::with_default(DEFAULT_WS_STREAM, None, self.ws_streams);
+        let streams = outlets::with_default(DEFAULT_WS_EVENTS, None, self.ws_events);
         let (stream_txs, stream_rxs) = Outlets::open(&streams);
-        let streams_body = self.streams_body.or(self.router_uploads);
+        let uploads = self.uploads.or(self.router_uploads);
         #[cfg(feature = "tls")]
         let mut addresses = self.tls.addresses(addr);
         #[cfg(not(feature = "tls"))]
@@ -279,8 +279,8 @@ impl Builder {
                 commands: command_rx,
                 queues: queue_txs.clone(),
                 handler: make_handler(index),
-                streams_body: streams_body.clone(),
-                ws_streams: stream_txs.clone(),
+                uploads: uploads.clone(),
+                ws_events: stream_txs.clone(),
                 clients: clients.clone(),
                 index: index as u64,
                 count: count as u64,
@@ -307,7 +307,7 @@ impl Builder {
                 .into_iter()
                 .map(|(name, rx)| (name, Exchanges { rx }))
                 .collect(),
-            ws_streams: stream_rxs
+            ws_events: stream_rxs
                 .into_iter()
                 .map(|(name, rx)| (name, WsEvents { rx }))
                 .collect(),
@@ -340,7 +340,7 @@ pub struct Server {
     /// The hand-off queues' receiving ends, the default first.
     queues: Vec<(Cow<'static, str>, Exchanges)>,
     /// The WebSocket event streams, the default first.
-    ws_streams: Vec<(Cow<'static, str>, WsEvents)>,
+    ws_events: Vec<(Cow<'static, str>, WsEvents)>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     signal: ShutdownSignal,
     /// One notice per reactor thread that has ended (true: it panicked).
@@ -366,9 +366,9 @@ impl Server {
             stats: StatsHandle::default(),
             reactors: 1,
             queues: Vec::new(),
-            ws_streams: Vec::new(),
+            ws_events: Vec::new(),
             route_error: None,
-            streams_body: None,
+            uploads: None,
             router_uploads: None,
             #[cfg(feature = "tls")]
             tls: Default::default(),
@@ -405,15 +405,15 @@ impl Server {
     }
 
     /// The events (open, message, closed) of every WebSocket on the
-    /// [default stream](crate::ws::DEFAULT_WS_STREAM). See [`WsEvents`].
+    /// [default stream](crate::ws::DEFAULT_WS_EVENTS). See [`WsEvents`].
     pub fn ws_events(&self) -> WsEvents {
-        self.ws_streams[0].1.clone()
+        self.ws_events[0].1.clone()
     }
 
     /// The events of the sockets whose [`Upgrade`](crate::ws::Upgrade) named
-    /// the stream `name`, declared with [`Builder::ws_stream`].
+    /// the stream `name`, declared with [`Builder::ws_events`].
     pub fn ws_events_from(&self, name: &str) -> Option<WsEvents> {
-        self.ws_streams
+        self.ws_events
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, s)| s.clone())

@@ -24,7 +24,7 @@ pub(crate) struct Cx<'a> {
     pub date: &'a str,
     pub handler: &'a mut Handler,
     /// Which requests stream their bodies (none without a policy).
-    pub streams_body: Option<&'a BodyPolicy>,
+    pub uploads: Option<&'a BodyPolicy>,
     /// The hand-off queues, by name.
     pub queues: &'a Outlets<Exchange>,
     pub notifier: &'a Arc<Notifier>,
@@ -39,7 +39,7 @@ pub(crate) struct Cx<'a> {
     /// Where discarded input goes.
     pub discard: &'a mut [u8],
     /// The WebSocket event streams, by name.
-    pub ws_streams: &'a Outlets<WsEvent>,
+    pub ws_events: &'a Outlets<WsEvent>,
     /// For adding writable interest when a write would block.
     pub registry: &'a mio::Registry,
 }

@@ -107,7 +107,7 @@ impl<T: Transport> Connection<T> {
         }
         match BodyDecoder::new(info.framing) {
             None => self.dispatch_scratch(info, None, cx),
-            Some(decoder) if cx.streams_body.is_some_and(|streams| streams(cx.scratch)) => {
+            Some(decoder) if cx.uploads.is_some_and(|streams| streams(cx.scratch)) => {
                 if let Framing::Length(n) = info.framing {
                     if n > config.max_upload_bytes {
                         self.reject(413, "request body too large", cx);

@@ -17,7 +17,7 @@ use crate::ws::events::WsEvent;
 use crate::ws::handle::{WebSocket, WsShared};
 use crate::ws::handshake::respond as handshake_response;
 use crate::ws::session::{Session, Step};
-use crate::ws::{Upgrade, DEFAULT_WS_STREAM};
+use crate::ws::{Upgrade, DEFAULT_WS_EVENTS};
 
 impl<T: Transport> Connection<T> {
     /// Completes a WebSocket handshake (or refuses it) and enters `WebSocket`.
@@ -28,8 +28,8 @@ impl<T: Transport> Connection<T> {
         upgrade: Upgrade,
         cx: &mut Cx<'_>,
     ) {
-        let stream = upgrade.events.as_deref().unwrap_or(DEFAULT_WS_STREAM);
-        let Some(events) = cx.ws_streams.get(stream) else {
+        let stream = upgrade.events.as_deref().unwrap_or(DEFAULT_WS_EVENTS);
+        let Some(events) = cx.ws_events.get(stream) else {
             log::error!(
                 "{} handler upgraded to event stream {stream:?}, which the server did not declare; answering 500",
                 self.id

@@ -96,7 +96,7 @@ impl Exchange {
 
     /// The request body as it arrives, for a route that streams its body
     /// ([`Router::upload`](crate::Router::upload),
-    /// [`Builder::stream_bodies`](crate::Builder::stream_bodies)): given
+    /// [`Builder::uploads`](crate::Builder::uploads)): given
     /// once, `None` after that and for a buffered body (read that with
     /// [`Request::body`]). At most [`UPLOAD_PIPE_BYTES`](crate::BodyReader::PIPE_BYTES)
     /// wait unread; past that the server stops reading the socket, so a

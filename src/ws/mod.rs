@@ -56,7 +56,7 @@ pub use handshake::{is_upgrade, offered_protocols};
 /// and an [`Upgrade`] uses unless it names another.
 ///
 /// [`Server::ws_events`]: crate::Server::ws_events
-pub const DEFAULT_WS_STREAM: &str = "default";
+pub const DEFAULT_WS_EVENTS: &str = "default";
 
 /// How the handler accepts an upgrade: optionally with a subprotocol chosen
 /// from those the client offered ([`offered_protocols`]), headers for the
@@ -227,9 +227,9 @@ impl Upgrade {
     }
 
     /// Sends the socket's events to the stream named `stream` (declared with
-    /// [`Builder::ws_stream`](crate::Builder::ws_stream), read with
+    /// [`Builder::ws_events`](crate::Builder::ws_events), read with
     /// [`Server::ws_events_from`](crate::Server::ws_events_from)) rather
-    /// than the [default one](DEFAULT_WS_STREAM). A name the server did not
+    /// than the [default one](DEFAULT_WS_EVENTS). A name the server did not
     /// declare is answered `500` (and logged).
     pub fn events(mut self, stream: impl Into<Cow<'static, str>>) -> Self {
         self.events = Some(stream.into());

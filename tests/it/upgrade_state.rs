@@ -27,7 +27,7 @@ fn handler(req: &Request) -> tether::Action {
 
 fn chat_server() -> Server {
     Server::builder()
-        .ws_stream("chat")
+        .ws_events("chat")
         .handler(handler)
         .bind("127.0.0.1:0")
         .expect("bind")

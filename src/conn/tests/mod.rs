@@ -31,7 +31,7 @@ use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::{ConnectionState, StatsHandle};
 use crate::ws::events::WsEvent;
-use crate::ws::DEFAULT_WS_STREAM;
+use crate::ws::DEFAULT_WS_EVENTS;
 
 /// A transport that plays a script.
 #[derive(Debug, Default)]
@@ -120,7 +120,7 @@ struct Bed {
     pool: BufferPool,
     scratch: Request,
     discard: Vec<u8>,
-    ws_streams: Outlets<WsEvent>,
+    ws_events: Outlets<WsEvent>,
     _ws_rx: Vec<(Cow<'static, str>, queue::Receiver<WsEvent>)>,
     poll: mio::Poll,
     now: Instant,
@@ -145,7 +145,7 @@ impl Bed {
         ));
         let (queues, mut receivers) = Outlets::open(&[(DEFAULT_QUEUE.into(), Some(8))]);
         let exchanges = receivers.remove(0).1;
-        let (ws_streams, ws_rx) = Outlets::open(&[(DEFAULT_WS_STREAM.into(), None)]);
+        let (ws_events, ws_rx) = Outlets::open(&[(DEFAULT_WS_EVENTS.into(), None)]);
         Bed {
             config,
             stats,
@@ -159,7 +159,7 @@ impl Bed {
             pool: BufferPool::default(),
             scratch: Request::default(),
             discard: vec![0; BUFFER_BYTES],
-            ws_streams,
+            ws_events,
             _ws_rx: ws_rx,
             poll,
             now: Instant::now(),
@@ -177,7 +177,7 @@ impl Bed {
             now: self.now,
             date: "Mon, 30 Nov 2026 00:00:00 GMT",
             handler: &mut self.handler,
-            streams_body: None,
+            uploads: None,
             queues: &self.queues,
             notifier: &self.notifier,
             recycler: &self.recycler,
@@ -185,7 +185,7 @@ impl Bed {
             pool: &mut self.pool,
             scratch: &mut self.scratch,
             discard: &mut self.discard,
-            ws_streams: &self.ws_streams,
+            ws_events: &self.ws_events,
             registry: self.poll.registry(),
         }
     }
