@@ -5,7 +5,7 @@ use std::fmt;
 /// Bits that can hold in any [`Phase`](super::state::Phase).
 ///
 /// Neither `response_pending` nor `draining` is here: the first is the phase
-/// `Phase::AwaitingResponse`, the second the connection's `drain` field, so
+/// `Phase::ResponsePending`, the second the connection's `drain` field, so
 /// no bit can disagree with them.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Flags(u8);

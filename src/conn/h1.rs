@@ -53,7 +53,7 @@ impl<T: Transport> Connection<T> {
                     self.parse_head(cx)
                 }
                 Phase::ReadingBody { .. } => self.parse_body(cx),
-                Phase::AwaitingResponse {
+                Phase::ResponsePending {
                     upload: Some(_), ..
                 } => self.feed_upload(cx),
                 // Frames make output too (pongs, close echoes): decode only
@@ -309,7 +309,7 @@ impl<T: Transport> Connection<T> {
     /// Takes what the worker left in the exchange's link: a response, a
     /// stream, or the news it dropped the exchange. True when there was news.
     pub(super) fn take_reply(&mut self, cx: &mut Cx<'_>) -> bool {
-        let Phase::AwaitingResponse { link, .. } = &self.phase else {
+        let Phase::ResponsePending { link, .. } = &self.phase else {
             return false;
         };
         let reply = link.take_reply();

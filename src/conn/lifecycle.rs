@@ -113,7 +113,7 @@ impl<T: Transport> Connection<T> {
                 let stalled = deadline(self.last_read, config.body_timeout);
                 Some(rate.due(config).map_or(stalled, |due| due.min(stalled)))
             }
-            Phase::AwaitingResponse {
+            Phase::ResponsePending {
                 deadline: due,
                 upload,
                 ..
@@ -164,7 +164,7 @@ impl<T: Transport> Connection<T> {
                 self.ws_deadline(cx);
                 return self.drive(cx);
             }
-            Phase::AwaitingResponse { deadline, .. } if *deadline <= now => {
+            Phase::ResponsePending { deadline, .. } if *deadline <= now => {
                 log::debug!("{} response timeout; answering 503", self.id);
                 if let Some((link, info)) = self.end_response_pending(cx) {
                     link.close(CloseReason::ResponseTimeout);
@@ -174,7 +174,7 @@ impl<T: Transport> Connection<T> {
                 }
                 return self.drive(cx);
             }
-            Phase::AwaitingResponse {
+            Phase::ResponsePending {
                 upload: Some(upload),
                 ..
             } if !upload.waiting_for_worker
@@ -240,11 +240,11 @@ impl<T: Transport> Connection<T> {
                 self.ws_going_away(cx);
                 self.drive(cx)
             }
-            Phase::AwaitingResponse {
+            Phase::ResponsePending {
                 upload: Some(_), ..
             } => {
                 // What is left of a streamed body will not be read.
-                if let Phase::AwaitingResponse { upload, .. } = &mut self.phase {
+                if let Phase::ResponsePending { upload, .. } = &mut self.phase {
                     if let Some(upload) = upload.take() {
                         upload.shared.fail("the server is shutting down");
                     }

@@ -23,7 +23,7 @@
 //! # The state
 //!
 //! A connection is in exactly one phase. `response_pending` (Mongoose's
-//! `is_resp`) *is* the phase `AwaitingResponse`; `draining` (Mongoose's
+//! `is_resp`) *is* the phase `ResponsePending`; `draining` (Mongoose's
 //! `is_draining`: flush, then close) is the field `drain`, holding why. Other
 //! bits live in [`Flags`]. Only the methods in `state.rs` change the phase or
 //! `drain`, and each logs the transition at `trace`.
@@ -100,7 +100,7 @@ impl<T: Transport> Connection<T> {
             self.io.say_goodbye();
         }
         match self.enter_closed(reason, cx) {
-            Phase::AwaitingResponse { link, upload, .. } => {
+            Phase::ResponsePending { link, upload, .. } => {
                 link.close(reason);
                 if let Some(upload) = upload {
                     upload.shared.close(reason);

@@ -1,8 +1,8 @@
 //! A connection's phase, and every transition between phases.
 //!
 //! Each phase carries its own data: the deadline of a pending response lives
-//! in `AwaitingResponse`, the lingering reason and deadline in `Lingering`.
-//! `response_pending` *is* the phase `AwaitingResponse`; `draining` is the one
+//! in `ResponsePending`, the lingering reason and deadline in `Lingering`.
+//! `response_pending` *is* the phase `ResponsePending`; `draining` is the one
 //! field `Connection::drain`. Only the methods here change either, each
 //! `debug_assert!`s the phase it leaves, and the counters that follow a
 //! transition (`pending_responses`, `streams_active`, `ws_active`, closes by
@@ -53,7 +53,7 @@ pub(crate) enum Phase {
     /// `response_pending`: a worker holds the exchange for this request.
     /// Pipelined parsing is paused; the connection is not closed by the
     /// request's `Connection: close` nor by the idle timeout.
-    AwaitingResponse {
+    ResponsePending {
         link: Arc<Link>,
         info: HeadInfo,
         /// When the worker's time is up (`response_timeout`).
@@ -62,7 +62,7 @@ pub(crate) enum Phase {
         upload: Option<Box<Upload>>,
     },
     /// A worker's streaming response is being written from `stream`'s queue.
-    /// Like `AwaitingResponse`, pipelined parsing waits until it ends.
+    /// Like `ResponsePending`, pipelined parsing waits until it ends.
     Streaming {
         stream: Arc<StreamShared>,
         chunked: bool,
@@ -109,7 +109,7 @@ impl Phase {
         match self {
             Phase::ReadingHead { .. } => "reading_head",
             Phase::ReadingBody { .. } => "reading_body",
-            Phase::AwaitingResponse { .. } => "response_pending",
+            Phase::ResponsePending { .. } => "response_pending",
             Phase::Streaming { .. } => "streaming",
             Phase::WebSocket(_) => "websocket",
             Phase::Lingering { .. } => "lingering",
@@ -236,7 +236,7 @@ impl<T: Transport> Connection<T> {
 
     /// `response_pending`: a worker owes this connection a response.
     pub fn is_response_pending(&self) -> bool {
-        matches!(self.phase, Phase::AwaitingResponse { .. })
+        matches!(self.phase, Phase::ResponsePending { .. })
     }
 
     /// `draining`: no more requests; close once what is owed is flushed.
@@ -260,7 +260,7 @@ impl<T: Transport> Connection<T> {
     /// holds the connection open.
     pub fn state(&self) -> Option<ConnectionState> {
         Some(match self.phase {
-            Phase::AwaitingResponse { .. } => ConnectionState::AwaitingWorker,
+            Phase::ResponsePending { .. } => ConnectionState::ResponsePending,
             Phase::Streaming { .. } => ConnectionState::Streaming,
             Phase::WebSocket(_) => ConnectionState::WebSocket,
             Phase::Lingering { .. } => ConnectionState::Draining,
@@ -347,7 +347,7 @@ impl<T: Transport> Connection<T> {
         debug_assert!(self.is_reading_head(), "hand-off outside reading_head");
         Counters::incr(&cx.stats.pending_responses);
         let deadline = deadline(cx.now, timeout);
-        self.set_phase(Phase::AwaitingResponse {
+        self.set_phase(Phase::ResponsePending {
             link,
             info,
             deadline,
@@ -358,7 +358,7 @@ impl<T: Transport> Connection<T> {
     /// The streamed body is complete: the worker reads its end.
     pub(super) fn end_upload(&mut self) {
         debug_assert!(self.is_uploading(), "no body was streaming");
-        if let Phase::AwaitingResponse { upload, .. } = &mut self.phase {
+        if let Phase::ResponsePending { upload, .. } = &mut self.phase {
             if let Some(upload) = upload.take() {
                 log::trace!("{} streamed body complete", self.id);
                 upload.shared.finish();
@@ -370,7 +370,7 @@ impl<T: Transport> Connection<T> {
     pub(super) fn is_uploading(&self) -> bool {
         matches!(
             self.phase,
-            Phase::AwaitingResponse {
+            Phase::ResponsePending {
                 upload: Some(_),
                 ..
             }
@@ -380,7 +380,7 @@ impl<T: Transport> Connection<T> {
     /// Moves the pending response's deadline to the one its worker asked
     /// for, if it asked.
     pub(super) fn take_requested_deadline(&mut self) {
-        if let Phase::AwaitingResponse { link, deadline, .. } = &mut self.phase {
+        if let Phase::ResponsePending { link, deadline, .. } = &mut self.phase {
             if let Some(at) = link.take_requested_deadline() {
                 log::trace!("{} response deadline moved by its worker", self.id);
                 *deadline = at;
@@ -392,7 +392,7 @@ impl<T: Transport> Connection<T> {
     pub(super) fn end_response_pending(&mut self, cx: &Cx<'_>) -> Option<(Arc<Link>, HeadInfo)> {
         debug_assert!(self.is_response_pending(), "no response was pending");
         match std::mem::replace(&mut self.phase, Phase::IDLE) {
-            Phase::AwaitingResponse {
+            Phase::ResponsePending {
                 link, info, upload, ..
             } => {
                 log::trace!("{} response_pending -> reading_head", self.id);
@@ -484,7 +484,7 @@ impl<T: Transport> Connection<T> {
         // already include it.
         cx.stats.record_close(reason);
         match &previous {
-            Phase::AwaitingResponse { .. } => Counters::decr(&cx.stats.pending_responses),
+            Phase::ResponsePending { .. } => Counters::decr(&cx.stats.pending_responses),
             Phase::Streaming { .. } => Counters::decr(&cx.stats.streams_active),
             Phase::WebSocket(_) => Counters::decr(&cx.stats.ws_active),
             _ => {}

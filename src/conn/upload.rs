@@ -12,7 +12,7 @@ use crate::reason::CloseReason;
 impl<T: Transport> Connection<T> {
     /// Moves buffered body bytes into the pipe. True when any were taken.
     pub(super) fn feed_upload(&mut self, cx: &mut Cx<'_>) -> bool {
-        let Phase::AwaitingResponse {
+        let Phase::ResponsePending {
             upload: Some(upload),
             ..
         } = &mut self.phase

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub enum ConnectionState {
     /// Idle between requests, or reading a request's head or body.
     Reading,
-    /// A worker holds its exchange (`response_pending`), even if the
-    /// connection will close after the response.
-    AwaitingWorker,
+    /// `response_pending`: a worker holds its exchange, even if the
+    /// connection will close after the response. Its stable name in
+    /// `/stats` and `/metrics` is `awaiting_worker`.
+    ResponsePending,
     /// Writing a streaming response.
     Streaming,
     /// An upgraded WebSocket.
@@ -30,7 +31,7 @@ impl ConnectionState {
     /// Every state, in the order of [`ByState::iter`].
     pub const ALL: [ConnectionState; Self::COUNT] = [
         ConnectionState::Reading,
-        ConnectionState::AwaitingWorker,
+        ConnectionState::ResponsePending,
         ConnectionState::Streaming,
         ConnectionState::WebSocket,
         ConnectionState::Draining,
@@ -39,12 +40,12 @@ impl ConnectionState {
     /// The stable name, as in `/stats` and the Prometheus label.
     ///
     /// ```
-    /// assert_eq!(tether::stats::ConnectionState::AwaitingWorker.as_str(), "awaiting_worker");
+    /// assert_eq!(tether::stats::ConnectionState::ResponsePending.as_str(), "awaiting_worker");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectionState::Reading => "reading",
-            ConnectionState::AwaitingWorker => "awaiting_worker",
+            ConnectionState::ResponsePending => "awaiting_worker",
             ConnectionState::Streaming => "streaming",
             ConnectionState::WebSocket => "websocket",
             ConnectionState::Draining => "draining",

@@ -14,7 +14,7 @@ use tether::{Action, Config, Request, Response, Server, StreamSender};
 use util::ws::RawWs;
 use util::*;
 
-use ConnectionState::{AwaitingWorker, Draining, Reading, Streaming, WebSocket};
+use ConnectionState::{Draining, Reading, ResponsePending, Streaming, WebSocket};
 
 /// Polls until the reading has exactly these counts (the rest 0) and they
 /// add up to `active`.
@@ -71,18 +71,18 @@ fn each_connection_is_counted_in_the_state_it_is_in() {
     let mut waiting = Client::connect(addr);
     waiting.send(b"GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
     let exchange = held.recv_timeout(PATIENCE).expect("handed off");
-    wait_for_states(&server, &[(Reading, 1), (AwaitingWorker, 1)]);
+    wait_for_states(&server, &[(Reading, 1), (ResponsePending, 1)]);
 
     let mut viewer = Client::connect(addr);
     viewer.send(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
     viewer.read_reply(true);
     wait_for_states(
         &server,
-        &[(Reading, 1), (AwaitingWorker, 1), (Streaming, 1)],
+        &[(Reading, 1), (ResponsePending, 1), (Streaming, 1)],
     );
 
     let ws = RawWs::connect(addr, "/ws");
-    let all_four = [(Reading, 1), (AwaitingWorker, 1), (Streaming, 1)];
+    let all_four = [(Reading, 1), (ResponsePending, 1), (Streaming, 1)];
     wait_for_states(&server, &[all_four.as_slice(), &[(WebSocket, 1)]].concat());
 
     // Answered with `Connection: close`: the connection lingers, draining,

@@ -304,7 +304,7 @@ fn pipelined_requests_wait_while_a_response_is_pending() {
     let mut conn = bed.conn(usize::MAX);
     bed.client_sends(&mut conn, &[GET, GET].concat());
     assert!(conn.is_response_pending());
-    assert_eq!(conn.state(), Some(ConnectionState::AwaitingWorker));
+    assert_eq!(conn.state(), Some(ConnectionState::ResponsePending));
     let first = bed.take_exchange();
     assert!(bed.exchanges.is_empty(), "one request in a worker's hands");
     let worker = thread::spawn(move || first.respond(Response::text(200, "one")));
