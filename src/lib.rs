@@ -89,7 +89,7 @@ pub use config::{Config, HalfClosePolicy, Keepalive};
 pub use error::Error;
 pub use handle::delivery::Delivery;
 pub use handle::exchange::{Exchange, Exchanges};
-pub use handle::link::Undelivered;
+pub use handle::exchange_shared::Undelivered;
 pub use handle::shutdown::ShutdownSignal;
 pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
 pub use handle::upload::BodyReader;

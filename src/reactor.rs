@@ -30,7 +30,7 @@ use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
-use crate::handle::link::Link;
+use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
@@ -64,7 +64,7 @@ struct Shared {
     /// Where this reactor's exchanges return what they borrowed.
     recycler: Arc<Recycler>,
     /// Responses written this turn, their workers not told yet.
-    delivered: Vec<Arc<Link>>,
+    delivered: Vec<Arc<ExchangeShared>>,
     queues: Outlets<Exchange>,
     handler: Handler,
     uploads: Option<BodyPolicy>,

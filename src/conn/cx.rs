@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::buffer::BufferPool;
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
-use crate::handle::link::Link;
+use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::notifier::Notifier;
 use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
@@ -32,7 +32,7 @@ pub(crate) struct Cx<'a> {
     pub recycler: &'a Arc<Recycler>,
     /// Responses written in full this turn, whose workers the reactor
     /// tells once the turn's writing is done (see `Reactor::settle_delivered`).
-    pub delivered: &'a mut Vec<Arc<Link>>,
+    pub delivered: &'a mut Vec<Arc<ExchangeShared>>,
     pub pool: &'a mut BufferPool,
     /// The request being parsed, reused for requests answered inline.
     pub scratch: &'a mut Request,

@@ -10,7 +10,7 @@ use super::cx::Cx;
 use super::state::Connection;
 use super::transport::Transport;
 use crate::handle::exchange::Exchange;
-use crate::handle::link::{Reply, Undelivered};
+use crate::handle::exchange_shared::{Reply, Undelivered};
 use crate::handle::upload::UploadShared;
 use crate::handler::{Action, Handoff};
 use crate::proto::body::{BodyDecoder, BodyError};

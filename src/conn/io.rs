@@ -12,7 +12,7 @@ use super::transport::Transport;
 use crate::budget::Charge;
 use crate::buffer::BUFFER_BYTES;
 use crate::config::{Config, HalfClosePolicy};
-use crate::handle::link::Link;
+use crate::handle::exchange_shared::ExchangeShared;
 use crate::proto::encode::Persistence;
 use crate::proto::request::Version;
 use crate::proto::response::Response;
@@ -278,7 +278,7 @@ impl<T: Transport> Connection<T> {
 
     /// Keeps a worker's response until its last byte is written, to settle
     /// its delivery then (or hand it back if the client leaves first).
-    pub(super) fn track_delivery(&mut self, link: Arc<Link>, response: Response) {
+    pub(super) fn track_delivery(&mut self, link: Arc<ExchangeShared>, response: Response) {
         self.deliveries.push_back(Delivery {
             end: self.queued_total,
             link,
@@ -382,10 +382,12 @@ impl<T: Transport> Connection<T> {
     /// the connection has ended.
     pub(super) fn discard_io(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
         for delivery in self.deliveries.drain(..) {
-            delivery.link.settle(Err(crate::handle::link::Undelivered {
-                response: delivery.response,
-                reason,
-            }));
+            delivery
+                .link
+                .settle(Err(crate::handle::exchange_shared::Undelivered {
+                    response: delivery.response,
+                    reason,
+                }));
         }
         self.input.clear();
         self.input.release_if_empty(cx.pool);

@@ -20,7 +20,7 @@ use super::socket::Socket;
 use super::transport::Transport;
 use crate::budget::{Charge, Client};
 use crate::buffer::InBuf;
-use crate::handle::link::Link;
+use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::stream::StreamShared;
 use crate::handle::upload::UploadShared;
 use crate::id::ConnectionId;
@@ -54,7 +54,7 @@ pub(crate) enum Phase {
     /// Pipelined parsing is paused; the connection is not closed by the
     /// request's `Connection: close` nor by the idle timeout.
     ResponsePending {
-        link: Arc<Link>,
+        link: Arc<ExchangeShared>,
         info: HeadInfo,
         /// When the worker's time is up (`response_timeout`).
         deadline: Instant,
@@ -127,7 +127,7 @@ impl Phase {
 pub(super) struct Delivery {
     /// Output offset (in bytes ever queued) at which it is fully written.
     pub end: u64,
-    pub link: Arc<Link>,
+    pub link: Arc<ExchangeShared>,
     pub response: Response,
 }
 
@@ -338,7 +338,7 @@ impl<T: Transport> Connection<T> {
     /// The exchange reached a worker: `response_pending` until it answers.
     pub(super) fn start_response_pending(
         &mut self,
-        link: Arc<Link>,
+        link: Arc<ExchangeShared>,
         info: HeadInfo,
         timeout: Duration,
         upload: Option<Box<Upload>>,
@@ -389,7 +389,10 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The worker answered, dropped its exchange, or ran out of time.
-    pub(super) fn end_response_pending(&mut self, cx: &Cx<'_>) -> Option<(Arc<Link>, HeadInfo)> {
+    pub(super) fn end_response_pending(
+        &mut self,
+        cx: &Cx<'_>,
+    ) -> Option<(Arc<ExchangeShared>, HeadInfo)> {
         debug_assert!(self.is_response_pending(), "no response was pending");
         match std::mem::replace(&mut self.phase, Phase::IDLE) {
             Phase::ResponsePending {

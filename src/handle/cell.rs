@@ -2,7 +2,7 @@
 //! state, the close reason with its watchers, a coalesced wake-up of the
 //! reactor, and counted waiters.
 //!
-//! The exchange's [`Link`](super::link::Link), a stream's queue and a
+//! The exchange's [`ExchangeShared`](super::exchange_shared::ExchangeShared), a stream's queue and a
 //! WebSocket's queue are each a `Cell` around their own state, so closing,
 //! waiting for the close and `on_close` behave the same everywhere.
 //!

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::link::{Link, Undelivered};
+use super::exchange_shared::{ExchangeShared, Undelivered};
 use super::notifier::Notifier;
 use super::recycle::Recycler;
 use crate::id::ConnectionId;
@@ -60,7 +60,7 @@ use crate::id::ConnectionId;
 /// ```
 #[must_use = "dropping a Delivery gives its verdict up; say so with `detach`"]
 pub struct Delivery {
-    link: Arc<Link>,
+    link: Arc<ExchangeShared>,
     notifier: Arc<Notifier>,
     recycler: Arc<Recycler>,
     id: ConnectionId,
@@ -70,7 +70,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub(crate) fn new(
-        link: Arc<Link>,
+        link: Arc<ExchangeShared>,
         notifier: Arc<Notifier>,
         recycler: Arc<Recycler>,
         id: ConnectionId,

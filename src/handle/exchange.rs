@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::delivery::Delivery;
-use super::link::{Link, Reply, Undelivered};
+use super::exchange_shared::{ExchangeShared, Reply, Undelivered};
 use super::notifier::{Command, Notifier};
 use super::queue::Receiver;
 use super::recycle::Recycler;
@@ -57,7 +57,7 @@ use crate::stream_options::StreamOptions;
 /// ```
 pub struct Exchange {
     request: Request,
-    link: Arc<Link>,
+    link: Arc<ExchangeShared>,
     notifier: Arc<Notifier>,
     /// Where the request's buffers and the cell go when the exchange ends.
     recycler: Arc<Recycler>,
@@ -75,7 +75,7 @@ pub struct Exchange {
 impl Exchange {
     pub(crate) fn new(
         request: Request,
-        link: Arc<Link>,
+        link: Arc<ExchangeShared>,
         notifier: Arc<Notifier>,
         recycler: Arc<Recycler>,
         value: Option<Box<dyn Any + Send + Sync>>,

@@ -3,7 +3,7 @@
 //! reaches it only through the [`notifier`]'s command queue.
 //!
 //! - [`exchange`]: a handed-off request and the means to answer it.
-//! - [`link`]: the cell an exchange shares with its connection.
+//! - [`exchange_shared`]: the cell an exchange shares with its connection.
 //! - [`delivery`]: the verdict on a sent response, to learn later.
 //! - [`recycle`]: requests and cells returned to the reactor for reuse.
 //! - [`stream`]: a streaming response's producer end and queue.
@@ -18,7 +18,7 @@ pub(crate) mod cell;
 pub(crate) mod closure;
 pub(crate) mod delivery;
 pub(crate) mod exchange;
-pub(crate) mod link;
+pub(crate) mod exchange_shared;
 pub(crate) mod notifier;
 pub(crate) mod outlets;
 pub(crate) mod queue;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::link::Link;
+use super::exchange_shared::ExchangeShared;
 use crate::proto::request::Request;
 use crate::stats::StatsHandle;
 
@@ -36,7 +36,7 @@ pub(crate) const RECYCLED_REQUEST_BYTES: usize = 8 * 1024;
 #[derive(Debug)]
 pub(crate) struct Recycler {
     requests: (Sender<Request>, Receiver<Request>),
-    links: (Sender<Arc<Link>>, Receiver<Arc<Link>>),
+    links: (Sender<Arc<ExchangeShared>>, Receiver<Arc<ExchangeShared>>),
     stats: StatsHandle,
 }
 
@@ -65,7 +65,7 @@ impl Recycler {
 
     /// Called by a holder about to let go of an exchange's cell (any
     /// thread): keeps it for reuse if that is the last hold on it.
-    pub fn give_link(&self, link: &Arc<Link>) {
+    pub fn give_link(&self, link: &Arc<ExchangeShared>) {
         // Nobody can clone a cell they do not hold: a count of one stays one.
         // (Between this and the caller's drop the count is two; a reactor
         // taking it in that instant makes a new one instead.)
@@ -76,14 +76,14 @@ impl Recycler {
 
     /// A cell for a new exchange: a returned one nobody else holds, reset,
     /// or a new one.
-    pub fn link(&self) -> Arc<Link> {
+    pub fn link(&self) -> Arc<ExchangeShared> {
         if let Ok(mut link) = self.links.1.try_recv() {
             if let Some(only) = Arc::get_mut(&mut link) {
                 only.reset();
                 return link;
             }
         }
-        Arc::new(Link::new(self.stats.clone()))
+        Arc::new(ExchangeShared::new(self.stats.clone()))
     }
 }
 

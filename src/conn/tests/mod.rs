@@ -20,7 +20,7 @@ use crate::budget::Charge;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
-use crate::handle::link::Link;
+use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::notifier::{Command, Notifier};
 use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
@@ -115,7 +115,7 @@ struct Bed {
     exchanges: queue::Receiver<Exchange>,
     notifier: Arc<Notifier>,
     recycler: Arc<Recycler>,
-    delivered: Vec<Arc<Link>>,
+    delivered: Vec<Arc<ExchangeShared>>,
     commands: queue::Receiver<Command>,
     pool: BufferPool,
     scratch: Request,

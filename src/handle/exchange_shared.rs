@@ -2,7 +2,7 @@
 //! reactor owns.
 //!
 //! A worker never touches a socket. It holds a [`ConnectionId`](crate::id::ConnectionId) (slab key +
-//! generation) and an `Arc<Link>`: a small cell, shared with the reactor, that
+//! generation) and an `Arc<ExchangeShared>`: a small cell, shared with the reactor, that
 //! carries the response one way and the close reason the other. The reactor
 //! finds the connection by key and refuses it unless the generation matches, so
 //! a handle to an ended connection can never reach a newer one in the same slot.
@@ -149,13 +149,13 @@ pub(crate) fn run_due(due: DueCallback, stats: &StatsHandle) {
 
 /// The cell shared by one exchange and its connection.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(crate) struct ExchangeShared {
     cell: Cell<LinkState>,
 }
 
-impl Link {
+impl ExchangeShared {
     pub fn new(stats: StatsHandle) -> Self {
-        Link {
+        ExchangeShared {
             cell: Cell::new(LinkState::new(), stats),
         }
     }
@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_response_offered_before_close_comes_back() {
-        let link = Link::new(StatsHandle::default());
+        let link = ExchangeShared::new(StatsHandle::default());
         link.offer(Reply::Ready(Response::text(200, "event")), false)
             .unwrap();
         link.close(CloseReason::PeerReset);
@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_response_offered_after_close_is_refused() {
-        let link = Link::new(StatsHandle::default());
+        let link = ExchangeShared::new(StatsHandle::default());
         link.close(CloseReason::PeerClosed);
         let (_, reason) = link
             .offer(Reply::Ready(Response::new(204)), false)
@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn a_detached_response_that_comes_back_is_counted_not_kept() {
         let stats = StatsHandle::default();
-        let link = Link::new(stats.clone());
+        let link = ExchangeShared::new(stats.clone());
         link.offer(Reply::Ready(Response::new(200)), true).unwrap();
         link.close(CloseReason::PeerReset);
         assert_eq!(stats.snapshot().undelivered, 1);
@@ -392,7 +392,7 @@ mod tests {
     #[test]
     fn closing_a_link_runs_its_streams_callbacks_outside_the_link_lock() {
         use crate::stream_options::StreamOptions;
-        let link = Arc::new(Link::new(StatsHandle::default()));
+        let link = Arc::new(ExchangeShared::new(StatsHandle::default()));
         let stream = Arc::new(StreamShared::new(
             StreamOptions::default(),
             1024,
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn the_first_close_reason_sticks() {
-        let link = Link::new(StatsHandle::default());
+        let link = ExchangeShared::new(StatsHandle::default());
         link.close(CloseReason::ResponseTimeout);
         link.close(CloseReason::PeerClosed);
         assert_eq!(link.close_reason(), Some(CloseReason::ResponseTimeout));
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn wait_closed_wakes_on_close_and_times_out_otherwise() {
-        let link = Arc::new(Link::new(StatsHandle::default()));
+        let link = Arc::new(ExchangeShared::new(StatsHandle::default()));
         assert_eq!(link.wait_closed(Duration::from_millis(10)), None);
         let closer = Arc::clone(&link);
         let t = std::thread::spawn(move || closer.close(CloseReason::PeerReset));
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_taken_reply_is_not_taken_twice_and_drop_after_reply_is_ignored() {
-        let link = Link::new(StatsHandle::default());
+        let link = ExchangeShared::new(StatsHandle::default());
         assert!(matches!(link.take_reply(), Reply::Waiting));
         link.offer(Reply::Ready(Response::new(200)), false).unwrap();
         assert!(matches!(link.take_reply(), Reply::Ready(_)));
