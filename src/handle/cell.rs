@@ -25,6 +25,27 @@ use super::closure::{run_watchers, Closure, Watcher};
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
 
+/// How long a blocking call on a handle may wait for room or news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not at all: answer at once.
+    Now,
+    /// As long as it takes.
+    Forever,
+    /// Until this instant.
+    Until(Instant),
+}
+
+impl Wait {
+    /// Waits up to `timeout` from now; one too long to represent is
+    /// [`Wait::Forever`].
+    pub fn at_most(timeout: Duration) -> Wait {
+        Instant::now()
+            .checked_add(timeout)
+            .map_or(Wait::Forever, Wait::Until)
+    }
+}
+
 /// The state of a [`Cell`], as seen under its lock.
 #[derive(Debug)]
 pub(crate) struct Inner<S> {

@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cell::{Cell, Guard};
+use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
 use super::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
@@ -240,7 +240,7 @@ impl StreamSender {
     /// On the reactor thread (in a handler or an `on_close` callback) it
     /// never blocks: a full queue fails with [`SendError::WouldDeadlock`].
     pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
-        match self.push(part.into(), Some(None)) {
+        match self.push(part.into(), Wait::Forever) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(reason)) => Err(SendError::Closed(reason)),
             // Waiting without a deadline only gives up on the reactor thread.
@@ -250,7 +250,7 @@ impl StreamSender {
 
     /// Queues a part if there is room now.
     pub fn try_send(&mut self, part: impl Into<Bytes>) -> Result<(), TrySendError> {
-        self.push(part.into(), None)
+        self.push(part.into(), Wait::Now)
     }
 
     /// Queues a part, waiting up to `timeout` for room (not at all on the
@@ -260,12 +260,11 @@ impl StreamSender {
         part: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<(), TrySendError> {
-        self.push(part.into(), Some(Instant::now().checked_add(timeout)))
+        self.push(part.into(), Wait::at_most(timeout))
     }
 
-    /// `wait`: `None` never waits; `Some(None)` waits without a deadline;
-    /// `Some(Some(t))` waits until `t`.
-    fn push(&mut self, part: Bytes, wait: Option<Option<Instant>>) -> Result<(), TrySendError> {
+    /// Queues `part`, waiting for room as `wait` allows.
+    fn push(&mut self, part: Bytes, wait: Wait) -> Result<(), TrySendError> {
         if part.is_empty() {
             // An empty chunk would end a chunked body.
             return match self.shared.close_reason() {
@@ -293,24 +292,22 @@ impl StreamSender {
                 break;
             }
             guard = match wait {
-                None => return Err(TrySendError::Full(part)),
+                Wait::Now => return Err(TrySendError::Full(part)),
                 // Waiting here would wait for the reactor itself (asked only
                 // now, not on every send: it costs a thread handle).
-                Some(_) if self.notifier.on_reactor_thread() => {
-                    return Err(TrySendError::Full(part))
-                }
-                Some(None) if self.notifier.is_stopped() => {
+                _ if self.notifier.on_reactor_thread() => return Err(TrySendError::Full(part)),
+                Wait::Forever if self.notifier.is_stopped() => {
                     // The reactor settled every stream on its way out; this
                     // is only a backstop so no producer outlives it.
                     drop(guard);
                     shared.close(CloseReason::Shutdown);
                     shared.lock()
                 }
-                Some(None) => {
+                Wait::Forever => {
                     let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
                     shared.cell.wait(guard, Some(slice))
                 }
-                Some(Some(deadline)) => {
+                Wait::Until(deadline) => {
                     if deadline <= Instant::now() {
                         return Err(TrySendError::Full(part));
                     }
