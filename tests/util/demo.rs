@@ -51,7 +51,7 @@ impl Demo {
     /// code and what it said.
     #[allow(dead_code)]
     pub fn refuse(flags: &[&str]) -> (Option<i32>, String) {
-        let mut child = Command::new(demo_binary())
+        let child = Command::new(demo_binary())
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdout(Stdio::null())
@@ -60,24 +60,19 @@ impl Demo {
             .expect("the demo binary");
         // One that serves instead of refusing must not hang the test (a
         // demo built with other features than this test: `cargo test`
-        // builds the examples, `cargo test --test it` alone does not).
-        let started = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("the demo's status") {
-                break status;
-            }
-            if started.elapsed() > super::PATIENCE {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the demo served {flags:?} instead of refusing: is it built with these features?");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
+        // builds the examples, `cargo test --test it` alone does not):
+        // waiting is bounded, and a demo still running is killed on drop.
+        let mut demo = Killed(child);
+        let mut status = None;
+        super::wait_for("the demo to refuse its flags", || {
+            status = demo.0.try_wait().expect("the demo's status");
+            status.is_some()
+        });
         let mut said = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
+        if let Some(mut stderr) = demo.0.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
         }
-        (status.code(), said)
+        (status.and_then(|s| s.code()), said)
     }
 
     /// The `service` example, on a free port.
@@ -143,6 +138,16 @@ impl Demo {
             status.success(),
             "the demo exits cleanly on SIGTERM: {status}"
         );
+    }
+}
+
+/// A child process killed when dropped, a panic's unwinding included.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
