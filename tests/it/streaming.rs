@@ -97,7 +97,13 @@ fn close_delimited_can_be_asked_for(over: Over) {
     assert_eq!(client.read_to_end().unwrap(), b"raw bytes");
 }
 
-fn reader_leaves_after_three_parts(over: Over, leave: impl FnOnce(Client), reason: CloseReason) {
+/// `leave` ends the reader's part; a client it hands back stays open
+/// (half-closed) until the producer has been told.
+fn reader_leaves_after_three_parts(
+    over: Over,
+    leave: impl FnOnce(Client) -> Option<Client>,
+    reason: CloseReason,
+) {
     let (server, rx) = endless(over, Config::default(), Duration::from_millis(5));
     let mut client = Client::connect_over(over, server.local_addr());
     client.send(b"GET /mjpeg HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -108,7 +114,7 @@ fn reader_leaves_after_three_parts(over: Over, leave: impl FnOnce(Client), reaso
             format!("part {i}\n").as_bytes()
         );
     }
-    leave(client);
+    let _still_open = leave(client);
     let (closed, _) = rx
         .recv_timeout(PATIENCE)
         .expect("the producer's send failed");
@@ -120,11 +126,22 @@ fn reader_leaves_after_three_parts(over: Over, leave: impl FnOnce(Client), reaso
 }
 
 fn the_producer_stops_when_the_reader_sends_fin(over: Over) {
-    reader_leaves_after_three_parts(over, drop, CloseReason::PeerClosed);
+    // A half-close: a FIN even with parts unread (closing the socket
+    // then would send an RST instead, and the server would rightly say
+    // peer_reset).
+    let fin = |mut client: Client| {
+        client.finish_sending();
+        Some(client)
+    };
+    reader_leaves_after_three_parts(over, fin, CloseReason::PeerClosed);
 }
 
 fn the_producer_stops_when_the_reader_resets(over: Over) {
-    reader_leaves_after_three_parts(over, Client::reset, CloseReason::PeerReset);
+    let reset = |client: Client| {
+        client.reset();
+        None
+    };
+    reader_leaves_after_three_parts(over, reset, CloseReason::PeerReset);
 }
 
 fn a_producer_blocked_on_a_full_queue_wakes_when_the_client_leaves(over: Over) {
