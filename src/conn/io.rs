@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::cx::Cx;
 use super::flags::Flags;
-use super::state::{Connection, Delivery};
+use super::state::{Connection, Delivery, OUTPUT_HIGH_WATER_BYTES};
 use super::transport::Transport;
 use crate::budget::Charge;
 use crate::buffer::BUFFER_BYTES;
@@ -20,10 +20,6 @@ use crate::reason::CloseReason;
 
 /// Bytes read and thrown away per turn while draining or lingering.
 const DISCARD_BYTES_PER_TURN: usize = 64 * 1024;
-/// Queued output past which no further pipelined request is parsed, and no
-/// more stream parts or WebSocket frames are pulled, until the client has
-/// read some.
-pub(super) const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 /// Output any connection may hold without asking the memory budget: one
 /// response of up to the high-water mark queued behind a full mark (parsing
 /// pauses at the mark, so only a larger response passes this).
@@ -37,28 +33,6 @@ fn read_floor(config: &Config) -> usize {
 }
 
 impl<T: Transport> Connection<T> {
-    /// Bytes owed to the client that the kernel has not taken: queued
-    /// output, or records the transport made of it (TLS).
-    pub(super) fn has_output(&self) -> bool {
-        self.output_pos < self.output.len() || self.io.has_pending_output()
-    }
-
-    /// Output queued and not yet written.
-    pub(super) fn unsent(&self) -> usize {
-        self.output.len() - self.output_pos
-    }
-
-    /// Output bytes that can still be queued below the high-water mark.
-    pub(super) fn output_room(&self) -> usize {
-        OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.unsent())
-    }
-
-    /// The client is behind on what we owe it: nothing more that makes
-    /// output (a pipelined request, a WebSocket frame) is taken until it reads.
-    pub(super) fn is_output_held_back(&self) -> bool {
-        self.unsent() > OUTPUT_HIGH_WATER_BYTES
-    }
-
     /// The socket may hold bytes we can take now.
     pub(super) fn can_read(&self, config: &Config) -> bool {
         let room = if self.flags.contains(Flags::READ_AHEAD_HELD) {
@@ -376,24 +350,5 @@ impl<T: Transport> Connection<T> {
             self.io.limit_unsent(lowat);
             self.flags.insert(Flags::UNSENT_LIMITED);
         }
-    }
-
-    /// Drops every buffer and hands back every response not fully written:
-    /// the connection has ended.
-    pub(super) fn discard_io(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
-        for delivery in self.deliveries.drain(..) {
-            delivery
-                .link
-                .settle(Err(crate::handle::exchange_shared::Undelivered {
-                    response: delivery.response,
-                    reason,
-                }));
-        }
-        self.input.clear();
-        self.input.release_if_empty(cx.pool);
-        self.output.clear();
-        self.output_pos = 0;
-        self.output_charge = None;
-        cx.pool.give(std::mem::take(&mut self.output));
     }
 }

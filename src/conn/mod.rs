@@ -4,8 +4,9 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `mod.rs` | the entry points (`on_event`, `on_update`, `drive`, `write_out`), `close` and the peer's errors read as reasons |
+//! | `mod.rs` | the entry points (`on_event`, `on_update`, `drive`, `write_out`) |
 //! | `state.rs` | [`Connection`], [`Phase`] with each phase's data, every transition, and the counters that follow them |
+//! | `close.rs` | `close`, `reset`, and what the peer's FIN and the socket's errors say happened |
 //! | `cx.rs` | [`Cx`], what the reactor lends a connection while it works |
 //! | `flags.rs` | [`Flags`], the bits that hold in any phase |
 //! | `transport.rs` | the [`Transport`] trait and [`Readiness`] |
@@ -37,6 +38,7 @@
 //! arrives as EPOLLERR and is taken from `SO_ERROR`, and a FIN under the
 //! abort policy is confirmed by reading and discarding.
 
+mod close;
 mod cx;
 mod flags;
 mod h1;
@@ -63,7 +65,6 @@ use self::state::Phase;
 #[cfg(feature = "tls")]
 pub(crate) use self::tls::TlsSocket;
 pub(crate) use self::transport::{Readiness, Transport};
-use crate::config::HalfClosePolicy;
 use crate::reason::CloseReason;
 
 /// Reads per connection per turn.
@@ -73,121 +74,6 @@ const READS_PER_TURN: usize = 4;
 const REFILLS_PER_TURN: usize = 16;
 
 impl<T: Transport> Connection<T> {
-    /// Ends the connection now. Wakes the worker holding its exchange and
-    /// hands back every response not yet written. Idempotent.
-    pub fn close(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
-        if self.is_closed() {
-            return;
-        }
-        if reason.is_peer_gone() && self.is_response_pending() {
-            log::debug!("{} client gone: {reason}; telling the worker", self.id);
-        } else if reason.is_peer_gone() {
-            log::debug!(
-                "{} client gone: {reason} (in {})",
-                self.id,
-                self.phase.name()
-            );
-        } else {
-            log::debug!("{} closing: {reason} (in {})", self.id, self.phase.name());
-        }
-        // An idle connection we end is a clean end for the client, not a
-        // cut: it owes nothing and is owed nothing.
-        let between_exchanges = matches!(self.phase, Phase::ReadingHead { started: None });
-        if between_exchanges
-            && matches!(reason, CloseReason::IdleTimeout | CloseReason::Shutdown)
-            && !self.has_output()
-        {
-            self.io.say_goodbye();
-        }
-        match self.enter_closed(reason, cx) {
-            Phase::ResponsePending { link, upload, .. } => {
-                link.close(reason);
-                if let Some(upload) = upload {
-                    upload.shared.close(reason);
-                }
-            }
-            Phase::Streaming { stream, .. } => stream.close(reason),
-            Phase::WebSocket(mut session) => session.end(reason),
-            _ => {}
-        }
-        self.discard_io(reason, cx);
-    }
-
-    /// Ends the connection with a reset: for a client that will not read.
-    fn reset(&mut self, reason: CloseReason, cx: &mut Cx<'_>) {
-        self.io.reset_on_close();
-        self.close(reason, cx);
-    }
-
-    /// The peer sent FIN (a read returned zero bytes).
-    fn peer_finished(&mut self, cx: &mut Cx<'_>) {
-        self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
-        match (&self.phase, cx.config.half_close) {
-            (Phase::Lingering { reason, .. }, _) => {
-                let reason = *reason;
-                self.close(reason, cx)
-            }
-            (_, HalfClosePolicy::Abort) => self.close(CloseReason::PeerClosed, cx),
-            (_, HalfClosePolicy::Finish) => {
-                log::debug!(
-                    "{} client half-closed; finishing what was received",
-                    self.id
-                );
-                self.flags.insert(Flags::READ_CLOSED);
-            }
-        }
-    }
-
-    /// What an error the socket reported says the peer did. Linux reports
-    /// an RST that follows the peer's FIN (CLOSE_WAIT) as `EPIPE`. Unless we
-    /// had already taken that FIN (the `Finish` policy, where a reset is a
-    /// later act of its own), the peer's first act was an orderly close and
-    /// the RST only answered bytes we wrote after it: `peer_closed`.
-    fn peer_error(&self, err: &std::io::Error) -> CloseReason {
-        match CloseReason::from_read_error(err) {
-            CloseReason::PeerReset
-                if err.kind() == std::io::ErrorKind::BrokenPipe
-                    && !self.flags.contains(Flags::READ_CLOSED) =>
-            {
-                // Over TLS, a FIN without close_notify is a truncation.
-                self.io.orderly_close()
-            }
-            other => self.unless_output_owed(other, err),
-        }
-    }
-
-    /// A kernel timeout (`ETIMEDOUT`) while our output waits on the client
-    /// ended bytes the client did not take — its window held shut (a live
-    /// slow reader) or the client gone; keepalive probes, which would mean
-    /// "gone", only run when nothing is outstanding. Our output made no
-    /// progress: `write_stall`, not `keepalive_failed`.
-    pub(super) fn unless_output_owed(
-        &self,
-        reason: CloseReason,
-        err: &std::io::Error,
-    ) -> CloseReason {
-        if reason == CloseReason::KeepaliveFailed
-            && err.kind() == std::io::ErrorKind::TimedOut
-            && self.has_output()
-            && !self.flags.contains(Flags::WRITABLE)
-        {
-            CloseReason::WriteStall
-        } else {
-            reason
-        }
-    }
-
-    /// While lingering, the response is already out: the lingering reason
-    /// stands whatever the client does next.
-    fn reason_after(&self, peer_reason: CloseReason) -> CloseReason {
-        match self.phase {
-            Phase::Lingering { reason, .. } => reason,
-            _ => peer_reason,
-        }
-    }
-
-    // ---- entry points ----
-
     /// Handles a readiness event. Returns true when the connection wants
     /// another turn (a budget ran out).
     pub fn on_event(&mut self, event: Readiness, cx: &mut Cx<'_>) -> bool {

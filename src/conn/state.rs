@@ -33,6 +33,11 @@ use crate::stats::{ConnectionState, Counters};
 use crate::time::deadline;
 use crate::ws::session::Session;
 
+/// Queued output past which no further pipelined request is parsed, and no
+/// more stream parts or WebSocket frames are pulled, until the client has
+/// read some.
+pub(super) const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+
 /// A connection's phase. Exactly one holds at a time.
 #[derive(Debug)]
 pub(crate) enum Phase {
@@ -242,6 +247,28 @@ impl<T: Transport> Connection<T> {
     /// `draining`: no more requests; close once what is owed is flushed.
     pub fn is_draining(&self) -> bool {
         self.drain.is_some()
+    }
+
+    /// Bytes owed to the client that the kernel has not taken: queued
+    /// output, or records the transport made of it (TLS).
+    pub(super) fn has_output(&self) -> bool {
+        self.output_pos < self.output.len() || self.io.has_pending_output()
+    }
+
+    /// Output queued and not yet written.
+    pub(super) fn unsent(&self) -> usize {
+        self.output.len() - self.output_pos
+    }
+
+    /// Output bytes that can still be queued below the high-water mark.
+    pub(super) fn output_room(&self) -> usize {
+        OUTPUT_HIGH_WATER_BYTES.saturating_sub(self.unsent())
+    }
+
+    /// The client is behind on what we owe it: nothing more that makes
+    /// output (a pipelined request, a WebSocket frame) is taken until it reads.
+    pub(super) fn is_output_held_back(&self) -> bool {
+        self.unsent() > OUTPUT_HIGH_WATER_BYTES
     }
 
     pub(super) fn is_reading_head(&self) -> bool {

@@ -448,7 +448,7 @@ fn a_dropped_exchange_is_answered_500_and_the_connection_drains() {
 
 #[test]
 fn a_websocket_ping_flood_stops_being_decoded_while_its_output_is_over_the_high_water_mark() {
-    use super::io::OUTPUT_HIGH_WATER_BYTES;
+    use super::state::OUTPUT_HIGH_WATER_BYTES;
     let mut bed = Bed::new(|_| Action::Upgrade(crate::ws::Upgrade::new()));
     let mut conn = bed.conn(usize::MAX);
     bed.client_sends(

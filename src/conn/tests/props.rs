@@ -4,7 +4,7 @@
 //! follows a phase is back to zero.
 
 use super::*;
-use crate::conn::io::OUTPUT_HIGH_WATER_BYTES;
+use crate::conn::state::OUTPUT_HIGH_WATER_BYTES;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
