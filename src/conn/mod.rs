@@ -13,7 +13,8 @@
 //! | `socket.rs` | [`Socket`], the plain-or-TLS transport the reactor's slab holds |
 //! | `tls.rs` | TLS as a transport (feature `tls`) |
 //! | `io.rs` | reads, writes, the output buffer and its charge, deliveries |
-//! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → respond |
+//! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → the worker's reply |
+//! | `respond.rs` | refusals, the server's own errors, and queueing a response against the memory budget |
 //! | `upload.rs` | a streamed request body fed into its pipe |
 //! | `stream.rs` | streaming responses |
 //! | `ws.rs` | WebSocket upgrade and session plumbing |
@@ -45,6 +46,7 @@ mod h1;
 mod io;
 mod lifecycle;
 mod rate;
+mod respond;
 mod socket;
 mod state;
 mod stream;
