@@ -141,8 +141,9 @@ impl<T: Transport> Connection<T> {
         }
     }
 
-    /// A deadline may have passed: act on whichever did.
-    pub fn on_deadline(&mut self, cx: &mut Cx<'_>) -> bool {
+    /// A deadline may have passed: acts on whichever did. True when what
+    /// it did wants the connection driven (output to write).
+    pub(super) fn expire(&mut self, cx: &mut Cx<'_>) -> bool {
         let now = cx.now;
         let config = cx.config;
         if self.has_output() && deadline(self.last_write, config.write_stall_timeout) <= now {
@@ -151,18 +152,18 @@ impl<T: Transport> Connection<T> {
             return false;
         }
         if matches!(self.phase, Phase::Streaming { .. }) {
-            return self.stream_heartbeat(cx) && self.drive(cx);
+            return self.stream_heartbeat(cx);
         }
         let stalled = deadline(self.last_read, config.body_timeout) <= now;
         if !stalled && self.body_too_slow(now, config) {
             log::debug!("{} request body below the minimum rate; 408", self.id);
             self.refuse(408, "request body too slow", CloseReason::BodyTooSlow, cx);
-            return self.drive(cx);
+            return true;
         }
         match &self.phase {
             Phase::WebSocket(_) => {
                 self.ws_deadline(cx);
-                return self.drive(cx);
+                return true;
             }
             Phase::ResponsePending { deadline, .. } if *deadline <= now => {
                 log::debug!("{} response timeout; answering 503", self.id);
@@ -172,7 +173,7 @@ impl<T: Transport> Connection<T> {
                     let response = encode::error_response(503, "response timed out");
                     self.queue_response(&response, info, cx);
                 }
-                return self.drive(cx);
+                return true;
             }
             Phase::ResponsePending {
                 upload: Some(upload),
@@ -223,8 +224,9 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The server is shutting down: close now if nothing is owed, otherwise
-    /// drain (what is owed is finished, then the connection closes).
-    pub fn begin_shutdown(&mut self, cx: &mut Cx<'_>) -> bool {
+    /// drain (what is owed is finished, then the connection closes). True
+    /// when the connection wants driving to finish it.
+    pub(super) fn shut_down(&mut self, cx: &mut Cx<'_>) -> bool {
         match self.phase {
             Phase::ReadingHead { .. } | Phase::ReadingBody { .. } if !self.has_output() => {
                 self.close(CloseReason::Shutdown, cx);
@@ -233,12 +235,12 @@ impl<T: Transport> Connection<T> {
             Phase::ReadingBody { .. } => {
                 self.end_body();
                 self.start_draining(CloseReason::Shutdown);
-                self.drive(cx)
+                true
             }
             Phase::Closed(_) | Phase::Lingering { .. } => false,
             Phase::WebSocket(_) => {
                 self.ws_going_away(cx);
-                self.drive(cx)
+                true
             }
             Phase::ResponsePending {
                 upload: Some(_), ..
@@ -250,16 +252,16 @@ impl<T: Transport> Connection<T> {
                     }
                 }
                 self.start_draining(CloseReason::Shutdown);
-                self.drive(cx)
+                true
             }
             Phase::Streaming { .. } => {
                 // Producers stop now; what is queued is still written.
                 self.stop_stream(CloseReason::Shutdown, cx);
-                self.drive(cx)
+                true
             }
             _ => {
                 self.start_draining(CloseReason::Shutdown);
-                self.drive(cx)
+                true
             }
         }
     }

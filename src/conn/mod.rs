@@ -146,13 +146,35 @@ impl<T: Transport> Connection<T> {
     /// connections get theirs first).
     fn write_out(&mut self, cx: &mut Cx<'_>) -> bool {
         for _ in 0..REFILLS_PER_TURN {
-            let pulled = self.pull_stream(cx);
+            let pulled = self.pull_output(cx);
             self.flush(cx);
             if !pulled || self.is_closed() || !self.flags.contains(Flags::WRITABLE) {
                 return false;
             }
         }
         true
+    }
+
+    /// Moves what a streaming response's producer or a WebSocket's
+    /// application queued into the output, while it has room. True when it
+    /// queued bytes.
+    fn pull_output(&mut self, cx: &mut Cx<'_>) -> bool {
+        match self.phase {
+            Phase::Streaming { .. } => self.pull_stream(cx),
+            Phase::WebSocket(_) => self.pull_ws(cx),
+            _ => false,
+        }
+    }
+
+    /// A deadline may have passed: act on whichever did.
+    pub fn on_deadline(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.expire(cx) && self.drive(cx)
+    }
+
+    /// The server is shutting down: close now if nothing is owed, otherwise
+    /// drain (what is owed is finished, then the connection closes).
+    pub fn begin_shutdown(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.shut_down(cx) && self.drive(cx)
     }
 
     /// A worker's exchange or stream has news: take its response, its drop,

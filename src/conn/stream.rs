@@ -51,9 +51,6 @@ impl<T: Transport> Connection<T> {
     /// the stream when the producer finished (or gave up). True when it
     /// queued bytes.
     pub(super) fn pull_stream(&mut self, cx: &mut Cx<'_>) -> bool {
-        if matches!(self.phase, Phase::WebSocket(_)) {
-            return self.pull_ws(cx);
-        }
         let Phase::Streaming {
             stream, chunked, ..
         } = &self.phase
