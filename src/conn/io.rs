@@ -32,6 +32,34 @@ fn read_floor(config: &Config) -> usize {
         .min(config.max_buffered_bytes)
 }
 
+/// What a read brought. The reader reports; its caller decides.
+#[derive(Debug)]
+pub(super) enum Read {
+    /// Bytes taken into the input.
+    Bytes(usize),
+    /// Bytes read and thrown away: draining, lingering, or looking for a
+    /// FIN behind a full buffer.
+    Discarded(usize),
+    /// Nothing to take now: none signalled, the socket drained, or the
+    /// input full (the read waits: `READ_READY` stays set).
+    WouldBlock,
+    /// The peer sent FIN: a read returned zero bytes.
+    Fin,
+    /// The socket failed, for this reason.
+    Failed(CloseReason),
+}
+
+/// What a flush did. The writer reports; its caller decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flush {
+    /// Nothing owed is left.
+    Done,
+    /// Output waits: the socket is full (or not yet writable).
+    Blocked,
+    /// The socket failed, for this reason.
+    Failed(CloseReason),
+}
+
 impl<T: Transport> Connection<T> {
     /// The socket may hold bytes we can take now.
     pub(super) fn can_read(&self, config: &Config) -> bool {
@@ -48,10 +76,11 @@ impl<T: Transport> Connection<T> {
 
     // ---- reading ----
 
-    /// One read, if the socket may have bytes. True when bytes were taken.
-    pub(super) fn read(&mut self, cx: &mut Cx<'_>) -> bool {
+    /// One read, if the socket may have bytes: says what it brought and
+    /// leaves what to do about it to the caller.
+    pub(super) fn read(&mut self, cx: &mut Cx<'_>) -> Read {
         if !self.flags.contains(Flags::READ_READY) || self.flags.contains(Flags::READ_CLOSED) {
-            return false;
+            return Read::WouldBlock;
         }
         if self.is_discarding() {
             return self.read_discard(cx);
@@ -64,22 +93,20 @@ impl<T: Transport> Connection<T> {
             && self.flags.contains(Flags::HUP_HINT)
             && cx.config.half_close == HalfClosePolicy::Abort
         {
-            // The peer has gone: confirm its FIN behind the full buffer.
+            // The peer may have gone: look for its FIN behind the full
+            // buffer (what comes first is thrown away: `Discarded`).
             return self.read_discard(cx);
         }
         if paused {
             // Deferred: READ_READY stays set and the next turn that frees
             // room reads again. Hangups and resets still arrive as events.
-            return false;
+            return Read::WouldBlock;
         }
         loop {
             let spare = self.input.spare(cx.pool, limit);
             let room = spare.len();
             match self.io.read(spare) {
-                Ok(0) => {
-                    self.peer_finished(cx);
-                    return false;
-                }
+                Ok(0) => return Read::Fin,
                 Ok(n) => {
                     self.input.commit(n);
                     self.settle_read_ahead(cx.config);
@@ -90,18 +117,14 @@ impl<T: Transport> Connection<T> {
                     {
                         self.flags.remove(Flags::READ_READY);
                     }
-                    return true;
+                    return Read::Bytes(n);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
-                    return false;
+                    return Read::WouldBlock;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    let reason = self.peer_error(&err);
-                    self.close(reason, cx);
-                    return false;
-                }
+                Err(err) => return Read::Failed(self.peer_error(&err)),
             }
         }
     }
@@ -141,37 +164,26 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Reads and throws away what the client sends (draining, lingering, or
-    /// confirming a FIN behind a full buffer). Watching for EOF and errors is
-    /// the point.
-    pub(super) fn read_discard(&mut self, cx: &mut Cx<'_>) -> bool {
+    /// looking for a FIN behind a full buffer), up to a budget per turn.
+    /// Watching for EOF and errors is the point.
+    pub(super) fn read_discard(&mut self, cx: &mut Cx<'_>) -> Read {
         let mut total = 0;
         while total < DISCARD_BYTES_PER_TURN {
             match self.io.read(cx.discard) {
-                Ok(0) => {
-                    self.peer_finished(cx);
-                    return total > 0;
-                }
+                Ok(0) => return Read::Fin,
                 Ok(n) => total += n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.flags.remove(Flags::READ_READY | Flags::HUP_HINT);
                     break;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    let reason = self.reason_after(self.peer_error(&err));
-                    self.close(reason, cx);
-                    break;
-                }
+                Err(err) => return Read::Failed(self.reason_after(self.peer_error(&err))),
             }
         }
-        if total > 0 && !self.is_discarding() {
-            // Confirming a FIN cost buffered pipelined bytes; the stream
-            // cannot be parsed any more.
-            log::debug!("{} hangup hint without FIN behind a full buffer", self.id);
-            self.input.clear();
-            self.close(CloseReason::PeerClosed, cx);
+        match total {
+            0 => Read::WouldBlock,
+            n => Read::Discarded(n),
         }
-        total > 0
     }
 
     // ---- writing ----
@@ -260,8 +272,9 @@ impl<T: Transport> Connection<T> {
         });
     }
 
-    /// Writes queued output until done or the socket is full.
-    pub(super) fn flush(&mut self, cx: &mut Cx<'_>) {
+    /// Writes queued output until done or the socket is full, and says
+    /// which; a failure is reported, not acted on.
+    pub(super) fn flush(&mut self, cx: &mut Cx<'_>) -> Flush {
         self.limit_unsent_if_bulk(cx.config);
         while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
             // INVARIANT: output_pos <= output.len() (advanced only by what
@@ -274,10 +287,7 @@ impl<T: Transport> Connection<T> {
             };
             match written {
                 Ok(None) => {}
-                Ok(Some(0)) => {
-                    self.close(CloseReason::WriteError, cx);
-                    return;
-                }
+                Ok(Some(0)) => return Flush::Failed(CloseReason::WriteError),
                 Ok(Some(n)) => {
                     self.output_pos += n;
                     self.written_total += n as u64;
@@ -289,8 +299,7 @@ impl<T: Transport> Connection<T> {
                         let token = mio::Token(self.id.key());
                         if let Err(err) = self.io.want_writable(cx.registry, token) {
                             log::warn!("{} reregister failed: {err}", self.id);
-                            self.close(CloseReason::SocketError, cx);
-                            return;
+                            return Flush::Failed(CloseReason::SocketError);
                         }
                         self.flags.insert(Flags::WRITE_INTEREST);
                     }
@@ -298,9 +307,7 @@ impl<T: Transport> Connection<T> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     let reason = CloseReason::from_write_error(&err);
-                    let reason = self.reason_after(self.unless_output_owed(reason, &err));
-                    self.close(reason, cx);
-                    return;
+                    return Flush::Failed(self.reason_after(self.unless_output_owed(reason, &err)));
                 }
             }
         }
@@ -328,6 +335,11 @@ impl<T: Transport> Connection<T> {
             self.output_pos = 0;
             self.idle_since = cx.now;
             cx.pool.give(std::mem::take(&mut self.output));
+        }
+        if self.has_output() {
+            Flush::Blocked
+        } else {
+            Flush::Done
         }
     }
 

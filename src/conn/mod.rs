@@ -61,6 +61,7 @@ mod ws;
 pub(crate) use self::cx::Cx;
 use self::flags::Flags;
 use self::h1::Parsed;
+use self::io::Flush;
 pub(crate) use self::socket::Socket;
 pub(crate) use self::state::Connection;
 use self::state::Phase;
@@ -123,7 +124,7 @@ impl<T: Transport> Connection<T> {
             if self.is_closed() {
                 return false;
             }
-            let read = self.read(cx);
+            let read = self.take_input(cx);
             let parsed = self.process_input(cx);
             more_output = self.write_out(cx);
             // A flush that emptied the output frees the parsing it held
@@ -147,7 +148,9 @@ impl<T: Transport> Connection<T> {
     fn write_out(&mut self, cx: &mut Cx<'_>) -> bool {
         for _ in 0..REFILLS_PER_TURN {
             let pulled = self.pull_output(cx);
-            self.flush(cx);
+            if let Flush::Failed(reason) = self.flush(cx) {
+                self.close(reason, cx);
+            }
             if !pulled || self.is_closed() || !self.flags.contains(Flags::WRITABLE) {
                 return false;
             }
