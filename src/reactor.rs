@@ -76,7 +76,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn cx<'a>(&'a mut self, now: Instant, registry: &'a mio::Registry) -> Cx<'a> {
+    fn cx(&mut self, now: Instant) -> Cx<'_> {
         Cx {
             config: &self.config,
             stats: &self.stats.0,
@@ -92,7 +92,6 @@ impl Shared {
             scratch: &mut self.scratch,
             discard: &mut self.discard,
             ws_events: &self.ws_events,
-            registry,
         }
     }
 }
@@ -106,7 +105,24 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn after(&mut self, conn: &mut Connection, wants_turn: bool, shared: &Shared) {
+    /// `registry` registers the socket for writable readiness if a write
+    /// of this step blocked (the connection holds no registry).
+    fn after(
+        &mut self,
+        conn: &mut Connection,
+        wants_turn: bool,
+        shared: &mut Shared,
+        registry: &mio::Registry,
+        now: Instant,
+    ) {
+        if conn.take_write_interest() {
+            let token = Token(conn.id.key());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(err) = registry.reregister(conn.transport_mut().tcp_mut(), token, interest) {
+                log::warn!("{} reregister failed: {err}", conn.id);
+                conn.close(CloseReason::SocketError, &mut shared.cx(now));
+            }
+        }
         conn.sync_state(&shared.stats.0);
         if conn.is_closed() {
             self.reap.push(conn.id.key());
@@ -276,11 +292,15 @@ impl Reactor {
                     if conn.is_closed() {
                         continue;
                     }
-                    let wants_turn = conn.on_event(
-                        Readiness::from(event),
-                        &mut self.shared.cx(now, self.poll.registry()),
+                    let wants_turn =
+                        conn.on_event(Readiness::from(event), &mut self.shared.cx(now));
+                    self.sched.after(
+                        conn,
+                        wants_turn,
+                        &mut self.shared,
+                        self.poll.registry(),
+                        now,
                     );
-                    self.sched.after(conn, wants_turn, &self.shared);
                 }
             }
         }
@@ -326,8 +346,14 @@ impl Reactor {
                         // exchange's link was closed then; nothing to do.
                         continue;
                     }
-                    let wants_turn = conn.on_update(&mut self.shared.cx(now, self.poll.registry()));
-                    self.sched.after(conn, wants_turn, &self.shared);
+                    let wants_turn = conn.on_update(&mut self.shared.cx(now));
+                    self.sched.after(
+                        conn,
+                        wants_turn,
+                        &mut self.shared,
+                        self.poll.registry(),
+                        now,
+                    );
                 }
                 Command::Shutdown => self.begin_shutdown(now),
                 #[cfg(test)]
@@ -403,7 +429,8 @@ impl Reactor {
             .as_ref()
             .map(|clients| clients.client(peer.ip()));
         let conn = entry.insert(Connection::new(id, stream, Some(peer), now).with_client(client));
-        self.sched.after(conn, false, &self.shared);
+        self.sched
+            .after(conn, false, &mut self.shared, self.poll.registry(), now);
     }
 
     /// Out of descriptors: give up the spare one, accept a waiting client and
@@ -432,8 +459,14 @@ impl Reactor {
             {
                 continue;
             }
-            let wants_turn = conn.on_deadline(&mut self.shared.cx(now, self.poll.registry()));
-            self.sched.after(conn, wants_turn, &self.shared);
+            let wants_turn = conn.on_deadline(&mut self.shared.cx(now));
+            self.sched.after(
+                conn,
+                wants_turn,
+                &mut self.shared,
+                self.poll.registry(),
+                now,
+            );
         }
     }
 
@@ -449,8 +482,14 @@ impl Reactor {
                 continue;
             }
             conn.set_queued(false);
-            let wants_turn = conn.drive(&mut self.shared.cx(now, self.poll.registry()));
-            self.sched.after(conn, wants_turn, &self.shared);
+            let wants_turn = conn.drive(&mut self.shared.cx(now));
+            self.sched.after(
+                conn,
+                wants_turn,
+                &mut self.shared,
+                self.poll.registry(),
+                now,
+            );
         }
     }
 
@@ -495,8 +534,14 @@ impl Reactor {
             listener.close(self.poll.registry());
         }
         for (_, conn) in self.conns.iter_mut() {
-            let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now, self.poll.registry()));
-            self.sched.after(conn, wants_turn, &self.shared);
+            let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now));
+            self.sched.after(
+                conn,
+                wants_turn,
+                &mut self.shared,
+                self.poll.registry(),
+                now,
+            );
         }
     }
 
@@ -512,7 +557,7 @@ impl Reactor {
         // Written before anything closed: delivered.
         self.settle_delivered();
         for (_, conn) in self.conns.iter_mut() {
-            conn.close(reason, &mut self.shared.cx(now, self.poll.registry()));
+            conn.close(reason, &mut self.shared.cx(now));
             conn.sync_state(&self.shared.stats.0);
         }
         self.conns.clear();

@@ -40,8 +40,6 @@ pub(crate) struct Cx<'a> {
     pub discard: &'a mut [u8],
     /// The WebSocket event streams, by name.
     pub ws_events: &'a Outlets<WsEvent>,
-    /// For adding writable interest when a write would block.
-    pub registry: &'a mio::Registry,
 }
 
 impl Cx<'_> {

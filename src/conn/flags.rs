@@ -8,7 +8,7 @@ use std::fmt;
 /// `Phase::ResponsePending`, the second the connection's `drain` field, so
 /// no bit can disagree with them.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Flags(u8);
+pub(crate) struct Flags(u16);
 
 impl Flags {
     /// The client sent FIN and the half-close policy is `Finish`: answer what
@@ -25,6 +25,11 @@ impl Flags {
     /// The socket is registered for writable readiness too (added the first
     /// time a write would block; most connections never need it).
     pub const WRITE_INTEREST: Flags = Flags(1 << 7);
+    /// A write would block and the socket is not registered for writable
+    /// readiness yet: the reactor registers it once this step is over
+    /// ([`Connection::take_write_interest`](super::state::Connection::take_write_interest)),
+    /// so the connection needs no registry.
+    pub const WRITE_INTEREST_DUE: Flags = Flags(1 << 8);
     /// The last readiness event hinted that the peer closed (EPOLLRDHUP):
     /// read until zero bytes rather than stop at a short read.
     pub const HUP_HINT: Flags = Flags(1 << 6);
@@ -73,6 +78,7 @@ impl fmt::Debug for Flags {
             (Flags::QUEUED, "queued"),
             (Flags::HUP_HINT, "hup_hint"),
             (Flags::WRITE_INTEREST, "write_interest"),
+            (Flags::WRITE_INTEREST_DUE, "write_interest_due"),
             (Flags::READ_AHEAD_HELD, "read_ahead_held"),
             (Flags::UNSENT_LIMITED, "unsent_limited"),
         ];

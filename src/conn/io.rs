@@ -296,12 +296,8 @@ impl<T: Transport> Connection<T> {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.flags.remove(Flags::WRITABLE);
                     if !self.flags.contains(Flags::WRITE_INTEREST) {
-                        let token = mio::Token(self.id.key());
-                        if let Err(err) = self.io.want_writable(cx.registry, token) {
-                            log::warn!("{} reregister failed: {err}", self.id);
-                            return Flush::Failed(CloseReason::SocketError);
-                        }
-                        self.flags.insert(Flags::WRITE_INTEREST);
+                        // The reactor registers it after this step.
+                        self.flags.insert(Flags::WRITE_INTEREST_DUE);
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

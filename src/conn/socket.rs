@@ -29,6 +29,17 @@ macro_rules! each {
     };
 }
 
+impl Socket {
+    /// The TCP socket under it, for the reactor's registry.
+    pub fn tcp_mut(&mut self) -> &mut TcpStream {
+        match self {
+            Socket::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.tcp_mut(),
+        }
+    }
+}
+
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         each!(self, s => s.read(buf))
@@ -64,10 +75,6 @@ impl Transport for Socket {
 
     fn limit_unsent(&self, bytes: u32) {
         each!(self, s => s.limit_unsent(bytes))
-    }
-
-    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
-        each!(self, s => s.want_writable(registry, token))
     }
 
     fn has_pending_output(&self) -> bool {

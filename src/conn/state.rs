@@ -217,6 +217,23 @@ impl<T: Transport> Connection<T> {
         Charge::for_client(&cx.notifier.stats, self.client.clone())
     }
 
+    /// True once, when a write has blocked on a socket not yet registered
+    /// for writable readiness: the caller registers it (and closes the
+    /// connection as `socket_error` if it cannot).
+    pub fn take_write_interest(&mut self) -> bool {
+        if !self.flags.contains(Flags::WRITE_INTEREST_DUE) {
+            return false;
+        }
+        self.flags.remove(Flags::WRITE_INTEREST_DUE);
+        self.flags.insert(Flags::WRITE_INTEREST);
+        true
+    }
+
+    /// The transport, for the reactor to register.
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
     pub fn is_queued(&self) -> bool {
         self.flags.contains(Flags::QUEUED)
     }

@@ -43,6 +43,11 @@ pub(crate) struct TlsSocket {
 }
 
 impl TlsSocket {
+    /// The TCP socket under the session, for the reactor's registry.
+    pub fn tcp_mut(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
     pub fn new(tcp: TcpStream, mut tls: ServerConnection) -> Self {
         tls.set_buffer_limit(Some(TLS_PLAINTEXT_LIMIT));
         TlsSocket {
@@ -178,10 +183,6 @@ impl Transport for TlsSocket {
 
     fn limit_unsent(&self, bytes: u32) {
         crate::socket_options::limit_unsent(&self.tcp, bytes);
-    }
-
-    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
-        self.tcp.want_writable(registry, token)
     }
 
     fn has_pending_output(&self) -> bool {

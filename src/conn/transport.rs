@@ -17,8 +17,6 @@ pub(crate) trait Transport: Read + Write {
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Makes the coming close send RST (`SO_LINGER` 0).
     fn reset_on_close(&self);
-    /// Asks for writable readiness too (after a write would block).
-    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()>;
     /// Bytes the transport holds that the kernel has not taken yet (TLS
     /// records already made from written plaintext). A plain socket holds
     /// none: what `write` accepted is in the kernel.
@@ -66,11 +64,6 @@ impl Transport for TcpStream {
 
     fn reset_on_close(&self) {
         crate::socket_options::reset_on_close(self);
-    }
-
-    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
-        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        registry.reregister(self, token, interest)
     }
 
     fn limit_unsent(&self, bytes: u32) {

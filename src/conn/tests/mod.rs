@@ -97,10 +97,6 @@ impl Transport for Script {
         self.reset.set(true);
     }
 
-    fn want_writable(&mut self, _: &mio::Registry, _: mio::Token) -> io::Result<()> {
-        Ok(())
-    }
-
     fn orderly_close(&self) -> CloseReason {
         self.orderly.unwrap_or(CloseReason::PeerClosed)
     }
@@ -122,7 +118,7 @@ struct Bed {
     discard: Vec<u8>,
     ws_events: Outlets<WsEvent>,
     _ws_rx: Vec<(Cow<'static, str>, queue::Receiver<WsEvent>)>,
-    poll: mio::Poll,
+    _poll: mio::Poll,
     now: Instant,
 }
 
@@ -161,7 +157,7 @@ impl Bed {
             discard: vec![0; BUFFER_BYTES],
             ws_events,
             _ws_rx: ws_rx,
-            poll,
+            _poll: poll,
             now: Instant::now(),
         }
     }
@@ -186,7 +182,6 @@ impl Bed {
             scratch: &mut self.scratch,
             discard: &mut self.discard,
             ws_events: &self.ws_events,
-            registry: self.poll.registry(),
         }
     }
 
@@ -639,3 +634,29 @@ fn a_client_that_leaves_while_its_read_ahead_waits_is_noticed_at_once() {
 }
 
 mod props;
+
+#[test]
+fn a_blocked_write_asks_for_writable_interest_once() {
+    let mut bed = Bed::new(|_| Action::Respond(Response::text(200, "x".repeat(1000))));
+    let mut conn = bed.conn(10);
+    assert!(!conn.take_write_interest(), "nothing written yet");
+    bed.client_sends(&mut conn, GET);
+    assert_eq!(
+        conn.io.written.len(),
+        10,
+        "the kernel took what it had room for"
+    );
+    assert!(conn.take_write_interest(), "the reactor must register");
+    assert!(!conn.take_write_interest(), "once");
+    // Registered now: a write that blocks again asks for nothing.
+    conn.io.room = 10;
+    conn.on_event(
+        Readiness {
+            writable: true,
+            ..Readiness::default()
+        },
+        &mut bed.cx(),
+    );
+    assert_eq!(conn.io.written.len(), 20);
+    assert!(!conn.take_write_interest());
+}
