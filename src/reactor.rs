@@ -41,7 +41,7 @@ use crate::proto::encode::DateCache;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
 use crate::stats::{Counters, ReactorCounters, StatsHandle};
-use crate::time::deadline;
+use crate::time::{deadline, Clock};
 use crate::timer::Timers;
 use crate::ws::events::WsEvent;
 
@@ -81,6 +81,7 @@ impl Shared {
             config: &self.config,
             stats: &self.stats.0,
             now,
+            clock: Clock::System,
             date: self.date.get(),
             handler: &mut self.handler,
             uploads: self.uploads.as_ref(),

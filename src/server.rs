@@ -265,7 +265,7 @@ impl Builder {
             let (command_tx, command_rx) = crate::handle::queue::channel(None);
             let notifier = Arc::new(Notifier::new(
                 command_tx,
-                waker,
+                Box::new(waker),
                 self.stats.clone(),
                 self.config.stream_budget_bytes,
                 signal.clone(),

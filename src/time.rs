@@ -1,4 +1,4 @@
-//! Deadlines that cannot overflow.
+//! Deadlines that cannot overflow, and the clock a connection measures by.
 //!
 //! `Instant + Duration` panics when the sum does not fit, and a
 //! configuration may well say `Duration::MAX` to mean "never". Every
@@ -16,6 +16,28 @@ pub(crate) fn deadline(now: Instant, after: Duration) -> Instant {
     now.checked_add(after.min(NEVER))
         .or_else(|| now.checked_add(NEVER / 2))
         .unwrap_or(now)
+}
+
+/// Where a connection reads the time for a figure that must include its
+/// own step's work (a response's latency, from the request to its last
+/// byte written). Deadlines use the `now` passed in with each call. The
+/// reactor's is the system clock; the state machine's unit tests fix it,
+/// so no test reads a real clock through the connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Clock {
+    System,
+    #[cfg(test)]
+    Fixed(Instant),
+}
+
+impl Clock {
+    pub fn now(self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            #[cfg(test)]
+            Clock::Fixed(at) => at,
+        }
+    }
 }
 
 #[cfg(test)]

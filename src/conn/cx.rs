@@ -13,6 +13,7 @@ use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::proto::request::Request;
 use crate::stats::Counters;
+use crate::time::Clock;
 use crate::ws::events::WsEvent;
 use crate::ws::session::WsCx;
 
@@ -20,7 +21,10 @@ use crate::ws::session::WsCx;
 pub(crate) struct Cx<'a> {
     pub config: &'a Config,
     pub stats: &'a Counters,
+    /// When this turn began: what every deadline is judged against.
     pub now: Instant,
+    /// For figures that must include this step's own work.
+    pub clock: Clock,
     pub date: &'a str,
     pub handler: &'a mut Handler,
     /// Which requests stream their bodies (none without a policy).

@@ -324,7 +324,8 @@ impl<T: Transport> Connection<T> {
         if !self.has_output() && self.output.capacity() > 0 {
             if !self.is_response_pending() {
                 if let Some(since) = self.answering_since.take() {
-                    cx.stats.response_latency.observe(since.elapsed());
+                    let latency = cx.clock.now().saturating_duration_since(since);
+                    cx.stats.response_latency.observe(latency);
                 }
             }
             self.output.clear();

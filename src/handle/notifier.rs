@@ -23,12 +23,37 @@ pub(crate) enum Command {
     Panic,
 }
 
+/// What wakes the reactor's poll: its `mio::Waker`. A trait so that the
+/// connection's unit tests run with no poll at all.
+pub(crate) trait Wake: Send + Sync + std::fmt::Debug {
+    fn wake(&self) -> std::io::Result<()>;
+}
+
+impl Wake for mio::Waker {
+    fn wake(&self) -> std::io::Result<()> {
+        mio::Waker::wake(self)
+    }
+}
+
+/// For unit tests: a reactor nobody runs, whose wakes are counted.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct CountWakes(pub std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl Wake for CountWakes {
+    fn wake(&self) -> std::io::Result<()> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// Sends commands to the reactor and wakes it, coalescing wake-ups: a burst of
 /// replies costs one `eventfd` write and one wake.
 #[derive(Debug)]
 pub(crate) struct Notifier {
     tx: Sender<Command>,
-    waker: mio::Waker,
+    waker: Box<dyn Wake>,
     wake_pending: AtomicBool,
     pub stats: StatsHandle,
     pub reactor_thread: std::sync::OnceLock<ThreadId>,
@@ -43,7 +68,7 @@ pub(crate) struct Notifier {
 impl Notifier {
     pub fn new(
         tx: Sender<Command>,
-        waker: mio::Waker,
+        waker: Box<dyn Wake>,
         stats: StatsHandle,
         stream_budget_bytes: usize,
         shutdown: ShutdownSignal,

@@ -399,16 +399,15 @@ impl fmt::Debug for StreamSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handle::notifier::CountWakes;
     use crate::stats::StatsHandle;
 
     #[test]
     fn a_blocked_send_does_not_outlive_a_stopped_reactor() {
-        let poll = mio::Poll::new().unwrap();
-        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (tx, _rx) = crate::handle::queue::channel(None);
         let notifier = Arc::new(Notifier::new(
             tx,
-            waker,
+            Box::<CountWakes>::default(),
             StatsHandle::default(),
             4,
             Default::default(),

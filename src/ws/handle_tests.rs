@@ -1,6 +1,7 @@
 //! Unit tests of the socket's queues: slices, shared frames, the budget,
 //! the backpressure policies and the share of pending events.
 use super::*;
+use crate::handle::notifier::CountWakes;
 use crate::handle::queue::channel;
 use crate::ws::events::{Message, WsEvent};
 use std::sync::atomic::Ordering::Relaxed;
@@ -8,13 +9,11 @@ use std::sync::atomic::Ordering::Relaxed;
 /// A socket with a send budget, a policy and a memory limit, on a
 /// notifier whose reactor nobody runs.
 pub(crate) fn socket(budget: usize, policy: WsBackpressure, memory: u64) -> WebSocket {
-    let poll = mio::Poll::new().unwrap();
-    let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
     let stats = StatsHandle::default();
     let (tx, _rx) = channel(None);
     let notifier = Arc::new(Notifier::new(
         tx,
-        waker,
+        Box::<CountWakes>::default(),
         stats.clone(),
         4,
         Default::default(),

@@ -21,7 +21,7 @@ use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
-use crate::handle::notifier::{Command, Notifier};
+use crate::handle::notifier::{Command, CountWakes, Notifier};
 use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
 use crate::handler::{Action, Handler, DEFAULT_QUEUE};
@@ -30,6 +30,7 @@ use crate::proto::request::Request;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::{ConnectionState, StatsHandle};
+use crate::time::Clock;
 use crate::ws::events::WsEvent;
 use crate::ws::DEFAULT_WS_EVENTS;
 
@@ -118,7 +119,6 @@ struct Bed {
     discard: Vec<u8>,
     ws_events: Outlets<WsEvent>,
     _ws_rx: Vec<(Cow<'static, str>, queue::Receiver<WsEvent>)>,
-    _poll: mio::Poll,
     now: Instant,
 }
 
@@ -127,14 +127,12 @@ const GET_CLOSE: &[u8] = b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r
 
 impl Bed {
     fn new(handler: impl Fn(&Request) -> Action + Send + Sync + 'static) -> Bed {
-        let poll = mio::Poll::new().unwrap();
-        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let stats = StatsHandle::default();
         let (command_tx, commands) = queue::channel(None);
         let config = Config::default();
         let notifier = Arc::new(Notifier::new(
             command_tx,
-            waker,
+            Box::<CountWakes>::default(),
             stats.clone(),
             config.stream_budget_bytes,
             Default::default(),
@@ -157,7 +155,7 @@ impl Bed {
             discard: vec![0; BUFFER_BYTES],
             ws_events,
             _ws_rx: ws_rx,
-            _poll: poll,
+            // Only a starting point: from here the tests move time themselves.
             now: Instant::now(),
         }
     }
@@ -171,6 +169,7 @@ impl Bed {
             config: &self.config,
             stats: &self.stats.0,
             now: self.now,
+            clock: Clock::Fixed(self.now),
             date: "Mon, 30 Nov 2026 00:00:00 GMT",
             handler: &mut self.handler,
             uploads: None,
@@ -659,4 +658,17 @@ fn a_blocked_write_asks_for_writable_interest_once() {
     );
     assert_eq!(conn.io.written.len(), 20);
     assert!(!conn.take_write_interest());
+}
+
+#[test]
+fn a_responses_latency_is_timed_by_the_clock_passed_in() {
+    let mut bed = Bed::handoff();
+    let (mut conn, exchange) = bed.pending();
+    bed.now += Duration::from_millis(30);
+    let worker = thread::spawn(move || exchange.respond(Response::text(200, "late")));
+    bed.deliver_update(&mut conn);
+    worker.join().unwrap().expect("delivered");
+    let latency = bed.stats.snapshot().response_latency;
+    assert_eq!(latency.count(), 1);
+    assert_eq!(latency.sum(), Duration::from_millis(30));
 }
