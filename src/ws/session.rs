@@ -369,8 +369,10 @@ impl Pongs {
 mod tests {
     use super::*;
     use crate::config::WsBackpressure;
-    use crate::handle::queue::channel;
+    use crate::handle::queue::{channel, Receiver};
+    use crate::ws::events::WsEventKind;
     use crate::ws::handle::tests::socket;
+    use std::time::Duration;
 
     /// A masked ping from the client (mask 0: the payload reads as is).
     const PING: &[u8] = &[0x89, 0x84, 0, 0, 0, 0, b'p', b'i', b'n', b'g'];
@@ -418,5 +420,166 @@ mod tests {
         session.finish_frames(&mut out);
         assert_eq!(out.len(), 994 + 2 + 2 + "server shutting down".len());
         assert_eq!(out[994], 0x88, "the close frame follows the frame's rest");
+    }
+
+    /// A session on a fresh socket, its event receiver, and the config.
+    fn session(now: Instant) -> (Session, Receiver<WsEvent>, WebSocket) {
+        let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
+        let (events, rx) = channel(None);
+        let session = Session::new(ws.clone(), events, Charge::new(&ws.notifier.stats), now);
+        (session, rx, ws)
+    }
+
+    /// A masked client frame (mask 0: the payload reads as is).
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    fn cx(config: &Config, now: Instant) -> WsCx<'_> {
+        WsCx { config, now }
+    }
+
+    #[test]
+    fn a_message_becomes_one_event_and_any_bytes_are_proof_of_life() {
+        let config = Config::default();
+        let t0 = Instant::now();
+        let (mut session, rx, _ws) = session(t0);
+        let later = t0 + config.ws_ping_interval / 2;
+        let input = client_frame(0x1, b"hello");
+        let mut out = Vec::new();
+        let (used, step, more) = session.on_input(&input, &mut out, 1 << 16, &cx(&config, later));
+        assert_eq!((used, step, more), (input.len(), Step::Continue, false));
+        assert!(out.is_empty(), "a message needs no reply");
+        let event = rx.try_recv().expect("a message event");
+        assert!(matches!(event.kind, WsEventKind::Message(Message::Text(ref t)) if t == "hello"));
+        let ping_due = later + config.ws_ping_interval;
+        assert_eq!(session.next_deadline(&config), Some(ping_due));
+    }
+
+    #[test]
+    fn a_quiet_client_is_pinged_then_reset_when_no_pong_comes() {
+        let config = Config::default();
+        let t0 = Instant::now();
+        let (mut session, _rx, _ws) = session(t0);
+        let mut out = Vec::new();
+        let early = t0 + config.ws_ping_interval - Duration::from_millis(1);
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, early)),
+            Step::Continue
+        );
+        assert!(out.is_empty(), "no ping before the interval");
+        let due = t0 + config.ws_ping_interval;
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, due)),
+            Step::Continue
+        );
+        assert_eq!(out[0], 0x89, "a ping");
+        assert_eq!(
+            session.next_deadline(&config),
+            Some(due + config.ws_pong_timeout)
+        );
+        out.clear();
+        let late = due + config.ws_pong_timeout;
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, late)),
+            Step::Reset(CloseReason::PingTimeout)
+        );
+    }
+
+    #[test]
+    fn a_pong_in_time_keeps_the_socket() {
+        let config = Config::default();
+        let t0 = Instant::now();
+        let (mut session, _rx, _ws) = session(t0);
+        let mut out = Vec::new();
+        let due = t0 + config.ws_ping_interval;
+        session.on_deadline(&mut out, &cx(&config, due));
+        let pong = client_frame(0xA, b"tether");
+        session.on_input(&pong, &mut out, 1 << 16, &cx(&config, due));
+        let late = due + config.ws_pong_timeout;
+        out.clear();
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, late)),
+            Step::Continue
+        );
+        assert!(out.is_empty(), "the next ping waits a whole interval");
+    }
+
+    #[test]
+    fn pings_past_the_room_get_only_the_latest_answered() {
+        let config = Config::default();
+        let now = Instant::now();
+        let (mut session, _rx, _ws) = session(now);
+        let input: Vec<u8> = (0..10u8).flat_map(|i| client_frame(0x9, &[i])).collect();
+        let mut out = Vec::new();
+        // Room for three pongs of three bytes each.
+        session.on_input(&input, &mut out, 9, &cx(&config, now));
+        let expected: Vec<u8> = [0u8, 1, 2, 9]
+            .iter()
+            .flat_map(|i| [0x8a, 0x01, *i])
+            .collect();
+        assert_eq!(out, expected, "three in room, then only the latest");
+    }
+
+    #[test]
+    fn the_clients_close_is_echoed_with_its_code_and_ends_with_one_event() {
+        let config = Config::default();
+        let now = Instant::now();
+        let (mut session, rx, ws) = session(now);
+        let close = client_frame(0x8, &[0x0f, 0xa0]); // 4000
+        let mut out = Vec::new();
+        let (_, step, _) = session.on_input(&close, &mut out, 1 << 16, &cx(&config, now));
+        assert_eq!(step, Step::Drain(CloseReason::PeerClosed));
+        assert_eq!(out, [0x88, 0x02, 0x0f, 0xa0], "the close echoed with 4000");
+        session.end(CloseReason::PeerClosed);
+        session.end(CloseReason::Shutdown);
+        let event = rx.try_recv().expect("the closed event");
+        assert!(matches!(
+            event.kind,
+            WsEventKind::Closed {
+                reason: CloseReason::PeerClosed,
+                code: Some(4000)
+            }
+        ));
+        assert!(rx.try_recv().is_err(), "one terminal event");
+        assert!(ws.send_text("late").is_err(), "sends fail once ended");
+    }
+
+    #[test]
+    fn our_close_unanswered_ends_after_the_linger_timeout() {
+        let config = Config::default();
+        let now = Instant::now();
+        let (mut session, rx, _ws) = session(now);
+        let mut out = Vec::new();
+        assert_eq!(
+            session.going_away(&mut out, now),
+            Step::Drain(CloseReason::Shutdown)
+        );
+        assert_eq!(&out[..4], [0x88, 22, 0x03, 0xe9], "1001 and its reason");
+        // Data after our close is discarded (RFC 6455 §5.5.1).
+        let text = client_frame(0x1, b"late");
+        out.clear();
+        session.on_input(&text, &mut out, 1 << 16, &cx(&config, now));
+        assert!(rx.try_recv().is_err(), "no event after our close");
+        let gone = now + config.linger_timeout;
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, gone)),
+            Step::Close(CloseReason::Drained)
+        );
+    }
+
+    #[test]
+    fn an_unmasked_frame_is_a_protocol_error_closed_with_1002() {
+        let config = Config::default();
+        let now = Instant::now();
+        let (mut session, _rx, _ws) = session(now);
+        let unmasked = [0x81, 0x02, b'h', b'i'];
+        let mut out = Vec::new();
+        let (_, step, _) = session.on_input(&unmasked, &mut out, 1 << 16, &cx(&config, now));
+        assert_eq!(step, Step::Drain(CloseReason::ProtocolError));
+        assert_eq!(&out[..4], [0x88, out[1], 0x03, 0xea], "1002");
     }
 }

@@ -632,6 +632,7 @@ fn a_client_that_leaves_while_its_read_ahead_waits_is_noticed_at_once() {
     assert_eq!(exchange.close_reason(), Some(CloseReason::PeerClosed));
 }
 
+mod exchange_ends;
 mod props;
 
 #[test]
