@@ -1,6 +1,7 @@
-//! How a connection ends: `close` and `reset`, and what the peer's FIN and
-//! the socket's errors say happened. Directly above `state.rs`; every other
-//! file calls down into it and none of it calls up.
+//! How a connection ends: `close` and `reset`, what the peer's FIN and the
+//! socket's errors say happened, and acting on what a read brought (io.rs
+//! reports it in a [`Read`]). Directly above `state.rs`; every other file
+//! calls down into it and none of it calls up.
 
 use super::cx::Cx;
 use super::flags::Flags;
@@ -9,6 +10,34 @@ use super::transport::Transport;
 use crate::config::HalfClosePolicy;
 use crate::handle::exchange_shared::Undelivered;
 use crate::reason::CloseReason;
+
+/// What a read brought. The reader reports; its caller decides.
+#[derive(Debug)]
+pub(super) enum Read {
+    /// Bytes taken into the input.
+    Bytes(usize),
+    /// Bytes read and thrown away: draining, lingering, or looking for a
+    /// FIN behind a full buffer.
+    Discarded(usize),
+    /// Nothing to take now: none signalled, the socket drained, or the
+    /// input full (the read waits: `READ_READY` stays set).
+    WouldBlock,
+    /// The peer sent FIN: a read returned zero bytes.
+    Fin,
+    /// The socket failed, for this reason.
+    Failed(CloseReason),
+}
+
+/// What a flush did. The writer reports; its caller decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flush {
+    /// Nothing owed is left.
+    Done,
+    /// Output waits: the socket is full (or not yet writable).
+    Blocked,
+    /// The socket failed, for this reason.
+    Failed(CloseReason),
+}
 
 impl<T: Transport> Connection<T> {
     /// Ends the connection now. Wakes the worker holding its exchange and
@@ -139,5 +168,35 @@ impl<T: Transport> Connection<T> {
         self.output_pos = 0;
         self.output_charge = None;
         cx.pool.give(std::mem::take(&mut self.output));
+    }
+
+    /// Acts on what a read brought: a FIN or a failure ends the connection
+    /// (or, under the `Finish` policy, its input). True when bytes came.
+    pub(super) fn after_read(&mut self, read: Read, cx: &mut Cx<'_>) -> bool {
+        // A read changes neither the phase nor `drain`: this is what the
+        // read saw.
+        let discarding = self.is_discarding();
+        match read {
+            Read::Discarded(n) if !discarding => {
+                // Bytes stood between us and a hangup hint's FIN: pipelined
+                // input we can no longer parse in order. The client has gone.
+                log::debug!(
+                    "{} hangup hint without FIN behind a full buffer ({n} bytes dropped)",
+                    self.id
+                );
+                self.close(CloseReason::PeerClosed, cx);
+                true
+            }
+            Read::Bytes(n) | Read::Discarded(n) => n > 0,
+            Read::WouldBlock => false,
+            Read::Fin => {
+                self.peer_finished(cx);
+                false
+            }
+            Read::Failed(reason) => {
+                self.close(reason, cx);
+                false
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::io;
 use std::sync::Arc;
 
+use super::close::{Flush, Read};
 use super::cx::Cx;
 use super::flags::Flags;
 use super::state::{Connection, Delivery, OUTPUT_HIGH_WATER_BYTES};
@@ -30,34 +31,6 @@ fn read_floor(config: &Config) -> usize {
     BUFFER_BYTES
         .max(config.max_head_bytes)
         .min(config.max_buffered_bytes)
-}
-
-/// What a read brought. The reader reports; its caller decides.
-#[derive(Debug)]
-pub(super) enum Read {
-    /// Bytes taken into the input.
-    Bytes(usize),
-    /// Bytes read and thrown away: draining, lingering, or looking for a
-    /// FIN behind a full buffer.
-    Discarded(usize),
-    /// Nothing to take now: none signalled, the socket drained, or the
-    /// input full (the read waits: `READ_READY` stays set).
-    WouldBlock,
-    /// The peer sent FIN: a read returned zero bytes.
-    Fin,
-    /// The socket failed, for this reason.
-    Failed(CloseReason),
-}
-
-/// What a flush did. The writer reports; its caller decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Flush {
-    /// Nothing owed is left.
-    Done,
-    /// Output waits: the socket is full (or not yet writable).
-    Blocked,
-    /// The socket failed, for this reason.
-    Failed(CloseReason),
 }
 
 impl<T: Transport> Connection<T> {
@@ -275,6 +248,11 @@ impl<T: Transport> Connection<T> {
     /// Writes queued output until done or the socket is full, and says
     /// which; a failure is reported, not acted on.
     pub(super) fn flush(&mut self, cx: &mut Cx<'_>) -> Flush {
+        if self.output.capacity() == 0 && !self.io.has_pending_output() {
+            // Nothing owed and no buffer to give back: the flush that
+            // wrote the last byte settled its deliveries and charge.
+            return Flush::Done;
+        }
         self.limit_unsent_if_bulk(cx.config);
         while self.has_output() && self.flags.contains(Flags::WRITABLE) && !self.is_closed() {
             // INVARIANT: output_pos <= output.len() (advanced only by what

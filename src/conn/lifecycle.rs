@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use super::cx::Cx;
 use super::flags::Flags;
-use super::io::Read;
 use super::state::Connection;
 use super::state::Phase;
 use super::transport::Transport;
@@ -80,38 +79,11 @@ impl<T: Transport> Connection<T> {
         // Unread bytes (or the FIN) already signalled are read now;
         // anything later brings its own edge-triggered event.
         if self.flags.contains(Flags::READ_READY) {
-            self.take_input(cx);
+            let read = self.read_discard(cx);
+            self.after_read(read, cx);
         }
         if !self.is_closed() {
             self.input.release_if_empty(cx.pool);
-        }
-    }
-
-    /// One read, acted on: a FIN or a failure ends the connection (or,
-    /// under the `Finish` policy, its input). True when bytes came.
-    pub(super) fn take_input(&mut self, cx: &mut Cx<'_>) -> bool {
-        let discarding = self.is_discarding();
-        match self.read(cx) {
-            Read::Discarded(n) if !discarding => {
-                // Bytes stood between us and a hangup hint's FIN: pipelined
-                // input we can no longer parse in order. The client has gone.
-                log::debug!(
-                    "{} hangup hint without FIN behind a full buffer ({n} bytes dropped)",
-                    self.id
-                );
-                self.close(CloseReason::PeerClosed, cx);
-                true
-            }
-            Read::Bytes(n) | Read::Discarded(n) => n > 0,
-            Read::WouldBlock => false,
-            Read::Fin => {
-                self.peer_finished(cx);
-                false
-            }
-            Read::Failed(reason) => {
-                self.close(reason, cx);
-                false
-            }
         }
     }
 

@@ -58,10 +58,10 @@ mod transport;
 mod upload;
 mod ws;
 
+use self::close::Flush;
 pub(crate) use self::cx::Cx;
 use self::flags::Flags;
 use self::h1::Parsed;
-use self::io::Flush;
 pub(crate) use self::socket::Socket;
 pub(crate) use self::state::Connection;
 use self::state::Phase;
@@ -124,7 +124,12 @@ impl<T: Transport> Connection<T> {
             if self.is_closed() {
                 return false;
             }
-            let read = self.take_input(cx);
+            let read = self.read(cx);
+            let read = self.after_read(read, cx);
+            if self.is_closed() {
+                // A FIN or an error ended it: nothing left to parse or write.
+                return false;
+            }
             let parsed = self.process_input(cx);
             more_output = self.write_out(cx);
             // A flush that emptied the output frees the parsing it held
