@@ -673,3 +673,13 @@ fn a_responses_latency_is_timed_by_the_clock_passed_in() {
     assert_eq!(latency.count(), 1);
     assert_eq!(latency.sum(), Duration::from_millis(30));
 }
+
+/// The departure path that docs/architecture.md measures: a FIN while a
+/// worker holds the exchange (the default `Abort` policy).
+#[test]
+fn departure_a_fin_while_a_worker_holds_the_exchange() {
+    let mut bed = Bed::handoff();
+    let (mut conn, exchange) = bed.pending();
+    bed.client_fin(&mut conn);
+    assert_eq!(exchange.close_reason(), Some(CloseReason::PeerClosed));
+}
