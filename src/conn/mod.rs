@@ -2,25 +2,21 @@
 //!
 //! # The files
 //!
+//! Top to bottom: a file calls only files below it, and files on one row
+//! never call each other (`scripts/conn_calls.py` checks it in CI).
+//!
 //! | file | owns |
 //! |---|---|
-//! | `mod.rs` | the entry points (`on_event`, `on_update`, `drive`, `write_out`) |
-//! | `state.rs` | [`Connection`], [`Phase`] with each phase's data, every transition, and the counters that follow them |
-//! | `close.rs` | `close`, `reset`, and what the peer's FIN and the socket's errors say happened |
-//! | `cx.rs` | [`Cx`], what the reactor lends a connection while it works |
-//! | `flags.rs` | [`Flags`], the bits that hold in any phase |
-//! | `transport.rs` | the [`Transport`] trait and [`Readiness`] |
-//! | `socket.rs` | [`Socket`], the plain-or-TLS transport the reactor's slab holds |
-//! | `tls.rs` | TLS as a transport (feature `tls`) |
-//! | `io.rs` | reads, writes, the output buffer and its charge, deliveries |
-//! | `h1.rs` | HTTP/1.1: parse → dispatch → hand-off → the worker's reply |
+//! | `mod.rs` | the entry points (`on_event`, `drive`, `write_out` and its `pull_output`, `on_update`, `on_deadline`, `begin_shutdown`) |
+//! | `h1.rs`, `lifecycle.rs` | HTTP/1.1: parse → dispatch → hand-off → the worker's reply; settling after I/O, lingering close, deadlines, shutdown |
+//! | `upload.rs`, `stream.rs`, `ws.rs` | a streamed request body fed into its pipe; streaming responses; WebSocket upgrade and session plumbing |
 //! | `respond.rs` | refusals, the server's own errors, and queueing a response against the memory budget |
-//! | `upload.rs` | a streamed request body fed into its pipe |
-//! | `stream.rs` | streaming responses |
-//! | `ws.rs` | WebSocket upgrade and session plumbing |
-//! | `lifecycle.rs` | lingering close, deadlines, shutdown |
-//! | `rate.rs` | a request body's rate, judged window by window |
-//! | `tests/` | the machine driven over a scripted transport, without sockets |
+//! | `io.rs` | reads, writes, the output buffer and its charge, deliveries; reports outcomes, never decides |
+//! | `close.rs` | `close`, `reset`, what the peer's FIN and the socket's errors say happened, and acting on a read's outcome |
+//! | `state.rs` | [`Connection`], [`Phase`] with each phase's data, every transition, and the counters that follow them |
+//! | `cx.rs`, `flags.rs`, `rate.rs`, `transport.rs` | [`Cx`], what the reactor lends a connection while it works; [`Flags`], the bits that hold in any phase; a request body's rate, judged window by window; the [`Transport`] trait and [`Readiness`] |
+//! | `socket.rs`, `tls.rs` | [`Socket`], the plain-or-TLS transport the reactor's slab holds; TLS as a transport (feature `tls`) |
+//! | `tests/` | the machine driven over a scripted transport, without sockets, a poll or a real clock |
 //!
 //! # The state
 //!
