@@ -55,6 +55,7 @@
 
 mod budget;
 mod buffer;
+mod channel;
 mod config;
 mod conn;
 mod error;

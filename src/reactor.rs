@@ -20,19 +20,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::handle::queue::Receiver;
+use crate::channel::queue::Receiver;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::budget::Clients;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
+use crate::channel::notifier::{Command, Notifier};
+use crate::channel::outlets::Outlets;
 use crate::config::Config;
 use crate::conn::{Connection, Cx, Readiness};
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
-use crate::handle::notifier::{Command, Notifier};
-use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::id::ConnectionId;

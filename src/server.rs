@@ -9,11 +9,11 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Poll, Waker};
 
 use crate::budget::Clients;
+use crate::channel::notifier::{Command, Notifier};
+use crate::channel::outlets::{self, Outlets};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handle::exchange::{Exchange, Exchanges};
-use crate::handle::notifier::{Command, Notifier};
-use crate::handle::outlets::{self, Outlets};
 use crate::handle::shutdown::ShutdownSignal;
 use crate::handler::{Action, BodyPolicy, Handler, HandlerFactory, DEFAULT_QUEUE};
 use crate::listen;
@@ -262,7 +262,7 @@ impl Builder {
             let poll = Poll::new()?;
             let listeners = listen::bind(&mut addresses, &self.config, count > 1, poll.registry())?;
             let waker = Waker::new(poll.registry(), WAKER)?;
-            let (command_tx, command_rx) = crate::handle::queue::channel(None);
+            let (command_tx, command_rx) = crate::channel::queue::channel(None);
             let notifier = Arc::new(Notifier::new(
                 command_tx,
                 Box::new(waker),

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::buffer::BufferPool;
+use crate::channel::notifier::Notifier;
+use crate::channel::outlets::Outlets;
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
-use crate::handle::notifier::Notifier;
-use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::proto::request::Request;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange_shared::{ExchangeShared, Undelivered};
-use super::notifier::Notifier;
 use super::recycle::Recycler;
+use crate::channel::notifier::Notifier;
 use crate::id::ConnectionId;
 
 /// What became of a response sent with

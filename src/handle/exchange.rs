@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::delivery::Delivery;
 use super::exchange_shared::{ExchangeShared, Reply, Undelivered};
-use super::notifier::{Command, Notifier};
-use super::queue::Receiver;
 use super::recycle::Recycler;
 use super::stream::{StreamSender, StreamShared};
 use super::upload::{BodyReader, UploadShared};
+use crate::channel::notifier::{Command, Notifier};
+use crate::channel::queue::Receiver;
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::proto::response::Response;

@@ -1,6 +1,7 @@
 //! The worker-side handles: what application threads hold while the reactor
-//! owns the connection. Each shares one small cell with the reactor and
-//! reaches it only through the [`notifier`]'s command queue.
+//! owns the connection, and nothing else. Each shares one small cell with
+//! the reactor and reaches it only through the reactor's command queue
+//! (`crate::channel::notifier`).
 //!
 //! - [`exchange`]: a handed-off request and the means to answer it.
 //! - [`exchange_shared`]: the cell an exchange shares with its connection.
@@ -9,9 +10,7 @@
 //! - [`stream`]: a streaming response's producer end and queue.
 //! - [`cell`]: the one shared-cell shape all of them are built on.
 //! - [`closure`]: the close reason and watchers every handle shares.
-//! - [`notifier`]: commands to the reactor and its coalesced wake-up.
-//! - [`outlets`]: the named hand-off queues and WebSocket event streams.
-//! - [`queue`]: the queue under them, whose consumers park without spinning.
+//! - [`shutdown`]: the server's shutdown signal, for workers to watch.
 //! - [`upload`]: a request body streamed to the worker as it arrives.
 
 pub(crate) mod cell;
@@ -19,9 +18,6 @@ pub(crate) mod closure;
 pub(crate) mod delivery;
 pub(crate) mod exchange;
 pub(crate) mod exchange_shared;
-pub(crate) mod notifier;
-pub(crate) mod outlets;
-pub(crate) mod queue;
 pub(crate) mod recycle;
 pub(crate) mod shutdown;
 pub(crate) mod stream;

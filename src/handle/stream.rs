@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
-use super::notifier::{Command, Notifier};
+use crate::channel::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::stats::{Counters, StatsHandle};
 use crate::stream_options::{Backlog, Heartbeat, StreamOptions};
@@ -399,12 +399,12 @@ impl fmt::Debug for StreamSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handle::notifier::CountWakes;
+    use crate::channel::notifier::CountWakes;
     use crate::stats::StatsHandle;
 
     #[test]
     fn a_blocked_send_does_not_outlive_a_stopped_reactor() {
-        let (tx, _rx) = crate::handle::queue::channel(None);
+        let (tx, _rx) = crate::channel::queue::channel(None);
         let notifier = Arc::new(Notifier::new(
             tx,
             Box::<CountWakes>::default(),

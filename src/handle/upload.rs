@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 
 use super::cell::Cell;
-use super::notifier::{Command, Notifier};
+use crate::channel::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;

@@ -6,8 +6,8 @@ use std::fmt;
 
 use super::handle::WebSocket;
 use crate::budget::Charge;
-use crate::handle::notifier::Command;
-use crate::handle::queue::Receiver;
+use crate::channel::notifier::Command;
+use crate::channel::queue::Receiver;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
 use crate::stats::{Counters, StatsHandle};

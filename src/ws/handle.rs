@@ -12,9 +12,9 @@ use bytes::Bytes;
 
 use super::frame::{encode_frame, frame_len, OP_BINARY, OP_PING, OP_TEXT};
 use crate::budget::Charge;
+use crate::channel::notifier::{Command, Notifier};
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
-use crate::handle::notifier::{Command, Notifier};
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;

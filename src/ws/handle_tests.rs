@@ -1,8 +1,8 @@
 //! Unit tests of the socket's queues: slices, shared frames, the budget,
 //! the backpressure policies and the share of pending events.
 use super::*;
-use crate::handle::notifier::CountWakes;
-use crate::handle::queue::channel;
+use crate::channel::notifier::CountWakes;
+use crate::channel::queue::channel;
 use crate::ws::events::{Message, WsEvent};
 use std::sync::atomic::Ordering::Relaxed;
 

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::handle::queue::Sender;
+use crate::channel::queue::Sender;
 
 use super::events::{Message, WsEvent};
 use super::frame::{
@@ -368,8 +368,8 @@ impl Pongs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::queue::{channel, Receiver};
     use crate::config::WsBackpressure;
-    use crate::handle::queue::{channel, Receiver};
     use crate::ws::events::WsEventKind;
     use crate::ws::handle::tests::socket;
     use std::time::Duration;

@@ -12,17 +12,17 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::handle::queue;
+use crate::channel::queue;
 
 use super::state::Phase;
 use super::{Connection, Cx, Readiness, Transport};
 use crate::budget::Charge;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
+use crate::channel::notifier::{Command, CountWakes, Notifier};
+use crate::channel::outlets::Outlets;
 use crate::config::Config;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
-use crate::handle::notifier::{Command, CountWakes, Notifier};
-use crate::handle::outlets::Outlets;
 use crate::handle::recycle::Recycler;
 use crate::handler::{Action, Handler, DEFAULT_QUEUE};
 use crate::id::ConnectionId;

@@ -6,7 +6,7 @@ use std::thread::ThreadId;
 
 use super::queue::Sender;
 
-use super::shutdown::ShutdownSignal;
+use crate::handle::shutdown::ShutdownSignal;
 use crate::id::ConnectionId;
 use crate::stats::StatsHandle;
 
