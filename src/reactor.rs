@@ -27,10 +27,11 @@ use slab::Slab;
 
 use crate::budget::Clients;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
-use crate::channel::notifier::{Command, Notifier};
+use crate::channel::notifier::Command;
 use crate::channel::outlets::Outlets;
 use crate::config::Config;
 use crate::conn::{Connection, Cx, Readiness};
+use crate::handle::context::Context;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::recycle::Recycler;
@@ -60,7 +61,7 @@ const EVENTS_CAPACITY: usize = 1024;
 struct Shared {
     config: Config,
     stats: StatsHandle,
-    notifier: Arc<Notifier>,
+    context: Arc<Context>,
     /// Where this reactor's exchanges return what they borrowed.
     recycler: Arc<Recycler>,
     /// Responses written this turn, their workers not told yet.
@@ -86,7 +87,7 @@ impl Shared {
             handler: &mut self.handler,
             uploads: self.uploads.as_ref(),
             queues: &self.queues,
-            notifier: &self.notifier,
+            context: &self.context,
             recycler: &self.recycler,
             delivered: &mut self.delivered,
             pool: &mut self.pool,
@@ -151,7 +152,7 @@ pub(crate) struct ReactorParts {
     pub listeners: Vec<Listener>,
     pub config: Config,
     pub stats: StatsHandle,
-    pub notifier: Arc<Notifier>,
+    pub context: Arc<Context>,
     pub commands: Receiver<Command>,
     pub queues: Outlets<Exchange>,
     pub handler: Handler,
@@ -213,7 +214,7 @@ impl Reactor {
                 recycler: Arc::new(Recycler::new(parts.stats.clone())),
                 delivered: Vec::new(),
                 stats: parts.stats,
-                notifier: parts.notifier,
+                context: parts.context,
                 queues: parts.queues,
                 handler: parts.handler,
                 uploads: parts.uploads,
@@ -230,7 +231,8 @@ impl Reactor {
     pub fn run(mut self) {
         let _ = self
             .shared
-            .notifier
+            .context
+            .reactor
             .reactor_thread
             .set(std::thread::current().id());
         loop {
@@ -335,7 +337,7 @@ impl Reactor {
     }
 
     fn run_commands(&mut self, now: Instant) {
-        self.shared.notifier.clear_wake();
+        self.shared.context.reactor.clear_wake();
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Update(id) => {
@@ -562,10 +564,10 @@ impl Reactor {
             conn.sync_state(&self.shared.stats.0);
         }
         self.conns.clear();
-        self.shared.notifier.mark_stopped();
+        self.shared.context.reactor.mark_stopped();
         // Commands still queued concern links that are closed now; their
         // responses were handed back by the close.
-        self.shared.notifier.clear_wake();
+        self.shared.context.reactor.clear_wake();
         while self.commands.try_recv().is_ok() {}
     }
 }
@@ -575,13 +577,13 @@ impl Reactor {
 /// nobody owns any more.
 impl Drop for Reactor {
     fn drop(&mut self) {
-        if self.shared.notifier.is_stopped() {
+        if self.shared.context.reactor.is_stopped() {
             return;
         }
         if self.conns.is_empty() {
             // Held no connection: only handles must learn it is gone.
             self.settle_delivered();
-            self.shared.notifier.mark_stopped();
+            self.shared.context.reactor.mark_stopped();
             return;
         }
         log::error!(

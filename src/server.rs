@@ -13,6 +13,7 @@ use crate::channel::notifier::{Command, Notifier};
 use crate::channel::outlets::{self, Outlets};
 use crate::config::Config;
 use crate::error::Error;
+use crate::handle::context::Context;
 use crate::handle::exchange::{Exchange, Exchanges};
 use crate::handle::shutdown::ShutdownSignal;
 use crate::handler::{Action, BodyPolicy, Handler, HandlerFactory, DEFAULT_QUEUE};
@@ -263,19 +264,18 @@ impl Builder {
             let listeners = listen::bind(&mut addresses, &self.config, count > 1, poll.registry())?;
             let waker = Waker::new(poll.registry(), WAKER)?;
             let (command_tx, command_rx) = crate::channel::queue::channel(None);
-            let notifier = Arc::new(Notifier::new(
-                command_tx,
-                Box::new(waker),
-                self.stats.clone(),
-                self.config.stream_budget_bytes,
-                signal.clone(),
-            ));
+            let context = Arc::new(Context {
+                reactor: Notifier::new(command_tx, Box::new(waker)),
+                stats: self.stats.clone(),
+                stream_budget_bytes: self.config.stream_budget_bytes,
+                shutdown: signal.clone(),
+            });
             let reactor = Reactor::new(ReactorParts {
                 poll,
                 listeners,
                 config: self.config.clone(),
                 stats: self.stats.clone(),
-                notifier: Arc::clone(&notifier),
+                context: Arc::clone(&context),
                 commands: command_rx,
                 queues: queue_txs.clone(),
                 handler: make_handler(index),
@@ -295,7 +295,7 @@ impl Builder {
                 let _exit = exit;
                 reactor.run()
             })?;
-            reactors.push((thread, notifier));
+            reactors.push((thread, context));
         }
         let local_addr = addresses[0].addr;
         log::debug!("listening on {local_addr} with {count} reactor(s)");
@@ -336,7 +336,7 @@ pub struct Server {
     local_addr: SocketAddr,
     stats: StatsHandle,
     /// Each reactor's thread and the way to reach it; emptied by `stop`.
-    reactors: Vec<(JoinHandle<()>, Arc<Notifier>)>,
+    reactors: Vec<(JoinHandle<()>, Arc<Context>)>,
     /// The hand-off queues' receiving ends, the default first.
     queues: Vec<(Cow<'static, str>, Exchanges)>,
     /// The WebSocket event streams, the default first.
@@ -536,7 +536,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             signal: self.signal.clone(),
-            notifiers: self.reactors.iter().map(|(_, n)| Arc::clone(n)).collect(),
+            reactors: self.reactors.iter().map(|(_, n)| Arc::clone(n)).collect(),
         }
     }
 
@@ -612,7 +612,7 @@ impl Server {
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
     signal: ShutdownSignal,
-    notifiers: Vec<Arc<Notifier>>,
+    reactors: Vec<Arc<Context>>,
 }
 
 impl ServerHandle {
@@ -622,8 +622,8 @@ impl ServerHandle {
     /// it is done. Idempotent.
     pub fn shutdown(&self) {
         self.signal.begin();
-        for notifier in &self.notifiers {
-            notifier.send(Command::Shutdown);
+        for context in &self.reactors {
+            context.reactor.send(Command::Shutdown);
         }
     }
 
@@ -664,7 +664,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "no response queued");
             std::thread::sleep(Duration::from_millis(2));
         }
-        server.reactors[0].1.send(Command::Panic);
+        server.reactors[0].1.reactor.send(Command::Panic);
         let outcome = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("respond returned");
@@ -674,7 +674,7 @@ mod tests {
         assert_eq!(stats.closed.get(CloseReason::ServerError), 1);
         // Then the reactor is marked stopped: later hand-overs fail fast
         // rather than wait for it.
-        while !server.reactors[0].1.is_stopped() {
+        while !server.reactors[0].1.reactor.is_stopped() {
             assert!(std::time::Instant::now() < deadline, "never marked stopped");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -687,7 +687,7 @@ mod tests {
             .reactors(2)
             .bind("127.0.0.1:0")
             .expect("bind");
-        server.reactors[1].1.send(Command::Panic);
+        server.reactors[1].1.reactor.send(Command::Panic);
         let outcome = server.wait();
         assert!(matches!(outcome, Err(Error::ReactorFailed)), "{outcome:?}");
     }

@@ -6,9 +6,7 @@ use std::thread::ThreadId;
 
 use super::queue::Sender;
 
-use crate::handle::shutdown::ShutdownSignal;
 use crate::id::ConnectionId;
-use crate::stats::StatsHandle;
 
 /// Messages to the reactor.
 #[derive(Debug)]
@@ -55,33 +53,19 @@ pub(crate) struct Notifier {
     tx: Sender<Command>,
     waker: Box<dyn Wake>,
     wake_pending: AtomicBool,
-    pub stats: StatsHandle,
     pub reactor_thread: std::sync::OnceLock<ThreadId>,
-    /// `Config::stream_budget_bytes`, for streams made on worker threads.
-    pub stream_budget_bytes: usize,
     /// The reactor has stopped (after settling every connection it held).
     stopped: AtomicBool,
-    /// The server's shutdown signal, for exchanges to read.
-    pub shutdown: ShutdownSignal,
 }
 
 impl Notifier {
-    pub fn new(
-        tx: Sender<Command>,
-        waker: Box<dyn Wake>,
-        stats: StatsHandle,
-        stream_budget_bytes: usize,
-        shutdown: ShutdownSignal,
-    ) -> Self {
+    pub fn new(tx: Sender<Command>, waker: Box<dyn Wake>) -> Self {
         Notifier {
             tx,
             waker,
             wake_pending: AtomicBool::new(false),
-            stats,
             reactor_thread: std::sync::OnceLock::new(),
-            stream_budget_bytes,
             stopped: AtomicBool::new(false),
-            shutdown,
         }
     }
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::buffer::BufferPool;
-use crate::channel::notifier::Notifier;
 use crate::channel::outlets::Outlets;
 use crate::config::Config;
+use crate::handle::context::Context;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::recycle::Recycler;
@@ -31,7 +31,7 @@ pub(crate) struct Cx<'a> {
     pub uploads: Option<&'a BodyPolicy>,
     /// The hand-off queues, by name.
     pub queues: &'a Outlets<Exchange>,
-    pub notifier: &'a Arc<Notifier>,
+    pub context: &'a Arc<Context>,
     /// Where exchanges return their request and cell for reuse.
     pub recycler: &'a Arc<Recycler>,
     /// Responses written in full this turn, whose workers the reactor

@@ -260,14 +260,14 @@ impl<T: Transport> Connection<T> {
             return self.answer_server_error(info, cx);
         };
         let link = cx.recycler.link();
-        let notifier = Arc::clone(cx.notifier);
+        let context = Arc::clone(cx.context);
         let shared = upload
             .as_ref()
-            .map(|_| Arc::new(UploadShared::new(cx.notifier.stats.clone())));
+            .map(|_| Arc::new(UploadShared::new(cx.context.stats.clone())));
         let exchange = Exchange::new(
             request,
             Arc::clone(&link),
-            notifier,
+            context,
             Arc::clone(cx.recycler),
             handoff.value,
             shared.clone(),

@@ -115,7 +115,7 @@ impl<T: Transport> Connection<T> {
         let client = &self.client;
         let charge = self
             .read_ahead
-            .get_or_insert_with(|| Charge::for_client(&cx.notifier.stats, client.clone()));
+            .get_or_insert_with(|| Charge::for_client(&cx.context.stats, client.clone()));
         if charge.grow_to((max - floor) as u64, cx.config.memory_budget_bytes as u64) {
             self.flags.remove(Flags::READ_AHEAD_HELD);
             max
@@ -204,7 +204,7 @@ impl<T: Transport> Connection<T> {
         let client = &self.client;
         let charge = self
             .output_charge
-            .get_or_insert_with(|| Charge::for_client(&cx.notifier.stats, client.clone()));
+            .get_or_insert_with(|| Charge::for_client(&cx.context.stats, client.clone()));
         charge.grow_to(above, cx.config.memory_budget_bytes as u64)
     }
 

@@ -214,7 +214,7 @@ impl<T: Transport> Connection<T> {
 
     /// An empty charge for bytes this connection's peer makes us hold.
     pub(super) fn charge(&self, cx: &Cx<'_>) -> Charge {
-        Charge::for_client(&cx.notifier.stats, self.client.clone())
+        Charge::for_client(&cx.context.stats, self.client.clone())
     }
 
     /// True once, when a write has blocked on a socket not yet registered

@@ -78,10 +78,10 @@ impl<T: Transport> Connection<T> {
             config.ws_send_budget_bytes,
             config.ws_backpressure,
             config.memory_budget_bytes as u64,
-            cx.notifier.stats.clone(),
+            cx.context.stats.clone(),
         ));
-        let notifier = Arc::clone(cx.notifier);
-        let socket = WebSocket::new(shared, notifier, self.id, request.path(), upgrade.value);
+        let context = Arc::clone(cx.context);
+        let socket = WebSocket::new(shared, context, self.id, request.path(), upgrade.value);
         let _ = events.send(WsEvent::open(socket.clone(), std::mem::take(request)));
         let charge = self.charge(cx);
         self.start_websocket(Session::new(socket, events, charge, cx.now), cx);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::exchange_shared::{ExchangeShared, Undelivered};
 use super::recycle::Recycler;
-use crate::channel::notifier::Notifier;
+use crate::handle::context::Context;
 use crate::id::ConnectionId;
 
 /// What became of a response sent with
@@ -61,7 +61,7 @@ use crate::id::ConnectionId;
 #[must_use = "dropping a Delivery gives its verdict up; say so with `detach`"]
 pub struct Delivery {
     link: Arc<ExchangeShared>,
-    notifier: Arc<Notifier>,
+    context: Arc<Context>,
     recycler: Arc<Recycler>,
     id: ConnectionId,
     /// The verdict was taken (or handed to a callback): dropping is quiet.
@@ -71,13 +71,13 @@ pub struct Delivery {
 impl Delivery {
     pub(crate) fn new(
         link: Arc<ExchangeShared>,
-        notifier: Arc<Notifier>,
+        context: Arc<Context>,
         recycler: Arc<Recycler>,
         id: ConnectionId,
     ) -> Self {
         Delivery {
             link,
-            notifier,
+            context,
             recycler,
             id,
             settled: false,
@@ -97,7 +97,7 @@ impl Delivery {
     /// (in a handler or a callback, which it should not be), it cannot wait:
     /// it returns `Ok` without the guarantee, and the verdict is dropped.
     pub fn wait(mut self) -> Result<(), Undelivered> {
-        if self.notifier.on_reactor_thread() {
+        if self.context.reactor.on_reactor_thread() {
             log::warn!(
                 "{} delivery waited on the reactor thread; not waiting",
                 self.id
@@ -105,8 +105,8 @@ impl Delivery {
             return Ok(());
         }
         self.settled = true;
-        let notifier = &self.notifier;
-        self.link.wait_outcome(|| notifier.is_stopped())
+        let context = &self.context;
+        self.link.wait_outcome(|| context.reactor.is_stopped())
     }
 
     /// The verdict if it is in, or the `Delivery` back to ask again later.

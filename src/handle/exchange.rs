@@ -11,8 +11,9 @@ use super::exchange_shared::{ExchangeShared, Reply, Undelivered};
 use super::recycle::Recycler;
 use super::stream::{StreamSender, StreamShared};
 use super::upload::{BodyReader, UploadShared};
-use crate::channel::notifier::{Command, Notifier};
+use crate::channel::notifier::Command;
 use crate::channel::queue::Receiver;
+use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
 use crate::proto::response::Response;
@@ -58,7 +59,7 @@ use crate::stream_options::StreamOptions;
 pub struct Exchange {
     request: Request,
     link: Arc<ExchangeShared>,
-    notifier: Arc<Notifier>,
+    context: Arc<Context>,
     /// Where the request's buffers and the cell go when the exchange ends.
     recycler: Arc<Recycler>,
     answered: bool,
@@ -76,7 +77,7 @@ impl Exchange {
     pub(crate) fn new(
         request: Request,
         link: Arc<ExchangeShared>,
-        notifier: Arc<Notifier>,
+        context: Arc<Context>,
         recycler: Arc<Recycler>,
         value: Option<Box<dyn Any + Send + Sync>>,
         upload: Option<Arc<UploadShared>>,
@@ -84,7 +85,7 @@ impl Exchange {
         Exchange {
             request,
             link,
-            notifier,
+            context,
             recycler,
             answered: false,
             value,
@@ -108,7 +109,7 @@ impl Exchange {
         let shared = self.upload.take()?;
         Some(BodyReader::new(
             shared,
-            Arc::clone(&self.notifier),
+            Arc::clone(&self.context),
             self.id(),
         ))
     }
@@ -116,7 +117,7 @@ impl Exchange {
     /// A worker took it from its queue: time the wait.
     fn taken(mut self) -> Self {
         if let Some(at) = self.queued_at.take() {
-            let stats = &self.notifier.stats.0;
+            let stats = &self.context.stats.0;
             stats.queue_wait.observe(at.elapsed());
         }
         self
@@ -236,7 +237,7 @@ impl Exchange {
         self.recycle_link = false;
         Ok(Delivery::new(
             Arc::clone(&self.link),
-            Arc::clone(&self.notifier),
+            Arc::clone(&self.context),
             Arc::clone(&self.recycler),
             self.id(),
         ))
@@ -284,13 +285,13 @@ impl Exchange {
     /// ```
     pub fn abandon(mut self) {
         self.answered = true;
-        Counters::incr(&self.notifier.stats.0.abandoned);
+        Counters::incr(&self.context.stats.0.abandoned);
         if self.link.is_closed() {
             return;
         }
         let response = Response::text(503, "the server gave this request up\n");
         if self.link.offer(Reply::Ready(response), true).is_ok() {
-            self.notifier.send(Command::Update(self.id()));
+            self.context.reactor.send(Command::Update(self.id()));
         }
     }
 
@@ -300,13 +301,13 @@ impl Exchange {
     fn hand_over(&mut self, reply: Reply, detached: bool) -> Result<(), Undelivered> {
         self.answered = true;
         if let Err((reply, reason)) = self.link.offer(reply, detached) {
-            Counters::incr(&self.notifier.stats.0.undelivered);
+            Counters::incr(&self.context.stats.0.undelivered);
             return Err(Undelivered {
                 response: reply_into_response(reply),
                 reason,
             });
         }
-        if !self.notifier.send(Command::Update(self.id())) {
+        if !self.context.reactor.send(Command::Update(self.id())) {
             // The reactor has stopped; it closed every link on its way out,
             // but make sure the reply comes back (or the stream ends) anyway.
             self.link.close(CloseReason::Shutdown);
@@ -359,8 +360,8 @@ impl Exchange {
         let id = self.id();
         let shared = Arc::new(StreamShared::new(
             options,
-            self.notifier.stream_budget_bytes,
-            self.notifier.stats.clone(),
+            self.context.stream_budget_bytes,
+            self.context.stats.clone(),
         ));
         let reply = Reply::Stream {
             head,
@@ -370,7 +371,7 @@ impl Exchange {
         self.hand_over(reply, false)?;
         // The stream's connection holds the link for as long as it runs.
         self.recycle_link = false;
-        Ok(StreamSender::new(shared, Arc::clone(&self.notifier), id))
+        Ok(StreamSender::new(shared, Arc::clone(&self.context), id))
     }
 
     /// Runs `callback` when the connection ends while this exchange is
@@ -414,7 +415,7 @@ impl Exchange {
     /// out. To be woken instead of asking, wait on
     /// [`Server::shutdown_signal`](crate::Server::shutdown_signal).
     pub fn is_shutting_down(&self) -> bool {
-        self.notifier.shutdown.is_shutting_down()
+        self.context.shutdown.is_shutting_down()
     }
 
     /// Gives this exchange its own response timeout, counted from now, in
@@ -444,7 +445,7 @@ impl Exchange {
     pub fn set_response_timeout(&self, timeout: Duration) {
         let at = crate::time::deadline(std::time::Instant::now(), timeout);
         if self.link.request_deadline(at) {
-            self.notifier.send(Command::Update(self.id()));
+            self.context.reactor.send(Command::Update(self.id()));
         }
     }
 
@@ -474,15 +475,15 @@ impl Exchange {
         }
         if self.link.mark_dropped() {
             // The client still waits: a bug (or a panic) in the worker.
-            Counters::incr(&self.notifier.stats.0.dropped);
+            Counters::incr(&self.context.stats.0.dropped);
             log::warn!(
                 "{} exchange dropped without a response; answering 500",
                 self.id()
             );
-            self.notifier.send(Command::Update(self.id()));
+            self.context.reactor.send(Command::Update(self.id()));
         } else {
             // The client had gone: there was nobody to answer.
-            Counters::incr(&self.notifier.stats.0.abandoned);
+            Counters::incr(&self.context.stats.0.abandoned);
         }
     }
 }

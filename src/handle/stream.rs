@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
-use crate::channel::notifier::{Command, Notifier};
+use crate::channel::notifier::Command;
+use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::stats::{Counters, StatsHandle};
 use crate::stream_options::{Backlog, Heartbeat, StreamOptions};
@@ -209,20 +210,16 @@ impl StreamShared {
 /// final chunk, so the client can tell the body is incomplete.
 pub struct StreamSender {
     shared: Arc<StreamShared>,
-    notifier: Arc<Notifier>,
+    context: Arc<Context>,
     id: ConnectionId,
     finished: bool,
 }
 
 impl StreamSender {
-    pub(crate) fn new(
-        shared: Arc<StreamShared>,
-        notifier: Arc<Notifier>,
-        id: ConnectionId,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<StreamShared>, context: Arc<Context>, id: ConnectionId) -> Self {
         StreamSender {
             shared,
-            notifier,
+            context,
             id,
             finished: false,
         }
@@ -282,7 +279,7 @@ impl StreamSender {
             if shared.backlog == Backlog::KeepNewest {
                 if let Some(old) = state.parts.pop_back() {
                     state.queued_bytes -= old.len();
-                    Counters::incr(&self.notifier.stats.0.frames_replaced);
+                    Counters::incr(&self.context.stats.0.frames_replaced);
                 }
                 break;
             }
@@ -295,8 +292,10 @@ impl StreamSender {
                 Wait::Now => return Err(TrySendError::Full(part)),
                 // Waiting here would wait for the reactor itself (asked only
                 // now, not on every send: it costs a thread handle).
-                _ if self.notifier.on_reactor_thread() => return Err(TrySendError::Full(part)),
-                Wait::Forever if self.notifier.is_stopped() => {
+                _ if self.context.reactor.on_reactor_thread() => {
+                    return Err(TrySendError::Full(part))
+                }
+                Wait::Forever if self.context.reactor.is_stopped() => {
                     // The reactor settled every stream on its way out; this
                     // is only a backstop so no producer outlives it.
                     drop(guard);
@@ -320,7 +319,7 @@ impl StreamSender {
         let wake = guard.request_wake();
         drop(guard);
         if wake {
-            self.notifier.send(Command::Update(self.id));
+            self.context.reactor.send(Command::Update(self.id));
         }
         Ok(())
     }
@@ -345,7 +344,7 @@ impl StreamSender {
         let wake = guard.request_wake();
         drop(guard);
         if wake {
-            self.notifier.send(Command::Update(self.id));
+            self.context.reactor.send(Command::Update(self.id));
         }
         Ok(())
     }
@@ -399,29 +398,21 @@ impl fmt::Debug for StreamSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::notifier::CountWakes;
     use crate::stats::StatsHandle;
 
     #[test]
     fn a_blocked_send_does_not_outlive_a_stopped_reactor() {
-        let (tx, _rx) = crate::channel::queue::channel(None);
-        let notifier = Arc::new(Notifier::new(
-            tx,
-            Box::<CountWakes>::default(),
-            StatsHandle::default(),
-            4,
-            Default::default(),
-        ));
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
         let options = StreamOptions::default();
         let shared = Arc::new(StreamShared::new(options, 4, StatsHandle::default()));
         let id = ConnectionId::default();
-        let mut sender = StreamSender::new(Arc::clone(&shared), Arc::clone(&notifier), id);
+        let mut sender = StreamSender::new(Arc::clone(&shared), Arc::clone(&context), id);
         sender.send("full").unwrap();
         let stopper = {
-            let notifier = Arc::clone(&notifier);
+            let context = Arc::clone(&context);
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(20));
-                notifier.mark_stopped();
+                context.reactor.mark_stopped();
             })
         };
         // Nobody will ever pull the queue: without the backstop this blocks.

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 
 use super::cell::Cell;
-use crate::channel::notifier::{Command, Notifier};
+use crate::channel::notifier::Command;
+use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
@@ -135,7 +136,7 @@ impl UploadShared {
 /// stops reading the socket until the worker catches up.
 pub struct BodyReader {
     shared: Arc<UploadShared>,
-    notifier: Arc<Notifier>,
+    context: Arc<Context>,
     id: ConnectionId,
 }
 
@@ -144,14 +145,10 @@ impl BodyReader {
     /// taking input for it (backpressure to the client).
     pub const PIPE_BYTES: usize = UPLOAD_PIPE_BYTES;
 
-    pub(crate) fn new(
-        shared: Arc<UploadShared>,
-        notifier: Arc<Notifier>,
-        id: ConnectionId,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<UploadShared>, context: Arc<Context>, id: ConnectionId) -> Self {
         BodyReader {
             shared,
-            notifier,
+            context,
             id,
         }
     }
@@ -169,7 +166,7 @@ impl io::Read for BodyReader {
         }
         let (result, wake) = self.shared.read(buf);
         if wake {
-            self.notifier.send(Command::Update(self.id));
+            self.context.reactor.send(Command::Update(self.id));
         }
         result
     }

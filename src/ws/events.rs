@@ -31,7 +31,10 @@ struct InboundPermit {
 impl Drop for InboundPermit {
     fn drop(&mut self) {
         if self.socket.shared().release_inbound() {
-            self.socket.notifier.send(Command::Update(self.socket.id()));
+            self.socket
+                .context
+                .reactor
+                .send(Command::Update(self.socket.id()));
         }
     }
 }
@@ -60,7 +63,7 @@ struct PendingEvent(StatsHandle);
 
 impl PendingEvent {
     fn new(socket: &WebSocket) -> Self {
-        let stats = socket.notifier.stats.clone();
+        let stats = socket.context.stats.clone();
         Counters::incr(&stats.0.ws_events_pending);
         PendingEvent(stats)
     }

@@ -12,9 +12,10 @@ use bytes::Bytes;
 
 use super::frame::{encode_frame, frame_len, OP_BINARY, OP_PING, OP_TEXT};
 use crate::budget::Charge;
-use crate::channel::notifier::{Command, Notifier};
+use crate::channel::notifier::Command;
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
+use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
@@ -305,7 +306,7 @@ impl WsShared {
 #[derive(Clone)]
 pub struct WebSocket {
     shared: Arc<WsShared>,
-    pub(super) notifier: Arc<Notifier>,
+    pub(super) context: Arc<Context>,
     id: ConnectionId,
     path: Arc<str>,
     value: Option<Arc<dyn Any + Send + Sync>>,
@@ -314,14 +315,14 @@ pub struct WebSocket {
 impl WebSocket {
     pub(crate) fn new(
         shared: Arc<WsShared>,
-        notifier: Arc<Notifier>,
+        context: Arc<Context>,
         id: ConnectionId,
         path: &str,
         value: Option<Arc<dyn Any + Send + Sync>>,
     ) -> Self {
         WebSocket {
             shared,
-            notifier,
+            context,
             id,
             path: Arc::from(path),
             value,
@@ -396,7 +397,7 @@ impl WebSocket {
     /// Encodes one frame held against this socket's server's memory budget
     /// by itself, for as long as any queue holds it (a broadcast).
     pub(crate) fn encode(&self, opcode: u8, payload: &[u8]) -> Result<Bytes, WsSendError> {
-        let mut charge = Charge::new(&self.notifier.stats);
+        let mut charge = Charge::new(&self.context.stats);
         if !charge.grow_to(frame_len(payload.len()) as u64, self.shared.memory_limit) {
             charge.refused();
             return Err(WsSendError::Full);
@@ -462,7 +463,7 @@ impl WebSocket {
                     while state.queue.len() > keep && !fits(state) {
                         if let Some(old) = state.queue.remove(keep) {
                             state.taken(old.bytes.len(), old.own);
-                            crate::stats::Counters::incr(&self.notifier.stats.0.ws_dropped);
+                            crate::stats::Counters::incr(&self.context.stats.0.ws_dropped);
                         }
                     }
                     if !fits(state) {
@@ -490,7 +491,7 @@ impl WebSocket {
         let wake = guard.request_wake();
         drop(guard);
         if wake {
-            self.notifier.send(Command::Update(self.id));
+            self.context.reactor.send(Command::Update(self.id));
         }
     }
 }

@@ -1,29 +1,20 @@
 //! Unit tests of the socket's queues: slices, shared frames, the budget,
 //! the backpressure policies and the share of pending events.
 use super::*;
-use crate::channel::notifier::CountWakes;
-use crate::channel::queue::channel;
 use crate::ws::events::{Message, WsEvent};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// A socket with a send budget, a policy and a memory limit, on a
-/// notifier whose reactor nobody runs.
+/// context whose reactor nobody runs.
 pub(crate) fn socket(budget: usize, policy: WsBackpressure, memory: u64) -> WebSocket {
     let stats = StatsHandle::default();
-    let (tx, _rx) = channel(None);
-    let notifier = Arc::new(Notifier::new(
-        tx,
-        Box::<CountWakes>::default(),
-        stats.clone(),
-        4,
-        Default::default(),
-    ));
+    let (context, _commands) = Context::detached(stats.clone(), 4);
     let shared = Arc::new(WsShared::new((4, 64), budget, policy, memory, stats));
-    WebSocket::new(shared, notifier, ConnectionId::default(), "/ws", None)
+    WebSocket::new(shared, context, ConnectionId::default(), "/ws", None)
 }
 
 fn held(socket: &WebSocket) -> u64 {
-    socket.notifier.stats.0.memory_held.load(Relaxed)
+    socket.context.stats.0.memory_held.load(Relaxed)
 }
 
 fn pulled(out: &Outgoing) -> usize {
@@ -69,9 +60,9 @@ fn a_broadcast_frame_is_shared_and_held_once() {
             1 << 20,
             WsBackpressure::Fail,
             u64::MAX,
-            a.notifier.stats.clone(),
+            a.context.stats.clone(),
         )),
-        Arc::clone(&a.notifier),
+        Arc::clone(&a.context),
         ConnectionId::default(),
         "/ws",
         None,
@@ -124,7 +115,7 @@ fn drop_oldest_keeps_the_frame_in_transit() {
 #[test]
 fn a_sockets_share_of_pending_events_shrinks_as_the_total_grows() {
     let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX); // 4 of 64
-    let pending = &ws.notifier.stats.0.ws_events_pending;
+    let pending = &ws.context.stats.0.ws_events_pending;
     assert_eq!(ws.shared().share(), 4);
     pending.store(1, Relaxed);
     assert_eq!(
@@ -148,7 +139,7 @@ fn a_paused_socket_is_woken_by_the_next_drop() {
             WsEvent::message(
                 ws.clone(),
                 Message::Text("m".into()),
-                Charge::new(&ws.notifier.stats),
+                Charge::new(&ws.context.stats),
             )
         })
         .collect();
@@ -167,7 +158,7 @@ fn a_send_the_memory_budget_cannot_hold_fails_full() {
     let ws = socket(1 << 20, WsBackpressure::Fail, 10_000);
     ws.send_binary(&[0; 9_000]).unwrap();
     assert_eq!(ws.send_binary(&[0; 2_000]), Err(WsSendError::Full));
-    let stats = &ws.notifier.stats.0;
+    let stats = &ws.context.stats.0;
     assert_eq!(stats.memory_refusals.load(Relaxed), 1);
     assert_eq!(held(&ws), 9 * 1024, "9,004 bytes in whole steps");
 }

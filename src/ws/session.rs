@@ -383,7 +383,7 @@ mod tests {
         let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
         let (events, _rx) = channel(None);
         let now = Instant::now();
-        let mut session = Session::new(ws.clone(), events, Charge::new(&ws.notifier.stats), now);
+        let mut session = Session::new(ws.clone(), events, Charge::new(&ws.context.stats), now);
         let config = Config::default();
         let cx = WsCx {
             config: &config,
@@ -407,7 +407,7 @@ mod tests {
         let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
         let (events, _rx) = channel(None);
         let now = Instant::now();
-        let mut session = Session::new(ws.clone(), events, Charge::new(&ws.notifier.stats), now);
+        let mut session = Session::new(ws.clone(), events, Charge::new(&ws.context.stats), now);
         ws.send_text(&"x".repeat(1000)).unwrap();
         let mut out = Vec::new();
         session.pull(&mut out, 10, now);
@@ -426,7 +426,7 @@ mod tests {
     fn session(now: Instant) -> (Session, Receiver<WsEvent>, WebSocket) {
         let ws = socket(1 << 20, WsBackpressure::Fail, u64::MAX);
         let (events, rx) = channel(None);
-        let session = Session::new(ws.clone(), events, Charge::new(&ws.notifier.stats), now);
+        let session = Session::new(ws.clone(), events, Charge::new(&ws.context.stats), now);
         (session, rx, ws)
     }
 

@@ -18,9 +18,10 @@ use super::state::Phase;
 use super::{Connection, Cx, Readiness, Transport};
 use crate::budget::Charge;
 use crate::buffer::{BufferPool, BUFFER_BYTES};
-use crate::channel::notifier::{Command, CountWakes, Notifier};
+use crate::channel::notifier::Command;
 use crate::channel::outlets::Outlets;
 use crate::config::Config;
+use crate::handle::context::Context;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::recycle::Recycler;
@@ -110,7 +111,7 @@ struct Bed {
     handler: Handler,
     queues: Outlets<Exchange>,
     exchanges: queue::Receiver<Exchange>,
-    notifier: Arc<Notifier>,
+    context: Arc<Context>,
     recycler: Arc<Recycler>,
     delivered: Vec<Arc<ExchangeShared>>,
     commands: queue::Receiver<Command>,
@@ -128,15 +129,8 @@ const GET_CLOSE: &[u8] = b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r
 impl Bed {
     fn new(handler: impl Fn(&Request) -> Action + Send + Sync + 'static) -> Bed {
         let stats = StatsHandle::default();
-        let (command_tx, commands) = queue::channel(None);
         let config = Config::default();
-        let notifier = Arc::new(Notifier::new(
-            command_tx,
-            Box::<CountWakes>::default(),
-            stats.clone(),
-            config.stream_budget_bytes,
-            Default::default(),
-        ));
+        let (context, commands) = Context::detached(stats.clone(), config.stream_budget_bytes);
         let (queues, mut receivers) = Outlets::open(&[(DEFAULT_QUEUE.into(), Some(8))]);
         let exchanges = receivers.remove(0).1;
         let (ws_events, ws_rx) = Outlets::open(&[(DEFAULT_WS_EVENTS.into(), None)]);
@@ -146,7 +140,7 @@ impl Bed {
             handler: Box::new(move |req: &mut Request| handler(req)),
             queues,
             exchanges,
-            notifier,
+            context,
             recycler: Arc::new(Recycler::new(StatsHandle::default())),
             delivered: Vec::new(),
             commands,
@@ -174,7 +168,7 @@ impl Bed {
             handler: &mut self.handler,
             uploads: None,
             queues: &self.queues,
-            notifier: &self.notifier,
+            context: &self.context,
             recycler: &self.recycler,
             delivered: &mut self.delivered,
             pool: &mut self.pool,
