@@ -12,8 +12,9 @@
 //!   collects them, releases the lock, wakes waiters, then calls them.
 //! - A condvar wake costs a syscall, so it is made only when someone waits
 //!   (`waiters` counts them).
-//! - `wake_pending` coalesces commands to the reactor: a burst of sends costs
-//!   one command, and the reactor clears the mark when it takes the news.
+//! - [`Cell::wake_reactor`] is the one way a handle wakes its reactor;
+//!   `wake_pending` coalesces: a burst of changes costs one command, and the
+//!   reactor clears the mark when it takes the news.
 //! - Locks are poison-tolerant: no code panics while holding one, so a
 //!   poison cannot mean a broken invariant.
 
@@ -22,6 +23,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::closure::{run_watchers, Closure, Watcher};
+use super::context::Context;
+use crate::channel::notifier::Command;
+use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
 
@@ -67,11 +71,13 @@ impl<S> Inner<S> {
     /// Marks a wake-up of the reactor as pending. True when the caller must
     /// send it (none was pending).
     #[must_use]
-    pub fn request_wake(&mut self) -> bool {
+    fn request_wake(&mut self) -> bool {
         !std::mem::replace(&mut self.wake_pending, true)
     }
 
-    /// The reactor took the news: the next change must wake it again.
+    /// The reactor took the news: the next change must wake it again. Called
+    /// under the same lock as reading the news, so a change made after it
+    /// wakes the reactor again and none is missed.
     pub fn clear_wake(&mut self) {
         self.wake_pending = false;
     }
@@ -134,6 +140,22 @@ impl<S> Cell<S> {
 
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.lock().reason()
+    }
+
+    /// The one way a handle wakes its reactor: releases the lock and tells
+    /// the reactor that connection `id` has news, unless a wake is already
+    /// pending (the reactor clears the mark when it takes the news), so a
+    /// burst of changes costs one command. False when the reactor has
+    /// stopped: nothing will take the news.
+    pub fn wake_reactor(
+        &self,
+        mut guard: Guard<'_, S>,
+        context: &Context,
+        id: ConnectionId,
+    ) -> bool {
+        let due = guard.request_wake();
+        drop(guard);
+        !due || context.reactor.send(Command::Update(id))
     }
 
     /// Releases the lock and wakes whoever waits on the cell.
@@ -259,6 +281,31 @@ mod tests {
         assert!(!guard.request_wake());
         guard.clear_wake();
         assert!(guard.request_wake());
+    }
+
+    #[test]
+    fn a_burst_of_news_sends_one_update_until_the_reactor_takes_it() {
+        use crate::channel::notifier::Command;
+        let (context, commands) = Context::detached(StatsHandle::default(), 4);
+        let id = ConnectionId::new(3, 9);
+        let cell = Cell::new((), StatsHandle::default());
+        for _ in 0..5 {
+            assert!(cell.wake_reactor(cell.lock(), &context, id));
+        }
+        assert!(matches!(commands.try_recv(), Ok(Command::Update(got)) if got == id));
+        assert!(commands.try_recv().is_err(), "one command for the burst");
+        cell.lock().clear_wake();
+        assert!(cell.wake_reactor(cell.lock(), &context, id));
+        assert!(
+            commands.try_recv().is_ok(),
+            "news after the reactor took the last"
+        );
+        cell.lock().clear_wake();
+        context.reactor.mark_stopped();
+        assert!(
+            !cell.wake_reactor(cell.lock(), &context, id),
+            "nobody to tell"
+        );
     }
 
     #[test]

@@ -11,7 +11,6 @@ use super::exchange_shared::{ExchangeShared, Reply, Undelivered};
 use super::recycle::Recycler;
 use super::stream::{StreamSender, StreamShared};
 use super::upload::{BodyReader, UploadShared};
-use crate::channel::notifier::Command;
 use crate::channel::queue::Receiver;
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
@@ -291,7 +290,7 @@ impl Exchange {
         }
         let response = Response::text(503, "the server gave this request up\n");
         if self.link.offer(Reply::Ready(response), true).is_ok() {
-            self.context.reactor.send(Command::Update(self.id()));
+            self.link.wake_reactor(&self.context, self.id());
         }
     }
 
@@ -307,7 +306,7 @@ impl Exchange {
                 reason,
             });
         }
-        if !self.context.reactor.send(Command::Update(self.id())) {
+        if !self.link.wake_reactor(&self.context, self.id()) {
             // The reactor has stopped; it closed every link on its way out,
             // but make sure the reply comes back (or the stream ends) anyway.
             self.link.close(CloseReason::Shutdown);
@@ -445,7 +444,7 @@ impl Exchange {
     pub fn set_response_timeout(&self, timeout: Duration) {
         let at = crate::time::deadline(std::time::Instant::now(), timeout);
         if self.link.request_deadline(at) {
-            self.context.reactor.send(Command::Update(self.id()));
+            self.link.wake_reactor(&self.context, self.id());
         }
     }
 
@@ -480,7 +479,7 @@ impl Exchange {
                 "{} exchange dropped without a response; answering 500",
                 self.id()
             );
-            self.context.reactor.send(Command::Update(self.id()));
+            self.link.wake_reactor(&self.context, self.id());
         } else {
             // The client had gone: there was nobody to answer.
             Counters::incr(&self.context.stats.0.abandoned);

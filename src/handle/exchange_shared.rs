@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use super::cell::Cell;
 use super::closure::Watcher;
+use super::context::Context;
 use super::stream::StreamShared;
+use crate::id::ConnectionId;
 use crate::proto::response::Response;
 use crate::reason::CloseReason;
 use crate::stats::{Counters, StatsHandle};
@@ -259,7 +261,9 @@ impl ExchangeShared {
 
     /// The deadline the worker asked for since the last call, if any.
     pub fn take_requested_deadline(&self) -> Option<Instant> {
-        self.cell.lock().state.requested_deadline.take()
+        let mut guard = self.cell.lock();
+        guard.clear_wake();
+        guard.state.requested_deadline.take()
     }
 
     /// Marks an unanswered exchange dropped. True when the reactor should be
@@ -271,6 +275,12 @@ impl ExchangeShared {
         }
         guard.state.reply = Reply::Dropped;
         true
+    }
+
+    /// Tells the reactor this exchange has news (see [`Cell::wake_reactor`]).
+    /// False when the reactor has stopped.
+    pub fn wake_reactor(&self, context: &Context, id: ConnectionId) -> bool {
+        self.cell.wake_reactor(self.cell.lock(), context, id)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -296,6 +306,7 @@ impl ExchangeShared {
     /// Takes what the worker left: a response, or the news it dropped the exchange.
     pub fn take_reply(&self) -> Reply {
         let mut guard = self.cell.lock();
+        guard.clear_wake();
         match std::mem::replace(&mut guard.state.reply, Reply::Taken) {
             Reply::Waiting => {
                 guard.state.reply = Reply::Waiting;

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
-use crate::channel::notifier::Command;
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::stats::{Counters, StatsHandle};
@@ -316,11 +315,7 @@ impl StreamSender {
         }
         guard.state.queued_bytes += part.len();
         guard.state.parts.push_back(part);
-        let wake = guard.request_wake();
-        drop(guard);
-        if wake {
-            self.context.reactor.send(Command::Update(self.id));
-        }
+        shared.cell.wake_reactor(guard, &self.context, self.id);
         Ok(())
     }
 
@@ -341,11 +336,7 @@ impl StreamSender {
         } else {
             guard.state.abandoned = true;
         }
-        let wake = guard.request_wake();
-        drop(guard);
-        if wake {
-            self.context.reactor.send(Command::Update(self.id));
-        }
+        self.shared.cell.wake_reactor(guard, &self.context, self.id);
         Ok(())
     }
 

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 
 use super::cell::Cell;
-use crate::channel::notifier::Command;
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
@@ -55,6 +54,7 @@ impl UploadShared {
     /// waiting for the worker to make some.
     pub fn room(&self) -> usize {
         let mut guard = self.cell.lock();
+        guard.clear_wake();
         let room = UPLOAD_PIPE_BYTES.saturating_sub(guard.state.bytes);
         guard.state.reactor_waits = room == 0;
         room
@@ -94,9 +94,9 @@ impl UploadShared {
 
     // ---- worker side ----
 
-    /// Copies what has arrived into `buf`, waiting for some if none has.
-    /// True in the second place when the reactor must be woken.
-    fn read(&self, buf: &mut [u8]) -> (io::Result<usize>, bool) {
+    /// Copies what has arrived into `buf`, waiting for some if none has;
+    /// wakes the reactor when it waits for the room this made.
+    fn read(&self, buf: &mut [u8], context: &Context, id: ConnectionId) -> io::Result<usize> {
         let mut guard = self.cell.lock();
         loop {
             if let Some(front) = guard.state.chunks.front_mut() {
@@ -107,18 +107,20 @@ impl UploadShared {
                     guard.state.chunks.pop_front();
                 }
                 guard.state.bytes -= n;
-                let wake = std::mem::take(&mut guard.state.reactor_waits);
-                return (Ok(n), wake);
+                if std::mem::take(&mut guard.state.reactor_waits) {
+                    self.cell.wake_reactor(guard, context, id);
+                }
+                return Ok(n);
             }
             if guard.state.finished {
-                return (Ok(0), false);
+                return Ok(0);
             }
             if let Some(why) = guard.state.failed {
-                return (Err(io::Error::new(io::ErrorKind::InvalidData, why)), false);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
             }
             if let Some(reason) = guard.reason() {
                 let err = io::Error::new(io::ErrorKind::ConnectionAborted, reason.as_str());
-                return (Err(err), false);
+                return Err(err);
             }
             guard = self.cell.wait(guard, None);
         }
@@ -164,11 +166,7 @@ impl io::Read for BodyReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        let (result, wake) = self.shared.read(buf);
-        if wake {
-            self.context.reactor.send(Command::Update(self.id));
-        }
-        result
+        self.shared.read(buf, &self.context, self.id)
     }
 }
 
@@ -182,21 +180,29 @@ impl fmt::Debug for BodyReader {
 mod tests {
     use super::*;
 
+    use crate::channel::notifier::Command;
+
     #[test]
     fn reads_see_pushes_then_the_end_and_a_full_pipe_asks_for_a_wake() {
+        let (context, commands) = Context::detached(StatsHandle::default(), 4);
+        let id = ConnectionId::default();
         let shared = Arc::new(UploadShared::new(StatsHandle::default()));
         shared.push(vec![b'a'; UPLOAD_PIPE_BYTES].into());
-        assert_eq!(shared.room(), 0, "full: the reactor waits");
         let mut buf = [0u8; 1000];
-        let (n, wake) = shared.read(&mut buf);
-        assert_eq!((n.unwrap(), wake), (1000, true));
+        assert_eq!(shared.read(&mut buf, &context, id).unwrap(), 1000);
+        assert!(commands.try_recv().is_err(), "the reactor did not wait");
+        assert_eq!(shared.room(), 1000);
+        shared.push(vec![b'a'; 1000].into());
+        assert_eq!(shared.room(), 0, "full: the reactor waits");
+        assert_eq!(shared.read(&mut buf, &context, id).unwrap(), 1000);
+        assert!(matches!(commands.try_recv(), Ok(Command::Update(_))));
         assert_eq!(shared.room(), 1000);
         let reader = Arc::clone(&shared);
         let t = std::thread::spawn(move || {
             let mut all = 0;
             let mut buf = [0u8; 4096];
             loop {
-                match reader.read(&mut buf).0 {
+                match reader.read(&mut buf, &context, id) {
                     Ok(0) => return Ok(all),
                     Ok(n) => all += n,
                     Err(err) => return Err(err),
@@ -210,9 +216,12 @@ mod tests {
 
     #[test]
     fn a_departure_or_a_failure_ends_a_waiting_read_with_an_error() {
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
+        let id = ConnectionId::default();
         let shared = Arc::new(UploadShared::new(StatsHandle::default()));
         let reader = Arc::clone(&shared);
-        let t = std::thread::spawn(move || reader.read(&mut [0u8; 8]).0);
+        let waiter = Arc::clone(&context);
+        let t = std::thread::spawn(move || reader.read(&mut [0u8; 8], &waiter, id));
         shared.close(CloseReason::PeerReset);
         let err = t.join().unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
@@ -220,7 +229,7 @@ mod tests {
 
         let failed = UploadShared::new(StatsHandle::default());
         failed.fail("request body too large");
-        let err = failed.read(&mut [0u8; 8]).0.unwrap_err();
+        let err = failed.read(&mut [0u8; 8], &context, id).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

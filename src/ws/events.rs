@@ -6,7 +6,6 @@ use std::fmt;
 
 use super::handle::WebSocket;
 use crate::budget::Charge;
-use crate::channel::notifier::Command;
 use crate::channel::queue::Receiver;
 use crate::proto::request::Request;
 use crate::reason::CloseReason;
@@ -31,10 +30,8 @@ struct InboundPermit {
 impl Drop for InboundPermit {
     fn drop(&mut self) {
         if self.socket.shared().release_inbound() {
-            self.socket
-                .context
-                .reactor
-                .send(Command::Update(self.socket.id()));
+            let socket = &self.socket;
+            socket.shared().wake_reactor(&socket.context, socket.id());
         }
     }
 }

@@ -12,7 +12,6 @@ use bytes::Bytes;
 
 use super::frame::{encode_frame, frame_len, OP_BINARY, OP_PING, OP_TEXT};
 use crate::budget::Charge;
-use crate::channel::notifier::Command;
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
 use crate::handle::context::Context;
@@ -243,6 +242,12 @@ impl WsShared {
 
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.cell.close_reason()
+    }
+
+    /// Tells the reactor this socket has news (see
+    /// [`Cell::wake_reactor`](crate::handle::cell::Cell::wake_reactor)).
+    pub fn wake_reactor(&self, context: &Context, id: ConnectionId) -> bool {
+        self.cell.wake_reactor(self.lock(), context, id)
     }
 
     /// One more message is held by the application.
@@ -487,12 +492,8 @@ impl WebSocket {
     }
 
     /// Tells the reactor, once per burst.
-    fn wake(&self, mut guard: Guard<'_, WsState>) {
-        let wake = guard.request_wake();
-        drop(guard);
-        if wake {
-            self.context.reactor.send(Command::Update(self.id));
-        }
+    fn wake(&self, guard: Guard<'_, WsState>) {
+        self.shared.cell.wake_reactor(guard, &self.context, self.id);
     }
 }
 
