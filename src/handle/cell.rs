@@ -28,6 +28,10 @@ use crate::channel::notifier::Command;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
+use crate::time::deadline;
+
+/// How often a wait looks at its reactor, however long it may wait.
+const REACTOR_BACKSTOP: Duration = Duration::from_secs(1);
 
 /// How long a blocking call on a handle may wait for room or news.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,25 +171,63 @@ impl<S> Cell<S> {
         }
     }
 
-    /// Waits (counted) until notified or `deadline`; `None` waits without
-    /// one. Spurious wake-ups return too: callers loop on their condition.
-    pub fn wait<'a>(&self, mut guard: Guard<'a, S>, deadline: Option<Instant>) -> Guard<'a, S> {
+    /// Waits (counted) until notified or `deadline`. Spurious wake-ups
+    /// return too: [`wait_for`](Self::wait_for) loops on its condition.
+    fn wait<'a>(&self, mut guard: Guard<'a, S>, deadline: Instant) -> Guard<'a, S> {
         guard.waiters += 1;
-        let mut guard = match deadline {
-            None => self
-                .changed
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                self.changed
-                    .wait_timeout(guard, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut guard = self
+            .changed
+            .wait_timeout(guard, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
         guard.waiters -= 1;
         guard
+    }
+
+    /// The one wait loop of the handles: calls `ready` under the lock until
+    /// it gives a value, sleeping on the cell between tries for as long as
+    /// `wait` allows; `None` once that ran out (`Wait::Now` tries once).
+    ///
+    /// It never sleeps on the reactor's own thread (a handler, an
+    /// `on_close` callback), where waiting would wait for the reactor
+    /// itself: `None` at once. And it looks at the reactor at least every
+    /// second: a reactor that stopped settled every handle on its way out,
+    /// so this is only a backstop — `on_stopped`, which must close the
+    /// cell, runs once, and `ready` sees the close. The lock comes back
+    /// too, for the caller to finish under it (wake the reactor).
+    pub fn wait_for<R>(
+        &self,
+        wait: Wait,
+        context: &Context,
+        on_stopped: &dyn Fn(),
+        mut ready: impl FnMut(&mut Inner<S>) -> Option<R>,
+    ) -> (Guard<'_, S>, Option<R>) {
+        let mut guard = self.lock();
+        let mut backstopped = false;
+        loop {
+            if let Some(out) = ready(&mut guard) {
+                return (guard, Some(out));
+            }
+            let until = match wait {
+                Wait::Now => return (guard, None),
+                Wait::Until(at) if at <= Instant::now() => return (guard, None),
+                Wait::Until(at) => Some(at),
+                Wait::Forever => None,
+            };
+            if context.reactor.on_reactor_thread() {
+                return (guard, None);
+            }
+            if !backstopped && context.reactor.is_stopped() && guard.reason().is_none() {
+                backstopped = true;
+                drop(guard);
+                on_stopped();
+                guard = self.lock();
+                continue;
+            }
+            let look = deadline(Instant::now(), REACTOR_BACKSTOP);
+            guard = self.wait(guard, until.map_or(look, |at| at.min(look)));
+        }
     }
 
     /// Records that the connection ended (the first reason sticks), lets
@@ -217,26 +259,28 @@ impl<S> Cell<S> {
         }
     }
 
-    /// Blocks until the connection ends or `timeout` passes.
-    pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
-        // A timeout too large to add is as good as "never".
-        let deadline = Instant::now().checked_add(timeout);
-        let mut guard = self.lock();
-        let mut waited = false;
-        loop {
-            if let Some(reason) = guard.reason() {
-                if let (true, Some(at)) = (waited, guard.closed_at) {
-                    let stats = &self.stats.0;
-                    stats.departure_notice.observe(at.elapsed());
-                }
-                return Some(reason);
-            }
-            waited = true;
-            if deadline.is_some_and(|d| d <= Instant::now()) {
-                return None;
-            }
-            guard = self.wait(guard, deadline);
+    /// Blocks until the connection ends or `timeout` passes (see
+    /// [`wait_for`](Self::wait_for); `on_stopped` closes the cell).
+    pub fn wait_closed(
+        &self,
+        timeout: Duration,
+        context: &Context,
+        on_stopped: &dyn Fn(),
+    ) -> Option<CloseReason> {
+        if let Some(reason) = self.close_reason() {
+            return Some(reason);
         }
+        let (guard, reason) = self.wait_for(Wait::at_most(timeout), context, on_stopped, |inner| {
+            let at = inner.closed_at?;
+            let reason = inner.reason()?;
+            Some((reason, at))
+        });
+        drop(guard);
+        let (reason, at) = reason?;
+        // It waited: time how soon it heard.
+        let stats = &self.stats.0;
+        stats.departure_notice.observe(at.elapsed());
+        Some(reason)
     }
 }
 
@@ -255,9 +299,10 @@ mod tests {
             let state = inside.lock().state;
             tx.send((reason, state)).unwrap();
         }));
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
         let waiter = {
             let cell = Arc::clone(&cell);
-            std::thread::spawn(move || cell.wait_closed(Duration::from_secs(10)))
+            std::thread::spawn(move || cell.wait_closed(Duration::from_secs(10), &context, &|| ()))
         };
         let out = cell.close(CloseReason::PeerReset, |state, reason| {
             *state = 7;
@@ -309,10 +354,43 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_without_end_ends_when_its_reactor_has_stopped() {
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
+        let cell = Cell::new((), StatsHandle::default());
+        context.reactor.mark_stopped();
+        let stopped = || {
+            cell.close(CloseReason::Shutdown, |_, _| ());
+        };
+        let (guard, reason) =
+            cell.wait_for(Wait::Forever, &context, &stopped, |inner| inner.reason());
+        drop(guard);
+        assert_eq!(reason, Some(CloseReason::Shutdown));
+    }
+
+    #[test]
+    fn a_wait_on_the_reactor_thread_gives_up_at_once() {
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
+        let cell = Cell::new((), StatsHandle::default());
+        let _ = context
+            .reactor
+            .reactor_thread
+            .set(std::thread::current().id());
+        let (guard, reason) =
+            cell.wait_for(Wait::Forever, &context, &|| (), |inner| inner.reason());
+        drop(guard);
+        assert_eq!(reason, None, "waiting would wait for the reactor itself");
+    }
+
+    #[test]
     fn wait_closed_times_out_and_never_overflows() {
         let cell = Cell::new((), StatsHandle::default());
-        assert_eq!(cell.wait_closed(Duration::from_millis(5)), None);
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
+        assert_eq!(
+            cell.wait_closed(Duration::from_millis(5), &context, &|| ()),
+            None
+        );
         cell.close(CloseReason::Drained, |_, _| ());
-        assert_eq!(cell.wait_closed(Duration::MAX), Some(CloseReason::Drained));
+        let reason = cell.wait_closed(Duration::MAX, &context, &|| ());
+        assert_eq!(reason, Some(CloseReason::Drained));
     }
 }

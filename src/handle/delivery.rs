@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::cell::Wait;
 use super::exchange_shared::{ExchangeShared, Undelivered};
 use super::recycle::Recycler;
 use crate::handle::context::Context;
@@ -105,8 +106,9 @@ impl Delivery {
             return Ok(());
         }
         self.settled = true;
-        let context = &self.context;
-        self.link.wait_outcome(|| context.reactor.is_stopped())
+        // The reactor's thread was ruled out above: the verdict comes.
+        let outcome = self.link.wait_outcome(Wait::Forever, &self.context);
+        outcome.unwrap_or(Ok(()))
     }
 
     /// The verdict if it is in, or the `Delivery` back to ask again later.
@@ -117,10 +119,9 @@ impl Delivery {
     /// Waits up to `timeout` for the verdict; the `Delivery` comes back if
     /// it is not in yet.
     pub fn wait_timeout(mut self, timeout: Duration) -> Result<Result<(), Undelivered>, Delivery> {
-        let outcome = match timeout.is_zero() {
-            true => self.link.take_outcome(),
-            false => self.link.wait_outcome_for(timeout),
-        };
+        let outcome = self
+            .link
+            .wait_outcome(Wait::at_most(timeout), &self.context);
         match outcome {
             Some(outcome) => {
                 self.settled = true;

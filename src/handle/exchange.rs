@@ -449,9 +449,11 @@ impl Exchange {
     }
 
     /// Blocks until the connection ends or `timeout` passes; `None` on timeout.
+    /// On the reactor's own thread (an `on_close` callback) it does not
+    /// wait, since only the reactor could end the wait: `None` at once.
     /// Woken by the reactor the moment it sees the client leave: no polling.
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
-        self.link.wait_closed(timeout)
+        self.link.wait_closed(timeout, &self.context)
     }
 }
 

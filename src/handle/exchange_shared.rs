@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cell::Cell;
+use super::cell::{Cell, Wait};
 use super::closure::Watcher;
 use super::context::Context;
 use super::stream::StreamShared;
@@ -184,44 +184,17 @@ impl ExchangeShared {
         Ok(())
     }
 
-    /// Waits for the reactor's verdict on an offered response. The reactor
-    /// gives one on every way out; `reactor_stopped` is checked every second
-    /// as well, so no wait outlives a reactor that is gone.
-    pub fn wait_outcome(&self, reactor_stopped: impl Fn() -> bool) -> Result<(), Undelivered> {
-        let mut guard = self.cell.lock();
-        loop {
-            if let Some(outcome) = guard.state.outcome.take() {
-                return outcome;
-            }
-            if reactor_stopped() && guard.reason().is_none() {
-                drop(guard);
-                self.close(CloseReason::Shutdown);
-                guard = self.cell.lock();
-                continue;
-            }
-            let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
-            guard = self.cell.wait(guard, Some(slice));
-        }
-    }
-
-    /// The outcome, if the reactor has given it (taken: it is given once).
-    pub fn take_outcome(&self) -> Option<Result<(), Undelivered>> {
-        self.cell.lock().state.outcome.take()
-    }
-
-    /// Waits up to `timeout` for the outcome (taken: it is given once).
-    pub fn wait_outcome_for(&self, timeout: Duration) -> Option<Result<(), Undelivered>> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut guard = self.cell.lock();
-        loop {
-            if let Some(outcome) = guard.state.outcome.take() {
-                return Some(outcome);
-            }
-            if deadline.is_some_and(|d| d <= Instant::now()) {
-                return None;
-            }
-            guard = self.cell.wait(guard, deadline);
-        }
+    /// Waits for the reactor's verdict on an offered response, as `wait`
+    /// allows (taken: it is given once). The reactor gives one on every way
+    /// out; the one wait loop's backstop covers a reactor that is gone.
+    /// `None` if it did not come in time, or on the reactor's own thread.
+    pub fn wait_outcome(&self, wait: Wait, context: &Context) -> Option<Result<(), Undelivered>> {
+        let stopped = || self.close(CloseReason::Shutdown);
+        let (guard, outcome) = self
+            .cell
+            .wait_for(wait, context, &stopped, |inner| inner.state.outcome.take());
+        drop(guard);
+        outcome
     }
 
     /// Nobody will take the outcome: drop it when it comes (counted if
@@ -297,8 +270,9 @@ impl ExchangeShared {
     }
 
     /// Blocks until the connection ends or `timeout` passes.
-    pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
-        self.cell.wait_closed(timeout)
+    pub fn wait_closed(&self, timeout: Duration, context: &Context) -> Option<CloseReason> {
+        let stopped = || self.close(CloseReason::Shutdown);
+        self.cell.wait_closed(timeout, context, &stopped)
     }
 
     // ---- reactor side ----
@@ -371,7 +345,9 @@ mod tests {
         link.offer(Reply::Ready(Response::text(200, "event")), false)
             .unwrap();
         link.close(CloseReason::PeerReset);
-        let back = link.wait_outcome(|| false).unwrap_err();
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
+        let outcome = link.wait_outcome(Wait::Forever, &context);
+        let back = outcome.expect("a verdict").unwrap_err();
         assert_eq!(back.reason, CloseReason::PeerReset);
         assert_eq!(back.response.body(), b"event");
     }
@@ -441,12 +417,13 @@ mod tests {
 
     #[test]
     fn wait_closed_wakes_on_close_and_times_out_otherwise() {
+        let (context, _commands) = Context::detached(StatsHandle::default(), 4);
         let link = Arc::new(ExchangeShared::new(StatsHandle::default()));
-        assert_eq!(link.wait_closed(Duration::from_millis(10)), None);
+        assert_eq!(link.wait_closed(Duration::from_millis(10), &context), None);
         let closer = Arc::clone(&link);
         let t = std::thread::spawn(move || closer.close(CloseReason::PeerReset));
         assert_eq!(
-            link.wait_closed(Duration::from_secs(10)),
+            link.wait_closed(Duration::from_secs(10), &context),
             Some(CloseReason::PeerReset)
         );
         t.join().unwrap();

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
@@ -269,54 +269,39 @@ impl StreamSender {
             };
         }
         let shared = &*self.shared;
-        let mut guard = shared.lock();
-        loop {
-            if let Some(reason) = guard.reason() {
-                return Err(TrySendError::Closed(reason));
-            }
-            let state = &mut guard.state;
-            if shared.backlog == Backlog::KeepNewest {
-                if let Some(old) = state.parts.pop_back() {
-                    state.queued_bytes -= old.len();
-                    Counters::incr(&self.context.stats.0.frames_replaced);
+        let frames_replaced = &self.context.stats.0.frames_replaced;
+        let mut part = Some(part);
+        let stopped = || shared.close(CloseReason::Shutdown);
+        let (guard, queued) = shared
+            .cell
+            .wait_for(wait, &self.context, &stopped, |inner| {
+                if let Some(reason) = inner.reason() {
+                    return Some(Err(reason));
                 }
-                break;
-            }
-            let fits =
-                state.queued_bytes == 0 || state.queued_bytes + part.len() <= shared.budget_bytes;
-            if fits {
-                break;
-            }
-            guard = match wait {
-                Wait::Now => return Err(TrySendError::Full(part)),
-                // Waiting here would wait for the reactor itself (asked only
-                // now, not on every send: it costs a thread handle).
-                _ if self.context.reactor.on_reactor_thread() => {
-                    return Err(TrySendError::Full(part))
-                }
-                Wait::Forever if self.context.reactor.is_stopped() => {
-                    // The reactor settled every stream on its way out; this
-                    // is only a backstop so no producer outlives it.
-                    drop(guard);
-                    shared.close(CloseReason::Shutdown);
-                    shared.lock()
-                }
-                Wait::Forever => {
-                    let slice = crate::time::deadline(Instant::now(), Duration::from_secs(1));
-                    shared.cell.wait(guard, Some(slice))
-                }
-                Wait::Until(deadline) => {
-                    if deadline <= Instant::now() {
-                        return Err(TrySendError::Full(part));
+                let state = &mut inner.state;
+                let len = part.as_ref().map_or(0, Bytes::len);
+                if shared.backlog == Backlog::KeepNewest {
+                    if let Some(old) = state.parts.pop_back() {
+                        state.queued_bytes -= old.len();
+                        Counters::incr(frames_replaced);
                     }
-                    shared.cell.wait(guard, Some(deadline))
+                } else if state.queued_bytes != 0 && state.queued_bytes + len > shared.budget_bytes
+                {
+                    return None;
                 }
-            };
+                state.queued_bytes += len;
+                state.parts.extend(part.take());
+                Some(Ok(()))
+            });
+        match queued {
+            Some(Ok(())) => {
+                shared.cell.wake_reactor(guard, &self.context, self.id);
+                Ok(())
+            }
+            Some(Err(reason)) => Err(TrySendError::Closed(reason)),
+            // No room in time (or none to wait for, on the reactor thread).
+            None => Err(TrySendError::Full(part.unwrap_or_default())),
         }
-        guard.state.queued_bytes += part.len();
-        guard.state.parts.push_back(part);
-        shared.cell.wake_reactor(guard, &self.context, self.id);
-        Ok(())
     }
 
     /// Ends the body (the final chunk, or a close for a close-delimited
@@ -350,9 +335,13 @@ impl StreamSender {
         self.shared.close_reason()
     }
 
-    /// Blocks until the stream ends or `timeout` passes; `None` on timeout.
+    /// Blocks until the stream ends or `timeout` passes; `None` on timeout
+    /// (and at once on the reactor's own thread, where waiting would wait
+    /// for the reactor itself).
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
-        self.shared.cell.wait_closed(timeout)
+        let shared = &*self.shared;
+        let stopped = || shared.close(CloseReason::Shutdown);
+        shared.cell.wait_closed(timeout, &self.context, &stopped)
     }
 
     /// Runs `callback` (on the reactor thread: keep it short, never block)
@@ -399,16 +388,11 @@ mod tests {
         let id = ConnectionId::default();
         let mut sender = StreamSender::new(Arc::clone(&shared), Arc::clone(&context), id);
         sender.send("full").unwrap();
-        let stopper = {
-            let context = Arc::clone(&context);
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(20));
-                context.reactor.mark_stopped();
-            })
-        };
-        // Nobody will ever pull the queue: without the backstop this blocks.
+        // Stopped without settling this stream (the reactor always does;
+        // this is the backstop). Nobody will ever pull the queue: without
+        // the backstop the send blocks for good.
+        context.reactor.mark_stopped();
         let blocked = sender.send("more");
         assert_eq!(blocked, Err(SendError::Closed(CloseReason::Shutdown)));
-        stopper.join().unwrap();
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 
-use super::cell::Cell;
+use super::cell::{Cell, Wait};
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
@@ -97,40 +97,50 @@ impl UploadShared {
     /// Copies what has arrived into `buf`, waiting for some if none has;
     /// wakes the reactor when it waits for the room this made.
     fn read(&self, buf: &mut [u8], context: &Context, id: ConnectionId) -> io::Result<usize> {
-        let mut guard = self.cell.lock();
-        loop {
-            if let Some(front) = guard.state.chunks.front_mut() {
-                let n = front.len().min(buf.len());
-                buf[..n].copy_from_slice(&front[..n]);
-                front.advance(n);
-                if front.is_empty() {
-                    guard.state.chunks.pop_front();
+        let stopped = || self.close(CloseReason::Shutdown);
+        let (guard, read) = self
+            .cell
+            .wait_for(Wait::Forever, context, &stopped, |inner| {
+                let state = &mut inner.state;
+                if let Some(front) = state.chunks.front_mut() {
+                    let n = front.len().min(buf.len());
+                    buf[..n].copy_from_slice(&front[..n]);
+                    front.advance(n);
+                    if front.is_empty() {
+                        state.chunks.pop_front();
+                    }
+                    state.bytes -= n;
+                    return Some(Ok(n));
                 }
-                guard.state.bytes -= n;
-                if std::mem::take(&mut guard.state.reactor_waits) {
-                    self.cell.wake_reactor(guard, context, id);
+                if state.finished {
+                    return Some(Ok(0));
                 }
-                return Ok(n);
-            }
-            if guard.state.finished {
-                return Ok(0);
-            }
-            if let Some(why) = guard.state.failed {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-            }
-            if let Some(reason) = guard.reason() {
+                if let Some(why) = state.failed {
+                    return Some(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
+                }
+                let reason = inner.reason()?;
                 let err = io::Error::new(io::ErrorKind::ConnectionAborted, reason.as_str());
-                return Err(err);
-            }
-            guard = self.cell.wait(guard, None);
+                Some(Err(err))
+            });
+        let Some(read) = read else {
+            drop(guard);
+            let why = "a streamed body cannot be read on the reactor thread";
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, why));
+        };
+        let mut guard = guard;
+        if matches!(read, Ok(n) if n > 0) && std::mem::take(&mut guard.state.reactor_waits) {
+            // The reactor waits for the room this read made.
+            self.cell.wake_reactor(guard, context, id);
         }
+        read
     }
 }
 
 /// A streamed request body, read as it arrives; see
 /// [`Exchange::body_reader`](crate::Exchange::body_reader).
 ///
-/// `read` blocks until bytes arrive, and returns `Ok(0)` at the end of the
+/// `read` blocks until bytes arrive (on the reactor's own thread it cannot
+/// wait and fails with `WouldBlock`), and returns `Ok(0)` at the end of the
 /// body. It fails with `ConnectionAborted` (the message names the
 /// [`CloseReason`]) if the client leaves or the connection ends first. It
 /// fails with `InvalidData` if the body breaks a limit, or if the worker
