@@ -8,6 +8,7 @@
 //! - [`delivery`]: the verdict on a sent response, to learn later.
 //! - [`recycle`]: requests and cells returned to the reactor for reuse.
 //! - [`stream`]: a streaming response's producer end and queue.
+//! - [`parts`]: the byte-budgeted part queue under streams and WebSockets.
 //! - [`cell`]: the one shared-cell shape all of them are built on.
 //! - [`closure`]: the close reason and watchers every handle shares.
 //! - [`context`]: what every handle of one reactor shares.
@@ -20,6 +21,7 @@ pub(crate) mod context;
 pub(crate) mod delivery;
 pub(crate) mod exchange;
 pub(crate) mod exchange_shared;
+pub(crate) mod parts;
 pub(crate) mod recycle;
 pub(crate) mod shutdown;
 pub(crate) mod stream;

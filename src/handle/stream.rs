@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
+use super::parts::Parts;
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::stats::{Counters, StatsHandle};
@@ -101,8 +102,7 @@ impl std::error::Error for TrySendError {}
 
 #[derive(Debug, Default)]
 struct StreamState {
-    parts: std::collections::VecDeque<Bytes>,
-    queued_bytes: usize,
+    parts: Parts<()>,
     /// The producer called `finish`.
     finished: bool,
     /// The producer dropped its sender without finishing.
@@ -157,19 +157,13 @@ impl StreamShared {
         guard.clear_wake();
         let state = &mut guard.state;
         let mut pulled = Pulled::default();
-        let mut taken = 0;
-        while let Some(part) = state.parts.pop_front() {
-            taken += part.len();
-            state.queued_bytes -= part.len();
-            pulled.parts.push(part);
-            if self.backlog == Backlog::KeepNewest || taken >= max_bytes {
-                break;
-            }
-        }
+        let one = self.backlog == Backlog::KeepNewest;
+        let took = |part, ()| pulled.parts.push(part);
+        state.parts.take_whole(max_bytes, one, took);
         if state.parts.is_empty() && (state.finished || state.abandoned) {
             pulled.end = Some(state.finished);
         }
-        if taken > 0 {
+        if !pulled.parts.is_empty() {
             self.cell.notify(guard);
         }
         pulled
@@ -177,10 +171,7 @@ impl StreamShared {
 
     /// Ends the stream: every blocked or later send fails with `reason`.
     pub fn close(&self, reason: CloseReason) {
-        self.cell.close(reason, |state, _| {
-            state.parts.clear();
-            state.queued_bytes = 0;
-        });
+        self.cell.close(reason, |state, _| state.parts.clear());
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
@@ -278,19 +269,20 @@ impl StreamSender {
                 if let Some(reason) = inner.reason() {
                     return Some(Err(reason));
                 }
-                let state = &mut inner.state;
+                let parts = &mut inner.state.parts;
                 let len = part.as_ref().map_or(0, Bytes::len);
                 if shared.backlog == Backlog::KeepNewest {
-                    if let Some(old) = state.parts.pop_back() {
-                        state.queued_bytes -= old.len();
+                    if parts.pop_newest().is_some() {
                         Counters::incr(frames_replaced);
                     }
-                } else if state.queued_bytes != 0 && state.queued_bytes + len > shared.budget_bytes
-                {
+                } else if !parts.is_empty() && !parts.fits(len, shared.budget_bytes) {
+                    // An empty queue takes any part: one part may exceed
+                    // the budget on its own.
                     return None;
                 }
-                state.queued_bytes += len;
-                state.parts.extend(part.take());
+                if let Some(part) = part.take() {
+                    parts.push(part, ());
+                }
                 Some(Ok(()))
             });
         match queued {
@@ -353,7 +345,7 @@ impl StreamSender {
 
     /// Bytes queued and not yet taken by the reactor.
     pub fn queued_bytes(&self) -> usize {
-        self.shared.lock().state.queued_bytes
+        self.shared.lock().state.parts.bytes()
     }
 }
 

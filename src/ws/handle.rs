@@ -3,7 +3,6 @@
 //! reactor. Its events are in `events.rs`.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use crate::budget::Charge;
 use crate::config::WsBackpressure;
 use crate::handle::cell::{Cell, Guard};
 use crate::handle::context::Context;
+use crate::handle::parts::Parts;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
@@ -51,50 +51,37 @@ const HOLD_STEP: usize = 1024;
 
 #[derive(Debug)]
 struct WsState {
-    /// Encoded frames. The front one may be partly written already
-    /// (`mid_frame`): the reactor takes frames in slices of what the
-    /// connection's output has room for, never a whole frame at once.
-    queue: VecDeque<Queued>,
-    /// Bytes in `queue`: the unwritten part of a frame in transit included.
-    queued_bytes: usize,
-    /// Of those, the bytes of this socket's own frames, which `held` holds
-    /// against the memory budget (a broadcast's frame holds itself, once
-    /// for every member).
+    /// Encoded frames, each tagged `true` when it is the socket's own (held
+    /// by `held`) rather than a broadcast's (held by its bytes' owner). The
+    /// front one may be in transit: the reactor takes frames in slices of
+    /// what the connection's output has room for, and a frame in transit
+    /// can neither be dropped nor be interrupted by a control frame.
+    frames: Parts<bool>,
+    /// Of the queued bytes, those of this socket's own frames, which `held`
+    /// holds against the memory budget (a broadcast's frame holds itself,
+    /// once for every member).
     own_bytes: usize,
     held: Charge,
-    /// The front frame is in transit: part of it is written, so it can
-    /// neither be dropped nor be interrupted by a control frame.
-    mid_frame: bool,
     /// `close(code, reason)` was called.
     close_requested: Option<(u16, String)>,
     /// The queue overflowed under `WsBackpressure::Close`.
     slow_consumer: bool,
 }
 
-/// A queued frame, and whether it is the socket's own (held by the socket's
-/// charge) or a broadcast's (held by its bytes' owner).
-#[derive(Debug)]
-struct Queued {
-    bytes: Bytes,
-    own: bool,
-}
-
 impl WsState {
     fn new(stats: &StatsHandle) -> Self {
         WsState {
-            queue: VecDeque::new(),
-            queued_bytes: 0,
+            frames: Parts::default(),
             own_bytes: 0,
             held: Charge::new(stats),
-            mid_frame: false,
             close_requested: None,
             slow_consumer: false,
         }
     }
 
-    /// `part` of a frame left the queue (written, dropped or handed on).
+    /// `part` bytes of a frame left the queue (written, dropped or handed
+    /// on).
     fn taken(&mut self, part: usize, own: bool) {
-        self.queued_bytes -= part;
         if own {
             self.own_bytes -= part;
         }
@@ -191,26 +178,18 @@ impl WsShared {
             slow_consumer: state.slow_consumer,
             ..Outgoing::default()
         };
-        let mut room = max_bytes;
-        while room > 0 {
-            let Some(front) = state.queue.front_mut() else {
-                break;
-            };
-            let own = front.own;
-            let part = if front.bytes.len() <= room {
-                state.mid_frame = false;
-                state.queue.pop_front().map(|q| q.bytes).unwrap_or_default()
-            } else {
-                state.mid_frame = true;
-                front.bytes.split_to(room)
-            };
-            room -= part.len();
-            state.taken(part.len(), own);
-            out.frames.push(part);
-        }
+        let WsState {
+            frames, own_bytes, ..
+        } = state;
+        frames.take_sliced(max_bytes, |piece, own| {
+            if own {
+                *own_bytes -= piece.len();
+            }
+            out.frames.push(piece);
+        });
         state.settle_held();
-        out.mid_frame = state.mid_frame;
-        if state.queue.is_empty() {
+        out.mid_frame = state.frames.is_in_transit();
+        if state.frames.is_empty() {
             out.close = state.close_requested.take();
         }
         out
@@ -220,23 +199,18 @@ impl WsShared {
     pub fn take_in_transit(&self) -> Option<Bytes> {
         let mut guard = self.lock();
         let state = &mut guard.state;
-        if !std::mem::take(&mut state.mid_frame) {
-            return None;
-        }
-        let rest = state.queue.pop_front()?;
-        state.taken(rest.bytes.len(), rest.own);
+        let (rest, own) = state.frames.take_in_transit()?;
+        state.taken(rest.len(), own);
         state.settle_held();
-        Some(rest.bytes)
+        Some(rest)
     }
 
     /// Ends the socket for every handle: sends fail from now on.
     pub fn close(&self, reason: CloseReason) {
         self.cell.close(reason, |state, _| {
-            state.queue.clear();
-            state.queued_bytes = 0;
+            state.frames.clear();
             state.own_bytes = 0;
             state.held.shrink_to(0);
-            state.mid_frame = false;
         });
     }
 
@@ -453,8 +427,7 @@ impl WebSocket {
         if state.close_requested.is_some() || state.slow_consumer {
             return Err(WsSendError::Closing);
         }
-        // Compared with what is left, never added: no wraparound.
-        let fits = |state: &WsState| len <= shared.budget_bytes.saturating_sub(state.queued_bytes);
+        let fits = |state: &WsState| state.frames.fits(len, shared.budget_bytes);
         if !fits(state) {
             // A frame larger than the whole budget fits no queue, emptied or
             // not: dropping older frames cannot make room for it.
@@ -464,12 +437,12 @@ impl WebSocket {
                 WsBackpressure::DropOldest if never => return Err(WsSendError::Full),
                 WsBackpressure::DropOldest => {
                     // The frame in transit is part written: it stays.
-                    let keep = usize::from(state.mid_frame);
-                    while state.queue.len() > keep && !fits(state) {
-                        if let Some(old) = state.queue.remove(keep) {
-                            state.taken(old.bytes.len(), old.own);
-                            crate::stats::Counters::incr(&self.context.stats.0.ws_dropped);
-                        }
+                    while !fits(state) {
+                        let Some((old, own)) = state.frames.pop_oldest() else {
+                            break;
+                        };
+                        state.taken(old.len(), own);
+                        crate::stats::Counters::incr(&self.context.stats.0.ws_dropped);
                     }
                     if !fits(state) {
                         return Err(WsSendError::Full);
@@ -485,8 +458,7 @@ impl WebSocket {
         if own && !state.hold_own(len, shared.memory_limit) {
             return Err(WsSendError::Full);
         }
-        state.queued_bytes += len;
-        state.queue.push_back(Queued { bytes: frame, own });
+        state.frames.push(frame, own);
         self.wake(guard);
         Ok(())
     }

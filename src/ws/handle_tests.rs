@@ -29,7 +29,7 @@ fn a_frame_goes_out_in_slices_of_the_room() {
     let first = ws.shared().pull(65_536);
     assert_eq!(pulled(&first), 65_536);
     assert!(first.mid_frame);
-    assert_eq!(ws.shared().lock().state.queued_bytes, 100_010 - 65_536);
+    assert_eq!(ws.shared().lock().state.frames.bytes(), 100_010 - 65_536);
     assert_eq!(held(&ws), 35 * 1024, "what is still queued, and a step");
     let rest = ws.shared().pull(65_536);
     assert_eq!(pulled(&rest), 100_010 - 65_536);
