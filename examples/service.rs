@@ -247,8 +247,9 @@ fn run_ticks(inbox: mpsc::Receiver<(StreamSender, u64)>) {
                     *next += 1;
                     true
                 }
-                Err(tether::TrySendError::Full(_)) => true,
-                Err(tether::TrySendError::Closed(_)) => false,
+                Err(tether::SendError::Full) => true,
+                // Closed: the subscriber left.
+                Err(_) => false,
             }
         });
     }

@@ -63,3 +63,62 @@ impl From<io::Error> for Error {
         Error::Io(err)
     }
 }
+
+/// Why a send on a stream ([`StreamSender`](crate::StreamSender)) or a
+/// WebSocket ([`WebSocket`](crate::ws::WebSocket)) did not queue what it
+/// was given. The one send error of the crate.
+///
+/// ```
+/// use tether::{CloseReason, SendError};
+/// let err = SendError::Closed(CloseReason::PeerClosed);
+/// assert_eq!(err.to_string(), "closed: peer_closed");
+/// assert_eq!(err.close_reason(), Some(CloseReason::PeerClosed));
+/// assert_eq!(SendError::Full.close_reason(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection ended (the client left, or the server closed it), for
+    /// this reason. Nobody will read what is sent now, and every later send
+    /// fails too.
+    Closed(crate::CloseReason),
+    /// The queue is over its budget: at once for `try_send`, after the
+    /// timeout for `send_timeout`, and for a WebSocket under
+    /// [`WsBackpressure::Fail`](crate::ws::WsBackpressure::Fail). Nothing
+    /// queued is lost; a [`Bytes`](crate::Bytes) part is cheap to clone, so
+    /// keep a clone to try again.
+    Full,
+    /// A WebSocket's close was requested (or its queue overflowed under
+    /// [`WsBackpressure::Close`](crate::ws::WsBackpressure::Close)): no
+    /// more messages may be sent.
+    Closing,
+    /// A blocking send on the reactor's own thread (a handler, an
+    /// `on_close` callback) found the queue full: waiting there would wait
+    /// for the reactor itself.
+    WouldDeadlock,
+}
+
+impl SendError {
+    /// Why the connection ended, for [`SendError::Closed`].
+    pub fn close_reason(self) -> Option<crate::CloseReason> {
+        match self {
+            SendError::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(reason) => write!(f, "closed: {reason}"),
+            SendError::Full => f.write_str("send queue full"),
+            SendError::Closing => f.write_str("closing: no more messages"),
+            SendError::WouldDeadlock => {
+                f.write_str("send queue full and the send was called on the reactor thread")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SendError {}

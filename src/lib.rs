@@ -87,12 +87,12 @@ pub mod ws;
 
 pub use bytes::Bytes;
 pub use config::{Config, HalfClosePolicy, Keepalive};
-pub use error::Error;
+pub use error::{Error, SendError};
 pub use handle::delivery::Delivery;
 pub use handle::exchange::{Exchange, Exchanges};
 pub use handle::exchange_shared::Undelivered;
 pub use handle::shutdown::ShutdownSignal;
-pub use handle::stream::{SendError, StreamClosed, StreamSender, TrySendError};
+pub use handle::stream::StreamSender;
 pub use handle::upload::BodyReader;
 pub use handler::{Action, Handoff};
 pub use id::ConnectionId;

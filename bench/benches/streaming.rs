@@ -181,10 +181,7 @@ fn viewers(n: usize) {
                     senders.push(sender);
                 }
                 senders.retain_mut(|s| {
-                    !matches!(
-                        s.try_send(frame.clone()),
-                        Err(tether::TrySendError::Closed(_))
-                    )
+                    !matches!(s.try_send(frame.clone()), Err(tether::SendError::Closed(_)))
                 });
                 next += every;
                 match next.checked_duration_since(Instant::now()) {

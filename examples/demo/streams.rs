@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use tether::sse;
-use tether::{Multipart, StreamSender, TrySendError};
+use tether::{Multipart, SendError, StreamSender};
 
 use crate::frames::FrameSource;
 
@@ -99,9 +99,10 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
             // reading.
             let event = tether::Bytes::from(sse::Event::new(&stats_json()).event("stats").encode());
             dashboards.retain_mut(|sender| match sender.try_send(event.clone()) {
-                Ok(()) | Err(TrySendError::Full(_)) => true,
-                Err(TrySendError::Closed(reason)) => {
-                    log::debug!("{} dashboard gone: {reason}", sender.id());
+                Ok(()) | Err(SendError::Full) => true,
+                Err(err) => {
+                    // Closed: the only other way a try_send fails.
+                    log::debug!("{} dashboard gone: {err}", sender.id());
                     false
                 }
             });
@@ -123,9 +124,9 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
             // KeepNewest streams never block: a slow viewer's waiting frame
             // is replaced by this one.
             match viewer.sender.try_send(part.clone()) {
-                Ok(()) | Err(TrySendError::Full(_)) => true,
-                Err(TrySendError::Closed(reason)) => {
-                    log::debug!("{} MJPEG viewer gone: {reason}", viewer.sender.id());
+                Ok(()) | Err(SendError::Full) => true,
+                Err(err) => {
+                    log::debug!("{} MJPEG viewer gone: {err}", viewer.sender.id());
                     false
                 }
             }
@@ -142,9 +143,9 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
                     sub.next_tick += 1;
                     true
                 }
-                Err(TrySendError::Full(_)) => true,
-                Err(TrySendError::Closed(reason)) => {
-                    log::debug!("{} SSE client gone: {reason}", sub.sender.id());
+                Err(SendError::Full) => true,
+                Err(err) => {
+                    log::debug!("{} SSE client gone: {err}", sub.sender.id());
                     false
                 }
             }

@@ -1,7 +1,8 @@
 //! The demo's WebSockets: `/ws` echoes, `/ws/chat` broadcasts. One thread
 //! takes every socket's events in order; sends never block it.
 
-use tether::ws::{Message, WebSocket, WsEventKind, WsEvents, WsGroup, WsSendError};
+use tether::ws::{Message, WebSocket, WsEventKind, WsEvents, WsGroup};
+use tether::SendError;
 
 pub fn run(events: WsEvents) {
     let chat = WsGroup::new();
@@ -33,7 +34,7 @@ fn echo(socket: &WebSocket, message: &Message) {
         Message::Text(text) => socket.send_text(text),
         Message::Binary(data) => socket.send_binary(data),
     };
-    if sent == Err(WsSendError::Full) {
+    if sent == Err(SendError::Full) {
         let _ = socket.close(1009, "message too big to echo");
     }
 }

@@ -97,7 +97,7 @@ pub enum HalfClosePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum WsBackpressure {
-    /// The send fails with [`WsSendError::Full`](crate::ws::WsSendError::Full); nothing queued is lost.
+    /// The send fails with [`SendError::Full`](crate::SendError::Full); nothing queued is lost.
     #[default]
     Fail,
     /// The oldest queued messages not yet being written are dropped to make

@@ -21,6 +21,7 @@ use std::time::Duration;
 use super::cell::{Cell, Guard, Wait};
 use super::closure::Watcher;
 use super::parts::Parts;
+use crate::error::SendError;
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::stats::{Counters, StatsHandle};
@@ -28,77 +29,6 @@ use crate::stream_options::{Backlog, Heartbeat, StreamOptions};
 use bytes::Bytes;
 
 use crate::reason::CloseReason;
-
-/// The stream ended: the client left (or the server closed the connection),
-/// for this reason. Nobody will read what is sent now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamClosed(pub CloseReason);
-
-impl fmt::Display for StreamClosed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "stream closed: {}", self.0)
-    }
-}
-
-impl std::error::Error for StreamClosed {}
-
-/// Why [`StreamSender::send`] did not queue a part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The stream ended (the client left, or the server closed it) for this
-    /// reason. Nobody will read what is sent now.
-    Closed(CloseReason),
-    /// Called on the reactor thread (a handler, an `on_close` callback) while
-    /// the queue is over its budget: waiting there would wait for the reactor
-    /// itself. The part is handed back.
-    WouldDeadlock(Bytes),
-}
-
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendError::Closed(reason) => write!(f, "stream closed: {reason}"),
-            SendError::WouldDeadlock(part) => write!(
-                f,
-                "stream queue full and send called on the reactor thread ({} bytes not sent)",
-                part.len()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SendError {}
-
-impl From<StreamClosed> for SendError {
-    fn from(closed: StreamClosed) -> Self {
-        SendError::Closed(closed.0)
-    }
-}
-
-/// Why [`StreamSender::try_send`] or [`StreamSender::send_timeout`] did not
-/// queue a part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrySendError {
-    /// The queue is over its budget (after the timeout, for
-    /// `send_timeout`); the part is handed back.
-    Full(Bytes),
-    /// The stream ended.
-    Closed(CloseReason),
-}
-
-impl fmt::Display for TrySendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(part) => {
-                write!(f, "stream queue full ({} bytes not sent)", part.len())
-            }
-            TrySendError::Closed(reason) => write!(f, "stream closed: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for TrySendError {}
 
 #[derive(Debug, Default)]
 struct StreamState {
@@ -228,15 +158,14 @@ impl StreamSender {
     /// never blocks: a full queue fails with [`SendError::WouldDeadlock`].
     pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
         match self.push(part.into(), Wait::Forever) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Closed(reason)) => Err(SendError::Closed(reason)),
             // Waiting without a deadline only gives up on the reactor thread.
-            Err(TrySendError::Full(part)) => Err(SendError::WouldDeadlock(part)),
+            Err(SendError::Full) => Err(SendError::WouldDeadlock),
+            other => other,
         }
     }
 
-    /// Queues a part if there is room now.
-    pub fn try_send(&mut self, part: impl Into<Bytes>) -> Result<(), TrySendError> {
+    /// Queues a part if there is room now; [`SendError::Full`] if not.
+    pub fn try_send(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
         self.push(part.into(), Wait::Now)
     }
 
@@ -246,16 +175,16 @@ impl StreamSender {
         &mut self,
         part: impl Into<Bytes>,
         timeout: Duration,
-    ) -> Result<(), TrySendError> {
+    ) -> Result<(), SendError> {
         self.push(part.into(), Wait::at_most(timeout))
     }
 
     /// Queues `part`, waiting for room as `wait` allows.
-    fn push(&mut self, part: Bytes, wait: Wait) -> Result<(), TrySendError> {
+    fn push(&mut self, part: Bytes, wait: Wait) -> Result<(), SendError> {
         if part.is_empty() {
             // An empty chunk would end a chunked body.
             return match self.shared.close_reason() {
-                Some(reason) => Err(TrySendError::Closed(reason)),
+                Some(reason) => Err(SendError::Closed(reason)),
                 None => Ok(()),
             };
         }
@@ -290,23 +219,23 @@ impl StreamSender {
                 shared.cell.wake_reactor(guard, &self.context, self.id);
                 Ok(())
             }
-            Some(Err(reason)) => Err(TrySendError::Closed(reason)),
+            Some(Err(reason)) => Err(SendError::Closed(reason)),
             // No room in time (or none to wait for, on the reactor thread).
-            None => Err(TrySendError::Full(part.unwrap_or_default())),
+            None => Err(SendError::Full),
         }
     }
 
     /// Ends the body (the final chunk, or a close for a close-delimited
     /// body) once everything queued is written.
-    pub fn finish(mut self) -> Result<(), StreamClosed> {
+    pub fn finish(mut self) -> Result<(), SendError> {
         self.finished = true;
         self.end(true)
     }
 
-    fn end(&self, finished: bool) -> Result<(), StreamClosed> {
+    fn end(&self, finished: bool) -> Result<(), SendError> {
         let mut guard = self.shared.lock();
         if let Some(reason) = guard.reason() {
-            return Err(StreamClosed(reason));
+            return Err(SendError::Closed(reason));
         }
         if finished {
             guard.state.finished = true;

@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::frame::{OP_BINARY, OP_TEXT};
-use super::handle::{WebSocket, WsSendError};
+use super::handle::WebSocket;
+use crate::error::SendError;
 use crate::id::ConnectionId;
 
 /// A set of sockets that receive broadcasts. Cloneable, `Send` and `Sync`.
@@ -86,8 +87,8 @@ impl WsGroup {
         for member in &members {
             match member.send_frame(frame.clone()) {
                 Ok(()) => delivered += 1,
-                Err(WsSendError::Closed(_) | WsSendError::Closing) => dead.push(member.id()),
-                Err(WsSendError::Full) => {}
+                Err(SendError::Closed(_) | SendError::Closing) => dead.push(member.id()),
+                Err(SendError::Full | SendError::WouldDeadlock) => {}
             }
         }
         if !dead.is_empty() {

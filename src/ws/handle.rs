@@ -12,36 +12,13 @@ use bytes::Bytes;
 use super::frame::{encode_frame, frame_len, OP_BINARY, OP_PING, OP_TEXT};
 use crate::budget::Charge;
 use crate::config::WsBackpressure;
+use crate::error::SendError;
 use crate::handle::cell::{Cell, Guard};
 use crate::handle::context::Context;
 use crate::handle::parts::Parts;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
-
-/// Why a send did not queue a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsSendError {
-    /// The socket has ended, for this reason. Every later send fails too.
-    Closed(CloseReason),
-    /// A close was requested; no more messages may be sent.
-    Closing,
-    /// The outgoing queue is over its budget (policy
-    /// [`WsBackpressure::Fail`]).
-    Full,
-}
-
-impl fmt::Display for WsSendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WsSendError::Closed(reason) => write!(f, "WebSocket closed: {reason}"),
-            WsSendError::Closing => f.write_str("WebSocket closing"),
-            WsSendError::Full => f.write_str("WebSocket send queue full"),
-        }
-    }
-}
-
-impl std::error::Error for WsSendError {}
 
 /// A socket's own frames (not a broadcast's) are held against the memory
 /// budget in steps of this: an echo touches the server-wide total once a
@@ -346,23 +323,23 @@ impl WebSocket {
     /// a close under [`WsBackpressure::Close`]). A queued message is held
     /// against the server's memory budget until written; when the budget
     /// cannot hold it the send fails with `Full`.
-    pub fn send_text(&self, text: &str) -> Result<(), WsSendError> {
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
         self.send_own(OP_TEXT, text.as_bytes())
     }
 
     /// Queues a binary message (bounded as [`send_text`](Self::send_text)).
-    pub fn send_binary(&self, data: &[u8]) -> Result<(), WsSendError> {
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
         self.send_own(OP_BINARY, data)
     }
 
     /// Sends a ping (at most 125 bytes of payload are sent).
-    pub fn ping(&self, payload: &[u8]) -> Result<(), WsSendError> {
+    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
         self.send_own(OP_PING, &payload[..payload.len().min(125)])
     }
 
     /// Queues a frame of this socket's own, held against the memory budget
     /// with the socket's other frames while queued.
-    fn send_own(&self, opcode: u8, payload: &[u8]) -> Result<(), WsSendError> {
+    fn send_own(&self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
         let len = frame_len(payload.len());
         if len > self.shared.budget_bytes {
             // It can never fit: meet the policy without encoding it.
@@ -375,22 +352,22 @@ impl WebSocket {
 
     /// Encodes one frame held against this socket's server's memory budget
     /// by itself, for as long as any queue holds it (a broadcast).
-    pub(crate) fn encode(&self, opcode: u8, payload: &[u8]) -> Result<Bytes, WsSendError> {
+    pub(crate) fn encode(&self, opcode: u8, payload: &[u8]) -> Result<Bytes, SendError> {
         let mut charge = Charge::new(&self.context.stats);
         if !charge.grow_to(frame_len(payload.len()) as u64, self.shared.memory_limit) {
             charge.refused();
-            return Err(WsSendError::Full);
+            return Err(SendError::Full);
         }
         Ok(frame(opcode, payload, charge))
     }
 
     /// Starts the closing handshake with `code` (1000 for a normal close)
     /// and `reason` (cut to fit a control frame). Messages already queued are
-    /// sent first; later sends fail with [`WsSendError::Closing`].
-    pub fn close(&self, code: u16, reason: &str) -> Result<(), WsSendError> {
+    /// sent first; later sends fail with [`SendError::Closing`].
+    pub fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
         let mut guard = self.shared.lock();
         if let Some(reason) = guard.reason() {
-            return Err(WsSendError::Closed(reason));
+            return Err(SendError::Closed(reason));
         }
         if guard.state.close_requested.is_none() {
             guard.state.close_requested = Some((code, reason.to_string()));
@@ -410,22 +387,22 @@ impl WebSocket {
     }
 
     /// Queues an encoded frame: the one serialisation a broadcast shares.
-    pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), WsSendError> {
+    pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), SendError> {
         let len = frame.len();
         self.queue(frame, len, false)
     }
 
     /// Queues `frame` (`len` bytes; empty when it is refused unseen), the
     /// socket's `own` or a broadcast's.
-    fn queue(&self, frame: Bytes, len: usize, own: bool) -> Result<(), WsSendError> {
+    fn queue(&self, frame: Bytes, len: usize, own: bool) -> Result<(), SendError> {
         let shared = &*self.shared;
         let mut guard = shared.lock();
         if let Some(reason) = guard.reason() {
-            return Err(WsSendError::Closed(reason));
+            return Err(SendError::Closed(reason));
         }
         let state = &mut guard.state;
         if state.close_requested.is_some() || state.slow_consumer {
-            return Err(WsSendError::Closing);
+            return Err(SendError::Closing);
         }
         let fits = |state: &WsState| state.frames.fits(len, shared.budget_bytes);
         if !fits(state) {
@@ -433,8 +410,8 @@ impl WebSocket {
             // not: dropping older frames cannot make room for it.
             let never = len > shared.budget_bytes;
             match shared.backpressure {
-                WsBackpressure::Fail => return Err(WsSendError::Full),
-                WsBackpressure::DropOldest if never => return Err(WsSendError::Full),
+                WsBackpressure::Fail => return Err(SendError::Full),
+                WsBackpressure::DropOldest if never => return Err(SendError::Full),
                 WsBackpressure::DropOldest => {
                     // The frame in transit is part written: it stays.
                     while !fits(state) {
@@ -445,18 +422,18 @@ impl WebSocket {
                         crate::stats::Counters::incr(&self.context.stats.0.ws_dropped);
                     }
                     if !fits(state) {
-                        return Err(WsSendError::Full);
+                        return Err(SendError::Full);
                     }
                 }
                 WsBackpressure::Close => {
                     state.slow_consumer = true;
                     self.wake(guard);
-                    return Err(WsSendError::Closing);
+                    return Err(SendError::Closing);
                 }
             }
         }
         if own && !state.hold_own(len, shared.memory_limit) {
-            return Err(WsSendError::Full);
+            return Err(SendError::Full);
         }
         state.frames.push(frame, own);
         self.wake(guard);

@@ -88,12 +88,12 @@ fn a_broadcast_frame_is_shared_and_held_once() {
 fn a_frame_larger_than_the_budget_meets_the_policy_on_an_empty_queue() {
     for policy in [WsBackpressure::Fail, WsBackpressure::DropOldest] {
         let ws = socket(1000, policy, u64::MAX);
-        assert_eq!(ws.send_binary(&[0; 2000]), Err(WsSendError::Full));
+        assert_eq!(ws.send_binary(&[0; 2000]), Err(SendError::Full));
         assert!(ws.shared().pull(usize::MAX).frames.is_empty());
         assert_eq!(held(&ws), 0);
     }
     let ws = socket(1000, WsBackpressure::Close, u64::MAX);
-    assert_eq!(ws.send_binary(&[0; 2000]), Err(WsSendError::Closing));
+    assert_eq!(ws.send_binary(&[0; 2000]), Err(SendError::Closing));
     assert!(ws.shared().pull(usize::MAX).slow_consumer);
 }
 
@@ -103,7 +103,7 @@ fn drop_oldest_keeps_the_frame_in_transit() {
     ws.send_binary(&[1; 600]).unwrap();
     assert!(ws.shared().pull(100).mid_frame);
     // 504 bytes of the first frame remain; the second cannot displace it.
-    assert_eq!(ws.send_binary(&[2; 600]), Err(WsSendError::Full));
+    assert_eq!(ws.send_binary(&[2; 600]), Err(SendError::Full));
     ws.send_binary(&[3; 400]).unwrap();
     ws.send_binary(&[4; 400]).unwrap(); // drops the 3s, not the 1s
     let out = ws.shared().pull(usize::MAX);
@@ -157,7 +157,7 @@ fn a_paused_socket_is_woken_by_the_next_drop() {
 fn a_send_the_memory_budget_cannot_hold_fails_full() {
     let ws = socket(1 << 20, WsBackpressure::Fail, 10_000);
     ws.send_binary(&[0; 9_000]).unwrap();
-    assert_eq!(ws.send_binary(&[0; 2_000]), Err(WsSendError::Full));
+    assert_eq!(ws.send_binary(&[0; 2_000]), Err(SendError::Full));
     let stats = &ws.context.stats.0;
     assert_eq!(stats.memory_refusals.load(Relaxed), 1);
     assert_eq!(held(&ws), 9 * 1024, "9,004 bytes in whole steps");

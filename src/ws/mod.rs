@@ -48,7 +48,7 @@ use crate::proto::response::{check_header, IntoBytes, InvalidHeader};
 pub use crate::config::WsBackpressure;
 pub use events::{Message, WsEvent, WsEventKind, WsEvents};
 pub use group::WsGroup;
-pub use handle::{WebSocket, WsSendError};
+pub use handle::WebSocket;
 use handshake::Origins;
 pub use handshake::{is_upgrade, offered_protocols};
 

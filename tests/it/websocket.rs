@@ -7,7 +7,8 @@ use crate::util;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use tether::ws::{Message, Upgrade, WsEventKind, WsEvents, WsSendError};
+use tether::ws::{Message, Upgrade, WsEventKind, WsEvents};
+use tether::SendError;
 use tether::{Action, CloseReason, Config};
 use tungstenite::protocol::frame::coding::CloseCode;
 use util::ws::{RawWs, BINARY, CLOSE, FIN, PING, PONG, TEXT};
@@ -325,7 +326,7 @@ fn every_way_of_ending_gives_exactly_one_terminal_event_and_sends_fail_after() {
         assert_eq!((id, reason), (socket.id(), expected), "{what}");
         assert_eq!(
             socket.send_text("too late"),
-            Err(WsSendError::Closed(expected)),
+            Err(SendError::Closed(expected)),
             "{what}"
         );
         assert!(socket.is_closed());
@@ -344,7 +345,7 @@ fn the_server_can_close_with_a_code() {
     let socket = events.recv_timeout(PATIENCE).unwrap().socket;
     socket.send_text("last words").unwrap();
     socket.close(4000, "done here").unwrap();
-    assert_eq!(socket.send_text("after close"), Err(WsSendError::Closing));
+    assert_eq!(socket.send_text("after close"), Err(SendError::Closing));
     assert_eq!(
         client.read_frame().unwrap(),
         (FIN | TEXT, b"last words".to_vec())

@@ -6,7 +6,8 @@ use crate::util;
 
 use std::time::Duration;
 
-use tether::ws::{Message, Upgrade, WebSocket, WsBackpressure, WsEventKind, WsEvents, WsSendError};
+use tether::ws::{Message, Upgrade, WebSocket, WsBackpressure, WsEventKind, WsEvents};
+use tether::SendError;
 use tether::{Action, CloseReason, Config};
 use util::ws::{RawWs, FIN, TEXT};
 use util::*;
@@ -31,7 +32,7 @@ fn config(policy: WsBackpressure) -> Config {
 }
 
 /// Sends 1 KiB messages to a client that never reads until one fails.
-fn flood(socket: &WebSocket) -> (usize, WsSendError) {
+fn flood(socket: &WebSocket) -> (usize, SendError) {
     let message = "x".repeat(1024);
     for sent in 0..1_000_000 {
         if let Err(err) = socket.send_text(&message) {
@@ -47,7 +48,7 @@ fn fail_policy_refuses_sends_past_the_budget() {
     let _client = RawWs::connect(server.local_addr(), "/ws");
     let socket = opened(&events);
     let (_, err) = flood(&socket);
-    assert_eq!(err, WsSendError::Full);
+    assert_eq!(err, SendError::Full);
     assert!(!socket.is_closed(), "the socket lives on");
 }
 
@@ -69,7 +70,7 @@ fn close_policy_ends_a_slow_consumer() {
     let _client = RawWs::connect(server.local_addr(), "/ws");
     let socket = opened(&events);
     let (_, err) = flood(&socket);
-    assert_eq!(err, WsSendError::Closing);
+    assert_eq!(err, SendError::Closing);
     loop {
         let event = events.recv_timeout(PATIENCE).unwrap();
         if let WsEventKind::Closed { reason, .. } = event.kind {
@@ -79,7 +80,7 @@ fn close_policy_ends_a_slow_consumer() {
     }
     assert!(matches!(
         socket.send_text("x"),
-        Err(WsSendError::Closed(CloseReason::SlowConsumer))
+        Err(SendError::Closed(CloseReason::SlowConsumer))
     ));
 }
 
