@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::close::{Flush, Read};
 use super::cx::Cx;
 use super::flags::Flags;
-use super::state::{Connection, Delivery, OUTPUT_HIGH_WATER_BYTES};
+use super::state::{Connection, Unsettled, OUTPUT_HIGH_WATER_BYTES};
 use super::transport::Transport;
 use crate::budget::Charge;
 use crate::buffer::BUFFER_BYTES;
@@ -82,7 +82,7 @@ impl<T: Transport> Connection<T> {
                 Ok(0) => return Read::Fin,
                 Ok(n) => {
                     self.input.commit(n);
-                    self.settle_read_ahead(cx.config);
+                    self.trim_read_ahead(cx.config);
                     self.last_read = cx.now;
                     // A short read drained the socket (edge-triggered: new
                     // bytes bring a new event) unless a FIN is waiting.
@@ -129,7 +129,7 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Holds against the budget only what waits above the floor now.
-    pub(super) fn settle_read_ahead(&mut self, config: &Config) {
+    pub(super) fn trim_read_ahead(&mut self, config: &Config) {
         if let Some(charge) = &mut self.read_ahead {
             let above = self.input.len().saturating_sub(read_floor(config));
             charge.shrink_to(above as u64);
@@ -216,7 +216,7 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Holds no more than the output still holds past its floor.
-    pub(super) fn settle_output_charge(&mut self) {
+    pub(super) fn trim_output_charge(&mut self) {
         let above = self.output_above_floor(0);
         if let Some(charge) = &mut self.output_charge {
             charge.shrink_to(above);
@@ -238,7 +238,7 @@ impl<T: Transport> Connection<T> {
     /// Keeps a worker's response until its last byte is written, to settle
     /// its delivery then (or hand it back if the client leaves first).
     pub(super) fn track_delivery(&mut self, link: Arc<ExchangeShared>, response: Response) {
-        self.deliveries.push_back(Delivery {
+        self.deliveries.push_back(Unsettled {
             end: self.queued_total,
             link,
             response,
@@ -285,7 +285,7 @@ impl<T: Transport> Connection<T> {
                 }
             }
         }
-        self.settle_output_charge();
+        self.trim_output_charge();
         // Delivered means taken by the kernel: with records still held by
         // the transport, nothing written is known to be there yet.
         let in_kernel = !self.io.has_pending_output();

@@ -17,7 +17,7 @@ use crate::time::deadline;
 impl<T: Transport> Connection<T> {
     /// After I/O: finish draining, finish a half-closed connection, give
     /// back idle buffers.
-    pub(super) fn settle(&mut self, cx: &mut Cx<'_>) {
+    pub(super) fn after_io(&mut self, cx: &mut Cx<'_>) {
         if self.is_closed() {
             return;
         }

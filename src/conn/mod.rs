@@ -136,8 +136,8 @@ impl<T: Transport> Connection<T> {
                 break;
             }
         }
-        self.settle(cx);
-        self.settle_read_ahead(cx.config);
+        self.after_io(cx);
+        self.trim_read_ahead(cx.config);
         !self.is_closed() && (more_input || more_output || self.can_read(cx.config))
     }
 

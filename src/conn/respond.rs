@@ -82,7 +82,7 @@ impl<T: Transport> Connection<T> {
             return false;
         }
         self.encode_response(response, info, cx);
-        self.settle_output_charge();
+        self.trim_output_charge();
         true
     }
 

@@ -126,10 +126,10 @@ impl Phase {
     pub const IDLE: Phase = Phase::ReadingHead { started: None };
 }
 
-/// A worker's response written into the output buffer but not yet fully
-/// handed to the kernel; kept so it can be given back if the client leaves.
+/// A worker's response written into the output buffer and not yet settled
+/// (fully handed to the kernel); kept so it can be given back if the client leaves.
 #[derive(Debug)]
-pub(super) struct Delivery {
+pub(super) struct Unsettled {
     /// Output offset (in bytes ever queued) at which it is fully written.
     pub end: u64,
     pub link: Arc<ExchangeShared>,
@@ -165,7 +165,7 @@ pub(crate) struct Connection<T = Socket> {
     /// Bytes ever queued and ever written, for matching deliveries.
     pub(super) queued_total: u64,
     pub(super) written_total: u64,
-    pub(super) deliveries: VecDeque<Delivery>,
+    pub(super) deliveries: VecDeque<Unsettled>,
     pub(super) idle_since: Instant,
     pub(super) last_read: Instant,
     /// Last write progress (or when output became non-empty).

@@ -82,7 +82,7 @@ impl WsState {
 
     /// Gives back steps no longer needed, keeping one spare so an echo
     /// does not give back and take again with every frame.
-    fn settle_held(&mut self) {
+    fn trim_held(&mut self) {
         let needed = self.own_bytes.div_ceil(HOLD_STEP) * HOLD_STEP;
         if self.held.bytes() >= (needed + 2 * HOLD_STEP) as u64 {
             self.held.shrink_to((needed + HOLD_STEP) as u64);
@@ -164,7 +164,7 @@ impl WsShared {
             }
             out.frames.push(piece);
         });
-        state.settle_held();
+        state.trim_held();
         out.mid_frame = state.frames.is_in_transit();
         if state.frames.is_empty() {
             out.close = state.close_requested.take();
@@ -178,7 +178,7 @@ impl WsShared {
         let state = &mut guard.state;
         let (rest, own) = state.frames.take_in_transit()?;
         state.taken(rest.len(), own);
-        state.settle_held();
+        state.trim_held();
         Some(rest)
     }
 
