@@ -107,6 +107,20 @@ struct Scheduler {
 }
 
 impl Scheduler {
+    /// Has `conn` take one step with what the reactor lends (`step` says
+    /// whether it wants another turn), then does the bookkeeping after it.
+    fn step(
+        &mut self,
+        conn: &mut Connection,
+        shared: &mut Shared,
+        registry: &mio::Registry,
+        now: Instant,
+        step: impl FnOnce(&mut Connection, &mut Cx<'_>) -> bool,
+    ) {
+        let wants_turn = step(conn, &mut shared.cx(now));
+        self.after(conn, wants_turn, shared, registry, now);
+    }
+
     /// `registry` registers the socket for writable readiness if a write
     /// of this step blocked (the connection holds no registry).
     fn after(
@@ -295,15 +309,12 @@ impl Reactor {
                     if conn.is_closed() {
                         continue;
                     }
-                    let wants_turn =
-                        conn.on_event(Readiness::from(event), &mut self.shared.cx(now));
-                    self.sched.after(
-                        conn,
-                        wants_turn,
-                        &mut self.shared,
-                        self.poll.registry(),
-                        now,
-                    );
+                    let readiness = Readiness::from(event);
+                    let registry = self.poll.registry();
+                    self.sched
+                        .step(conn, &mut self.shared, registry, now, |conn, cx| {
+                            conn.on_event(readiness, cx)
+                        });
                 }
             }
         }
@@ -349,13 +360,12 @@ impl Reactor {
                         // exchange's link was closed then; nothing to do.
                         continue;
                     }
-                    let wants_turn = conn.on_update(&mut self.shared.cx(now));
-                    self.sched.after(
+                    self.sched.step(
                         conn,
-                        wants_turn,
                         &mut self.shared,
                         self.poll.registry(),
                         now,
+                        |conn, cx| conn.on_update(cx),
                     );
                 }
                 Command::Shutdown => self.begin_shutdown(now),
@@ -462,13 +472,12 @@ impl Reactor {
             {
                 continue;
             }
-            let wants_turn = conn.on_deadline(&mut self.shared.cx(now));
-            self.sched.after(
+            self.sched.step(
                 conn,
-                wants_turn,
                 &mut self.shared,
                 self.poll.registry(),
                 now,
+                |conn, cx| conn.on_deadline(cx),
             );
         }
     }
@@ -485,13 +494,12 @@ impl Reactor {
                 continue;
             }
             conn.set_queued(false);
-            let wants_turn = conn.drive(&mut self.shared.cx(now));
-            self.sched.after(
+            self.sched.step(
                 conn,
-                wants_turn,
                 &mut self.shared,
                 self.poll.registry(),
                 now,
+                |conn, cx| conn.drive(cx),
             );
         }
     }
@@ -537,13 +545,12 @@ impl Reactor {
             listener.close(self.poll.registry());
         }
         for (_, conn) in self.conns.iter_mut() {
-            let wants_turn = conn.begin_shutdown(&mut self.shared.cx(now));
-            self.sched.after(
+            self.sched.step(
                 conn,
-                wants_turn,
                 &mut self.shared,
                 self.poll.registry(),
                 now,
+                |conn, cx| conn.begin_shutdown(cx),
             );
         }
     }
