@@ -1,7 +1,7 @@
 //! The exchange cell: what ties a worker's exchange to a connection the
 //! reactor owns.
 //!
-//! A worker never touches a socket. It holds a [`ConnectionId`](crate::id::ConnectionId) (slab key +
+//! A worker never touches a socket. It holds a [`ConnectionId`] (slab key +
 //! generation) and an `Arc<ExchangeShared>`: a small cell, shared with the reactor, that
 //! carries the response one way and the close reason the other. The reactor
 //! finds the connection by key and refuses it unless the generation matches, so
