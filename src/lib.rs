@@ -56,6 +56,7 @@
 mod budget;
 mod buffer;
 mod channel;
+pub mod cluster;
 mod config;
 mod conn;
 mod error;

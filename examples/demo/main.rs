@@ -41,6 +41,15 @@
 //! - `POST /publish`: queues the body as a message for exactly one poller;
 //!   `202`, or `503` with `Retry-After` while 16 MiB (each message counting
 //!   64 bytes besides its own) or 65,536 messages wait.
+//! - `POST /feed`: appends the body (UTF-8 text) to the demo's feed as its
+//!   next event; `202` with the event's id, `413` past 1 MiB.
+//! - `GET /feed`: the feed as Server-Sent Events (`event: feed`, `id:`
+//!   `<epoch>-<offset>`): live events, or with `Last-Event-ID` every event
+//!   after that one first, in order, nothing twice. When the feed no longer
+//!   holds what followed that id (it keeps the newest 1,000 events and
+//!   1 MiB, and a restarted demo has a new epoch), `event: reset` comes
+//!   first, then what it holds. In-process: with several processes, keep a
+//!   client on one.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member;
 //!   a browser page of another origin is refused `403`.
@@ -68,6 +77,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tether::cluster::Feed;
 use tether::sse;
 use tether::stats::{StatsHandle, PROMETHEUS_CONTENT_TYPE};
 use tether::ws::Upgrade;
@@ -96,7 +106,13 @@ fn stats_json(stats: &StatsHandle, requeued: &AtomicU64) -> String {
 /// The route table. Routes run on the reactor thread: they answer what
 /// never blocks and hand off the rest. The router answers `HEAD` for `GET`
 /// routes, `405` with `Allow` and `404` by itself.
-fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Router {
+fn routes(
+    stats: StatsHandle,
+    requeued: Arc<AtomicU64>,
+    settings: String,
+    feed: Feed,
+    streams: Sender<streams::Job>,
+) -> Router {
     let metrics = stats.clone();
     Router::new()
         .get("/", |_: &Request| {
@@ -141,6 +157,11 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
         // Parked polls get a pool of their own, so they never hold up /work.
         .get("/poll", |_: &Request| Handoff::to(POLLS))
         .post("/publish", |_: &Request| Handoff::to(HANDOVERS))
+        // Appending takes a lock and no time: answered on the reactor.
+        .post("/feed", move |req: &Request| {
+            append_to_feed(&feed, &streams, req)
+        })
+        .get("/feed", |_: &Request| Handoff::to(HANDOVERS))
         // Not a valid upgrade request? The reactor answers 400 or 426.
         .get("/ws", |_: &Request| Upgrade::new())
         // The chat is the demo page's: a page of another site may not join
@@ -148,9 +169,28 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String) -> Rou
         .get("/ws/chat", |_: &Request| Upgrade::new().same_origin())
 }
 
+/// The demo's one feed: at most this many events, and bytes of them.
+const FEED_EVENTS: usize = 1000;
+const FEED_BYTES: usize = 1024 * 1024;
+
+/// `POST /feed`: the body (UTF-8 text) becomes the feed's next event.
+fn append_to_feed(feed: &Feed, streams: &Sender<streams::Job>, req: &Request) -> Response {
+    let Ok(text) = std::str::from_utf8(req.body()) else {
+        return Response::text(400, "a feed event is UTF-8 text\n");
+    };
+    match feed.append(text.to_owned()) {
+        Ok(id) => {
+            let _ = streams.send(streams::Job::FeedAppended);
+            Response::text(202, format!("{id}\n"))
+        }
+        Err(err) => Response::text(413, format!("{err}\n")),
+    }
+}
+
 /// Where workers send what outlives them.
 struct Hand {
     streams: Sender<streams::Job>,
+    feed: Feed,
     hub: Sender<long_poll::Event>,
     /// `/work` workers each client may keep busy.
     per_client: work::PerClient,
@@ -184,6 +224,21 @@ fn work(exchange: Exchange, hand: &Hand) {
                 exchange.stream_with(sse::head(), sse::options(sse::DEFAULT_HEARTBEAT))
             {
                 let _ = hand.streams.send(streams::Job::Events { sender });
+            }
+        }
+        "/feed" => {
+            // An id that is not text is no id of ours: a reset, not live-only.
+            let last = exchange.request().header("last-event-id");
+            let last = last.map(|id| std::str::from_utf8(id).unwrap_or("?"));
+            let subscription = hand.feed.subscribe(last);
+            if let Ok(sender) =
+                exchange.stream_with(sse::head(), sse::options(sse::DEFAULT_HEARTBEAT))
+            {
+                let job = streams::Job::Feed {
+                    sender,
+                    subscription,
+                };
+                let _ = hand.streams.send(job);
             }
         }
         "/stats/stream" => {
@@ -274,10 +329,13 @@ fn main() {
             .expect("spawn the long-poll hub");
     }
 
+    let feed = Feed::new(FEED_EVENTS, FEED_BYTES);
     let router = routes(
         stats,
         Arc::clone(&requeued),
         options::settings_json(&options),
+        feed.clone(),
+        streams_tx.clone(),
     );
     let builder = match with_tls(builder.router(router), &options) {
         Ok(builder) => builder,
@@ -296,6 +354,7 @@ fn main() {
     let hub_tx_for_shutdown = hub_tx.clone();
     let hand = Hand {
         streams: streams_tx,
+        feed,
         hub: hub_tx,
         // One client never holds every worker: one is always left for the
         // others (with a single worker, that one is shared).

@@ -5,6 +5,7 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use tether::cluster::{FeedItem, Subscription};
 use tether::sse;
 use tether::{Multipart, SendError, StreamSender};
 
@@ -23,6 +24,76 @@ pub enum Job {
     Stats {
         sender: StreamSender,
     },
+    /// A `/feed` reader, from where its `Last-Event-ID` left off.
+    Feed {
+        sender: StreamSender,
+        subscription: Subscription,
+    },
+    /// An event was appended to the feed: readers have news.
+    FeedAppended,
+}
+
+/// A `/feed` reader: what it has not been sent yet stays in the feed (or,
+/// for the one event a full queue refused, in `pending`), so it misses
+/// nothing while it is slow.
+struct FeedReader {
+    sender: StreamSender,
+    subscription: Subscription,
+    pending: Option<Vec<u8>>,
+    /// When to try `pending` again.
+    retry: Option<Instant>,
+}
+
+/// How soon a feed reader whose queue was full is tried again.
+const FEED_RETRY: Duration = Duration::from_millis(50);
+
+impl FeedReader {
+    /// Sends what the reader has not had, until its queue is full. False
+    /// once the client has gone.
+    fn pump(&mut self) -> bool {
+        self.retry = None;
+        loop {
+            let event = match self.pending.take() {
+                Some(event) => event,
+                None => match self.subscription.next(Duration::ZERO) {
+                    Some(item) => encode_feed_item(&item),
+                    None => return true,
+                },
+            };
+            match self.sender.try_send(event.clone()) {
+                Ok(()) => {}
+                Err(SendError::Full) => {
+                    self.pending = Some(event);
+                    self.retry = Some(Instant::now() + FEED_RETRY);
+                    return true;
+                }
+                Err(err) => {
+                    log::debug!("{} feed reader gone: {err}", self.sender.id());
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// One feed item as an SSE event: its id in `id:`, so a client that
+/// reconnects sends it back as `Last-Event-ID`.
+fn encode_feed_item(item: &FeedItem) -> Vec<u8> {
+    match item {
+        FeedItem::Event { id, data } => {
+            let id = id.to_string();
+            sse::Event::new(&String::from_utf8_lossy(data))
+                .event("feed")
+                .id(&id)
+                .encode()
+        }
+        FeedItem::Reset => {
+            sse::Event::new("the feed no longer holds what followed your Last-Event-ID")
+                .event("reset")
+                .encode()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// How often the dashboard gets a reading.
@@ -54,6 +125,7 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
     let mut viewers: Vec<Viewer> = Vec::new();
     let mut subscribers: Vec<Subscriber> = Vec::new();
     let mut dashboards: Vec<StreamSender> = Vec::new();
+    let mut readers: Vec<FeedReader> = Vec::new();
     let mut stats_due = Instant::now();
     loop {
         let now = Instant::now();
@@ -61,6 +133,7 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
             .iter()
             .map(|v| v.due)
             .chain(subscribers.iter().map(|s| s.due))
+            .chain(readers.iter().filter_map(|r| r.retry))
             .chain((!dashboards.is_empty()).then_some(stats_due))
             .min();
         let wait = next_due.map_or(Duration::from_secs(3600), |due| {
@@ -88,9 +161,26 @@ pub fn run(jobs: Receiver<Job>, stats_json: StatsJson) {
                     dashboards.push(sender);
                 }
             }
+            Ok(Job::Feed {
+                sender,
+                subscription,
+            }) => {
+                let mut reader = FeedReader {
+                    sender,
+                    subscription,
+                    pending: None,
+                    retry: None,
+                };
+                if reader.pump() {
+                    readers.push(reader);
+                }
+            }
+            Ok(Job::FeedAppended) => readers.retain_mut(FeedReader::pump),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        let now = Instant::now();
+        readers.retain_mut(|reader| reader.retry.is_none_or(|at| at > now) || reader.pump());
 
         let now = Instant::now();
         if !dashboards.is_empty() && stats_due <= now {
