@@ -1,66 +1,13 @@
 //! A feed: an ordered log of events with ids, for SSE clients that resume
-//! with `Last-Event-ID`. This is the in-process engine; its history is
-//! bounded by count and by bytes.
+//! with `Last-Event-ID`; its history bounded by count and by bytes, held
+//! in this process or mirrored from a shared engine.
 
-use std::collections::hash_map::RandomState;
-use std::collections::VecDeque;
-use std::fmt;
-use std::hash::{BuildHasher, Hasher};
-use std::str::FromStr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-/// What one event costs the history beside its bytes: its slot and id.
-const EVENT_OVERHEAD_BYTES: usize = 32;
-
-/// An event's id: the feed's epoch and the event's offset in it, written
-/// `<epoch>-<offset>` (the SSE `id:` field). A feed made anew (a process
-/// restarted) has a new epoch, so an id from before is recognised as such
-/// instead of being taken for a position in the new log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EventId {
-    epoch: u64,
-    offset: u64,
-}
-
-impl EventId {
-    /// The event's position: 1 for a feed's first event.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:x}-{}", self.epoch, self.offset)
-    }
-}
-
-/// An id that is not of the form `<epoch>-<offset>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidEventId;
-
-impl fmt::Display for InvalidEventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("not a feed event id (<epoch>-<offset>)")
-    }
-}
-
-impl std::error::Error for InvalidEventId {}
-
-impl FromStr for EventId {
-    type Err = InvalidEventId;
-
-    fn from_str(text: &str) -> Result<Self, InvalidEventId> {
-        let (epoch, offset) = text.trim().split_once('-').ok_or(InvalidEventId)?;
-        Ok(EventId {
-            epoch: u64::from_str_radix(epoch, 16).map_err(|_| InvalidEventId)?,
-            offset: offset.parse().map_err(|_| InvalidEventId)?,
-        })
-    }
-}
+use super::log::{fresh_epoch, EventId, FeedError, History, Log, EVENT_OVERHEAD_BYTES};
 
 /// What a subscriber reads next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,41 +29,14 @@ pub enum FeedItem {
     Reset,
 }
 
-/// Why an append was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FeedError {
-    /// The event alone is over the feed's byte bound.
-    TooLarge,
-}
-
-impl fmt::Display for FeedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FeedError::TooLarge => f.write_str("event larger than the feed's history bound"),
-        }
-    }
-}
-
-impl std::error::Error for FeedError {}
-
+/// Where appends go.
 #[derive(Debug)]
-struct History {
-    /// Offsets `first..next` are held, oldest first.
-    events: VecDeque<Bytes>,
-    first: u64,
-    next: u64,
-    /// What the held events cost: their bytes plus `EVENT_OVERHEAD_BYTES` each.
-    bytes: usize,
-}
-
-#[derive(Debug)]
-struct Shared {
-    epoch: u64,
-    max_events: usize,
-    max_bytes: usize,
-    history: Mutex<History>,
-    appended: Condvar,
+enum Engine {
+    /// This process: `history` is the feed.
+    Memory,
+    /// A shared engine; `history` mirrors it.
+    #[cfg(feature = "redis")]
+    Redis(Box<super::redis::RedisFeed>),
 }
 
 /// An ordered log of events with ids; cheap to clone (every clone is the
@@ -145,34 +65,26 @@ struct Shared {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Feed {
-    shared: Arc<Shared>,
+    log: Arc<Log>,
+    engine: Arc<Engine>,
 }
 
 impl Feed {
     /// A new, empty feed keeping at most `max_events` events and
     /// `max_bytes` bytes of history. It has an epoch of its own.
     pub fn new(max_events: usize, max_bytes: usize) -> Feed {
+        Feed::with_engine(max_events, max_bytes, fresh_epoch(), Engine::Memory)
+    }
+
+    fn with_engine(max_events: usize, max_bytes: usize, epoch: u64, engine: Engine) -> Feed {
         Feed {
-            shared: Arc::new(Shared {
-                epoch: fresh_epoch(),
-                max_events: max_events.max(1),
-                max_bytes,
-                history: Mutex::new(History {
-                    events: VecDeque::new(),
-                    first: 1,
-                    next: 1,
-                    bytes: 0,
-                }),
-                appended: Condvar::new(),
-            }),
+            log: Arc::new(Log::new(max_events, max_bytes, epoch)),
+            engine: Arc::new(engine),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, History> {
-        self.shared
-            .history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.log.lock()
     }
 
     /// Appends an event and wakes every subscriber waiting for one. The
@@ -180,38 +92,29 @@ impl Feed {
     pub fn append(&self, data: impl Into<Bytes>) -> Result<EventId, FeedError> {
         let data = data.into();
         let cost = data.len().saturating_add(EVENT_OVERHEAD_BYTES);
-        if cost > self.shared.max_bytes {
+        if cost > self.log.max_bytes() {
             return Err(FeedError::TooLarge);
         }
-        let mut history = self.lock();
-        // Compared with what is left, never added.
-        while history.events.len() >= self.shared.max_events
-            || cost > self.shared.max_bytes.saturating_sub(history.bytes)
-        {
-            let Some(old) = history.events.pop_front() else {
-                break;
-            };
-            history.bytes -= old.len() + EVENT_OVERHEAD_BYTES;
-            history.first += 1;
-        }
-        let offset = history.next;
-        history.events.push_back(data);
-        history.bytes += cost;
-        history.next += 1;
-        drop(history);
-        self.shared.appended.notify_all();
-        Ok(EventId {
-            epoch: self.shared.epoch,
-            offset,
-        })
+        let (epoch, offset) = match &*self.engine {
+            Engine::Memory => self.log.push(data, cost),
+            #[cfg(feature = "redis")]
+            Engine::Redis(redis) => {
+                let (epoch, offset) = redis.append(&data, self.log.max_events())?;
+                // Read your own writes, unless other processes' events come
+                // first: the mirror brings those, and this one after them.
+                self.log.record_own(epoch, offset, data);
+                (epoch, offset)
+            }
+        };
+        Ok(EventId { epoch, offset })
     }
 
     /// The newest event's id, if any was appended.
     pub fn last_id(&self) -> Option<EventId> {
-        let next = self.lock().next;
-        (next > 1).then(|| EventId {
-            epoch: self.shared.epoch,
-            offset: next - 1,
+        let history = self.lock();
+        (history.next > history.first).then(|| EventId {
+            epoch: history.epoch,
+            offset: history.next - 1,
         })
     }
 
@@ -221,26 +124,66 @@ impl Feed {
     /// event, or malformed) starts the reader with a [`FeedItem::Reset`],
     /// then every event still held.
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
-        let history = self.lock();
-        let (next, reset) = match last_event_id {
-            None => (history.next, false),
-            Some(text) => match text.parse::<EventId>() {
-                Ok(id)
-                    if id.epoch == self.shared.epoch
-                        && id.offset < history.next
-                        && id.offset >= history.first.saturating_sub(1) =>
-                {
-                    (id.offset + 1, false)
-                }
-                _ => (history.first, true),
-            },
+        let id = last_event_id.map(str::parse::<EventId>);
+        // A shared engine's mirror may lag the process the client came
+        // from: an id past the mirror's newest event is honoured if the
+        // engine has that event.
+        let top = match (&*self.engine, &id) {
+            #[cfg(feature = "redis")]
+            (Engine::Redis(redis), Some(Ok(id))) if id.offset >= self.lock().next => redis.top(),
+            _ => None,
         };
+        let history = self.lock();
+        let (next, reset) = match id {
+            None => (history.next, false),
+            Some(Ok(id))
+                if id.epoch == history.epoch
+                    && (id.offset < history.next || top.is_some_and(|top| id.offset <= top))
+                    && id.offset >= history.first.saturating_sub(1) =>
+            {
+                (id.offset + 1, false)
+            }
+            Some(_) => (history.first, true),
+        };
+        let epoch = history.epoch;
         drop(history);
         Subscription {
             feed: self.clone(),
+            epoch,
             next,
             reset,
         }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Feed {
+    /// A feed shared by every process that opens `name` on the Redis (or
+    /// Valkey) at `url` (`redis://host:port`, `redis+unix:///path`): an
+    /// event appended in one is read in order by the readers of all, and a
+    /// client resumes with its `Last-Event-ID` on any of them.
+    ///
+    /// Redis holds at most `max_events` events (`XADD … MAXLEN`), each at
+    /// most `max_bytes`; this process mirrors them within `max_events` and
+    /// `max_bytes` as [`Feed::new`] does. It never fails for Redis being
+    /// down: appends fail at once with [`FeedError::Unavailable`] until it
+    /// is back, readers wait, and a thread of the feed's own reconnects
+    /// with back-off. Should Redis come back empty, the feed starts over
+    /// under a new epoch and readers get a [`FeedItem::Reset`]. A feed
+    /// made while Redis is down learns its epoch once Redis is up, and its
+    /// readers then begin with a reset.
+    pub fn redis(
+        url: &str,
+        name: &str,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Feed, FeedError> {
+        let redis = super::redis::RedisFeed::new(url, name, fresh_epoch())?;
+        let feed = Feed::with_engine(max_events, max_bytes, 0, Engine::Redis(Box::new(redis)));
+        if let Engine::Redis(redis) = &*feed.engine {
+            super::redis::start(redis, &feed.log);
+        }
+        Ok(feed)
     }
 }
 
@@ -248,6 +191,8 @@ impl Feed {
 #[derive(Debug)]
 pub struct Subscription {
     feed: Feed,
+    /// The epoch `next` is an offset of.
+    epoch: u64,
     /// The offset of the next event to hand out.
     next: u64,
     /// A reset is owed before the next event.
@@ -259,9 +204,15 @@ impl Subscription {
     /// (`Duration::ZERO`: not at all); `None` if none came.
     pub fn next(&mut self, timeout: Duration) -> Option<FeedItem> {
         let deadline = Instant::now().checked_add(timeout);
-        let shared = &self.feed.shared;
+        let log = &self.feed.log;
         let mut history = self.feed.lock();
         loop {
+            if history.epoch != self.epoch {
+                // The feed started over (a shared engine lost it).
+                self.epoch = history.epoch;
+                self.next = history.first;
+                self.reset = true;
+            }
             if history.first > self.next {
                 // Fell behind by more than the history while reading.
                 self.next = history.first;
@@ -274,7 +225,7 @@ impl Subscription {
                 let index = (self.next - history.first) as usize;
                 let data = history.events[index].clone();
                 let id = EventId {
-                    epoch: shared.epoch,
+                    epoch: self.epoch,
                     offset: self.next,
                 };
                 self.next += 1;
@@ -287,7 +238,7 @@ impl Subscription {
             if left.is_zero() {
                 return None;
             }
-            history = shared
+            history = log
                 .appended
                 .wait_timeout(history, left)
                 .unwrap_or_else(PoisonError::into_inner)
@@ -296,21 +247,10 @@ impl Subscription {
     }
 }
 
-/// An epoch no other feed is likely to have: std's hasher keys are
-/// random per process and per `RandomState`.
-fn fresh_epoch() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish() >> 16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::InvalidEventId;
 
     fn event(item: Option<FeedItem>) -> (u64, Bytes) {
         match item {

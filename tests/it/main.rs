@@ -24,6 +24,7 @@ mod demo_tls;
 mod demo_websocket;
 mod disconnect;
 mod exchange_deadline;
+mod feed_engines;
 mod half_close;
 mod handler_factory;
 mod header_injection;

@@ -1,0 +1,248 @@
+//! A feed shared through Redis (feature `redis`): one stream per feed
+//! whose entry ids are the offsets, a meta hash holding the epoch and the
+//! top offset, and a channel announcing each append. An append is one Lua
+//! script (epoch, offset, `XADD … MAXLEN`, `PUBLISH`), so every process
+//! sees the same order. Each process mirrors the stream into its own
+//! history on a thread of its own and serves its readers from that; the
+//! channel is only a hint to read the stream, which is the truth, so a
+//! lost announcement delays an event by at most [`LOOK_EVERY`], never
+//! loses it.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::log::{FeedError, Log};
+
+/// How often the mirror reads the stream without an announcement.
+pub(super) const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How long a command may take before the connection counts as broken.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reconnection back-off, doubling from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+const APPEND: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+end
+local top = redis.call('HINCRBY', KEYS[1], 's', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], top .. '-0', 'd', ARGV[2])
+redis.call('PUBLISH', KEYS[3], epoch .. ':' .. top)
+return {epoch, top}
+";
+
+/// The keys of one feed. The `{name}` hash tag keeps them in one Redis
+/// Cluster slot, as a script needs.
+#[derive(Debug, Clone)]
+struct Keys {
+    meta: String,
+    log: String,
+    channel: String,
+}
+
+impl Keys {
+    fn new(name: &str) -> Keys {
+        Keys {
+            meta: format!("tether:feed:{{{name}}}:meta"),
+            log: format!("tether:feed:{{{name}}}:log"),
+            channel: format!("tether:feed:{{{name}}}"),
+        }
+    }
+}
+
+/// The Redis side of a feed: where appends go.
+pub(crate) struct RedisFeed {
+    client: redis::Client,
+    keys: Keys,
+    script: redis::Script,
+    /// The epoch this process offers should the feed not exist yet.
+    candidate: u64,
+    /// The connection appends use; `None` after it broke (the next append
+    /// connects again).
+    conn: Mutex<Option<redis::Connection>>,
+}
+
+impl std::fmt::Debug for RedisFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisFeed")
+            .field("log", &self.keys.log)
+            .finish()
+    }
+}
+
+impl RedisFeed {
+    pub(super) fn new(url: &str, name: &str, candidate: u64) -> Result<RedisFeed, FeedError> {
+        let client = redis::Client::open(url).map_err(|_| FeedError::InvalidUrl)?;
+        Ok(RedisFeed {
+            client,
+            keys: Keys::new(name),
+            script: redis::Script::new(APPEND),
+            candidate,
+            conn: Mutex::new(None),
+        })
+    }
+
+    /// Appends through the script: the event's epoch and offset. Fails at
+    /// once, never waiting for Redis to come back, when it cannot be
+    /// reached.
+    pub(super) fn append(&self, data: &Bytes, max_events: usize) -> Result<(u64, u64), FeedError> {
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(connect(&self.client).map_err(unavailable)?),
+        };
+        let reply: redis::RedisResult<(String, u64)> = self
+            .script
+            .key(&self.keys.meta)
+            .key(&self.keys.log)
+            .key(&self.keys.channel)
+            .arg(format!("{:x}", self.candidate))
+            .arg(data.as_ref())
+            .arg(max_events)
+            .invoke(conn);
+        match reply {
+            Ok((epoch, offset)) => {
+                let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| FeedError::Unavailable)?;
+                Ok((epoch, offset))
+            }
+            Err(err) => {
+                *slot = None;
+                Err(unavailable(err))
+            }
+        }
+    }
+
+    /// The newest offset Redis holds, if it can be asked.
+    pub(super) fn top(&self) -> Option<u64> {
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(connect(&self.client).ok()?),
+        };
+        let top: redis::RedisResult<Option<u64>> =
+            redis::cmd("HGET").arg(&self.keys.meta).arg("s").query(conn);
+        top.unwrap_or_else(|_| {
+            *slot = None;
+            None
+        })
+    }
+
+    /// Starts the thread that mirrors the stream into `shared` for as long
+    /// as the feed lives.
+    pub(super) fn mirror(&self, shared: Weak<Log>) {
+        let (client, keys) = (self.client.clone(), self.keys.clone());
+        let spawned = std::thread::Builder::new()
+            .name("tether-feed-mirror".into())
+            .spawn(move || mirror(&client, &keys, &shared));
+        if let Err(err) = spawned {
+            log::error!("feed {}: cannot start its mirror: {err}", self.keys.log);
+        }
+    }
+
+    /// One look at the stream now, on the caller's thread: a feed made
+    /// while Redis is up serves its history at once.
+    pub(super) fn sync_once(&self, shared: &Log) {
+        if let Ok(mut conn) = connect(&self.client) {
+            if let Err(err) = pull(&mut conn, &self.keys, shared) {
+                log::debug!("feed {}: first read failed: {err}", self.keys.log);
+            }
+        }
+    }
+}
+
+fn unavailable(err: redis::RedisError) -> FeedError {
+    log::debug!("feed append failed: {err}");
+    FeedError::Unavailable
+}
+
+fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+    let conn = client.get_connection_with_timeout(COMMAND_TIMEOUT)?;
+    conn.set_read_timeout(Some(COMMAND_TIMEOUT))?;
+    conn.set_write_timeout(Some(COMMAND_TIMEOUT))?;
+    Ok(conn)
+}
+
+/// The mirror thread: a session until it breaks, then again after a
+/// back-off; it ends when the feed is dropped.
+fn mirror(client: &redis::Client, keys: &Keys, shared: &Weak<Log>) {
+    let mut backoff = BACKOFF.0;
+    while shared.strong_count() > 0 {
+        match session(client, keys, shared) {
+            Ok(()) => return,
+            Err(err) => log::warn!(
+                "feed {}: Redis: {err}; trying again in {backoff:?}",
+                keys.log
+            ),
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+/// Subscribes to the announcements, then reads the stream whenever one
+/// comes, and every [`LOOK_EVERY`] regardless. Subscribing first means no
+/// append between the two is missed.
+fn session(client: &redis::Client, keys: &Keys, shared: &Weak<Log>) -> redis::RedisResult<()> {
+    let mut conn = connect(client)?;
+    let mut hint = connect(client)?;
+    let mut hints = hint.as_pubsub();
+    hints.subscribe(&keys.channel)?;
+    hints.set_read_timeout(Some(LOOK_EVERY))?;
+    loop {
+        let Some(feed) = shared.upgrade() else {
+            return Ok(());
+        };
+        pull(&mut conn, keys, &feed)?;
+        drop(feed);
+        match hints.get_message() {
+            Ok(_) => {}
+            Err(err) if err.is_timeout() => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Reads what the stream holds past the mirror's newest event (all of it
+/// when the epoch changed) into the mirror.
+fn pull(conn: &mut redis::Connection, keys: &Keys, shared: &Log) -> redis::RedisResult<()> {
+    let epoch: Option<String> = redis::cmd("HGET").arg(&keys.meta).arg("e").query(conn)?;
+    let Some(epoch) = epoch.and_then(|e| u64::from_str_radix(&e, 16).ok()) else {
+        // No feed yet (or Redis restarted empty): nothing to mirror until
+        // the next append makes one, under a new epoch.
+        return Ok(());
+    };
+    shared.adopt_epoch(epoch);
+    let page = shared.max_events();
+    loop {
+        let from = format!("{}-0", shared.lock().next_offset());
+        let entries: Vec<(String, std::collections::HashMap<String, Vec<u8>>)> =
+            redis::cmd("XRANGE")
+                .arg(&keys.log)
+                .arg(&from)
+                .arg("+")
+                .arg("COUNT")
+                .arg(page)
+                .query(conn)?;
+        let got = entries.len();
+        for (id, mut fields) in entries {
+            let offset = id.split('-').next().and_then(|o| o.parse::<u64>().ok());
+            if let (Some(offset), Some(data)) = (offset, fields.remove("d")) {
+                shared.record(epoch, offset, Bytes::from(data));
+            }
+        }
+        if got < page {
+            return Ok(());
+        }
+    }
+}
+
+/// Appends and the mirror share the feed's `Shared`; this keeps the
+/// constructor's wiring in one place.
+pub(super) fn start(redis: &RedisFeed, shared: &Arc<Log>) {
+    redis.sync_once(shared);
+    redis.mirror(Arc::downgrade(shared));
+}
