@@ -48,8 +48,9 @@
 //!   after that one first, in order, nothing twice. When the feed no longer
 //!   holds what followed that id (it keeps the newest 1,000 events and
 //!   1 MiB, and a restarted demo has a new epoch), `event: reset` comes
-//!   first, then what it holds. In-process: with several processes, keep a
-//!   client on one.
+//!   first, then what it holds. With `--redis URL` (built with `--features
+//!   redis`) every demo process on that Redis serves one feed; without, it
+//!   is this process's.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member;
 //!   a browser page of another origin is refused `403`.
@@ -77,7 +78,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tether::cluster::Feed;
+use tether::cluster::{Feed, FeedError};
 use tether::sse;
 use tether::stats::{StatsHandle, PROMETHEUS_CONTENT_TYPE};
 use tether::ws::Upgrade;
@@ -106,13 +107,7 @@ fn stats_json(stats: &StatsHandle, requeued: &AtomicU64) -> String {
 /// The route table. Routes run on the reactor thread: they answer what
 /// never blocks and hand off the rest. The router answers `HEAD` for `GET`
 /// routes, `405` with `Allow` and `404` by itself.
-fn routes(
-    stats: StatsHandle,
-    requeued: Arc<AtomicU64>,
-    settings: String,
-    feed: Feed,
-    streams: Sender<streams::Job>,
-) -> Router {
+fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: Feed) -> Router {
     let metrics = stats.clone();
     Router::new()
         .get("/", |_: &Request| {
@@ -158,9 +153,7 @@ fn routes(
         .get("/poll", |_: &Request| Handoff::to(POLLS))
         .post("/publish", |_: &Request| Handoff::to(HANDOVERS))
         // Appending takes a lock and no time: answered on the reactor.
-        .post("/feed", move |req: &Request| {
-            append_to_feed(&feed, &streams, req)
-        })
+        .post("/feed", move |req: &Request| append_to_feed(&feed, req))
         .get("/feed", |_: &Request| Handoff::to(HANDOVERS))
         // Not a valid upgrade request? The reactor answers 400 or 426.
         .get("/ws", |_: &Request| Upgrade::new())
@@ -174,16 +167,35 @@ const FEED_EVENTS: usize = 1000;
 const FEED_BYTES: usize = 1024 * 1024;
 
 /// `POST /feed`: the body (UTF-8 text) becomes the feed's next event.
-fn append_to_feed(feed: &Feed, streams: &Sender<streams::Job>, req: &Request) -> Response {
+fn append_to_feed(feed: &Feed, req: &Request) -> Response {
     let Ok(text) = std::str::from_utf8(req.body()) else {
         return Response::text(400, "a feed event is UTF-8 text\n");
     };
     match feed.append(text.to_owned()) {
-        Ok(id) => {
-            let _ = streams.send(streams::Job::FeedAppended);
-            Response::text(202, format!("{id}\n"))
-        }
-        Err(err) => Response::text(413, format!("{err}\n")),
+        // The feed tells the stream thread (`on_change`).
+        Ok(id) => Response::text(202, format!("{id}\n")),
+        Err(FeedError::TooLarge) => Response::text(413, "larger than the feed holds\n"),
+        // Redis is down: try again shortly; nothing was half done.
+        Err(err) => Response::text(503, format!("{err}\n")).with_header("Retry-After", "1"),
+    }
+}
+
+/// The demo's feed: in this process, or shared through `--redis`.
+fn open_feed(options: &options::Options) -> Result<Feed, String> {
+    let Some(url) = &options.redis else {
+        return Ok(Feed::new(FEED_EVENTS, FEED_BYTES));
+    };
+    #[cfg(feature = "redis")]
+    {
+        Feed::redis(url, "demo", FEED_EVENTS, FEED_BYTES)
+            .map_err(|err| format!("--redis {url}: {err}"))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        Err(format!(
+            "--redis {url}: this demo was built without Redis: \
+             cargo run --release --features redis --example demo -- --redis {url}"
+        ))
     }
 }
 
@@ -329,14 +341,25 @@ fn main() {
             .expect("spawn the long-poll hub");
     }
 
-    let feed = Feed::new(FEED_EVENTS, FEED_BYTES);
+    let feed = match open_feed(&options) {
+        Ok(feed) => feed,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
     let router = routes(
         stats,
         Arc::clone(&requeued),
         options::settings_json(&options),
         feed.clone(),
-        streams_tx.clone(),
     );
+    // Readers on the stream thread look again whenever the feed changes:
+    // an append here, or one mirrored from another process.
+    let on_change = streams_tx.clone();
+    feed.on_change(move || {
+        let _ = on_change.send(streams::Job::FeedAppended);
+    });
     let builder = match with_tls(builder.router(router), &options) {
         Ok(builder) => builder,
         Err(message) => {

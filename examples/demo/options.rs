@@ -13,10 +13,13 @@ usage: demo [--addr HOST:PORT] [--workers N]
             [--ws-ping INTERVAL,TIMEOUT] [--idle-timeout DURATION]
             [--response-timeout DURATION] [--set NAME=VALUE]...
             [--tls-addr HOST:PORT] [--tls-cert PEM --tls-key PEM | --tls-self-signed]
+            [--redis redis://HOST:PORT]
 durations: 250ms, 30s, 2m, 1h or never; sizes: 65536, 64KiB, 16MiB.
 --set takes any Config field, e.g. --set max_body_bytes=4MiB
 HTTPS and WSS (built with --features tls) on --tls-addr, 127.0.0.1:8443 by
-default, beside plain HTTP on --addr.";
+default, beside plain HTTP on --addr.
+--redis (or TETHER_REDIS; built with --features redis): /feed is shared by
+every demo process on that Redis.";
 
 /// Where HTTPS gets its certificate.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct Options {
     pub config: Config,
     /// HTTPS: where, and with which certificate.
     pub tls: Option<(String, Certificate)>,
+    /// The Redis that shares `/feed` between processes.
+    pub redis: Option<String>,
 }
 
 /// Parses `args` (without the program name); the error is for the user.
@@ -41,6 +46,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         workers: 4,
         config: Config::default(),
         tls: None,
+        redis: std::env::var("TETHER_REDIS")
+            .ok()
+            .filter(|url| !url.is_empty()),
     };
     let (mut tls_addr, mut cert, mut key, mut self_signed) = (None, None, None, false);
     let mut args = args.into_iter();
@@ -90,6 +98,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--tls-cert" => cert = Some(value()?),
             "--tls-key" => key = Some(value()?),
             "--tls-self-signed" => self_signed = true,
+            "--redis" => options.redis = Some(value()?),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }

@@ -109,6 +109,16 @@ impl Feed {
         Ok(EventId { epoch, offset })
     }
 
+    /// Runs `watcher` after each change to this process's history: an
+    /// event appended here, one mirrored from another process, or a reset.
+    /// For a thread that serves many readers with `next(Duration::ZERO)`
+    /// and must learn when to look again. It runs on the appending thread
+    /// or the feed's mirror thread, after the history's lock is released:
+    /// keep it short (send on a channel) and never append from it.
+    pub fn on_change(&self, watcher: impl Fn() + Send + Sync + 'static) {
+        self.log.watch(Box::new(watcher));
+    }
+
     /// The newest event's id, if any was appended.
     pub fn last_id(&self) -> Option<EventId> {
         let history = self.lock();
@@ -178,7 +188,7 @@ impl Feed {
         max_events: usize,
         max_bytes: usize,
     ) -> Result<Feed, FeedError> {
-        let redis = super::redis::RedisFeed::new(url, name, fresh_epoch())?;
+        let redis = super::redis::RedisFeed::new(url, name)?;
         let feed = Feed::with_engine(max_events, max_bytes, 0, Engine::Redis(Box::new(redis)));
         if let Engine::Redis(redis) = &*feed.engine {
             super::redis::start(redis, &feed.log);

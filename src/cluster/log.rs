@@ -145,12 +145,24 @@ impl History {
     }
 }
 
-#[derive(Debug)]
+/// Called after events join a process's history.
+pub(super) type Watcher = Box<dyn Fn() + Send + Sync>;
+
 pub(crate) struct Log {
     max_events: usize,
     max_bytes: usize,
     history: Mutex<History>,
     pub(super) appended: Condvar,
+    watchers: Mutex<Vec<Watcher>>,
+}
+
+impl fmt::Debug for Log {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Log")
+            .field("max_events", &self.max_events)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
 }
 
 impl Log {
@@ -160,6 +172,27 @@ impl Log {
             max_bytes,
             history: Mutex::new(History::new(epoch)),
             appended: Condvar::new(),
+            watchers: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn watch(&self, watcher: Watcher) {
+        self.watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(watcher);
+    }
+
+    /// Wakes the readers waiting in `next` and tells the watchers.
+    fn changed(&self) {
+        self.appended.notify_all();
+        for watcher in self
+            .watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            watcher();
         }
     }
 
@@ -170,7 +203,7 @@ impl Log {
         let offset = history.push(data, cost, self.max_events, self.max_bytes);
         let epoch = history.epoch;
         drop(history);
-        self.appended.notify_all();
+        self.changed();
         (epoch, offset)
     }
 
@@ -206,7 +239,7 @@ impl Log {
         }
         history.push(data, cost, self.max_events, self.max_bytes);
         drop(history);
-        self.appended.notify_all();
+        self.changed();
     }
 
     /// The shared engine's feed is (now) of `epoch`: a different one
@@ -232,7 +265,7 @@ impl Log {
         }
         history.restart(epoch);
         drop(history);
-        self.appended.notify_all();
+        self.changed();
         true
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::log::{FeedError, Log};
+use super::log::{fresh_epoch, FeedError, Log};
 
 /// How often the mirror reads the stream without an announcement.
 pub(super) const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -35,13 +35,26 @@ redis.call('PUBLISH', KEYS[3], epoch .. ':' .. top)
 return {epoch, top}
 ";
 
-/// The keys of one feed. The `{name}` hash tag keeps them in one Redis
-/// Cluster slot, as a script needs.
+/// Makes the feed exist (empty, under this process's candidate epoch) if
+/// it does not, and returns its epoch: so a feed has an epoch from the
+/// moment a process opens it, and again as soon as a process sees Redis
+/// come back empty, not only once someone appends.
+const ENSURE: &str = r"
+if redis.call('HSETNX', KEYS[1], 'e', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 's', 0)
+  redis.call('DEL', KEYS[2])
+end
+return redis.call('HGET', KEYS[1], 'e')
+";
+
+/// The keys of one feed (the `{name}` hash tag keeps them in one Redis
+/// Cluster slot, as a script needs), and what the mirror runs on them.
 #[derive(Debug, Clone)]
 struct Keys {
     meta: String,
     log: String,
     channel: String,
+    ensure: redis::Script,
 }
 
 impl Keys {
@@ -50,6 +63,7 @@ impl Keys {
             meta: format!("tether:feed:{{{name}}}:meta"),
             log: format!("tether:feed:{{{name}}}:log"),
             channel: format!("tether:feed:{{{name}}}"),
+            ensure: redis::Script::new(ENSURE),
         }
     }
 }
@@ -59,8 +73,6 @@ pub(crate) struct RedisFeed {
     client: redis::Client,
     keys: Keys,
     script: redis::Script,
-    /// The epoch this process offers should the feed not exist yet.
-    candidate: u64,
     /// The connection appends use; `None` after it broke (the next append
     /// connects again).
     conn: Mutex<Option<redis::Connection>>,
@@ -75,13 +87,12 @@ impl std::fmt::Debug for RedisFeed {
 }
 
 impl RedisFeed {
-    pub(super) fn new(url: &str, name: &str, candidate: u64) -> Result<RedisFeed, FeedError> {
+    pub(super) fn new(url: &str, name: &str) -> Result<RedisFeed, FeedError> {
         let client = redis::Client::open(url).map_err(|_| FeedError::InvalidUrl)?;
         Ok(RedisFeed {
             client,
             keys: Keys::new(name),
             script: redis::Script::new(APPEND),
-            candidate,
             conn: Mutex::new(None),
         })
     }
@@ -100,7 +111,7 @@ impl RedisFeed {
             .key(&self.keys.meta)
             .key(&self.keys.log)
             .key(&self.keys.channel)
-            .arg(format!("{:x}", self.candidate))
+            .arg(candidate())
             .arg(data.as_ref())
             .arg(max_events)
             .invoke(conn);
@@ -152,6 +163,13 @@ impl RedisFeed {
             }
         }
     }
+}
+
+/// The epoch offered should the feed not exist: fresh every time, so a feed
+/// Redis lost and one made again never share an epoch (their offsets both
+/// start at 1).
+fn candidate() -> String {
+    format!("{:x}", fresh_epoch())
 }
 
 fn unavailable(err: redis::RedisError) -> FeedError {
@@ -209,10 +227,17 @@ fn session(client: &redis::Client, keys: &Keys, shared: &Weak<Log>) -> redis::Re
 /// Reads what the stream holds past the mirror's newest event (all of it
 /// when the epoch changed) into the mirror.
 fn pull(conn: &mut redis::Connection, keys: &Keys, shared: &Log) -> redis::RedisResult<()> {
-    let epoch: Option<String> = redis::cmd("HGET").arg(&keys.meta).arg("e").query(conn)?;
-    let Some(epoch) = epoch.and_then(|e| u64::from_str_radix(&e, 16).ok()) else {
-        // No feed yet (or Redis restarted empty): nothing to mirror until
-        // the next append makes one, under a new epoch.
+    let epoch: String = keys
+        .ensure
+        .key(&keys.meta)
+        .key(&keys.log)
+        .arg(candidate())
+        .invoke(conn)?;
+    let Ok(epoch) = u64::from_str_radix(&epoch, 16) else {
+        log::warn!(
+            "feed {}: an epoch not written by tether: {epoch:?}",
+            keys.log
+        );
         return Ok(());
     };
     shared.adopt_epoch(epoch);

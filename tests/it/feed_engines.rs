@@ -102,6 +102,7 @@ mod on_redis {
 
     #[test]
     fn redis_down_fails_appends_at_once_and_a_restart_empty_is_a_reset() {
+        crate::util::init();
         let Some(mut redis) = RedisServer::start("redis_down_fails_appends") else {
             return;
         };
@@ -130,6 +131,7 @@ mod on_redis {
 
     #[test]
     fn a_feed_opened_while_redis_is_down_serves_once_it_is_up() {
+        crate::util::init();
         let Some(mut redis) = RedisServer::start("a_feed_opened_while_redis_is_down") else {
             return;
         };
@@ -137,16 +139,68 @@ mod on_redis {
         let name = fresh_name();
         let a = Feed::redis(&redis.url(), &name, 100, 1 << 20).unwrap();
         assert_eq!(a.append("nobody"), Err(FeedError::Unavailable));
+        // A reader while the feed's epoch is not known yet.
+        let mut sub = a.subscribe(None);
         redis.restart_empty();
         let b = Feed::redis(&redis.url(), &name, 100, 1 << 20).unwrap();
         let id = b.append("first").unwrap().to_string();
-        let mut sub = a.subscribe(None);
-        // a learns the epoch from its mirror: its reader starts with a reset.
+        // a learns the epoch from its mirror: its reader is told it may
+        // have missed something, then reads the feed from its start.
         let mut seen = Vec::new();
         while seen.len() < 2 {
             seen.push(sub.next(PATIENCE).expect("the mirror catches up"));
         }
         assert_eq!(seen[0], FeedItem::Reset);
         assert!(matches!(&seen[1], FeedItem::Event { id: got, .. } if got.to_string() == id));
+    }
+
+    /// Two demo processes on one Redis serve one feed: appended on one,
+    /// resumed with `Last-Event-ID` and read live on the other.
+    #[test]
+    fn two_demo_processes_on_one_redis_share_the_feed() {
+        use crate::util::demo::Demo;
+        use crate::util::Client;
+        let Some(redis) = RedisServer::start("two_demo_processes_on_one_redis_share_the_feed")
+        else {
+            return;
+        };
+        let url = redis.url();
+        let (a, b) = (
+            Demo::start_with(&["--redis", &url]),
+            Demo::start_with(&["--redis", &url]),
+        );
+        let append = |client: &mut Client, text: &str| {
+            let len = text.len();
+            let request =
+                format!("POST /feed HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n{text}");
+            client.send(request.as_bytes());
+            let reply = client.read_reply(false);
+            assert_eq!(reply.status, 202, "{}", reply.text());
+            reply.text().trim().to_string()
+        };
+        let mut on_a = Client::connect(a.addr);
+        let ids: Vec<String> = ["one", "two", "three"]
+            .iter()
+            .map(|t| append(&mut on_a, t))
+            .collect();
+        let mut reader = Client::connect(b.addr);
+        let resume = format!(
+            "GET /feed HTTP/1.1\r\nHost: t\r\nLast-Event-ID: {}\r\n\r\n",
+            ids[0]
+        );
+        reader.send(resume.as_bytes());
+        reader.read_reply(true);
+        let mut next = || String::from_utf8(reader.read_chunk().unwrap().unwrap()).unwrap();
+        for (id, text) in [(&ids[1], "two"), (&ids[2], "three")] {
+            assert_eq!(next(), format!("event: feed\nid: {id}\ndata: {text}\n\n"));
+        }
+        let four = append(&mut on_a, "four");
+        assert_eq!(
+            next(),
+            format!("event: feed\nid: {four}\ndata: four\n\n"),
+            "live, across processes"
+        );
+        a.terminate();
+        b.terminate();
     }
 }
