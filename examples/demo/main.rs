@@ -99,9 +99,20 @@ const HANDOVERS: &str = "handovers";
 const HANDOVERS_QUEUED: usize = 1024;
 
 /// `/stats` as JSON, with the demo's own counter.
-fn stats_json(stats: &StatsHandle, requeued: &AtomicU64) -> String {
+fn stats_json(stats: &StatsHandle, requeued: &AtomicU64, feed: &Feed) -> String {
     let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
-    stats.snapshot().to_json_with(&extra)
+    let json = stats.snapshot().to_json_with(&extra);
+    // The feed's engine and what it did, as one more object.
+    let f = feed.stats();
+    let cluster = format!(
+        "\"cluster\":{{\"engine\":\"{}\",\"connected\":{},\"feed_appended\":{},\
+         \"feed_refused\":{},\"feed_mirrored\":{},\"feed_restarts\":{},\"reconnects\":{}}}",
+        f.engine, f.connected, f.appended, f.refused, f.mirrored, f.restarts, f.reconnects
+    );
+    match json.strip_suffix('}') {
+        Some(open) => format!("{open},{cluster}}}"),
+        None => json,
+    }
 }
 
 /// The route table. Routes run on the reactor thread: they answer what
@@ -131,11 +142,14 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: 
                 .with_header("X-Content-Type-Options", "nosniff")
                 .with_body(req.body().to_vec())
         })
-        .get("/stats", move |_: &Request| {
-            Response::new(200)
-                .with_header("Content-Type", "application/json")
-                .with_header("Cache-Control", "no-store")
-                .with_body(stats_json(&stats, &requeued))
+        .get("/stats", {
+            let feed = feed.clone();
+            move |_: &Request| {
+                Response::new(200)
+                    .with_header("Content-Type", "application/json")
+                    .with_header("Cache-Control", "no-store")
+                    .with_body(stats_json(&stats, &requeued, &feed))
+            }
         })
         .get("/stats/stream", |_: &Request| Handoff::to(HANDOVERS))
         .get("/metrics", move |_: &Request| {
@@ -317,6 +331,13 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let feed = match open_feed(&options) {
+        Ok(feed) => feed,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
     let requeued = Arc::new(AtomicU64::new(0));
     let builder = Server::builder()
         .config(options.config.clone())
@@ -325,8 +346,8 @@ fn main() {
     let stats = builder.stats_handle();
     let (streams_tx, streams_rx) = std::sync::mpsc::channel();
     {
-        let (stats, requeued) = (stats.clone(), Arc::clone(&requeued));
-        let stats_json = Box::new(move || stats_json(&stats, &requeued));
+        let (stats, requeued, feed) = (stats.clone(), Arc::clone(&requeued), feed.clone());
+        let stats_json = Box::new(move || stats_json(&stats, &requeued, &feed));
         std::thread::Builder::new()
             .name("demo-streams".into())
             .spawn(move || streams::run(streams_rx, stats_json))
@@ -341,13 +362,6 @@ fn main() {
             .expect("spawn the long-poll hub");
     }
 
-    let feed = match open_feed(&options) {
-        Ok(feed) => feed,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
     let router = routes(
         stats,
         Arc::clone(&requeued),

@@ -2,12 +2,13 @@
 //! with `Last-Event-ID`; its history bounded by count and by bytes, held
 //! in this process or mirrored from a shared engine.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::log::{fresh_epoch, EventId, FeedError, History, Log, EVENT_OVERHEAD_BYTES};
+use super::log::{fresh_epoch, EventId, FeedError, FeedStats, History, Log, EVENT_OVERHEAD_BYTES};
 
 /// What a subscriber reads next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,16 @@ impl Feed {
     /// Appends an event and wakes every subscriber waiting for one. The
     /// oldest events leave the history to keep it within its bounds.
     pub fn append(&self, data: impl Into<Bytes>) -> Result<EventId, FeedError> {
-        let data = data.into();
+        let appended = self.try_append(data.into());
+        let counter = match appended {
+            Ok(_) => &self.log.counters.appended,
+            Err(_) => &self.log.counters.refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        appended
+    }
+
+    fn try_append(&self, data: Bytes) -> Result<EventId, FeedError> {
         let cost = data.len().saturating_add(EVENT_OVERHEAD_BYTES);
         if cost > self.log.max_bytes() {
             return Err(FeedError::TooLarge);
@@ -117,6 +127,26 @@ impl Feed {
     /// keep it short (send on a channel) and never append from it.
     pub fn on_change(&self, watcher: impl Fn() + Send + Sync + 'static) {
         self.log.watch(Box::new(watcher));
+    }
+
+    /// What this feed has done in this process, and whether its engine can
+    /// be reached.
+    pub fn stats(&self) -> FeedStats {
+        let counters = &self.log.counters;
+        let (engine, connected, reconnects) = match &*self.engine {
+            Engine::Memory => ("memory", true, 0),
+            #[cfg(feature = "redis")]
+            Engine::Redis(redis) => ("redis", redis.is_connected(), redis.reconnects()),
+        };
+        FeedStats {
+            engine,
+            connected,
+            appended: counters.appended.load(Ordering::Relaxed),
+            refused: counters.refused.load(Ordering::Relaxed),
+            mirrored: counters.mirrored.load(Ordering::Relaxed),
+            restarts: counters.restarts.load(Ordering::Relaxed),
+            reconnects,
+        }
     }
 
     /// The newest event's id, if any was appended.
@@ -358,6 +388,9 @@ mod tests {
         assert!(held <= 1000, "{held} bytes held");
         assert_eq!(feed.append(vec![0u8; 1000]), Err(FeedError::TooLarge));
         assert_eq!(feed.last_id().map(|id| id.offset()), Some(50));
+        let stats = feed.stats();
+        assert_eq!((stats.engine, stats.connected), ("memory", true));
+        assert_eq!((stats.appended, stats.refused, stats.mirrored), (50, 1, 0));
     }
 
     #[test]

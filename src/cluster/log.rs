@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -145,6 +146,37 @@ impl History {
     }
 }
 
+/// What a feed has done, for a service's `/stats` ([`Feed::stats`](super::Feed::stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FeedStats {
+    /// `"memory"` or `"redis"`.
+    pub engine: &'static str,
+    /// The engine can be reached: always in memory; for Redis, while the
+    /// mirror's connection is up.
+    pub connected: bool,
+    /// Events appended through this process.
+    pub appended: u64,
+    /// Appends refused: too large, or the engine unavailable.
+    pub refused: u64,
+    /// Events this process's history took from a shared engine (other
+    /// processes' and its own).
+    pub mirrored: u64,
+    /// Times the history started over: a new epoch, or a gap past it.
+    pub restarts: u64,
+    /// Times the mirror connected to the engine again after losing it.
+    pub reconnects: u64,
+}
+
+/// The counters a `Log` keeps.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub appended: AtomicU64,
+    pub refused: AtomicU64,
+    pub mirrored: AtomicU64,
+    pub restarts: AtomicU64,
+}
+
 /// Called after events join a process's history.
 pub(super) type Watcher = Box<dyn Fn() + Send + Sync>;
 
@@ -154,6 +186,7 @@ pub(crate) struct Log {
     history: Mutex<History>,
     pub(super) appended: Condvar,
     watchers: Mutex<Vec<Watcher>>,
+    pub(super) counters: Counters,
 }
 
 impl fmt::Debug for Log {
@@ -173,6 +206,7 @@ impl Log {
             history: Mutex::new(History::new(epoch)),
             appended: Condvar::new(),
             watchers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
         }
     }
 
@@ -223,27 +257,26 @@ impl Log {
     pub(super) fn record(&self, epoch: u64, offset: u64, data: Bytes) {
         let cost = data.len().saturating_add(EVENT_OVERHEAD_BYTES);
         let mut history = self.lock();
-        if history.epoch != epoch {
+        if history.epoch != epoch || offset > history.next {
+            // A new epoch, or events gone past the mirror: start over here.
             history.restart(epoch);
             history.first = offset;
             history.next = offset;
+            self.counters
+                .restarts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if offset < history.next {
             return;
         }
-        if offset > history.next {
-            let epoch = history.epoch;
-            history.restart(epoch);
-            history.first = offset;
-            history.next = offset;
-        }
         history.push(data, cost, self.max_events, self.max_bytes);
+        self.counters
+            .mirrored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         drop(history);
         self.changed();
     }
 
-    /// The shared engine's feed is (now) of `epoch`: a different one
-    /// starts the mirror over. Wakes readers so they see the reset.
     /// This process's own append, as the engine confirmed it: held now if
     /// it is the next event of the epoch the mirror is at, left to the
     /// mirror otherwise (no gap is ever made here).
@@ -257,6 +290,8 @@ impl Log {
         }
     }
 
+    /// The shared engine's feed is (now) of `epoch`: a different one
+    /// starts the mirror over. Wakes readers so they see the reset.
     #[cfg(feature = "redis")]
     pub(super) fn adopt_epoch(&self, epoch: u64) -> bool {
         let mut history = self.lock();
@@ -265,6 +300,9 @@ impl Log {
         }
         history.restart(epoch);
         drop(history);
+        self.counters
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.changed();
         true
     }

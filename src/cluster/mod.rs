@@ -16,4 +16,4 @@ mod log;
 mod redis;
 
 pub use feed::{Feed, FeedItem, Subscription};
-pub use log::{EventId, FeedError, InvalidEventId};
+pub use log::{EventId, FeedError, FeedStats, InvalidEventId};

@@ -8,6 +8,7 @@
 //! lost announcement delays an event by at most [`LOOK_EVERY`], never
 //! loses it.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -76,6 +77,16 @@ pub(crate) struct RedisFeed {
     /// The connection appends use; `None` after it broke (the next append
     /// connects again).
     conn: Mutex<Option<redis::Connection>>,
+    /// What the mirror thread tells of its connection.
+    link: Arc<Link>,
+}
+
+/// The mirror's connection, as `Feed::stats` reports it.
+#[derive(Debug, Default)]
+struct Link {
+    connected: AtomicBool,
+    /// Sessions begun after the first.
+    reconnects: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisFeed {
@@ -94,6 +105,7 @@ impl RedisFeed {
             keys: Keys::new(name),
             script: redis::Script::new(APPEND),
             conn: Mutex::new(None),
+            link: Arc::default(),
         })
     }
 
@@ -142,13 +154,25 @@ impl RedisFeed {
         })
     }
 
+    pub(super) fn is_connected(&self) -> bool {
+        self.link.connected.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn reconnects(&self) -> u64 {
+        self.link.reconnects.load(Ordering::Relaxed)
+    }
+
     /// Starts the thread that mirrors the stream into `shared` for as long
     /// as the feed lives.
     pub(super) fn mirror(&self, shared: Weak<Log>) {
-        let (client, keys) = (self.client.clone(), self.keys.clone());
+        let (client, keys, link) = (
+            self.client.clone(),
+            self.keys.clone(),
+            Arc::clone(&self.link),
+        );
         let spawned = std::thread::Builder::new()
             .name("tether-feed-mirror".into())
-            .spawn(move || mirror(&client, &keys, &shared));
+            .spawn(move || mirror(&client, &keys, &shared, &link));
         if let Err(err) = spawned {
             log::error!("feed {}: cannot start its mirror: {err}", self.keys.log);
         }
@@ -186,10 +210,22 @@ fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
 
 /// The mirror thread: a session until it breaks, then again after a
 /// back-off; it ends when the feed is dropped.
-fn mirror(client: &redis::Client, keys: &Keys, shared: &Weak<Log>) {
+fn mirror(client: &redis::Client, keys: &Keys, shared: &Weak<Log>, link: &Link) {
     let mut backoff = BACKOFF.0;
+    let mut sessions = 0u64;
     while shared.strong_count() > 0 {
-        match session(client, keys, shared) {
+        let result = session(client, keys, shared, &mut || {
+            // Connected: the next loss starts its back-off afresh.
+            link.connected.store(true, Ordering::Relaxed);
+            if sessions > 0 {
+                link.reconnects.fetch_add(1, Ordering::Relaxed);
+                log::info!("feed {}: Redis is back", keys.log);
+            }
+            sessions += 1;
+            backoff = BACKOFF.0;
+        });
+        link.connected.store(false, Ordering::Relaxed);
+        match result {
             Ok(()) => return,
             Err(err) => log::warn!(
                 "feed {}: Redis: {err}; trying again in {backoff:?}",
@@ -204,12 +240,18 @@ fn mirror(client: &redis::Client, keys: &Keys, shared: &Weak<Log>) {
 /// Subscribes to the announcements, then reads the stream whenever one
 /// comes, and every [`LOOK_EVERY`] regardless. Subscribing first means no
 /// append between the two is missed.
-fn session(client: &redis::Client, keys: &Keys, shared: &Weak<Log>) -> redis::RedisResult<()> {
+fn session(
+    client: &redis::Client,
+    keys: &Keys,
+    shared: &Weak<Log>,
+    connected: &mut dyn FnMut(),
+) -> redis::RedisResult<()> {
     let mut conn = connect(client)?;
     let mut hint = connect(client)?;
     let mut hints = hint.as_pubsub();
     hints.subscribe(&keys.channel)?;
     hints.set_read_timeout(Some(LOOK_EVERY))?;
+    connected();
     loop {
         let Some(feed) = shared.upgrade() else {
             return Ok(());

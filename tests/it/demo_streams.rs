@@ -327,6 +327,15 @@ fn the_feed_resumes_after_last_event_id_and_says_reset_when_it_cannot() {
     for text in ["one", "two", "three", "four"] {
         assert!(next_event(&mut stranger).ends_with(&format!("data: {text}\n\n")));
     }
+    let cluster = &demo.stats()["cluster"];
+    assert_eq!(cluster["engine"], "memory");
+    assert_eq!(
+        (
+            cluster["connected"].as_bool(),
+            cluster["feed_appended"].as_u64()
+        ),
+        (Some(true), Some(4))
+    );
     demo.terminate();
 }
 

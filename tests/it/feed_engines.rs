@@ -127,6 +127,17 @@ mod on_redis {
         // The feed started over under a new epoch: the reader is told.
         assert_eq!(sub.next(PATIENCE), Some(FeedItem::Reset));
         assert_eq!(next_event(&mut sub).1, "after");
+        let stats = a.stats();
+        assert_eq!(stats.engine, "redis");
+        assert_eq!(stats.appended, 2, "{stats:?}");
+        assert!(stats.refused >= 1, "the append while down: {stats:?}");
+        assert!(stats.restarts >= 1, "{stats:?}");
+        // The other process's mirror is connected again.
+        let give_up = std::time::Instant::now() + PATIENCE;
+        while !b.stats().connected {
+            assert!(std::time::Instant::now() < give_up, "{:?}", b.stats());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
@@ -200,6 +211,11 @@ mod on_redis {
             format!("event: feed\nid: {four}\ndata: four\n\n"),
             "live, across processes"
         );
+        let stats = b.stats();
+        let cluster = &stats["cluster"];
+        assert_eq!(cluster["engine"].as_str(), Some("redis"));
+        assert_eq!(cluster["connected"].as_bool(), Some(true));
+        assert!(cluster["feed_mirrored"].as_u64() >= Some(4), "{cluster}");
         a.terminate();
         b.terminate();
     }
