@@ -166,8 +166,9 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: 
         // Parked polls get a pool of their own, so they never hold up /work.
         .get("/poll", |_: &Request| Handoff::to(POLLS))
         .post("/publish", |_: &Request| Handoff::to(HANDOVERS))
-        // Appending takes a lock and no time: answered on the reactor.
-        .post("/feed", move |req: &Request| append_to_feed(&feed, req))
+        // With --redis an append is a round trip to Redis: a worker's job,
+        // never the reactor's.
+        .post("/feed", |_: &Request| Handoff::to(HANDOVERS))
         .get("/feed", |_: &Request| Handoff::to(HANDOVERS))
         // Not a valid upgrade request? The reactor answers 400 or 426.
         .get("/ws", |_: &Request| Upgrade::new())
@@ -251,6 +252,10 @@ fn work(exchange: Exchange, hand: &Hand) {
             {
                 let _ = hand.streams.send(streams::Job::Events { sender });
             }
+        }
+        "/feed" if exchange.request().method() == "POST" => {
+            let response = append_to_feed(&hand.feed, exchange.request());
+            let _ = exchange.respond(response);
         }
         "/feed" => {
             // An id that is not text is no id of ours: a reset, not live-only.

@@ -212,6 +212,14 @@ impl Feed {
     /// under a new epoch and readers get a [`FeedItem::Reset`]. A feed
     /// made while Redis is down learns its epoch once Redis is up, and its
     /// readers then begin with a reset.
+    ///
+    /// # Blocking
+    ///
+    /// On this engine [`append`](Feed::append) is a round trip to Redis,
+    /// and [`subscribe`](Feed::subscribe) may be one, each bounded by a 2 s
+    /// timeout: call them from a worker, never from a handler or a callback
+    /// on the reactor thread. Readers (`Subscription::next`) never wait on
+    /// Redis. Processes sharing a feed should give it the same bounds.
     pub fn redis(
         url: &str,
         name: &str,
