@@ -106,8 +106,16 @@ fn stats_json(stats: &StatsHandle, requeued: &AtomicU64, feed: &Feed) -> String 
     let f = feed.stats();
     let cluster = format!(
         "\"cluster\":{{\"engine\":\"{}\",\"connected\":{},\"feed_appended\":{},\
-         \"feed_refused\":{},\"feed_mirrored\":{},\"feed_restarts\":{},\"reconnects\":{}}}",
-        f.engine, f.connected, f.appended, f.refused, f.mirrored, f.restarts, f.reconnects
+         \"feed_refused\":{},\"feed_mirrored\":{},\"feed_restarts\":{},\"reconnects\":{},\
+         \"process\":{}}}",
+        f.engine,
+        f.connected,
+        f.appended,
+        f.refused,
+        f.mirrored,
+        f.restarts,
+        f.reconnects,
+        std::process::id()
     );
     match json.strip_suffix('}') {
         Some(open) => format!("{open},{cluster}}}"),

@@ -329,6 +329,7 @@ fn the_feed_resumes_after_last_event_id_and_says_reset_when_it_cannot() {
     }
     let cluster = &demo.stats()["cluster"];
     assert_eq!(cluster["engine"], "memory");
+    assert_eq!(cluster["process"].as_u64(), Some(u64::from(demo.pid())));
     assert_eq!(
         (
             cluster["connected"].as_bool(),
