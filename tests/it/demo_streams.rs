@@ -8,7 +8,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use util::demo::Demo;
+use util::demo::{append_to_feed, next_sse, read_feed, Demo};
 use util::*;
 
 /// Reads `multipart/x-mixed-replace` parts out of a chunked body.
@@ -276,21 +276,6 @@ fn a_thousand_messages_each_reach_exactly_one_poller() {
     demo.terminate();
 }
 
-/// Appends `text` to the demo's feed; the new event's id.
-fn append_to_feed(client: &mut Client, text: &str) -> String {
-    let len = text.len();
-    client.send(
-        format!("POST /feed HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n{text}").as_bytes(),
-    );
-    let reply = client.read_reply(false);
-    assert_eq!(reply.status, 202, "{}", reply.text());
-    reply.text().trim().to_string()
-}
-
-fn next_event(client: &mut Client) -> String {
-    String::from_utf8(client.read_chunk().unwrap().unwrap()).unwrap()
-}
-
 #[test]
 fn the_feed_resumes_after_last_event_id_and_says_reset_when_it_cannot() {
     let demo = Demo::start();
@@ -300,32 +285,25 @@ fn the_feed_resumes_after_last_event_id_and_says_reset_when_it_cannot() {
         .map(|text| append_to_feed(&mut publisher, text))
         .collect();
     let mut reader = Client::connect(demo.addr);
-    let resume = format!(
-        "GET /feed HTTP/1.1\r\nHost: t\r\nLast-Event-ID: {}\r\n\r\n",
-        ids[0]
-    );
-    reader.send(resume.as_bytes());
-    let head = reader.read_reply(true);
-    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    read_feed(&mut reader, &ids[0]);
     for (id, text) in [(&ids[1], "two"), (&ids[2], "three")] {
         assert_eq!(
-            next_event(&mut reader),
+            next_sse(&mut reader),
             format!("event: feed\nid: {id}\ndata: {text}\n\n")
         );
     }
     // Then live: the next append reaches the waiting reader.
     let four = append_to_feed(&mut publisher, "four");
     assert_eq!(
-        next_event(&mut reader),
+        next_sse(&mut reader),
         format!("event: feed\nid: {four}\ndata: four\n\n")
     );
     // An id of another life of the feed: a reset, then everything held.
     let mut stranger = Client::connect(demo.addr);
-    stranger.send(b"GET /feed HTTP/1.1\r\nHost: t\r\nLast-Event-ID: 0-1\r\n\r\n");
-    stranger.read_reply(true);
-    assert!(next_event(&mut stranger).starts_with("event: reset\n"));
+    read_feed(&mut stranger, "0-1");
+    assert!(next_sse(&mut stranger).starts_with("event: reset\n"));
     for text in ["one", "two", "three", "four"] {
-        assert!(next_event(&mut stranger).ends_with(&format!("data: {text}\n\n")));
+        assert!(next_sse(&mut stranger).ends_with(&format!("data: {text}\n\n")));
     }
     let cluster = &demo.stats()["cluster"];
     assert_eq!(cluster["engine"], "memory");

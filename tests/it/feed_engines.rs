@@ -169,7 +169,7 @@ mod on_redis {
     /// resumed with `Last-Event-ID` and read live on the other.
     #[test]
     fn two_demo_processes_on_one_redis_share_the_feed() {
-        use crate::util::demo::Demo;
+        use crate::util::demo::{append_to_feed, next_sse, read_feed, Demo};
         use crate::util::Client;
         let Some(redis) = RedisServer::start("two_demo_processes_on_one_redis_share_the_feed")
         else {
@@ -180,32 +180,18 @@ mod on_redis {
             Demo::start_with(&["--redis", &url]),
             Demo::start_with(&["--redis", &url]),
         );
-        let append = |client: &mut Client, text: &str| {
-            let len = text.len();
-            let request =
-                format!("POST /feed HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n{text}");
-            client.send(request.as_bytes());
-            let reply = client.read_reply(false);
-            assert_eq!(reply.status, 202, "{}", reply.text());
-            reply.text().trim().to_string()
-        };
         let mut on_a = Client::connect(a.addr);
         let ids: Vec<String> = ["one", "two", "three"]
             .iter()
-            .map(|t| append(&mut on_a, t))
+            .map(|t| append_to_feed(&mut on_a, t))
             .collect();
         let mut reader = Client::connect(b.addr);
-        let resume = format!(
-            "GET /feed HTTP/1.1\r\nHost: t\r\nLast-Event-ID: {}\r\n\r\n",
-            ids[0]
-        );
-        reader.send(resume.as_bytes());
-        reader.read_reply(true);
-        let mut next = || String::from_utf8(reader.read_chunk().unwrap().unwrap()).unwrap();
+        read_feed(&mut reader, &ids[0]);
+        let mut next = || next_sse(&mut reader);
         for (id, text) in [(&ids[1], "two"), (&ids[2], "three")] {
             assert_eq!(next(), format!("event: feed\nid: {id}\ndata: {text}\n\n"));
         }
-        let four = append(&mut on_a, "four");
+        let four = append_to_feed(&mut on_a, "four");
         assert_eq!(
             next(),
             format!("event: feed\nid: {four}\ndata: four\n\n"),

@@ -157,3 +157,27 @@ impl Drop for Demo {
         let _ = self.child.wait();
     }
 }
+
+/// Appends `text` to the demo's feed (`POST /feed`); the new event's id.
+pub fn append_to_feed(client: &mut Client, text: &str) -> String {
+    let len = text.len();
+    let request = format!("POST /feed HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n{text}");
+    client.send(request.as_bytes());
+    let reply = client.read_reply(false);
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    reply.text().trim().to_string()
+}
+
+/// Opens `GET /feed` resuming after `last_event_id`; the stream's head is read.
+pub fn read_feed(client: &mut Client, last_event_id: &str) {
+    let request =
+        format!("GET /feed HTTP/1.1\r\nHost: t\r\nLast-Event-ID: {last_event_id}\r\n\r\n");
+    client.send(request.as_bytes());
+    let head = client.read_reply(true);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+}
+
+/// The next event of an SSE stream (one chunk).
+pub fn next_sse(client: &mut Client) -> String {
+    String::from_utf8(client.read_chunk().unwrap().unwrap()).unwrap()
+}
