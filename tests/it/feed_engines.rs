@@ -74,6 +74,7 @@ fn the_in_process_engine_keeps_the_contract() {
 mod on_redis {
     use super::*;
     use crate::util::redis::RedisServer;
+    use crate::util::wait_for;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tether::cluster::FeedError;
 
@@ -116,14 +117,7 @@ mod on_redis {
         assert_eq!(sub.next(Duration::from_millis(100)), None, "readers wait");
         redis.restart_empty();
         // Appends work again without a new Feed, once a reconnect lands.
-        let give_up = std::time::Instant::now() + PATIENCE;
-        while a.append("after").is_err() {
-            assert!(
-                std::time::Instant::now() < give_up,
-                "appends never came back"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for("appends to come back", || a.append("after").is_ok());
         // The feed started over under a new epoch: the reader is told.
         assert_eq!(sub.next(PATIENCE), Some(FeedItem::Reset));
         assert_eq!(next_event(&mut sub).1, "after");
@@ -133,11 +127,7 @@ mod on_redis {
         assert!(stats.refused >= 1, "the append while down: {stats:?}");
         assert!(stats.restarts >= 1, "{stats:?}");
         // The other process's mirror is connected again.
-        let give_up = std::time::Instant::now() + PATIENCE;
-        while !b.stats().connected {
-            assert!(std::time::Instant::now() < give_up, "{:?}", b.stats());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("the other mirror to connect again", || b.stats().connected);
     }
 
     #[test]

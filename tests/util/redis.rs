@@ -5,9 +5,9 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::PATIENCE;
+use super::wait_for;
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -48,11 +48,7 @@ impl RedisServer {
             .spawn()
             .expect("redis-server starts");
         self.child = Some(child);
-        let give_up = Instant::now() + PATIENCE;
-        while !self.answers() {
-            assert!(Instant::now() < give_up, "redis-server never answered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("redis-server to answer", || self.answers());
     }
 
     fn answers(&self) -> bool {
