@@ -74,13 +74,9 @@ impl Feed {
     /// A new, empty feed keeping at most `max_events` events and
     /// `max_bytes` bytes of history. It has an epoch of its own.
     pub fn new(max_events: usize, max_bytes: usize) -> Feed {
-        Feed::with_engine(max_events, max_bytes, fresh_epoch(), Engine::Memory)
-    }
-
-    fn with_engine(max_events: usize, max_bytes: usize, epoch: u64, engine: Engine) -> Feed {
         Feed {
-            log: Arc::new(Log::new(max_events, max_bytes, epoch)),
-            engine: Arc::new(engine),
+            log: Arc::new(Log::new(max_events, max_bytes, fresh_epoch())),
+            engine: Arc::new(Engine::Memory),
         }
     }
 
@@ -227,11 +223,13 @@ impl Feed {
         max_bytes: usize,
     ) -> Result<Feed, FeedError> {
         let redis = super::redis::RedisFeed::new(url, name)?;
-        let feed = Feed::with_engine(max_events, max_bytes, 0, Engine::Redis(Box::new(redis)));
-        if let Engine::Redis(redis) = &*feed.engine {
-            super::redis::start(redis, &feed.log);
-        }
-        Ok(feed)
+        // Epoch 0 until the engine says which it is.
+        let log = Arc::new(Log::new(max_events, max_bytes, 0));
+        super::redis::start(&redis, &log);
+        Ok(Feed {
+            log,
+            engine: Arc::new(Engine::Redis(Box::new(redis))),
+        })
     }
 }
 

@@ -113,45 +113,46 @@ impl RedisFeed {
     /// once, never waiting for Redis to come back, when it cannot be
     /// reached.
     pub(super) fn append(&self, data: &Bytes, max_events: usize) -> Result<(u64, u64), FeedError> {
-        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let conn = match slot.as_mut() {
-            Some(conn) => conn,
-            None => slot.insert(connect(&self.client).map_err(unavailable)?),
-        };
-        let reply: redis::RedisResult<(String, u64)> = self
-            .script
-            .key(&self.keys.meta)
-            .key(&self.keys.log)
-            .key(&self.keys.channel)
-            .arg(candidate())
-            .arg(data.as_ref())
-            .arg(max_events)
-            .invoke(conn);
-        match reply {
-            Ok((epoch, offset)) => {
-                let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| FeedError::Unavailable)?;
-                Ok((epoch, offset))
-            }
-            Err(err) => {
-                *slot = None;
-                Err(unavailable(err))
-            }
-        }
+        let (epoch, offset): (String, u64) = self
+            .call(|conn| {
+                self.script
+                    .key(&self.keys.meta)
+                    .key(&self.keys.log)
+                    .key(&self.keys.channel)
+                    .arg(candidate())
+                    .arg(data.as_ref())
+                    .arg(max_events)
+                    .invoke(conn)
+            })
+            .map_err(unavailable)?;
+        let epoch = u64::from_str_radix(&epoch, 16).map_err(|_| FeedError::Unavailable)?;
+        Ok((epoch, offset))
     }
 
     /// The newest offset Redis holds, if it can be asked.
     pub(super) fn top(&self) -> Option<u64> {
+        self.call(|conn| redis::cmd("HGET").arg(&self.keys.meta).arg("s").query(conn))
+            .ok()
+            .flatten()
+    }
+
+    /// Runs `command` on the appends' connection, connecting first if it
+    /// has none; a failure drops the connection, so the next call
+    /// connects again.
+    fn call<T>(
+        &self,
+        command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> redis::RedisResult<T> {
         let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = match slot.as_mut() {
             Some(conn) => conn,
-            None => slot.insert(connect(&self.client).ok()?),
+            None => slot.insert(connect(&self.client)?),
         };
-        let top: redis::RedisResult<Option<u64>> =
-            redis::cmd("HGET").arg(&self.keys.meta).arg("s").query(conn);
-        top.unwrap_or_else(|_| {
+        let reply = command(conn);
+        if reply.is_err() {
             *slot = None;
-            None
-        })
+        }
+        reply
     }
 
     pub(super) fn is_connected(&self) -> bool {
@@ -307,9 +308,9 @@ fn pull(conn: &mut redis::Connection, keys: &Keys, shared: &Log) -> redis::Redis
     }
 }
 
-/// Appends and the mirror share the feed's `Shared`; this keeps the
-/// constructor's wiring in one place.
-pub(super) fn start(redis: &RedisFeed, shared: &Arc<Log>) {
-    redis.sync_once(shared);
-    redis.mirror(Arc::downgrade(shared));
+/// Serves `log` from Redis: one look at the stream now, then the mirror
+/// thread.
+pub(super) fn start(redis: &RedisFeed, log: &Arc<Log>) {
+    redis.sync_once(log);
+    redis.mirror(Arc::downgrade(log));
 }
