@@ -37,7 +37,7 @@ enum Engine {
     Memory,
     /// A shared engine; `history` mirrors it.
     #[cfg(feature = "redis")]
-    Redis(Box<super::redis::RedisFeed>),
+    Redis(Box<super::redis::feed::RedisFeed>),
 }
 
 /// An ordered log of events with ids; cheap to clone (every clone is the
@@ -222,10 +222,10 @@ impl Feed {
         max_events: usize,
         max_bytes: usize,
     ) -> Result<Feed, FeedError> {
-        let redis = super::redis::RedisFeed::new(url, name)?;
+        let redis = super::redis::feed::RedisFeed::new(url, name)?;
         // Epoch 0 until the engine says which it is.
         let log = Arc::new(Log::new(max_events, max_bytes, 0));
-        super::redis::start(&redis, &log);
+        super::redis::feed::start(&redis, &log);
         Ok(Feed {
             log,
             engine: Arc::new(Engine::Redis(Box::new(redis))),

@@ -8,20 +8,16 @@
 //! lost announcement delays an event by at most [`LOOK_EVERY`], never
 //! loses it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::log::{fresh_epoch, FeedError, Log};
+use super::{candidate, connect, Calls, Link};
+use crate::cluster::log::{FeedError, Log};
 
 /// How often the mirror reads the stream without an announcement.
-pub(super) const LOOK_EVERY: Duration = Duration::from_secs(1);
-/// How long a command may take before the connection counts as broken.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnection back-off, doubling from the first to the last.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+pub(crate) const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 const APPEND: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'e')
@@ -74,19 +70,10 @@ pub(crate) struct RedisFeed {
     client: redis::Client,
     keys: Keys,
     script: redis::Script,
-    /// The connection appends use; `None` after it broke (the next append
-    /// connects again).
-    conn: Mutex<Option<redis::Connection>>,
+    /// The connection appends use.
+    calls: Calls,
     /// What the mirror thread tells of its connection.
     link: Arc<Link>,
-}
-
-/// The mirror's connection, as `Feed::stats` reports it.
-#[derive(Debug, Default)]
-struct Link {
-    connected: AtomicBool,
-    /// Sessions begun after the first.
-    reconnects: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisFeed {
@@ -98,13 +85,13 @@ impl std::fmt::Debug for RedisFeed {
 }
 
 impl RedisFeed {
-    pub(super) fn new(url: &str, name: &str) -> Result<RedisFeed, FeedError> {
+    pub(crate) fn new(url: &str, name: &str) -> Result<RedisFeed, FeedError> {
         let client = redis::Client::open(url).map_err(|_| FeedError::InvalidUrl)?;
         Ok(RedisFeed {
+            calls: Calls::new(client.clone()),
             client,
             keys: Keys::new(name),
             script: redis::Script::new(APPEND),
-            conn: Mutex::new(None),
             link: Arc::default(),
         })
     }
@@ -112,7 +99,7 @@ impl RedisFeed {
     /// Appends through the script: the event's epoch and offset. Fails at
     /// once, never waiting for Redis to come back, when it cannot be
     /// reached.
-    pub(super) fn append(&self, data: &Bytes, max_events: usize) -> Result<(u64, u64), FeedError> {
+    pub(crate) fn append(&self, data: &Bytes, max_events: usize) -> Result<(u64, u64), FeedError> {
         let (epoch, offset): (String, u64) = self
             .call(|conn| {
                 self.script
@@ -130,42 +117,30 @@ impl RedisFeed {
     }
 
     /// The newest offset Redis holds, if it can be asked.
-    pub(super) fn top(&self) -> Option<u64> {
+    pub(crate) fn top(&self) -> Option<u64> {
         self.call(|conn| redis::cmd("HGET").arg(&self.keys.meta).arg("s").query(conn))
             .ok()
             .flatten()
     }
 
-    /// Runs `command` on the appends' connection, connecting first if it
-    /// has none; a failure drops the connection, so the next call
-    /// connects again.
     fn call<T>(
         &self,
         command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
-        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let conn = match slot.as_mut() {
-            Some(conn) => conn,
-            None => slot.insert(connect(&self.client)?),
-        };
-        let reply = command(conn);
-        if reply.is_err() {
-            *slot = None;
-        }
-        reply
+        self.calls.call(command)
     }
 
-    pub(super) fn is_connected(&self) -> bool {
-        self.link.connected.load(Ordering::Relaxed)
+    pub(crate) fn is_connected(&self) -> bool {
+        self.link.is_connected()
     }
 
-    pub(super) fn reconnects(&self) -> u64 {
-        self.link.reconnects.load(Ordering::Relaxed)
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.link.reconnects()
     }
 
     /// Starts the thread that mirrors the stream into `shared` for as long
     /// as the feed lives.
-    pub(super) fn mirror(&self, shared: Weak<Log>) {
+    pub(crate) fn mirror(&self, shared: Weak<Log>) {
         let (client, keys, link) = (
             self.client.clone(),
             self.keys.clone(),
@@ -181,7 +156,7 @@ impl RedisFeed {
 
     /// One look at the stream now, on the caller's thread: a feed made
     /// while Redis is up serves its history at once.
-    pub(super) fn sync_once(&self, shared: &Log) {
+    pub(crate) fn sync_once(&self, shared: &Log) {
         if let Ok(mut conn) = connect(&self.client) {
             if let Err(err) = pull(&mut conn, &self.keys, shared) {
                 log::debug!("feed {}: first read failed: {err}", self.keys.log);
@@ -190,52 +165,19 @@ impl RedisFeed {
     }
 }
 
-/// The epoch offered should the feed not exist: fresh every time, so a feed
-/// Redis lost and one made again never share an epoch (their offsets both
-/// start at 1).
-fn candidate() -> String {
-    format!("{:x}", fresh_epoch())
-}
-
 fn unavailable(err: redis::RedisError) -> FeedError {
     log::debug!("feed append failed: {err}");
     FeedError::Unavailable
 }
 
-fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
-    let conn = client.get_connection_with_timeout(COMMAND_TIMEOUT)?;
-    conn.set_read_timeout(Some(COMMAND_TIMEOUT))?;
-    conn.set_write_timeout(Some(COMMAND_TIMEOUT))?;
-    Ok(conn)
-}
-
-/// The mirror thread: a session until it breaks, then again after a
-/// back-off; it ends when the feed is dropped.
+/// The mirror thread: sessions with back-off until the feed is dropped.
 fn mirror(client: &redis::Client, keys: &Keys, shared: &Weak<Log>, link: &Link) {
-    let mut backoff = BACKOFF.0;
-    let mut sessions = 0u64;
-    while shared.strong_count() > 0 {
-        let result = session(client, keys, shared, &mut || {
-            // Connected: the next loss starts its back-off afresh.
-            link.connected.store(true, Ordering::Relaxed);
-            if sessions > 0 {
-                link.reconnects.fetch_add(1, Ordering::Relaxed);
-                log::info!("feed {}: Redis is back", keys.log);
-            }
-            sessions += 1;
-            backoff = BACKOFF.0;
-        });
-        link.connected.store(false, Ordering::Relaxed);
-        match result {
-            Ok(()) => return,
-            Err(err) => log::warn!(
-                "feed {}: Redis: {err}; trying again in {backoff:?}",
-                keys.log
-            ),
-        }
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(BACKOFF.1);
-    }
+    let what = format!("feed {}", keys.log);
+    link.run(
+        &what,
+        || shared.strong_count() > 0,
+        |connected| session(client, keys, shared, connected),
+    );
 }
 
 /// Subscribes to the announcements, then reads the stream whenever one
@@ -310,7 +252,7 @@ fn pull(conn: &mut redis::Connection, keys: &Keys, shared: &Log) -> redis::Redis
 
 /// Serves `log` from Redis: one look at the stream now, then the mirror
 /// thread.
-pub(super) fn start(redis: &RedisFeed, log: &Arc<Log>) {
+pub(crate) fn start(redis: &RedisFeed, log: &Arc<Log>) {
     redis.sync_once(log);
     redis.mirror(Arc::downgrade(log));
 }
