@@ -60,7 +60,14 @@
 //! # }
 //! ```
 //!
-//! # A long-poll broker that loses nothing
+//! # A long-poll broker that loses nothing the kernel did not take
+//!
+//! [`cluster::Broker`](crate::cluster::Broker) is this pattern ready-made,
+//! with ids, acknowledgements (nothing lost past the kernel: a message is
+//! owed until the client confirms it) and an engine shared by processes;
+//! use it. What follows is how such a broker works on tether's handles.
+//! Without acknowledgements, "nothing lost" stops at the kernel: a client
+//! that vanished after its response was written loses that message.
 //!
 //! One thread owns every parked poll. The parts:
 //! - **Polls:** a worker hands each poll to that thread over a channel.

@@ -12,6 +12,7 @@ mod util;
 mod abandoned;
 mod bad_clients;
 mod bodies;
+mod broker_engines;
 mod chunk_wraparound;
 mod conformance;
 mod connection_close;

@@ -4,7 +4,9 @@
 //! the application's threads, and the link a background thread keeps up
 //! with back-off; each job (`feed`, …) has its own file above this one.
 
+pub(super) mod broker;
 pub(super) mod feed;
+mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -15,7 +17,8 @@ use super::log::fresh_epoch;
 /// How long a command may take before the connection counts as broken.
 pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Reconnection back-off, doubling from the first to the last.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+pub(super) const BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(5));
 
 /// A fresh epoch (or consumer name part) in hex: never the same twice.
 pub(super) fn candidate() -> String {
@@ -68,6 +71,8 @@ impl Calls {
 #[derive(Debug, Default)]
 pub(super) struct Link {
     connected: AtomicBool,
+    /// The last session failed and no new one has connected yet.
+    down: AtomicBool,
     /// Sessions begun after the first.
     reconnects: AtomicU64,
 }
@@ -75,6 +80,11 @@ pub(super) struct Link {
 impl Link {
     pub(super) fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Known to be unreachable: calls fail at once rather than wait.
+    pub(super) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
     }
 
     pub(super) fn reconnects(&self) -> u64 {
@@ -96,6 +106,7 @@ impl Link {
         while alive() {
             let result = session(&mut || {
                 self.connected.store(true, Ordering::Relaxed);
+                self.down.store(false, Ordering::Relaxed);
                 if sessions > 0 {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                     log::info!("{what}: Redis is back");
@@ -106,7 +117,10 @@ impl Link {
             self.connected.store(false, Ordering::Relaxed);
             match result {
                 Ok(()) => return,
-                Err(err) => log::warn!("{what}: Redis: {err}; trying again in {backoff:?}"),
+                Err(err) => {
+                    self.down.store(true, Ordering::Relaxed);
+                    log::warn!("{what}: Redis: {err}; trying again in {backoff:?}");
+                }
             }
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(BACKOFF.1);
