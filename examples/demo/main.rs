@@ -36,11 +36,23 @@
 //!   viewer gets fewer frames, never a growing backlog.
 //! - `GET /events`: Server-Sent Events, `event: tick` with an increasing
 //!   counter every second, and heartbeat comments.
-//! - `GET /poll?timeout_ms=N`: long poll: `200` with the next published
-//!   message, or `204` after N ms (default 30000, at most 120000).
+//! - `GET /poll?timeout_ms=N[&ack=ID]`: long poll: `200` with the next
+//!   published message (its id in `Message-Id`), or `204` after N ms
+//!   (default 30000, at most 120000). `ack=ID` acknowledges a message
+//!   first (`400` if ID is not a message id).
 //! - `POST /publish`: queues the body as a message for exactly one poller;
-//!   `202`, or `503` with `Retry-After` while 16 MiB (each message counting
-//!   64 bytes besides its own) or 65,536 messages wait.
+//!   `202` with its id (body and `Message-Id`), `413` for one over 16 MiB,
+//!   or `503` with `Retry-After` while 16 MiB (each message counting 64
+//!   bytes besides its own) or 65,536 messages are queued.
+//! - `POST /ack`: acknowledges the message whose id is the body: `204`
+//!   (also for one not owed: acknowledging is idempotent), `400` for no
+//!   message id. With `--poll-ack-timeout DURATION` a delivered message is
+//!   owed an acknowledgement and goes to another poller after DURATION
+//!   without one (at-least-once: nothing lost past the kernel; a client
+//!   drops a duplicate by its id); with `off` (the default) the write is
+//!   final. `--poll-claim-after DURATION` (default 10s): with `--redis`,
+//!   how long a message held by a demo process that stopped answering
+//!   waits before another claims it.
 //! - `POST /feed`: appends the body (UTF-8 text) to the demo's feed as its
 //!   next event; `202` with the event's id, `413` past 1 MiB.
 //! - `GET /feed`: the feed as Server-Sent Events (`event: feed`, `id:`
@@ -48,9 +60,13 @@
 //!   after that one first, in order, nothing twice. When the feed no longer
 //!   holds what followed that id (it keeps the newest 1,000 events and
 //!   1 MiB, and a restarted demo has a new epoch), `event: reset` comes
-//!   first, then what it holds. With `--redis URL` (built with `--features
-//!   redis`) every demo process on that Redis serves one feed; without, it
-//!   is this process's.
+//!   first, then what it holds.
+//!
+//! With `--redis URL` (or `TETHER_REDIS`; built with `--features redis`)
+//! every demo process on that Redis shares the long-poll queue (a message
+//! published on one goes to exactly one poller on any) and the feed;
+//! without, both are this process's. `/stats`'s `cluster` object says
+//! which (`engine`) and counts what they did.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member;
 //!   a browser page of another origin is refused `403`.
@@ -64,8 +80,8 @@
 //! `HEAD` works wherever `GET` does; a method an endpoint does not take gets
 //! `405` with `Allow`.
 
+mod cluster;
 mod frames;
-mod long_poll;
 mod options;
 mod streams;
 #[cfg(feature = "tls")]
@@ -73,12 +89,11 @@ mod tls;
 mod websocket;
 mod work;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tether::cluster::{Feed, FeedError};
+use cluster::Cluster;
 use tether::sse;
 use tether::stats::{StatsHandle, PROMETHEUS_CONTENT_TYPE};
 use tether::ws::Upgrade;
@@ -98,36 +113,31 @@ const POLLS_QUEUED: usize = 1024;
 const HANDOVERS: &str = "handovers";
 const HANDOVERS_QUEUED: usize = 1024;
 
-/// `/stats` as JSON, with the demo's own counter.
-fn stats_json(stats: &StatsHandle, requeued: &AtomicU64, feed: &Feed) -> String {
-    let extra = [("messages_requeued", requeued.load(Ordering::Relaxed))];
+/// `/stats` as JSON: the server's counters, the demo's own, and what the
+/// queue and feed did (`cluster`).
+fn stats_json(stats: &StatsHandle, cluster: &Cluster) -> String {
+    let extra = [("messages_requeued", cluster.broker.stats().requeued)];
     let json = stats.snapshot().to_json_with(&extra);
-    // The feed's engine and what it did, as one more object.
-    let f = feed.stats();
-    let cluster = format!(
-        "\"cluster\":{{\"engine\":\"{}\",\"connected\":{},\"feed_appended\":{},\
-         \"feed_refused\":{},\"feed_mirrored\":{},\"feed_restarts\":{},\"reconnects\":{},\
-         \"process\":{}}}",
-        f.engine,
-        f.connected,
-        f.appended,
-        f.refused,
-        f.mirrored,
-        f.restarts,
-        f.reconnects,
-        std::process::id()
-    );
     match json.strip_suffix('}') {
-        Some(open) => format!("{open},{cluster}}}"),
+        Some(open) => format!("{open},\"cluster\":{}}}", cluster.stats_json()),
         None => json,
+    }
+}
+
+/// `/metrics`: the server's, then the queue's and the feed's.
+fn metrics(stats: &StatsHandle, cluster: &Cluster) -> String {
+    let text = stats.snapshot().to_prometheus();
+    match text.strip_suffix("# EOF\n") {
+        Some(open) => format!("{open}{}# EOF\n", cluster.metrics()),
+        None => text,
     }
 }
 
 /// The route table. Routes run on the reactor thread: they answer what
 /// never blocks and hand off the rest. The router answers `HEAD` for `GET`
 /// routes, `405` with `Allow` and `404` by itself.
-fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: Feed) -> Router {
-    let metrics = stats.clone();
+fn routes(stats: StatsHandle, settings: String, cluster: Cluster) -> Router {
+    let (for_metrics, cluster_for_metrics) = (stats.clone(), cluster.clone());
     Router::new()
         .get("/", |_: &Request| {
             Response::new(200)
@@ -150,21 +160,18 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: 
                 .with_header("X-Content-Type-Options", "nosniff")
                 .with_body(req.body().to_vec())
         })
-        .get("/stats", {
-            let feed = feed.clone();
-            move |_: &Request| {
-                Response::new(200)
-                    .with_header("Content-Type", "application/json")
-                    .with_header("Cache-Control", "no-store")
-                    .with_body(stats_json(&stats, &requeued, &feed))
-            }
+        .get("/stats", move |_: &Request| {
+            Response::new(200)
+                .with_header("Content-Type", "application/json")
+                .with_header("Cache-Control", "no-store")
+                .with_body(stats_json(&stats, &cluster))
         })
         .get("/stats/stream", |_: &Request| Handoff::to(HANDOVERS))
         .get("/metrics", move |_: &Request| {
             Response::new(200)
                 .with_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
                 .with_header("Cache-Control", "no-store")
-                .with_body(metrics.snapshot().to_prometheus())
+                .with_body(metrics(&for_metrics, &cluster_for_metrics))
         })
         .get("/work", |_: &Request| Action::handoff())
         // Streams and publishes only hand the exchange on: a pool of their
@@ -173,9 +180,10 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: 
         .get("/events", |_: &Request| Handoff::to(HANDOVERS))
         // Parked polls get a pool of their own, so they never hold up /work.
         .get("/poll", |_: &Request| Handoff::to(POLLS))
+        // With --redis a publish, an acknowledgement or an append is a
+        // round trip to Redis: a worker's job, never the reactor's.
         .post("/publish", |_: &Request| Handoff::to(HANDOVERS))
-        // With --redis an append is a round trip to Redis: a worker's job,
-        // never the reactor's.
+        .post("/ack", |_: &Request| Handoff::to(HANDOVERS))
         .post("/feed", |_: &Request| Handoff::to(HANDOVERS))
         .get("/feed", |_: &Request| Handoff::to(HANDOVERS))
         // Not a valid upgrade request? The reactor answers 400 or 426.
@@ -185,48 +193,10 @@ fn routes(stats: StatsHandle, requeued: Arc<AtomicU64>, settings: String, feed: 
         .get("/ws/chat", |_: &Request| Upgrade::new().same_origin())
 }
 
-/// The demo's one feed: at most this many events, and bytes of them.
-const FEED_EVENTS: usize = 1000;
-const FEED_BYTES: usize = 1024 * 1024;
-
-/// `POST /feed`: the body (UTF-8 text) becomes the feed's next event.
-fn append_to_feed(feed: &Feed, req: &Request) -> Response {
-    let Ok(text) = std::str::from_utf8(req.body()) else {
-        return Response::text(400, "a feed event is UTF-8 text\n");
-    };
-    match feed.append(text.to_owned()) {
-        // The feed tells the stream thread (`on_change`).
-        Ok(id) => Response::text(202, format!("{id}\n")),
-        Err(FeedError::TooLarge) => Response::text(413, "larger than the feed holds\n"),
-        // Redis is down: try again shortly; nothing was half done.
-        Err(err) => Response::text(503, format!("{err}\n")).with_header("Retry-After", "1"),
-    }
-}
-
-/// The demo's feed: in this process, or shared through `--redis`.
-fn open_feed(options: &options::Options) -> Result<Feed, String> {
-    let Some(url) = &options.redis else {
-        return Ok(Feed::new(FEED_EVENTS, FEED_BYTES));
-    };
-    #[cfg(feature = "redis")]
-    {
-        Feed::redis(url, "demo", FEED_EVENTS, FEED_BYTES)
-            .map_err(|err| format!("--redis {url}: {err}"))
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        Err(format!(
-            "--redis {url}: this demo was built without Redis: \
-             cargo run --release --features redis --example demo -- --redis {url}"
-        ))
-    }
-}
-
 /// Where workers send what outlives them.
 struct Hand {
     streams: Sender<streams::Job>,
-    feed: Feed,
-    hub: Sender<long_poll::Event>,
+    cluster: Cluster,
     /// `/work` workers each client may keep busy.
     per_client: work::PerClient,
 }
@@ -262,14 +232,14 @@ fn work(exchange: Exchange, hand: &Hand) {
             }
         }
         "/feed" if exchange.request().method() == "POST" => {
-            let response = append_to_feed(&hand.feed, exchange.request());
+            let response = hand.cluster.append_to_feed(exchange.request());
             let _ = exchange.respond(response);
         }
         "/feed" => {
             // An id that is not text is no id of ours: a reset, not live-only.
             let last = exchange.request().header("last-event-id");
             let last = last.map(|id| std::str::from_utf8(id).unwrap_or("?"));
-            let subscription = hand.feed.subscribe(last);
+            let subscription = hand.cluster.feed.subscribe(last);
             if let Ok(sender) =
                 exchange.stream_with(sse::head(), sse::options(sse::DEFAULT_HEARTBEAT))
             {
@@ -290,15 +260,28 @@ fn work(exchange: Exchange, hand: &Hand) {
             let ms = number("timeout_ms")
                 .unwrap_or(DEFAULT_POLL_MS)
                 .min(MAX_POLL_MS);
-            let wait = Duration::from_millis(ms);
-            // Longer than the server-wide response timeout is fine for a
-            // long poll: say so, with room for the hub's own 204.
-            exchange.set_response_timeout(wait + Duration::from_secs(5));
-            let deadline = Instant::now() + wait;
-            let _ = hand.hub.send(long_poll::Event::Poll(exchange, deadline));
+            let refused = match exchange.request().query_param("ack") {
+                Some(id) => hand.cluster.ack(id),
+                None => None,
+            };
+            match refused {
+                Some(refusal) => drop(exchange.respond(refusal)),
+                // The broker answers 200 with a message or 204 at the end.
+                None => hand
+                    .cluster
+                    .broker
+                    .poll(exchange, Duration::from_millis(ms)),
+            }
         }
         "/publish" => {
-            let _ = hand.hub.send(long_poll::Event::Publish(exchange));
+            let mut exchange = exchange;
+            let response = hand.cluster.publish(&mut exchange);
+            let _ = exchange.respond(response);
+        }
+        "/ack" => {
+            let id = String::from_utf8_lossy(exchange.request().body()).into_owned();
+            let response = hand.cluster.ack(&id).unwrap_or_else(|| Response::new(204));
+            let _ = exchange.respond(response);
         }
         _ => {
             let _ = exchange.respond(Response::text(404, "not found\n"));
@@ -344,14 +327,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let feed = match open_feed(&options) {
-        Ok(feed) => feed,
+    let terms = cluster::broker_options(options.poll_ack_timeout, options.poll_claim_after);
+    let cluster = match Cluster::open(options.redis.as_deref(), terms) {
+        Ok(cluster) => cluster,
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(2);
         }
     };
-    let requeued = Arc::new(AtomicU64::new(0));
     let builder = Server::builder()
         .config(options.config.clone())
         .queue(POLLS, POLLS_QUEUED)
@@ -359,32 +342,18 @@ fn main() {
     let stats = builder.stats_handle();
     let (streams_tx, streams_rx) = std::sync::mpsc::channel();
     {
-        let (stats, requeued, feed) = (stats.clone(), Arc::clone(&requeued), feed.clone());
-        let stats_json = Box::new(move || stats_json(&stats, &requeued, &feed));
+        let (stats, cluster) = (stats.clone(), cluster.clone());
+        let stats_json = Box::new(move || stats_json(&stats, &cluster));
         std::thread::Builder::new()
             .name("demo-streams".into())
             .spawn(move || streams::run(streams_rx, stats_json))
             .expect("spawn the stream producer");
     }
-    let (hub_tx, hub_rx) = std::sync::mpsc::channel();
-    {
-        let (hub_tx, requeued) = (hub_tx.clone(), Arc::clone(&requeued));
-        std::thread::Builder::new()
-            .name("demo-long-poll".into())
-            .spawn(move || long_poll::run(hub_rx, hub_tx, requeued))
-            .expect("spawn the long-poll hub");
-    }
-
-    let router = routes(
-        stats,
-        Arc::clone(&requeued),
-        options::settings_json(&options),
-        feed.clone(),
-    );
+    let router = routes(stats, options::settings_json(&options), cluster.clone());
     // Readers on the stream thread look again whenever the feed changes:
     // an append here, or one mirrored from another process.
     let on_change = streams_tx.clone();
-    feed.on_change(move || {
+    cluster.feed.on_change(move || {
         let _ = on_change.send(streams::Job::FeedAppended);
     });
     let builder = match with_tls(builder.router(router), &options) {
@@ -401,11 +370,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let hub_tx_for_shutdown = hub_tx.clone();
+    let broker = cluster.broker.clone();
     let hand = Hand {
         streams: streams_tx,
-        feed,
-        hub: hub_tx,
+        cluster,
         // One client never holds every worker: one is always left for the
         // others (with a single worker, that one is shared).
         per_client: work::PerClient::new(options.workers - 1),
@@ -413,7 +381,7 @@ fn main() {
     let hand = Arc::new(hand);
     let (for_polls, for_handovers) = (Arc::clone(&hand), Arc::clone(&hand));
     server.workers(options.workers, move |exchange| work(exchange, &hand));
-    // Handing a poll to the hub, or a stream or message on, takes no time:
+    // Handing a poll to the broker, or a stream or message on, takes no time:
     // one worker each is plenty.
     if let Ok(polls) = server.pool(POLLS) {
         polls.workers(1, move |exchange| work(exchange, &for_polls));
@@ -432,7 +400,7 @@ fn main() {
         .name("demo-shutdown-watch".into())
         .spawn(move || {
             while !shutdown.wait(Duration::from_secs(3600)) {}
-            let _ = hub_tx_for_shutdown.send(long_poll::Event::ShuttingDown);
+            broker.shut_down();
         })
         .expect("spawn the shutdown watcher");
     if let Err(err) = server.shutdown_on_signals() {

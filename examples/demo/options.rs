@@ -2,6 +2,8 @@
 //! copying the demo: the common ones have flags of their own, the rest go
 //! through `--set name=value`, all checked by `Config::set`.
 
+use std::time::Duration;
+
 use tether::Config;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -13,13 +15,19 @@ usage: demo [--addr HOST:PORT] [--workers N]
             [--ws-ping INTERVAL,TIMEOUT] [--idle-timeout DURATION]
             [--response-timeout DURATION] [--set NAME=VALUE]...
             [--tls-addr HOST:PORT] [--tls-cert PEM --tls-key PEM | --tls-self-signed]
-            [--redis redis://HOST:PORT]
+            [--redis redis://HOST:PORT] [--poll-ack-timeout DURATION|off]
+            [--poll-claim-after DURATION]
 durations: 250ms, 30s, 2m, 1h or never; sizes: 65536, 64KiB, 16MiB.
 --set takes any Config field, e.g. --set max_body_bytes=4MiB
 HTTPS and WSS (built with --features tls) on --tls-addr, 127.0.0.1:8443 by
 default, beside plain HTTP on --addr.
---redis (or TETHER_REDIS; built with --features redis): /feed is shared by
-every demo process on that Redis.";
+--redis (or TETHER_REDIS; built with --features redis): the long-poll queue
+and /feed are shared by every demo process on that Redis.
+--poll-ack-timeout: a polled message is owed an acknowledgement (POST /ack,
+or ?ack=ID on the next poll) and goes to another poller after DURATION
+without one; off (the default): the write is final.
+--poll-claim-after (with --redis; default 10s): how long a message held by
+a process that stopped answering waits before another claims it.";
 
 /// Where HTTPS gets its certificate.
 #[derive(Debug, Clone)]
@@ -35,8 +43,35 @@ pub struct Options {
     pub config: Config,
     /// HTTPS: where, and with which certificate.
     pub tls: Option<(String, Certificate)>,
-    /// The Redis that shares `/feed` between processes.
+    /// The Redis that shares the queue and `/feed` between processes.
     pub redis: Option<String>,
+    /// `--poll-ack-timeout`: `None` (off) makes a poll's write final.
+    pub poll_ack_timeout: Option<Duration>,
+    /// `--poll-claim-after`: the broker's default when `None`.
+    pub poll_claim_after: Option<Duration>,
+}
+
+/// `off`, or a whole number of `ms`, `s`, `m` or `h` (`500ms`, `30s`).
+fn duration_or_off(flag: &str, text: &str) -> Result<Option<Duration>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{flag}: {text:?} is not a duration such as 30s, or off"))?;
+    match unit {
+        "ms" => Ok(Some(Duration::from_millis(n))),
+        "s" => Ok(Some(Duration::from_secs(n))),
+        "m" => Ok(Some(Duration::from_secs(n.saturating_mul(60)))),
+        "h" => Ok(Some(Duration::from_secs(n.saturating_mul(3600)))),
+        _ => Err(format!(
+            "{flag}: {text:?} is not a duration such as 30s, or off"
+        )),
+    }
 }
 
 /// Parses `args` (without the program name); the error is for the user.
@@ -49,6 +84,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         redis: std::env::var("TETHER_REDIS")
             .ok()
             .filter(|url| !url.is_empty()),
+        poll_ack_timeout: None,
+        poll_claim_after: None,
     };
     let (mut tls_addr, mut cert, mut key, mut self_signed) = (None, None, None, false);
     let mut args = args.into_iter();
@@ -99,6 +136,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--tls-key" => key = Some(value()?),
             "--tls-self-signed" => self_signed = true,
             "--redis" => options.redis = Some(value()?),
+            "--poll-ack-timeout" => {
+                options.poll_ack_timeout = duration_or_off("--poll-ack-timeout", &value()?)?;
+            }
+            "--poll-claim-after" => {
+                let after = duration_or_off("--poll-claim-after", &value()?)?;
+                options.poll_claim_after =
+                    Some(after.ok_or("--poll-claim-after: a duration, not off")?);
+            }
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }

@@ -19,6 +19,7 @@ mod connection_close;
 mod connection_states;
 mod delivery;
 mod demo;
+mod demo_ack;
 mod demo_page;
 mod demo_streams;
 mod demo_tls;

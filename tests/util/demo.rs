@@ -181,3 +181,30 @@ pub fn read_feed(client: &mut Client, last_event_id: &str) {
 pub fn next_sse(client: &mut Client) -> String {
     String::from_utf8(client.read_chunk().unwrap().unwrap()).unwrap()
 }
+
+/// `POST path` with `body` on `client`; the reply.
+pub fn post(client: &mut Client, path: &str, body: &str) -> super::Reply {
+    let len = body.len();
+    let request = format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n{body}");
+    client.send(request.as_bytes());
+    client.read_reply(false)
+}
+
+/// Publishes `text` for one poller (`POST /publish`); the message's id.
+pub fn publish(client: &mut Client, text: &str) -> String {
+    let reply = post(client, "/publish", text);
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply
+        .header("message-id")
+        .expect("a Message-Id")
+        .to_string();
+    assert_eq!(reply.text().trim(), id, "the body names it too");
+    id
+}
+
+/// A `200` from `/poll`: its `Message-Id` and its body.
+pub fn polled(reply: &super::Reply) -> (String, String) {
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let id = reply.header("message-id").expect("a Message-Id");
+    (id.to_string(), reply.text().to_string())
+}
