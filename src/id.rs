@@ -1,6 +1,7 @@
 //! A connection's public identity: slab key + generation.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A connection's identity: its slab key and a generation unique to it.
 ///
@@ -24,10 +25,19 @@ impl ConnectionId {
         self.key
     }
 
-    /// Unique for the life of a reactor; tells slot reuses apart.
+    /// Unique in the process: tells slot reuses apart, and connections of
+    /// different reactors or servers (a group or broker shared by two
+    /// servers tells their members apart by it).
     pub fn generation(self) -> u64 {
         self.generation
     }
+}
+
+/// The next generation: one counter for the process, so no two
+/// connections of any reactor of any server share an id.
+pub(crate) fn fresh_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl fmt::Display for ConnectionId {

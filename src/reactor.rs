@@ -175,11 +175,8 @@ pub(crate) struct ReactorParts {
     /// The server's clients by address, when each holds only its share of
     /// the memory budget.
     pub clients: Option<Arc<Clients>>,
-    /// This reactor's index and how many there are: generations advance in
-    /// steps of `count` from `index`, so connection ids are unique across
-    /// reactors.
+    /// This reactor's index among the server's.
     pub index: u64,
-    pub count: u64,
 }
 
 pub(crate) struct Reactor {
@@ -192,8 +189,6 @@ pub(crate) struct Reactor {
     /// connection when the process runs out (`EMFILE`).
     spare_fd: Option<File>,
     conns: Slab<Connection>,
-    next_generation: u64,
-    generation_step: u64,
     commands: Receiver<Command>,
     /// This reactor's index among the server's.
     index: usize,
@@ -212,8 +207,6 @@ impl Reactor {
             accept_paused_until: None,
             spare_fd: File::open("/dev/null").ok(),
             conns: Slab::new(),
-            next_generation: parts.count + parts.index,
-            generation_step: parts.count,
             commands: parts.commands,
             index: parts.index as usize,
             shutdown_deadline: None,
@@ -411,8 +404,7 @@ impl Reactor {
 
     fn admit(&mut self, listener: usize, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         let entry = self.conns.vacant_entry();
-        let id = ConnectionId::new(entry.key(), self.next_generation);
-        self.next_generation += self.generation_step;
+        let id = ConnectionId::new(entry.key(), crate::id::fresh_generation());
         let interest = Interest::READABLE;
         if let Err(err) = self
             .poll

@@ -283,7 +283,6 @@ impl Builder {
                 ws_events: stream_txs.clone(),
                 clients: clients.clone(),
                 index: index as u64,
-                count: count as u64,
             });
             let name = if count == 1 {
                 "tether-reactor".to_string()

@@ -57,3 +57,29 @@ fn connections_spread_over_reactors_and_everything_else_is_unchanged() {
     server.shutdown();
     std::net::TcpListener::bind(addr).expect("the port is free once shutdown returns");
 }
+
+/// Two servers in one process: a group or broker shared by both tells
+/// their connections apart by id, so no two may share one.
+#[test]
+fn connection_ids_are_unique_across_servers_in_one_process() {
+    init();
+    let id_server = || {
+        let server = Server::builder()
+            .handler(|_| Action::handoff())
+            .bind("127.0.0.1:0")
+            .unwrap();
+        server.workers(1, |exchange| {
+            let id = exchange.id().to_string();
+            let _ = exchange.respond(Response::text(200, id));
+        });
+        server
+    };
+    let (a, b) = (id_server(), id_server());
+    let mut ids = HashSet::new();
+    for _ in 0..3 {
+        for server in [&a, &b] {
+            let reply = Client::connect(server.local_addr()).get("/");
+            assert!(ids.insert(reply.text().to_string()), "{} twice", reply.text());
+        }
+    }
+}
