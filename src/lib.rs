@@ -46,9 +46,9 @@
 //! a long-poll broker that loses nothing the kernel did not take (and, with
 //! acknowledgements, nothing a client did not confirm), resumable SSE,
 //! WebSocket authentication, graceful shutdown, metrics, and what
-//! "delivered" means. [`cluster`] has the long-poll broker and feeds
-//! as ready types, in one process or shared through
-//! Redis.
+//! "delivered" means. [`cluster`] has the long-poll broker, feeds and
+//! named broadcast groups as ready types, in one process or shared
+//! through Redis.
 //!
 //! The repository's `docs/architecture.md` follows threads, states, and the
 //! path of a disconnect from epoll to the worker; `docs/reliability.md` lists

@@ -1,6 +1,6 @@
-//! State that outlives one connection: a work queue for long polls and
-//! feeds for SSE clients that resume with `Last-Event-ID` (more to come:
-//! named broadcast groups).
+//! State that outlives one connection: a work queue for long polls, feeds
+//! for SSE clients that resume with `Last-Event-ID`, and named broadcast
+//! groups.
 //!
 //! Each works over an engine: in this process (no other dependency), or
 //! (feature `redis`) shared by every process through Redis; see
@@ -11,11 +11,15 @@
 //!   with an acknowledgement timeout, nothing lost past the kernel.
 //! - [`Feed`]: an ordered log of events with ids, bounded by count and
 //!   bytes; [`Subscription`] reads it from a `Last-Event-ID`.
+//! - [`Groups`]: WebSockets and streams by group name, whose members may
+//!   live in any process.
 
 mod broker;
 mod feed;
+mod groups;
 mod line;
 mod log;
+mod members;
 mod memory;
 mod message;
 #[cfg(feature = "redis")]
@@ -23,5 +27,6 @@ mod redis;
 
 pub use broker::{Broker, BrokerOptions};
 pub use feed::{Feed, FeedItem, Subscription};
+pub use groups::{GroupError, GroupStats, Groups};
 pub use log::{EventId, FeedError, FeedStats, InvalidEventId};
 pub use message::{BrokerError, BrokerStats, MessageId};

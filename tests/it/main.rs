@@ -27,6 +27,7 @@ mod demo_websocket;
 mod disconnect;
 mod exchange_deadline;
 mod feed_engines;
+mod group_engines;
 mod half_close;
 mod handler_factory;
 mod header_injection;

@@ -79,7 +79,11 @@ fn connection_ids_are_unique_across_servers_in_one_process() {
     for _ in 0..3 {
         for server in [&a, &b] {
             let reply = Client::connect(server.local_addr()).get("/");
-            assert!(ids.insert(reply.text().to_string()), "{} twice", reply.text());
+            assert!(
+                ids.insert(reply.text().to_string()),
+                "{} twice",
+                reply.text()
+            );
         }
     }
 }

@@ -97,7 +97,7 @@ struct Common {
     me: String,
     claim_after: Duration,
     counters: Arc<Counters>,
-    link: Link,
+    link: Arc<Link>,
     demand: Demand,
 }
 
@@ -137,7 +137,7 @@ impl RedisBroker {
             me: format!("{}-{}", std::process::id(), candidate()),
             claim_after,
             counters,
-            link: Link::default(),
+            link: Arc::default(),
             demand: Demand::default(),
         });
         let (writes, inbox) = std::sync::mpsc::channel();
@@ -287,11 +287,15 @@ impl Engine for RedisBroker {
 
 /// The puller: sessions with back-off until the engine is dropped.
 fn pull(common: &Weak<Common>, line: &Sender<Event>) {
-    let Some(link) = common.upgrade() else {
+    // Only the link is held for the thread's life: the engine's end is
+    // seen as the last strong reference going.
+    let Some((link, what)) = common
+        .upgrade()
+        .map(|c| (Arc::clone(&c.link), format!("broker {}", c.keys.queue)))
+    else {
         return;
     };
-    let what = format!("broker {}", link.keys.queue);
-    link.link.run(
+    link.run(
         &what,
         || common.strong_count() > 0,
         |connected| pull_session(common, line, connected),

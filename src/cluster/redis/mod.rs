@@ -6,6 +6,7 @@
 
 pub(super) mod broker;
 pub(super) mod feed;
+pub(super) mod groups;
 mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
