@@ -1,10 +1,10 @@
-//! What the demo keeps past one connection — the long-poll queue and the
-//! feed — in this process, or with `--redis` shared by every demo process
+//! What the demo keeps past one connection — the long-poll queue, the
+//! feed and the chat's group — in this process, or with `--redis` shared by every demo process
 //! on that Redis; and how `/stats` and `/metrics` show it.
 
 use std::time::Duration;
 
-use tether::cluster::{Broker, BrokerError, BrokerOptions, Feed, FeedError};
+use tether::cluster::{Broker, BrokerError, BrokerOptions, Feed, FeedError, Groups};
 use tether::{Exchange, Request, Response};
 
 /// The demo's one feed: at most this many events, and bytes of them.
@@ -13,11 +13,13 @@ const FEED_BYTES: usize = 1024 * 1024;
 /// The name of the demo's queue and feed in Redis.
 const NAME: &str = "demo";
 
-/// The queue `/publish` and `/poll` share, and the feed.
+/// The queue `/publish` and `/poll` share, the feed, and the groups
+/// `/ws/chat` broadcasts to.
 #[derive(Clone)]
 pub struct Cluster {
     pub broker: Broker,
     pub feed: Feed,
+    pub groups: Groups,
 }
 
 /// The queue's terms from the command line.
@@ -41,6 +43,7 @@ impl Cluster {
             return Ok(Cluster {
                 broker: Broker::new(options),
                 feed: Feed::new(FEED_EVENTS, FEED_BYTES),
+                groups: Groups::new(),
             });
         };
         #[cfg(feature = "redis")]
@@ -49,7 +52,12 @@ impl Cluster {
                 .map_err(|err| format!("--redis {url}: {err}"))?;
             let broker =
                 Broker::redis(url, NAME, options).map_err(|err| format!("--redis {url}: {err}"))?;
-            Ok(Cluster { broker, feed })
+            let groups = Groups::redis(url).map_err(|err| format!("--redis {url}: {err}"))?;
+            Ok(Cluster {
+                broker,
+                feed,
+                groups,
+            })
         }
         #[cfg(not(feature = "redis"))]
         {
@@ -102,19 +110,21 @@ impl Cluster {
 
     /// The `cluster` object of `/stats`.
     pub fn stats_json(&self) -> String {
-        let (f, b) = (self.feed.stats(), self.broker.stats());
+        let (f, b, g) = (self.feed.stats(), self.broker.stats(), self.groups.stats());
         format!(
             "{{\"engine\":\"{}\",\"connected\":{},\"feed_appended\":{},\"feed_refused\":{},\
              \"feed_mirrored\":{},\"feed_restarts\":{},\"reconnects\":{},\"process\":{},\
              \"published\":{},\"publish_refused\":{},\"delivered\":{},\"acked\":{},\
-             \"requeued\":{},\"claimed\":{},\"dead_lettered\":{},\"waiting\":{},\"owed\":{}}}",
+             \"requeued\":{},\"claimed\":{},\"dead_lettered\":{},\"waiting\":{},\"owed\":{},\
+             \"group_broadcasts\":{},\"group_relayed_out\":{},\"group_relayed_in\":{},\
+             \"group_relay_dropped\":{},\"group_listening\":{}}}",
             f.engine,
-            f.connected && b.connected,
+            f.connected && b.connected && g.connected,
             f.appended,
             f.refused,
             f.mirrored,
             f.restarts,
-            f.reconnects + b.reconnects,
+            f.reconnects + b.reconnects + g.reconnects,
             std::process::id(),
             b.published,
             b.refused,
@@ -125,98 +135,130 @@ impl Cluster {
             b.dead_lettered,
             b.waiting,
             b.owed,
+            g.broadcasts,
+            g.relayed_out,
+            g.relayed_in,
+            g.relay_dropped,
+            g.listening,
         )
     }
 
     /// The same figures for `/metrics`, in OpenMetrics text, before the
     /// document's `# EOF`.
     pub fn metrics(&self) -> String {
-        let (f, b) = (self.feed.stats(), self.broker.stats());
+        let (f, b, g) = (self.feed.stats(), self.broker.stats(), self.groups.stats());
+        let connected = u64::from(f.connected && b.connected && g.connected);
+        let families: [(&str, &str, &str, u64); 17] = [
+            (
+                "connected",
+                "gauge",
+                "1 while the engine can be reached.",
+                connected,
+            ),
+            (
+                "published",
+                "counter",
+                "Messages published here.",
+                b.published,
+            ),
+            (
+                "publish_refused",
+                "counter",
+                "Publishes refused here (full, too large, engine down).",
+                b.refused,
+            ),
+            (
+                "delivered",
+                "counter",
+                "Messages written in full to a poller here.",
+                b.delivered,
+            ),
+            ("acked", "counter", "Messages acknowledged here.", b.acked),
+            (
+                "requeued",
+                "counter",
+                "Messages put back for another poller.",
+                b.requeued,
+            ),
+            (
+                "claimed",
+                "counter",
+                "Messages taken over from a process that stopped answering.",
+                b.claimed,
+            ),
+            (
+                "dead_lettered",
+                "counter",
+                "Messages set aside after too many deliveries.",
+                b.dead_lettered,
+            ),
+            (
+                "reconnects",
+                "counter",
+                "Sessions with the engine begun after the first.",
+                f.reconnects + b.reconnects + g.reconnects,
+            ),
+            (
+                "waiting",
+                "gauge",
+                "Pollers waiting here now.",
+                b.waiting as u64,
+            ),
+            (
+                "owed",
+                "gauge",
+                "Messages delivered here awaiting an acknowledgement.",
+                b.owed as u64,
+            ),
+            (
+                "feed_appended",
+                "counter",
+                "Feed events appended here.",
+                f.appended,
+            ),
+            (
+                "feed_mirrored",
+                "counter",
+                "Feed events mirrored from the engine.",
+                f.mirrored,
+            ),
+            (
+                "group_broadcasts",
+                "counter",
+                "Group broadcasts made here.",
+                g.broadcasts,
+            ),
+            (
+                "group_relayed_out",
+                "counter",
+                "Group broadcasts relayed to other processes.",
+                g.relayed_out,
+            ),
+            (
+                "group_relayed_in",
+                "counter",
+                "Group broadcasts from other processes delivered here.",
+                g.relayed_in,
+            ),
+            (
+                "group_relay_dropped",
+                "counter",
+                "Group broadcasts delivered here only: the engine was away.",
+                g.relay_dropped,
+            ),
+        ];
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, value: u64| {
-            let sample = match kind {
-                "counter" => format!("tether_cluster_{name}_total"),
-                _ => format!("tether_cluster_{name}"),
-            };
+        for (name, kind, help, value) in families {
+            let suffix = if kind == "counter" { "_total" } else { "" };
             out.push_str(&format!(
-                "# HELP tether_cluster_{name} {help}\n# TYPE tether_cluster_{name} {kind}\n{sample} {value}\n"
+                "# HELP tether_cluster_{name} {help}\n# TYPE tether_cluster_{name} {kind}\n\
+                 tether_cluster_{name}{suffix} {value}\n"
             ));
-        };
-        family(
-            "connected",
-            "gauge",
-            "1 while the engine can be reached.",
-            u64::from(f.connected && b.connected),
-        );
-        family(
-            "published",
-            "counter",
-            "Messages published here.",
-            b.published,
-        );
-        family(
-            "publish_refused",
-            "counter",
-            "Publishes refused here (full, too large, engine down).",
-            b.refused,
-        );
-        family(
-            "delivered",
-            "counter",
-            "Messages written in full to a poller here.",
-            b.delivered,
-        );
-        family("acked", "counter", "Messages acknowledged here.", b.acked);
-        family(
-            "requeued",
-            "counter",
-            "Messages put back for another poller.",
-            b.requeued,
-        );
-        family(
-            "claimed",
-            "counter",
-            "Messages taken over from a process that stopped answering.",
-            b.claimed,
-        );
-        family(
-            "dead_lettered",
-            "counter",
-            "Messages set aside after too many deliveries.",
-            b.dead_lettered,
-        );
-        family(
-            "reconnects",
-            "counter",
-            "Sessions with the engine begun after the first.",
-            f.reconnects + b.reconnects,
-        );
-        family(
-            "waiting",
-            "gauge",
-            "Pollers waiting here now.",
-            b.waiting as u64,
-        );
-        family(
-            "owed",
-            "gauge",
-            "Messages delivered here awaiting an acknowledgement.",
-            b.owed as u64,
-        );
-        family(
-            "feed_appended",
-            "counter",
-            "Feed events appended here.",
-            f.appended,
-        );
-        family(
-            "feed_mirrored",
-            "counter",
-            "Feed events mirrored from the engine.",
-            f.mirrored,
-        );
+        }
         out.push_str(&format!(
-            "# HELP tether_cluster_engine The engine state is kept in.\n# TYPE tether_cluster_engine info\ntether_cluster_engine_info{{engine=\"{}\"}} 1\n",
+            "# HELP tether_cluster_engine The engine state is kept in.\n\
+             # TYPE tether_cluster_engine info\n\
+             tether_cluster_engine_info{{engine=\"{}\"}} 1\n",
             f.engine
         ));
         out

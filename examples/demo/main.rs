@@ -64,8 +64,9 @@
 //!
 //! With `--redis URL` (or `TETHER_REDIS`; built with `--features redis`)
 //! every demo process on that Redis shares the long-poll queue (a message
-//! published on one goes to exactly one poller on any) and the feed;
-//! without, both are this process's. `/stats`'s `cluster` object says
+//! published on one goes to exactly one poller on any), the feed and the
+//! chat (a message reaches `/ws/chat` members on every process); without,
+//! all three are this process's. `/stats`'s `cluster` object says
 //! which (`engine`) and counts what they did.
 //! - `GET /ws` (WebSocket): echoes every text and binary message.
 //! - `GET /ws/chat` (WebSocket): every text message goes to every member;
@@ -370,7 +371,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let broker = cluster.broker.clone();
+    let (broker, chat) = (cluster.broker.clone(), cluster.groups.clone());
     let hand = Hand {
         streams: streams_tx,
         cluster,
@@ -392,7 +393,7 @@ fn main() {
     let ws_events = server.ws_events();
     std::thread::Builder::new()
         .name("demo-websocket".into())
-        .spawn(move || websocket::run(ws_events))
+        .spawn(move || websocket::run(ws_events, chat))
         .expect("spawn the WebSocket handler");
     // Parked long polls are answered the moment shutdown begins.
     let shutdown = server.shutdown_signal();

@@ -21,8 +21,8 @@ durations: 250ms, 30s, 2m, 1h or never; sizes: 65536, 64KiB, 16MiB.
 --set takes any Config field, e.g. --set max_body_bytes=4MiB
 HTTPS and WSS (built with --features tls) on --tls-addr, 127.0.0.1:8443 by
 default, beside plain HTTP on --addr.
---redis (or TETHER_REDIS; built with --features redis): the long-poll queue
-and /feed are shared by every demo process on that Redis.
+--redis (or TETHER_REDIS; built with --features redis): the long-poll queue,
+/feed and /ws/chat are shared by every demo process on that Redis.
 --poll-ack-timeout: a polled message is owed an acknowledgement (POST /ack,
 or ?ack=ID on the next poll) and goes to another poller after DURATION
 without one; off (the default): the write is final.

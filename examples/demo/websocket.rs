@@ -1,24 +1,30 @@
-//! The demo's WebSockets: `/ws` echoes, `/ws/chat` broadcasts. One thread
-//! takes every socket's events in order; sends never block it.
+//! The demo's WebSockets: `/ws` echoes, `/ws/chat` broadcasts to the
+//! `chat` group (on every demo process, with `--redis`). One thread takes
+//! every socket's events in order; sends never block it.
 
-use tether::ws::{Message, WebSocket, WsEventKind, WsEvents, WsGroup};
+use tether::cluster::Groups;
+use tether::ws::{Message, WebSocket, WsEventKind, WsEvents};
 use tether::SendError;
 
-pub fn run(events: WsEvents) {
-    let chat = WsGroup::new();
+/// The chat's group.
+const CHAT: &str = "chat";
+
+pub fn run(events: WsEvents, chat: Groups) {
     while let Some(event) = events.recv() {
         let socket = &event.socket;
         match &event.kind {
-            WsEventKind::Open(_) if socket.path() == "/ws/chat" => chat.join(socket.clone()),
+            WsEventKind::Open(_) if socket.path() == "/ws/chat" => {
+                let _ = chat.join(CHAT, socket.clone());
+            }
             WsEventKind::Message(Message::Text(text)) if socket.path() == "/ws/chat" => {
-                chat.broadcast_text(text);
+                let _ = chat.broadcast_text(CHAT, text);
             }
             // Binary chat messages are not relayed.
             WsEventKind::Message(_) if socket.path() == "/ws/chat" => {}
             WsEventKind::Message(message) => echo(socket, message),
             WsEventKind::Closed { reason, .. } => {
                 log::debug!("{} WebSocket closed: {reason}", socket.id());
-                chat.leave(socket.id());
+                chat.leave(CHAT, socket.id());
             }
             _ => {}
         }

@@ -14,6 +14,8 @@ mod bad_clients;
 mod bodies;
 mod broker_engines;
 mod chunk_wraparound;
+#[cfg(feature = "redis")]
+mod cluster_demo;
 mod conformance;
 mod connection_close;
 mod connection_states;

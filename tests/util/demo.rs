@@ -127,6 +127,16 @@ impl Demo {
         serde_json::from_slice(&reply.body).expect("/stats is JSON")
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, `KILL`) to the demo.
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     pub fn terminate(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

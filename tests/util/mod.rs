@@ -5,6 +5,7 @@
 pub mod attack;
 pub mod demo;
 pub mod gate;
+pub mod nginx;
 pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;

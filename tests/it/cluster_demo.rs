@@ -1,0 +1,383 @@
+//! Three demo processes on one Redis behind one nginx (docs/nginx.conf)
+//! act as one service: chat across processes, a message published on one
+//! polled on another and given to exactly one poller, SSE resumed on any,
+//! every message processed exactly once while pollers leave at random, a
+//! stopped then killed process's messages delivered by the others, and
+//! Redis restarted under them with no process restarted.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::demo::{append_to_feed, next_sse, polled, post, publish, read_feed, Demo};
+use crate::util::nginx::Nginx;
+use crate::util::redis::RedisServer;
+use crate::util::ws::{RawWs, TEXT};
+use crate::util::{wait_for, Client};
+
+struct Cluster {
+    demos: Vec<Demo>,
+    nginx: Nginx,
+    redis: RedisServer,
+}
+
+/// Redis, three demos on it with `flags`, nginx in front; `None` (after a
+/// `SKIPPED` line) where Redis or nginx is not installed.
+fn cluster(test: &str, flags: &[&str]) -> Option<Cluster> {
+    let redis = RedisServer::start(test)?;
+    let url = redis.url();
+    let mut all = vec!["--redis", &url, "--set", "memory_share_per_client=off"];
+    all.extend_from_slice(flags);
+    let demos: Vec<Demo> = (0..3).map(|_| Demo::start_with(&all)).collect();
+    let addrs: Vec<SocketAddr> = demos.iter().map(|d| d.addr).collect();
+    let nginx = Nginx::start(test, &addrs)?;
+    for demo in &demos {
+        wait_for("the demo to reach Redis", || {
+            demo.stats()["cluster"]["connected"] == true
+        });
+    }
+    Some(Cluster {
+        demos,
+        nginx,
+        redis,
+    })
+}
+
+fn cluster_stat(demo: &Demo, name: &str) -> u64 {
+    demo.stats()["cluster"][name].as_u64().unwrap_or(0)
+}
+
+fn next_text(ws: &mut RawWs) -> String {
+    let (first, payload) = ws.read_frame().expect("a frame");
+    assert_eq!(first & 0x0F, TEXT);
+    String::from_utf8(payload).unwrap()
+}
+
+/// A poll sent on `addr`, its answer not read yet.
+fn park(addr: SocketAddr, ms: u64) -> Client {
+    let mut client = Client::connect(addr);
+    client.send(format!("GET /poll?timeout_ms={ms} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    client
+}
+
+#[test]
+fn three_demo_processes_behind_nginx_act_as_one() {
+    crate::util::init();
+    let Some(mut c) = cluster("three_demo_processes_behind_nginx_act_as_one", &[]) else {
+        return;
+    };
+    // Chat: a member on each process and one through nginx.
+    let mut members: Vec<RawWs> = c
+        .demos
+        .iter()
+        .map(|d| RawWs::connect(d.addr, "/ws/chat"))
+        .collect();
+    members.push(RawWs::connect(c.nginx.addr, "/ws/chat"));
+    for demo in &c.demos {
+        wait_for("every process to listen to the chat", || {
+            cluster_stat(demo, "group_listening") == 1
+        });
+    }
+    members[0].send_text("hello from the first");
+    members[3].send_text("and from nginx");
+    for ws in &mut members {
+        assert_eq!(next_text(ws), "hello from the first");
+        assert_eq!(next_text(ws), "and from nginx", "once each, in order");
+    }
+
+    // Published through nginx, polled on two other processes: one each.
+    let mut pollers = [park(c.demos[1].addr, 10_000), park(c.demos[2].addr, 10_000)];
+    for demo in &c.demos[1..] {
+        wait_for("a poller parked", || cluster_stat(demo, "waiting") == 1);
+    }
+    let mut via_nginx = Client::connect(c.nginx.addr);
+    let sent: HashSet<String> = ["a", "b"]
+        .iter()
+        .map(|t| publish(&mut via_nginx, t))
+        .collect();
+    let got: HashSet<String> = pollers
+        .iter_mut()
+        .map(|p| polled(&p.read_reply(false)).0)
+        .collect();
+    assert_eq!(got, sent);
+
+    // One message, three pollers on three processes: exactly one gets it.
+    let mut pollers: Vec<Client> = c.demos.iter().map(|d| park(d.addr, 3000)).collect();
+    for demo in &c.demos {
+        wait_for("a poller parked", || cluster_stat(demo, "waiting") == 1);
+    }
+    publish(&mut via_nginx, "only one");
+    let statuses: Vec<u16> = pollers
+        .iter_mut()
+        .map(|p| p.read_reply(false).status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        2,
+        "{statuses:?}"
+    );
+
+    // SSE: appended through nginx, resumed on every process.
+    let ids: Vec<String> = ["x", "y", "z"]
+        .iter()
+        .map(|t| append_to_feed(&mut via_nginx, t))
+        .collect();
+    for demo in &c.demos {
+        let mut reader = Client::connect(demo.addr);
+        read_feed(&mut reader, &ids[0]);
+        assert_eq!(
+            next_sse(&mut reader),
+            format!("event: feed\nid: {}\ndata: y\n\n", ids[1])
+        );
+        assert_eq!(
+            next_sse(&mut reader),
+            format!("event: feed\nid: {}\ndata: z\n\n", ids[2])
+        );
+    }
+
+    // Redis killed: 503 at once while it is away; back without restarting
+    // any process.
+    let mut waiting = park(c.nginx.addr, 60_000);
+    c.redis.stop();
+    wait_for("publishes to be refused", || {
+        post(&mut via_nginx, "/publish", "while down").status == 503
+    });
+    c.redis.restart_empty();
+    wait_for("publishes to come back", || {
+        post(&mut via_nginx, "/publish", "after").status == 202
+    });
+    assert_eq!(
+        polled(&waiting.read_reply(false)).1,
+        "after",
+        "the poller waited it out"
+    );
+    let reconnects: u64 = c.demos.iter().map(|d| cluster_stat(d, "reconnects")).sum();
+    assert!(reconnects >= 3, "every process reconnected: {reconnects}");
+}
+
+/// How a poller in the soak leaves, if it does.
+#[derive(Clone, Copy)]
+enum Leave {
+    Stay,
+    /// Closes (FIN) right after the message arrived, before acknowledging.
+    Fin,
+    /// Resets (RST) right after the message arrived.
+    Rst,
+    /// Leaves while its message may be on the way: sends the poll and
+    /// closes without reading.
+    AtDelivery,
+}
+
+fn leave_of(n: u64) -> Leave {
+    match n % 20 {
+        0 => Leave::Fin,
+        1 => Leave::Rst,
+        2 | 3 => Leave::AtDelivery,
+        _ => Leave::Stay,
+    }
+}
+
+#[test]
+fn every_message_is_processed_once_while_pollers_leave_at_random() {
+    crate::util::init();
+    let Some(c) = cluster(
+        "every_message_is_processed_once_while_pollers_leave_at_random",
+        &["--poll-ack-timeout", "5s"],
+    ) else {
+        return;
+    };
+    const MESSAGES: usize = 1500;
+    const POLLERS: u64 = 6;
+    let addr = c.nginx.addr;
+    let published = Arc::new(Mutex::new(HashSet::new()));
+    let processed = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let published = Arc::clone(&published);
+        std::thread::spawn(move || {
+            let mut client = Client::connect(addr);
+            for i in 0..MESSAGES {
+                loop {
+                    let reply = post(&mut client, "/publish", &format!("m{i}"));
+                    // nginx ends a client's connection after 1,000 requests.
+                    if reply.closes() {
+                        client = Client::connect(addr);
+                    }
+                    if reply.status == 202 {
+                        let id = reply.header("message-id").unwrap().to_string();
+                        published.lock().unwrap().insert(id);
+                        break;
+                    }
+                    assert_eq!(reply.status, 503, "{reply:?}");
+                }
+            }
+        })
+    };
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|p| {
+            let (processed, done) = (Arc::clone(&processed), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let (mut n, mut owed): (u64, Option<String>) = (p, None);
+                let mut client = Client::connect(addr);
+                while !done.load(Ordering::Relaxed) {
+                    n += POLLERS;
+                    let leave = leave_of(n.wrapping_mul(2_654_435_761) >> 7);
+                    if let Leave::AtDelivery = leave {
+                        // No acknowledgement rides on a poll abandoned unread.
+                        let request = "GET /poll?timeout_ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n";
+                        client.send(request.as_bytes());
+                        drop(std::mem::replace(&mut client, Client::connect(addr)));
+                        continue;
+                    }
+                    let ack = owed
+                        .as_ref()
+                        .map(|id| format!("&ack={id}"))
+                        .unwrap_or_default();
+                    let request =
+                        format!("GET /poll?timeout_ms=1000{ack} HTTP/1.1\r\nHost: t\r\n\r\n");
+                    client.send(request.as_bytes());
+                    let Ok(reply) = client.try_read_reply(false) else {
+                        // Acknowledged or not, we cannot tell: again (it is idempotent).
+                        client = Client::connect(addr);
+                        continue;
+                    };
+                    owed = None;
+                    if reply.closes() {
+                        client = Client::connect(addr);
+                    }
+                    if reply.status != 200 {
+                        continue;
+                    }
+                    let id = reply.header("message-id").unwrap().to_string();
+                    match leave {
+                        Leave::Fin => client = Client::connect(addr),
+                        Leave::Rst => {
+                            std::mem::replace(&mut client, Client::connect(addr))
+                                .stream
+                                .reset();
+                        }
+                        _ => {
+                            *processed.lock().unwrap().entry(id.clone()).or_default() += 1;
+                            owed = Some(id);
+                        }
+                    }
+                }
+                if let Some(id) = owed {
+                    assert_eq!(post(&mut client, "/ack", &id).status, 204);
+                }
+            })
+        })
+        .collect();
+    publisher.join().unwrap();
+    let started = Instant::now();
+    let all_processed = || {
+        let published = published.lock().unwrap();
+        let processed = processed.lock().unwrap();
+        published.iter().all(|id| processed.contains_key(id))
+    };
+    // Redelivery of what a leaver took waits out its 5 s timeout.
+    while !all_processed() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done.store(true, Ordering::Relaxed);
+    for poller in pollers {
+        poller.join().unwrap();
+    }
+    let published = published.lock().unwrap();
+    let processed = processed.lock().unwrap();
+    let lost: Vec<&String> = published
+        .iter()
+        .filter(|id| !processed.contains_key(*id))
+        .collect();
+    let twice: Vec<(&String, &u32)> = processed.iter().filter(|(_, n)| **n > 1).collect();
+    let totals: Vec<(u64, u64, u64)> = c
+        .demos
+        .iter()
+        .map(|d| {
+            (
+                cluster_stat(d, "delivered"),
+                cluster_stat(d, "acked"),
+                cluster_stat(d, "requeued"),
+            )
+        })
+        .collect();
+    eprintln!(
+        "soak: published {}, processed {}, twice {}, lost {}; (delivered, acked, requeued) per process {totals:?}",
+        published.len(),
+        processed.len(),
+        twice.len(),
+        lost.len()
+    );
+    assert_eq!(published.len(), MESSAGES);
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    // A client that stays acknowledges within milliseconds, far inside
+    // the 5 s timeout: a second processing would mean an ack not honoured.
+    assert!(twice.is_empty(), "processed twice: {twice:?}");
+}
+
+#[test]
+fn a_stopped_then_killed_process_s_messages_go_to_the_others() {
+    crate::util::init();
+    let Some(c) = cluster(
+        "a_stopped_then_killed_process_s_messages_go_to_the_others",
+        &["--poll-ack-timeout", "60s", "--poll-claim-after", "2s"],
+    ) else {
+        return;
+    };
+    // The first process delivers three messages whose clients never
+    // acknowledge them: they are owed, held by that process.
+    let mut held: Vec<Client> = (0..3).map(|_| park(c.demos[0].addr, 10_000)).collect();
+    wait_for("three pollers parked", || {
+        cluster_stat(&c.demos[0], "waiting") == 3
+    });
+    let mut publisher = Client::connect(c.demos[1].addr);
+    let sent: HashSet<String> = ["p", "q", "r"]
+        .iter()
+        .map(|t| publish(&mut publisher, t))
+        .collect();
+    let taken: HashSet<String> = held
+        .iter_mut()
+        .map(|p| polled(&p.read_reply(false)).0)
+        .collect();
+    assert_eq!(taken, sent);
+    c.demos[0].signal("STOP");
+    let stopped = Instant::now();
+    // The others' pollers get all three, claimed from the stopped one.
+    let mut again = HashSet::new();
+    let mut polls = [
+        Client::connect(c.demos[1].addr),
+        Client::connect(c.demos[2].addr),
+    ];
+    let mut turn = 0;
+    while again.len() < 3 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "got only {again:?}"
+        );
+        let poller = &mut polls[turn % 2];
+        turn += 1;
+        let reply = poller.get("/poll?timeout_ms=1000");
+        if reply.status == 200 {
+            again.insert(polled(&reply).0);
+        }
+    }
+    let delay = stopped.elapsed();
+    c.demos[0].signal("KILL");
+    eprintln!("a stopped process's 3 owed messages were redelivered by the others {delay:?} after SIGSTOP (claim_after 2 s)");
+    assert_eq!(
+        again, sent,
+        "the same ids: a client drops duplicates by them"
+    );
+    let claimed: u64 = c.demos[1..]
+        .iter()
+        .map(|d| cluster_stat(d, "claimed"))
+        .sum();
+    assert_eq!(claimed, 3);
+}
