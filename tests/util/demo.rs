@@ -82,8 +82,11 @@ impl Demo {
     }
 
     fn spawn(command: &mut Command) -> Demo {
+        // A free port, unless the flags name one.
+        if !command.get_args().any(|arg| arg == "--addr") {
+            command.args(["--addr", "127.0.0.1:0"]);
+        }
         let mut child = command
-            .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("the example binary: plain `cargo test` builds it; with a filter, run `cargo build --examples` first");

@@ -149,6 +149,17 @@ impl Client {
         Self::connect_over(Over::Plain, addr)
     }
 
+    /// A plain client, or the error connecting (a server that may be
+    /// restarting).
+    pub fn try_connect(addr: SocketAddr) -> io::Result<Client> {
+        let tcp = std::net::TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(PATIENCE))?;
+        Ok(Client {
+            stream: Wire::Plain(tcp),
+            buf: Vec::new(),
+        })
+    }
+
     /// A client speaking plain TCP or TLS.
     pub fn connect_over(over: Over, addr: SocketAddr) -> Client {
         Client {

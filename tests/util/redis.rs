@@ -12,6 +12,8 @@ use super::wait_for;
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// With persistence: the directory its append-only file lives in.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
@@ -30,9 +32,39 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { child: None, port };
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir: None,
+        };
         server.run();
         Some(server)
+    }
+
+    /// [`start`](Self::start) with every write in an append-only file
+    /// synced before Redis answers (`appendfsync always`): killed and
+    /// started again ([`restart`](Self::restart)), it has lost nothing.
+    #[allow(dead_code)]
+    pub fn start_persistent(test: &str) -> Option<RedisServer> {
+        let mut server = Self::start(test)?;
+        server.stop();
+        let dir = std::env::temp_dir().join(format!(
+            "tether-redis-{}-{}",
+            std::process::id(),
+            server.port
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        server.dir = Some(dir);
+        server.run();
+        Some(server)
+    }
+
+    /// Kills the server and starts it again on its port: empty, or with
+    /// its data when it was started persistent.
+    #[allow(dead_code)]
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
     }
 
     pub fn url(&self) -> String {
@@ -41,9 +73,23 @@ impl RedisServer {
 
     /// Starts the server on its port, empty, and waits until it answers.
     fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"]);
+        match &self.dir {
+            None => command.args(["--save", "", "--appendonly", "no"]),
+            Some(dir) => command
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+                .arg("--dir")
+                .arg(dir),
+        };
+        let child = command
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server starts");
@@ -72,13 +118,19 @@ impl RedisServer {
 
     /// Stops it and starts it again, empty, on the same port.
     pub fn restart_empty(&mut self) {
-        self.stop();
-        self.run();
+        assert!(
+            self.dir.is_none(),
+            "a persistent server restarts with its data"
+        );
+        self.restart();
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
