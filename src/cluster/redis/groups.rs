@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -145,36 +145,40 @@ fn decode(payload: &[u8]) -> Option<(&[u8], Broadcast)> {
     Some((origin, Broadcast { text, data }))
 }
 
-/// The publisher: relays this process's broadcasts, in order. One that
-/// fails is dropped (PUB/SUB keeps nothing for later either).
+/// Most broadcasts relayed in one pipeline.
+const BATCH: usize = 64;
+
+/// The publisher: relays this process's broadcasts, in order, those that
+/// queued up meanwhile in one pipeline (one round trip). What fails is
+/// dropped (PUB/SUB keeps nothing for later either).
 fn publish(common: &Arc<Common>, inbox: &Receiver<(String, Broadcast)>) {
     let calls = Calls::new(common.client.clone());
-    while let Ok((group, message)) = inbox.recv() {
-        common
-            .queued
-            .fetch_sub(message.data.len(), Ordering::Relaxed);
+    while let Ok(first) = inbox.recv() {
+        let batch: Vec<(String, Broadcast)> = std::iter::once(first)
+            .chain(inbox.try_iter().take(BATCH - 1))
+            .collect();
+        let bytes: usize = batch.iter().map(|(_, m)| m.data.len()).sum();
+        common.queued.fetch_sub(bytes, Ordering::Relaxed);
         if Arc::strong_count(common) == 1 {
             return; // the groups were dropped
         }
+        let mut pipe = redis::pipe();
+        for (group, message) in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(channel(group))
+                .arg(encode(&common.origin, message))
+                .ignore();
+        }
+        let sent = match common.link.is_down() {
+            true => false,
+            false => calls.call(|conn| pipe.query::<()>(conn)).is_ok(),
+        };
         let counters = &common.members.counters;
-        let payload = encode(&common.origin, &message);
-        let sent: redis::RedisResult<i64> = match common.link.is_down() {
-            true => Err(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "Redis is down",
-            ))),
-            false => calls.call(|conn| {
-                redis::cmd("PUBLISH")
-                    .arg(channel(&group))
-                    .arg(payload)
-                    .query(conn)
-            }),
-        };
         let counter = match sent {
-            Ok(_) => &counters.relayed_out,
-            Err(_) => &counters.relay_dropped,
+            true => &counters.relayed_out,
+            false => &counters.relay_dropped,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -209,20 +213,25 @@ fn listen_session(common: &Weak<Common>, connected: &mut dyn FnMut()) -> redis::
     pubsub.set_read_timeout(Some(LOOK_EVERY))?;
     connected();
     let mut listening: HashSet<String> = HashSet::new();
+    let mut looked: Option<Instant> = None;
     loop {
         let Some(c) = common.upgrade() else {
             return Ok(());
         };
-        let wanted: HashSet<String> = c.members.names().into_iter().collect();
-        for group in wanted.difference(&listening) {
-            pubsub.subscribe(channel(group))?;
+        // Which groups have members here: every LOOK_EVERY, not per message.
+        if looked.is_none_or(|at| at.elapsed() >= LOOK_EVERY) {
+            looked = Some(Instant::now());
+            let wanted: HashSet<String> = c.members.names().into_iter().collect();
+            for group in wanted.difference(&listening) {
+                pubsub.subscribe(channel(group))?;
+            }
+            for group in listening.difference(&wanted) {
+                pubsub.unsubscribe(channel(group))?;
+            }
+            listening = wanted;
+            let listens = &c.members.counters.listening;
+            listens.store(listening.len(), Ordering::Relaxed);
         }
-        for group in listening.difference(&wanted) {
-            pubsub.unsubscribe(channel(group))?;
-        }
-        listening = wanted;
-        let listens = &c.members.counters.listening;
-        listens.store(listening.len(), Ordering::Relaxed);
         let message = match pubsub.get_message() {
             Ok(message) => message,
             Err(err) if err.is_timeout() => continue,
