@@ -123,10 +123,17 @@ impl RedisFeed {
             .flatten()
     }
 
+    /// Runs a call from the application's thread, failing at once while
+    /// the mirror knows Redis to be down (rather than each call waiting
+    /// out a connection timeout).
     fn call<T>(
         &self,
         command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
+        if self.link.is_down() {
+            let down = (redis::ErrorKind::Io, "Redis is down");
+            return Err(redis::RedisError::from(down));
+        }
         self.calls.call(command)
     }
 
