@@ -18,6 +18,18 @@ const RESPONSE_SLACK: Duration = Duration::from_secs(5);
 
 /// A broker's bounds and terms; [`BrokerOptions::default`] then the
 /// methods to change one.
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::cluster::{Broker, BrokerError, BrokerOptions};
+///
+/// let options = BrokerOptions::default()
+///     .max_messages(1)
+///     .ack_timeout(Some(Duration::from_secs(30)));
+/// let broker = Broker::new(options);
+/// broker.publish("one").unwrap();
+/// assert_eq!(broker.publish("two"), Err(BrokerError::Full));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerOptions {
     max_messages: usize,

@@ -34,6 +34,15 @@ impl fmt::Display for GroupError {
 impl std::error::Error for GroupError {}
 
 /// What the groups did in this process.
+///
+/// ```
+/// use tether::cluster::Groups;
+///
+/// let groups = Groups::new();
+/// groups.broadcast_text("room", "nobody hears this").unwrap();
+/// let stats = groups.stats();
+/// assert_eq!((stats.engine, stats.broadcasts, stats.delivered), ("memory", 1, 0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct GroupStats {

@@ -24,6 +24,15 @@ pub(super) const MESSAGE_OVERHEAD_BYTES: usize = 64;
 /// header) and given back to acknowledge it. The same message keeps its id
 /// when it is delivered again, so a client can drop a duplicate.
 /// Letters, digits and `-`, at most 64 of them.
+///
+/// ```
+/// use tether::cluster::{BrokerError, MessageId};
+///
+/// let id: MessageId = "1733270400000-0".parse().unwrap();
+/// assert_eq!(id.as_str(), "1733270400000-0");
+/// // Never a header injection: it goes back out in `Message-Id`.
+/// assert_eq!("1-0\r\nX: y".parse::<MessageId>(), Err(BrokerError::InvalidId));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MessageId(Box<str>);
 
@@ -201,6 +210,15 @@ impl Counters {
 
 /// What a broker did in this process (each process counts its own), and
 /// whether its engine can be reached.
+///
+/// ```
+/// use tether::cluster::{Broker, BrokerOptions};
+///
+/// let broker = Broker::new(BrokerOptions::default());
+/// broker.publish("hi").unwrap();
+/// let stats = broker.stats();
+/// assert_eq!((stats.engine, stats.connected, stats.published), ("memory", true, 1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct BrokerStats {
