@@ -187,18 +187,7 @@ fn an_ack_timeout_off_makes_the_write_final() {
 #[cfg(feature = "redis")]
 mod on_redis {
     use super::*;
-    use crate::util::redis::RedisServer;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A queue name no other test uses.
-    fn fresh_name() -> String {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        format!(
-            "test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-    }
+    use crate::util::redis::{fresh_name, RedisServer};
 
     #[test]
     fn the_redis_engine_keeps_the_contract() {

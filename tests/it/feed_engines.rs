@@ -73,20 +73,9 @@ fn the_in_process_engine_keeps_the_contract() {
 #[cfg(feature = "redis")]
 mod on_redis {
     use super::*;
-    use crate::util::redis::RedisServer;
+    use crate::util::redis::{fresh_name, RedisServer};
     use crate::util::wait_for;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use tether::cluster::FeedError;
-
-    /// A feed name no other test uses.
-    fn fresh_name() -> String {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        format!(
-            "test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-    }
 
     #[test]
     fn the_redis_engine_keeps_the_contract() {

@@ -9,6 +9,14 @@ use std::time::Duration;
 
 use super::wait_for;
 
+/// A key name (a feed's, a queue's) no other test in this run uses.
+#[allow(dead_code)]
+pub fn fresh_name() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("test-{}-{n}", std::process::id())
+}
+
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,

@@ -50,6 +50,17 @@ return 1
     )
 }
 
+/// Takes an entry out of the queue (acknowledged, deleted); what it held,
+/// as `XRANGE` gave it (empty if its data was gone).
+const TAKE: &str = r"
+local function take(queue, group, entry)
+  local found = redis.call('XRANGE', queue, entry, entry)
+  redis.call('XACK', queue, group, entry)
+  redis.call('XDEL', queue, entry)
+  return found
+end
+";
+
 /// Checks the entry is still pending with this consumer (after a stop, a
 /// sweep may have given it to another process, which now owns it).
 const MINE: &str = r"
@@ -64,12 +75,10 @@ end
 /// ARGV: group, consumer, entry, message id, deliveries. 1 if handed back.
 pub(super) fn release() -> String {
     format!(
-        "{FIELD}{MINE}{}",
+        "{FIELD}{MINE}{TAKE}{}",
         r"
 if not mine(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
-local found = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-redis.call('XDEL', KEYS[1], ARGV[3])
+local found = take(KEYS[1], ARGV[1], ARGV[3])
 if #found == 0 then return 0 end
 local new = redis.call('XADD', KEYS[1], '*', 'd', field(found[1], 'd'), 'i', ARGV[4], 'c', ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[4], new)
@@ -83,12 +92,10 @@ return 1
 /// overhead per message, most dead letters kept. 1 if set aside.
 pub(super) fn dead_letter() -> String {
     format!(
-        "{FIELD}{MINE}{}",
+        "{FIELD}{MINE}{TAKE}{}",
         r"
 if not mine(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) then return 0 end
-local found = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-redis.call('XDEL', KEYS[1], ARGV[3])
+local found = take(KEYS[1], ARGV[1], ARGV[3])
 redis.call('HDEL', KEYS[3], ARGV[4])
 if #found == 0 then return 0 end
 local data = field(found[1], 'd')
