@@ -347,6 +347,9 @@ fn pull_session(
                 hand(&c, line, message);
             }
             if wanted == 0 {
+                // As many as asked for: more may wait; sweep again as soon
+                // as pollers want more, not a second later.
+                last_sweep = None;
                 continue;
             }
         }
