@@ -3,9 +3,12 @@
 //! - `GET /jobs/{ms}`: a job worker "works" `ms` milliseconds (at most
 //!   60000) and stops the moment its client leaves.
 //! - `POST /topics/{topic}` publishes the body; `GET /topics/{topic}/poll`
-//!   long-polls for the next message (`204` after 30 s). A message whose
-//!   poller left before it was delivered goes back to the front of the
-//!   topic: nothing is lost.
+//!   long-polls for the next message (`204` after 30 s). Each topic is a
+//!   `tether::cluster::Broker`: a message whose poller left before the
+//!   kernel took it goes to the next poller (add an acknowledgement
+//!   timeout, `BrokerOptions::ack_timeout`, for nothing lost past the
+//!   kernel). At most 64 topics of at most 1,024 messages and 1 MiB each;
+//!   past either, `503` with `Retry-After`.
 //! - `GET /ticks`: Server-Sent Events, one `tick` a second, resumed after
 //!   `Last-Event-ID` (at-least-once: the client's cursor is the ack).
 //! - `GET /chat?token=T` (WebSocket): users authenticated at the upgrade;
@@ -19,20 +22,24 @@
 //! cargo run --example service [-- --addr HOST:PORT]
 //! ```
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tether::cluster::{Broker, BrokerOptions};
 use tether::sse;
 use tether::stats::PROMETHEUS_CONTENT_TYPE;
 use tether::ws::{Message, Upgrade, WsEventKind, WsEvents, WsGroup};
-use tether::{
-    Action, ConnectionId, Exchange, Handoff, Request, Response, Router, Server, StreamSender,
-};
+use tether::{Action, Exchange, Handoff, Request, Response, Router, Server, StreamSender};
 
 const POLL_WAIT: Duration = Duration::from_secs(30);
 const SLACK: Duration = Duration::from_secs(5);
 const USERS: [(&str, &str); 2] = [("alice-token", "alice"), ("bob-token", "bob")];
+/// Topics, and what each may hold: a client cannot make them without end.
+const MAX_TOPICS: usize = 64;
+const TOPIC_MESSAGES: usize = 1024;
+const TOPIC_BYTES: usize = 1024 * 1024;
 
 /// Who a chat socket belongs to: decided once, at the upgrade.
 struct User(&'static str);
@@ -92,17 +99,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = exchange.respond(Response::text(200, format!("worked {work:?}\n")));
     });
 
-    let (broker, inbox) = mpsc::channel();
-    let outbox = broker.clone();
-    spawn("broker", move || run_broker(inbox, outbox));
-    let to_broker = broker.clone();
-    server.pool("broker")?.workers(1, move |exchange| {
-        let _ = to_broker.send(BrokerEvent::Request(Box::new(exchange)));
-    });
+    let topics = Arc::new(Topics::default());
+    let for_workers = Arc::clone(&topics);
+    // Publishing in memory and parking a poll never block: one worker.
+    server
+        .pool("broker")?
+        .workers(1, move |exchange| for_workers.serve(exchange));
     let shutdown = server.shutdown_signal();
     spawn("broker-shutdown", move || {
         while !shutdown.wait(Duration::from_secs(3600)) {}
-        let _ = broker.send(BrokerEvent::ShuttingDown);
+        topics.shut_down();
     });
 
     let (tickers, ticker_inbox) = mpsc::channel();
@@ -133,100 +139,58 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
         .expect("spawn a service thread");
 }
 
-enum BrokerEvent {
-    Request(Box<Exchange>),
-    Left(ConnectionId),
-    ShuttingDown,
-}
-
+/// The topics, each a broker of its own.
 #[derive(Default)]
-struct Topic {
-    messages: VecDeque<Vec<u8>>,
-    polls: VecDeque<(Exchange, Instant)>,
+struct Topics {
+    brokers: Mutex<HashMap<String, Broker>>,
 }
 
-/// One thread owns every topic and every parked poll: no locks.
-fn run_broker(inbox: mpsc::Receiver<BrokerEvent>, outbox: Sender<BrokerEvent>) {
-    let mut topics: HashMap<String, Topic> = HashMap::new();
-    let mut shutting_down = false;
-    loop {
-        let next = topics
-            .values()
-            .flat_map(|t| t.polls.iter().map(|p| p.1))
-            .min();
-        let wait = next.map_or(Duration::from_secs(3600), |at| {
-            at.saturating_duration_since(Instant::now())
-        });
-        match inbox.recv_timeout(wait) {
-            Ok(BrokerEvent::Request(exchange)) => {
-                let exchange = *exchange;
-                let name = exchange.request().param("topic").unwrap_or("").to_string();
-                let topic = topics.entry(name).or_default();
-                if exchange.request().method() == "POST" {
-                    topic.messages.push_back(exchange.request().body().to_vec());
-                    let _ = exchange.respond(Response::text(202, "queued\n"));
-                } else if shutting_down {
-                    let _ = exchange.respond(retry_later());
-                } else {
-                    // The moment its client leaves, the poll is let go.
-                    let (tx, id) = (outbox.clone(), exchange.id());
-                    exchange.on_close(move |_| drop(tx.send(BrokerEvent::Left(id))));
-                    topic
-                        .polls
-                        .push_back((exchange, Instant::now() + POLL_WAIT));
-                }
-                deliver(topic);
-            }
-            Ok(BrokerEvent::Left(id)) => {
-                for topic in topics.values_mut() {
-                    // Dropped after its client left: counted as abandoned.
-                    topic.polls.retain(|(poll, _)| poll.id() != id);
-                }
-            }
-            Ok(BrokerEvent::ShuttingDown) => {
-                shutting_down = true;
-                for topic in topics.values_mut() {
-                    for (poll, _) in topic.polls.drain(..) {
-                        let _ = poll.respond(retry_later());
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                let now = Instant::now();
-                for topic in topics.values_mut() {
-                    while topic.polls.front().is_some_and(|(_, at)| *at <= now) {
-                        if let Some((poll, _)) = topic.polls.pop_front() {
-                            let _ = poll.respond(Response::new(204));
-                        }
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
+impl Topics {
+    /// The topic's broker; `None` when there are too many topics already.
+    fn get(&self, name: &str) -> Option<Broker> {
+        let mut brokers = self.brokers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(broker) = brokers.get(name) {
+            return Some(broker.clone());
         }
+        if brokers.len() >= MAX_TOPICS {
+            return None;
+        }
+        let options = BrokerOptions::default()
+            .max_messages(TOPIC_MESSAGES)
+            .max_bytes(TOPIC_BYTES);
+        let broker = Broker::new(options);
+        brokers.insert(name.to_string(), broker.clone());
+        Some(broker)
+    }
+
+    fn serve(&self, mut exchange: Exchange) {
+        let name = exchange.request().param("topic").unwrap_or("").to_string();
+        let Some(broker) = self.get(&name) else {
+            let _ = exchange.respond(retry_later("too many topics\n"));
+            return;
+        };
+        if exchange.request().method() != "POST" {
+            // Answered 200 with the next message, 204 after POLL_WAIT, 503
+            // while shutting down; a poll whose client leaves is let go.
+            return broker.poll(exchange, POLL_WAIT);
+        }
+        let body = exchange.request_mut().take_body();
+        let answer = match broker.publish(body) {
+            Ok(_) => Response::text(202, "queued\n"),
+            Err(err) => retry_later(&format!("{err}\n")),
+        };
+        let _ = exchange.respond(answer);
+    }
+
+    /// Parked polls are answered `503` with `Retry-After` at once.
+    fn shut_down(&self) {
+        let brokers = self.brokers.lock().unwrap_or_else(|e| e.into_inner());
+        brokers.values().for_each(Broker::shut_down);
     }
 }
 
-/// Hands messages to parked polls, oldest first. A message whose poller
-/// left before the kernel took it comes back as `Undelivered`: it goes back
-/// to the front, for the next poll.
-fn deliver(topic: &mut Topic) {
-    while !topic.messages.is_empty() {
-        let Some((poll, _)) = topic.polls.pop_front() else {
-            return;
-        };
-        let Some(message) = topic.messages.pop_front() else {
-            return;
-        };
-        if let Err(undelivered) = poll.respond(Response::new(200).with_body(message)) {
-            topic
-                .messages
-                .push_front(undelivered.response.body().to_vec());
-        }
-    }
-}
-
-fn retry_later() -> Response {
-    Response::text(503, "shutting down\n").with_header("Retry-After", "5")
+fn retry_later(why: &str) -> Response {
+    Response::text(503, why.to_string()).with_header("Retry-After", "5")
 }
 
 /// Sends every subscriber a numbered tick a second; its number is the SSE
