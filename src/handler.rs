@@ -128,6 +128,8 @@ impl Handoff {
     /// [`Config::response_timeout`](crate::Config::response_timeout)); past
     /// it the client gets `503` and the worker's exchange is closed with
     /// [`CloseReason::ResponseTimeout`](crate::CloseReason::ResponseTimeout).
+    /// It stops once the response has started: a stream is not timed by it
+    /// after its head is sent.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = Some(timeout);
         self

@@ -238,6 +238,11 @@ pub struct Config {
     /// `503`, the connection drains, and the worker's `respond` returns
     /// [`Undelivered`](crate::Undelivered).
     ///
+    /// It stops once the response has started: a stream
+    /// ([`Exchange::stream`](crate::Exchange::stream)) is not timed by it
+    /// after its head is sent; a quiet stream is kept honest by its
+    /// heartbeat and `write_stall_timeout` instead.
+    ///
     /// Default: [`DEFAULT_RESPONSE_TIMEOUT`](Config::DEFAULT_RESPONSE_TIMEOUT).
     pub response_timeout: Duration,
     /// Longest queued output may make no progress (client not reading), also

@@ -423,7 +423,8 @@ impl Exchange {
     /// it the client is answered `503` and the exchange ends as
     /// [`ResponseTimeout`](CloseReason::ResponseTimeout), as with the
     /// server-wide timeout. `Duration::MAX` means never. Call it again to
-    /// move the deadline.
+    /// move the deadline. It stops once the response has started: a stream
+    /// is not timed by it after its head is sent.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
