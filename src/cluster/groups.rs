@@ -89,7 +89,7 @@ enum Engine {
 /// bytes unchanged (broadcast SSE events to a group of SSE streams).
 ///
 /// In memory ([`Groups::new`]) the groups are this process's; on Redis
-/// ([`Groups::redis`]) a broadcast reaches the group's members on every
+/// (`Groups::redis`, feature `redis`) a broadcast reaches the group's members on every
 /// process. A process delivers its own broadcasts to its own members
 /// at once, without a round trip.
 ///
