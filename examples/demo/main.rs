@@ -31,6 +31,9 @@
 //!   publishes and polls have workers of their own.
 //! - `POST /echo`: the request body, as `application/octet-stream` with
 //!   `nosniff` (never a page that runs in the demo's origin).
+//! - `POST /upload`: a streamed upload (up to `max_upload_bytes`, 1 GiB by
+//!   default): a worker reads it as it arrives, holding at most
+//!   `BodyReader::PIPE_BYTES`, and answers `received N bytes`.
 //! - `GET /mjpeg?fps=N`: an MJPEG stream (`multipart/x-mixed-replace`) of
 //!   changing JPEG frames at N frames per second (1 to 60, default 10); a slow
 //!   viewer gets fewer frames, never a growing backlog.
@@ -175,6 +178,8 @@ fn routes(stats: StatsHandle, settings: String, cluster: Cluster) -> Router {
                 .with_body(metrics(&for_metrics, &cluster_for_metrics))
         })
         .get("/work", |_: &Request| Action::handoff())
+        // Read by a worker as it arrives, never buffered whole.
+        .upload("POST", "/upload", |_: &Request| Action::handoff())
         // Streams and publishes only hand the exchange on: a pool of their
         // own, so a client holding the /work workers cannot hold them up.
         .get("/mjpeg", |_: &Request| Handoff::to(HANDOVERS))
@@ -214,6 +219,24 @@ fn work(exchange: Exchange, hand: &Hand) {
         "/work" => {
             let ms = number("ms");
             work::run(exchange, ms, &hand.per_client);
+        }
+        "/upload" => {
+            let mut exchange = exchange;
+            let Some(mut body) = exchange.body_reader() else {
+                return drop(exchange.respond(Response::text(400, "no body\n")));
+            };
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut received = 0u64;
+            loop {
+                match std::io::Read::read(&mut body, &mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => received += n as u64,
+                    // The client left mid-body (or sent too much): nobody
+                    // to answer, or the server already did.
+                    Err(_) => return exchange.abandon(),
+                }
+            }
+            let _ = exchange.respond(Response::text(200, format!("received {received} bytes\n")));
         }
         "/mjpeg" => {
             let fps = number("fps").unwrap_or(10).clamp(1, 60) as u32;

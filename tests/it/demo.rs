@@ -207,3 +207,24 @@ fn work_longer_than_the_response_timeout_is_answered() {
     let mut client = Client::connect(demo.addr);
     assert_eq!(client.get("/work?ms=1500").text(), "worked 1500 ms");
 }
+
+/// `POST /upload` reads a streamed body as it arrives: a chunked 5 MiB
+/// upload, five times `max_body_bytes`, is counted in full.
+#[test]
+fn the_demo_reads_a_streamed_upload_as_it_arrives() {
+    let demo = Demo::start();
+    let mut client = Client::connect(demo.addr);
+    client.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let chunk = vec![b'u'; 64 * 1024];
+    for _ in 0..80 {
+        client.send(format!("{:x}\r\n", chunk.len()).as_bytes());
+        client.send(&chunk);
+        client.send(b"\r\n");
+    }
+    client.send(b"0\r\n\r\n");
+    let reply = client.read_reply(false);
+    assert_eq!(
+        (reply.status, reply.text()),
+        (200, "received 5242880 bytes\n")
+    );
+}
