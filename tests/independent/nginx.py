@@ -163,6 +163,20 @@ def main():
         after = stats()
         assert after["closed"]["peer_closed"] > before["closed"]["peer_closed"], after["closed"]
 
+    def check_a_streamed_upload_through_nginx(base):
+        # 8 MiB, chunked as it is produced: nginx must pass it on (no
+        # client_max_body_size refusal), and tether reads it as it comes.
+        size = 8 * 1024 * 1024
+        def body():
+            sent = 0
+            while sent < size:
+                step = min(256 * 1024, size - sent)
+                sent += step
+                yield b"u" * step
+        r = requests.post(proxied + "/upload", data=body(), timeout=60)
+        assert r.status_code == 200, (r.status_code, r.text[:200])
+        assert r.text == f"received {size} bytes\n", r.text
+
     def check_websocket_through_nginx(base):
         ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=10)
         try:
@@ -198,6 +212,7 @@ def main():
         check_http_1_0_without_host,
         check_a_client_leaving_during_work,
         check_a_client_leaving_during_mjpeg,
+        check_a_streamed_upload_through_nginx,
         check_websocket_through_nginx,
         check_a_zombie_behind_nginx_is_reaped,
     )
