@@ -81,10 +81,12 @@ impl<T: Transport> Connection<T> {
             cx.context.stats.clone(),
         ));
         let context = Arc::clone(cx.context);
-        let socket = WebSocket::new(shared, context, self.id, request.path(), upgrade.value);
+        let origin = (request.path(), request.captures.clone());
+        let socket = WebSocket::new(shared, context, self.id, origin, upgrade.value);
         let _ = events.send(WsEvent::open(socket.clone(), std::mem::take(request)));
         let charge = self.charge(cx);
-        self.start_websocket(Session::new(socket, events, charge, cx.now), cx);
+        let session = Session::new(socket, events, charge, cx.now).with_ping(upgrade.ping);
+        self.start_websocket(session, cx);
     }
 
     /// Feeds buffered input to the WebSocket session. True when a budget

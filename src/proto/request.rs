@@ -65,7 +65,7 @@ impl Captures {
         self.ends.push((name_end, self.text.len() as u32));
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let mut start = 0usize;
         self.ends.iter().map(move |&(name_end, value_end)| {
             let (name_end, value_end) = (name_end as usize, value_end as usize);

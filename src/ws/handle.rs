@@ -17,6 +17,7 @@ use crate::handle::cell::{Cell, Guard};
 use crate::handle::context::Context;
 use crate::handle::parts::Parts;
 use crate::id::ConnectionId;
+use crate::proto::request::Captures;
 use crate::reason::CloseReason;
 use crate::stats::StatsHandle;
 
@@ -265,6 +266,8 @@ pub struct WebSocket {
     pub(super) context: Arc<Context>,
     id: ConnectionId,
     path: Arc<str>,
+    /// The upgrade request's path parameters and route.
+    captures: Arc<Captures>,
     value: Option<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -273,7 +276,7 @@ impl WebSocket {
         shared: Arc<WsShared>,
         context: Arc<Context>,
         id: ConnectionId,
-        path: &str,
+        (path, captures): (&str, Captures),
         value: Option<Arc<dyn Any + Send + Sync>>,
     ) -> Self {
         WebSocket {
@@ -281,6 +284,7 @@ impl WebSocket {
             context,
             id,
             path: Arc::from(path),
+            captures: Arc::new(captures),
             value,
         }
     }
@@ -312,6 +316,51 @@ impl WebSocket {
     /// The path of the upgrade request (e.g. `/ws/chat`).
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The path parameter `name` the [`Router`](crate::Router) captured
+    /// from the upgrade request, percent-decoded, as
+    /// [`Request::param`](crate::Request::param) gives it: for the route
+    /// `/ws/rooms/{room}`, `GET /ws/rooms/lobby` gives `"lobby"` for
+    /// `room`, on every clone and every event of the socket.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::{Read, Write};
+    /// use tether::ws::{Upgrade, WsEventKind};
+    /// use tether::{Request, Router, Server};
+    ///
+    /// let router = Router::new().get("/ws/rooms/{room}", |_: &Request| Upgrade::new());
+    /// let server = Server::builder().router(router).bind("127.0.0.1:0")?;
+    /// let events = server.ws_events();
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(
+    ///     b"GET /ws/rooms/lobby HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+    ///       Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///       Sec-WebSocket-Version: 13\r\n\r\n",
+    /// )?;
+    /// let event = events.recv().expect("the socket opens");
+    /// assert!(matches!(event.kind, WsEventKind::Open(_)));
+    /// assert_eq!(event.socket.param("room"), Some("lobby"));
+    /// assert_eq!(event.socket.route(), Some("/ws/rooms/{room}"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Every path parameter captured from the upgrade request, in pattern
+    /// order, decoded.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.captures.iter()
+    }
+
+    /// The router's pattern that matched the upgrade request
+    /// (`/ws/rooms/{room}`): a label for logs and metrics that does not
+    /// grow with the paths clients invent.
+    pub fn route(&self) -> Option<&str> {
+        self.captures.route.as_deref()
     }
 
     /// Queues a text message.

@@ -10,7 +10,13 @@ pub(crate) fn socket(budget: usize, policy: WsBackpressure, memory: u64) -> WebS
     let stats = StatsHandle::default();
     let (context, _commands) = Context::detached(stats.clone(), 4);
     let shared = Arc::new(WsShared::new((4, 64), budget, policy, memory, stats));
-    WebSocket::new(shared, context, ConnectionId::default(), "/ws", None)
+    WebSocket::new(
+        shared,
+        context,
+        ConnectionId::default(),
+        ("/ws", Captures::default()),
+        None,
+    )
 }
 
 fn held(socket: &WebSocket) -> u64 {
@@ -64,7 +70,7 @@ fn a_broadcast_frame_is_shared_and_held_once() {
         )),
         Arc::clone(&a.context),
         ConnectionId::default(),
-        "/ws",
+        ("/ws", Captures::default()),
         None,
     );
     let frame = a.encode(OP_BINARY, &[1; 200_000]).unwrap();

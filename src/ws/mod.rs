@@ -42,6 +42,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::proto::response::{check_header, IntoBytes, InvalidHeader};
 
@@ -88,6 +89,8 @@ pub struct Upgrade {
     pub(crate) value: Option<Arc<dyn Any + Send + Sync>>,
     pub(crate) events: Option<Cow<'static, str>>,
     pub(crate) origins: Origins,
+    /// This socket's ping interval and pong timeout, if not the server's.
+    pub(crate) ping: Option<(Duration, Duration)>,
 }
 
 impl fmt::Debug for Upgrade {
@@ -98,6 +101,7 @@ impl fmt::Debug for Upgrade {
             .field("value", &self.value.is_some())
             .field("events", &self.events)
             .field("origins", &self.origins)
+            .field("ping", &self.ping)
             .finish()
     }
 }
@@ -177,6 +181,30 @@ impl Upgrade {
     /// lends it through [`WebSocket::value`].
     pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
         self.value = Some(Arc::new(value));
+        self
+    }
+
+    /// This socket's heartbeat, in place of the server's
+    /// ([`Config::ws_ping_interval`](crate::Config::ws_ping_interval),
+    /// [`Config::ws_pong_timeout`](crate::Config::ws_pong_timeout)): a ping
+    /// after `interval` without a frame from the client, and the socket
+    /// ended as `ping_timeout` if no pong comes within `pong_timeout`. So
+    /// one route (a chat of phones) can find a dead client in seconds while
+    /// another keeps the server's pace. A zero duration keeps the server's
+    /// setting for that half (zero cannot work); `Duration::MAX` means
+    /// never.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::{Action, Request};
+    /// use tether::ws::Upgrade;
+    /// let handler = |_: &Request| -> Action {
+    ///     Upgrade::new().ping(Duration::from_secs(10), Duration::from_secs(10)).into()
+    /// };
+    /// # let _ = handler;
+    /// ```
+    pub fn ping(mut self, interval: Duration, pong_timeout: Duration) -> Self {
+        self.ping = Some((interval, pong_timeout));
         self
     }
 

@@ -1,7 +1,7 @@
 //! The reactor's side of one WebSocket: frames in, control replies,
 //! heartbeats, the closing handshake, and the one terminal event.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::channel::queue::Sender;
 
@@ -70,6 +70,9 @@ pub(crate) struct Session {
     close_deadline: Option<Instant>,
     /// The client's close code, if it started the close.
     peer_code: Option<u16>,
+    /// This socket's own ping interval and pong timeout (its upgrade's);
+    /// `None`: the server's.
+    ping: Option<(Duration, Duration)>,
     ended: bool,
     /// Part of a data frame is written and the rest is still queued: a
     /// control frame now would land inside it.
@@ -94,10 +97,28 @@ impl Session {
             close_sent: false,
             close_deadline: None,
             peer_code: None,
+            ping: None,
             ended: false,
             mid_frame: false,
             held: Vec::new(),
         }
+    }
+
+    /// This socket's heartbeat, from its upgrade; a zero half keeps the
+    /// server's.
+    pub fn with_ping(mut self, ping: Option<(Duration, Duration)>) -> Self {
+        self.ping = ping;
+        self
+    }
+
+    /// The ping interval and pong timeout that apply to this socket.
+    fn ping_terms(&self, config: &Config) -> (Duration, Duration) {
+        let (interval, timeout) = self.ping.unwrap_or_default();
+        let or = |mine: Duration, server: Duration| if mine.is_zero() { server } else { mine };
+        (
+            or(interval, config.ws_ping_interval),
+            or(timeout, config.ws_pong_timeout),
+        )
     }
 
     /// Control frames written to `out` go after the frame in transit
@@ -271,9 +292,10 @@ impl Session {
         let close = self
             .close_deadline
             .map(|sent| deadline(sent, config.linger_timeout));
+        let (interval, pong_timeout) = self.ping_terms(config);
         let heartbeat = match self.ping_sent {
-            Some(sent) => deadline(sent, config.ws_pong_timeout),
-            None => deadline(self.last_seen, config.ws_ping_interval),
+            Some(sent) => deadline(sent, pong_timeout),
+            None => deadline(self.last_seen, interval),
         };
         Some(close.map_or(heartbeat, |c| c.min(heartbeat)))
     }
@@ -304,18 +326,13 @@ impl Session {
             self.ping_sent = None;
             return Step::Continue;
         }
+        let (interval, pong_timeout) = self.ping_terms(cx.config);
         match self.ping_sent {
-            Some(sent) if deadline(sent, cx.config.ws_pong_timeout) <= now => {
-                log::debug!(
-                    "{} no pong within {:?}",
-                    self.socket.id(),
-                    cx.config.ws_pong_timeout
-                );
+            Some(sent) if deadline(sent, pong_timeout) <= now => {
+                log::debug!("{} no pong within {pong_timeout:?}", self.socket.id());
                 Step::Reset(CloseReason::PingTimeout)
             }
-            None if deadline(self.last_seen, cx.config.ws_ping_interval) <= now
-                && !self.close_sent =>
-            {
+            None if deadline(self.last_seen, interval) <= now && !self.close_sent => {
                 encode_frame(out, OP_PING, b"tether");
                 self.ping_sent = Some(now);
                 Step::Continue
@@ -457,6 +474,39 @@ mod tests {
         assert!(matches!(event.kind, WsEventKind::Message(Message::Text(ref t)) if t == "hello"));
         let ping_due = later + config.ws_ping_interval;
         assert_eq!(session.next_deadline(&config), Some(ping_due));
+    }
+
+    #[test]
+    fn an_upgrade_s_own_ping_terms_replace_the_server_s() {
+        let config = Config::default();
+        let t0 = Instant::now();
+        let (session, _rx, _ws) = session(t0);
+        let (interval, pong) = (Duration::from_secs(1), Duration::from_millis(500));
+        let mut session = session.with_ping(Some((interval, pong)));
+        assert!(
+            interval < config.ws_ping_interval,
+            "shorter than the server's"
+        );
+        assert_eq!(session.next_deadline(&config), Some(t0 + interval));
+        let mut out = Vec::new();
+        let due = t0 + interval;
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, due)),
+            Step::Continue
+        );
+        assert_eq!(out[0], 0x89, "a ping at the socket's own interval");
+        assert_eq!(session.next_deadline(&config), Some(due + pong));
+        assert_eq!(
+            session.on_deadline(&mut out, &cx(&config, due + pong)),
+            Step::Reset(CloseReason::PingTimeout)
+        );
+        // A zero half keeps the server's setting.
+        let (session, _rx, _ws) = self::session(t0);
+        let session = session.with_ping(Some((Duration::ZERO, pong)));
+        assert_eq!(
+            session.next_deadline(&config),
+            Some(t0 + config.ws_ping_interval)
+        );
     }
 
     #[test]

@@ -23,10 +23,9 @@ fn serve(groups: &Groups) -> Server {
         .router(router)
         .bind("127.0.0.1:0")
         .unwrap();
-    let room = |path: &str| path.rsplit('/').next().unwrap_or("").to_string();
     let for_streams = groups.clone();
     server.pool("streams").unwrap().workers(1, move |exchange| {
-        let room = room(exchange.request().path());
+        let room = exchange.request().param("room").unwrap_or("").to_string();
         let options = sse::options(sse::DEFAULT_HEARTBEAT);
         if let Ok(sender) = exchange.stream_with(sse::head(), options) {
             for_streams.join_stream(&room, sender).unwrap();
@@ -35,7 +34,8 @@ fn serve(groups: &Groups) -> Server {
     let (events, groups) = (server.ws_events(), groups.clone());
     std::thread::spawn(move || {
         while let Some(event) = events.recv() {
-            let room = room(event.socket.path());
+            // The route's capture reaches the socket: no need to carry it.
+            let room = event.socket.param("room").unwrap_or("").to_string();
             match &event.kind {
                 WsEventKind::Open(_) => groups.join(&room, event.socket.clone()).unwrap(),
                 WsEventKind::Message(Message::Text(text)) => {

@@ -80,3 +80,37 @@ fn a_live_client_is_not_reset_while_the_application_holds_its_messages() {
         .expect("the next message");
     assert!(matches!(&two.kind, WsEventKind::Message(Message::Text(t)) if t == "two"));
 }
+
+/// `Upgrade::ping` gives one route its own heartbeat: a silent client of
+/// the quick route is reset as `ping_timeout` while an equally silent one
+/// of a route on the server's (long) heartbeat is left alone.
+#[test]
+fn an_upgrade_with_its_own_ping_terms_finds_a_silent_client_sooner() {
+    let server = util::serve(Config::default(), |req: &tether::Request| {
+        let upgrade = Upgrade::new();
+        match req.path() {
+            "/quick" => upgrade.ping(Duration::from_millis(200), Duration::from_millis(200)),
+            _ => upgrade,
+        }
+        .into()
+    });
+    let events = server.ws_events();
+    // Neither client ever reads, so neither answers a ping.
+    let _slow = RawWs::connect(server.local_addr(), "/slow");
+    let _quick = RawWs::connect(server.local_addr(), "/quick");
+    let closed = loop {
+        let event = events
+            .recv_timeout(util::PATIENCE)
+            .expect("a close within PATIENCE");
+        if let WsEventKind::Closed { reason, .. } = event.kind {
+            break (event.socket.path().to_string(), reason);
+        }
+    };
+    assert_eq!(closed, ("/quick".to_string(), CloseReason::PingTimeout));
+    let stats = server.stats();
+    assert_eq!(stats.closed.get(CloseReason::PingTimeout), 1);
+    assert_eq!(
+        stats.ws_active, 1,
+        "the server's heartbeat (30 s) spares /slow"
+    );
+}
