@@ -70,11 +70,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => Response::text(400, "ms must be 0..=60000\n").into(),
             }
         })
+        .hands_off_to("jobs")
         .post("/topics/{topic}", |_: &Request| Handoff::to("broker"))
+        .hands_off_to("broker")
         .get("/topics/{topic}/poll", |_: &Request| {
             Handoff::to("broker").response_timeout(POLL_WAIT + SLACK)
         })
+        .hands_off_to("broker")
         .get("/ticks", |_: &Request| Handoff::to("streams"))
+        .hands_off_to("streams")
         .get("/chat", |req: &Request| -> Action {
             let token = req.query_value("token");
             match USERS.iter().find(|(t, _)| Some(*t) == token.as_deref()) {
@@ -82,6 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None => Response::text(401, "unknown token\n").into(),
             }
         })
+        .sends_events_to("chat")
         .get("/metrics", move |_: &Request| {
             Response::new(200)
                 .with_header("Content-Type", PROMETHEUS_CONTENT_TYPE)

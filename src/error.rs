@@ -17,7 +17,9 @@ pub enum Error {
     /// connection it held first (`server_error`); see the log.
     ReactorFailed,
     /// A [`Router`](crate::Router) route could not be added (a pattern
-    /// that does not parse, or one that conflicts with another).
+    /// that does not parse, or one that conflicts with another), or it
+    /// declared a hand-off queue or event stream the builder does not have
+    /// ([`Router::hands_off_to`](crate::Router::hands_off_to)).
     InvalidRoute(String),
     /// No hand-off queue has this name (see
     /// [`Builder::queue`](crate::Builder::queue)).

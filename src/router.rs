@@ -76,6 +76,22 @@ pub struct Router {
     fallback: Option<Route>,
     /// The first route that could not be added.
     error: Option<String>,
+    /// Where routes said they hand off or send their events, by route
+    /// (`GET /jobs`): checked by `bind` against the builder's queues and
+    /// event streams.
+    outlets: Vec<(String, Outlet)>,
+    /// The route added last, which `hands_off_to` and `sends_events_to`
+    /// speak of.
+    last: Option<String>,
+}
+
+/// A named place a route hands its requests to.
+#[derive(Debug, Clone)]
+pub(crate) enum Outlet {
+    /// A hand-off queue ([`Builder::queue`](crate::Builder::queue)).
+    Queue(Cow<'static, str>),
+    /// A WebSocket event stream ([`Builder::ws_events`](crate::Builder::ws_events)).
+    Events(Cow<'static, str>),
 }
 
 impl Default for Router {
@@ -102,7 +118,60 @@ impl Router {
             paths: Vec::new(),
             fallback: None,
             error: None,
+            outlets: Vec::new(),
+            last: None,
         }
+    }
+
+    /// Declares that the route added last hands off to `queue`, so that
+    /// [`Builder::bind`](crate::Builder::bind) refuses to start when no
+    /// [`Builder::queue`](crate::Builder::queue) has that name
+    /// ([`Error::InvalidRoute`](crate::Error::InvalidRoute), naming the
+    /// route) rather than the first request finding out with a `500`.
+    /// Declare each queue a route may hand off to; what the route returns
+    /// is still its own (a hand-off to an undeclared queue is answered
+    /// `500` at run time, as before).
+    ///
+    /// ```
+    /// use tether::{Error, Handoff, Request, Router, Server};
+    ///
+    /// let router = Router::new()
+    ///     .get("/jobs", |_: &Request| Handoff::to("jbos"))
+    ///     .hands_off_to("jbos");
+    /// let refused = Server::builder().queue("jobs", 64).router(router).bind("127.0.0.1:0");
+    /// match refused {
+    ///     Err(Error::InvalidRoute(why)) => assert!(why.contains("GET /jobs"), "{why}"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn hands_off_to(self, queue: impl Into<Cow<'static, str>>) -> Self {
+        self.declare(Outlet::Queue(queue.into()))
+    }
+
+    /// Declares that the WebSockets the route added last upgrades send
+    /// their events to the stream `name`
+    /// ([`Upgrade::events`](crate::ws::Upgrade::events)), checked by
+    /// [`Builder::bind`](crate::Builder::bind) against
+    /// [`Builder::ws_events`](crate::Builder::ws_events) as
+    /// [`hands_off_to`](Router::hands_off_to) checks queues.
+    pub fn sends_events_to(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.declare(Outlet::Events(name.into()))
+    }
+
+    fn declare(mut self, outlet: Outlet) -> Self {
+        match &self.last {
+            Some(route) => self.outlets.push((route.clone(), outlet)),
+            None => {
+                let why = format!("{outlet:?} declared before any route");
+                self.error.get_or_insert(why);
+            }
+        }
+        self
+    }
+
+    /// Where routes said they hand off, by route.
+    pub(crate) fn outlets(&self) -> &[(String, Outlet)] {
+        &self.outlets
     }
 
     /// Routes `method` (e.g. `"GET"`, matched exactly) on `pattern` to
@@ -227,6 +296,7 @@ impl Router {
         if upload {
             path.uploads.push(method.clone());
         }
+        self.last = Some(format!("{method} {pattern}"));
         path.methods.push((method, route));
         path.allow = allow_header(&path.methods);
         Ok(())

@@ -21,7 +21,7 @@ use crate::listen;
 use crate::pool::Pool;
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, WAKER};
-use crate::router::Router;
+use crate::router::{Outlet, Router};
 use crate::stats::{QueueGauge, ReactorCounters, Stats, StatsHandle};
 use crate::ws::events::WsEvents;
 use crate::ws::DEFAULT_WS_EVENTS;
@@ -55,6 +55,8 @@ pub struct Builder {
     ws_events: Vec<(Cow<'static, str>, Option<usize>)>,
     /// A route the router could not take, reported by `bind`.
     route_error: Option<String>,
+    /// Where the router's routes said they hand off: checked by `bind`.
+    route_outlets: Vec<(String, Outlet)>,
     uploads: Option<BodyPolicy>,
     /// The router's upload routes; dropped when a handler replaces it.
     router_uploads: Option<BodyPolicy>,
@@ -98,6 +100,7 @@ impl Builder {
             Box::new(move |request: &mut Request| handler(request))
         }));
         self.route_error = None;
+        self.route_outlets.clear();
         self.router_uploads = None;
         self
     }
@@ -133,6 +136,7 @@ impl Builder {
             Box::new(move |request: &mut Request| handler(request))
         }));
         self.route_error = None;
+        self.route_outlets.clear();
         self.router_uploads = None;
         self
     }
@@ -143,6 +147,7 @@ impl Builder {
     /// [`Error::InvalidRoute`].
     pub fn router(mut self, router: Router) -> Self {
         self.route_error = router.error().map(str::to_owned);
+        self.route_outlets = router.outlets().to_vec();
         let router = Arc::new(router);
         self.router_uploads = router.has_uploads().then(|| {
             let uploads = Arc::clone(&router);
@@ -209,12 +214,43 @@ impl Builder {
         self
     }
 
+    /// Every queue and event stream a route declared is one this builder
+    /// has (the defaults always exist).
+    fn check_outlets(&self) -> Result<(), String> {
+        let has = |list: &[(Cow<'static, str>, Option<usize>)], default: &str, name: &str| {
+            name == default || list.iter().any(|(n, _)| n == name)
+        };
+        for (route, outlet) in &self.route_outlets {
+            let (known, kind, name, how) = match outlet {
+                Outlet::Queue(name) => (
+                    has(&self.queues, DEFAULT_QUEUE, name),
+                    "hand-off queue",
+                    name,
+                    "Builder::queue",
+                ),
+                Outlet::Events(name) => (
+                    has(&self.ws_events, DEFAULT_WS_EVENTS, name),
+                    "WebSocket event stream",
+                    name,
+                    "Builder::ws_events",
+                ),
+            };
+            if !known {
+                return Err(format!(
+                    "{route} hands off to the {kind} {name:?}, which no {how} declares"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Binds, listens, and starts the reactor threads.
     pub fn bind<A: ToSocketAddrs>(self, addr: A) -> Result<Server, Error> {
         self.config.validate()?;
         if let Some(error) = self.route_error {
             return Err(Error::InvalidRoute(error));
         }
+        self.check_outlets().map_err(Error::InvalidRoute)?;
         let addr = addr
             .to_socket_addrs()?
             .next()
@@ -367,6 +403,7 @@ impl Server {
             queues: Vec::new(),
             ws_events: Vec::new(),
             route_error: None,
+            route_outlets: Vec::new(),
             uploads: None,
             router_uploads: None,
             #[cfg(feature = "tls")]

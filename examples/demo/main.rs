@@ -140,6 +140,8 @@ fn metrics(stats: &StatsHandle, cluster: &Cluster) -> String {
 /// The route table. Routes run on the reactor thread: they answer what
 /// never blocks and hand off the rest. The router answers `HEAD` for `GET`
 /// routes, `405` with `Allow` and `404` by itself.
+/// Each hand-off route declares its queue: `bind` refuses a typo before
+/// the first request would meet a `500`.
 fn routes(stats: StatsHandle, settings: String, cluster: Cluster) -> Router {
     let (for_metrics, cluster_for_metrics) = (stats.clone(), cluster.clone());
     Router::new()
@@ -171,6 +173,7 @@ fn routes(stats: StatsHandle, settings: String, cluster: Cluster) -> Router {
                 .with_body(stats_json(&stats, &cluster))
         })
         .get("/stats/stream", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         .get("/metrics", move |_: &Request| {
             Response::new(200)
                 .with_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
@@ -178,20 +181,29 @@ fn routes(stats: StatsHandle, settings: String, cluster: Cluster) -> Router {
                 .with_body(metrics(&for_metrics, &cluster_for_metrics))
         })
         .get("/work", |_: &Request| Action::handoff())
+        .hands_off_to(Handoff::DEFAULT_QUEUE)
         // Read by a worker as it arrives, never buffered whole.
         .upload("POST", "/upload", |_: &Request| Action::handoff())
+        .hands_off_to(Handoff::DEFAULT_QUEUE)
         // Streams and publishes only hand the exchange on: a pool of their
         // own, so a client holding the /work workers cannot hold them up.
         .get("/mjpeg", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         .get("/events", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         // Parked polls get a pool of their own, so they never hold up /work.
         .get("/poll", |_: &Request| Handoff::to(POLLS))
+        .hands_off_to(POLLS)
         // With --redis a publish, an acknowledgement or an append is a
         // round trip to Redis: a worker's job, never the reactor's.
         .post("/publish", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         .post("/ack", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         .post("/feed", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         .get("/feed", |_: &Request| Handoff::to(HANDOVERS))
+        .hands_off_to(HANDOVERS)
         // Not a valid upgrade request? The reactor answers 400 or 426.
         .get("/ws", |_: &Request| Upgrade::new())
         // The chat is the demo page's: a page of another site may not join

@@ -163,3 +163,50 @@ fn mistakes_in_routes_and_queue_names_are_errors_not_panics() {
     assert_eq!(client.get("/").status, 500);
     server.shutdown();
 }
+
+/// Routes declare where they hand off, and `bind` refuses a queue or an
+/// event stream that was never declared, naming the route — instead of a
+/// `500` on the first request.
+#[test]
+fn bind_refuses_a_route_declared_to_hand_off_to_an_unknown_queue_or_stream() {
+    use tether::ws::Upgrade;
+    use tether::Error;
+    let bind = |router: Router| {
+        Server::builder()
+            .queue("jobs", 8)
+            .ws_events("chat")
+            .router(router)
+            .bind("127.0.0.1:0")
+    };
+    let typo = Router::new()
+        .get("/ok", |_: &Request| Handoff::to("jobs"))
+        .hands_off_to("jobs")
+        .post("/jobs", |_: &Request| Handoff::to("jbos"))
+        .hands_off_to("jbos");
+    match bind(typo) {
+        Err(Error::InvalidRoute(why)) => {
+            assert!(
+                why.contains("POST /jobs") && why.contains("\"jbos\""),
+                "{why}"
+            );
+        }
+        other => panic!("expected InvalidRoute, got {other:?}"),
+    }
+    let events = Router::new()
+        .get("/ws", |_: &Request| Upgrade::new().events("chta"))
+        .sends_events_to("chta");
+    assert!(matches!(bind(events), Err(Error::InvalidRoute(why)) if why.contains("GET /ws")));
+    let before_any = Router::new().hands_off_to("jobs");
+    assert!(matches!(bind(before_any), Err(Error::InvalidRoute(_))));
+    // Declared and present, and the defaults: it binds.
+    let fine = Router::new()
+        .get("/jobs", |_: &Request| Handoff::to("jobs"))
+        .hands_off_to("jobs")
+        .get("/work", |_: &Request| Handoff::new())
+        .hands_off_to(Handoff::DEFAULT_QUEUE)
+        .get("/ws", |_: &Request| Upgrade::new().events("chat"))
+        .sends_events_to("chat")
+        .get("/ws/default", |_: &Request| Upgrade::new())
+        .sends_events_to(tether::ws::DEFAULT_WS_EVENTS);
+    bind(fine).expect("every declared outlet exists");
+}
