@@ -110,6 +110,32 @@ impl fmt::Debug for Router {
     }
 }
 
+/// Every outlet a route declared is one the builder has: `queue` and
+/// `events` say whether it has a queue or an event stream of that name.
+pub(crate) fn check_outlets(
+    outlets: &[(String, Outlet)],
+    queue: impl Fn(&str) -> bool,
+    events: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    for (route, outlet) in outlets {
+        let (known, kind, name, how) = match outlet {
+            Outlet::Queue(name) => (queue(name), "hand-off queue", name, "Builder::queue"),
+            Outlet::Events(name) => (
+                events(name),
+                "WebSocket event stream",
+                name,
+                "Builder::ws_events",
+            ),
+        };
+        if !known {
+            return Err(format!(
+                "{route} hands off to the {kind} {name:?}, which no {how} declares"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Router {
     /// An empty table: every request gets the fallback (`404`).
     pub fn new() -> Self {
