@@ -100,6 +100,9 @@ mod on_redis {
         let a = Feed::redis(&redis.url(), &name, 100, 1 << 20).unwrap();
         let b = Feed::redis(&redis.url(), &name, 100, 1 << 20).unwrap();
         a.append("before").unwrap();
+        // b's mirror has it before b's reader starts "live only", or the
+        // reader would get it as a live event.
+        wait_for("b to mirror the first event", || b.last_id().is_some());
         let mut sub = b.subscribe(None);
         redis.stop();
         assert_eq!(a.append("while down"), Err(FeedError::Unavailable));
