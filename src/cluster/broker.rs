@@ -2,7 +2,7 @@
 //! waiting poller, over an engine in this process or shared through Redis.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -105,14 +105,13 @@ struct Shared {
     engine: Arc<dyn Engine>,
     counters: Arc<Counters>,
     owed: Arc<Mutex<Owed>>,
-    line: Mutex<Sender<Event>>,
+    line: Sender<Event>,
     ack_timeout: Option<Duration>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = line.send(Event::Stop);
+        let _ = self.line.send(Event::Stop);
     }
 }
 
@@ -249,19 +248,14 @@ impl Broker {
                 engine,
                 counters,
                 owed,
-                line: Mutex::new(line),
+                line,
                 ack_timeout: options.ack_timeout,
             }),
         }
     }
 
     fn send(&self, event: Event) {
-        let line = self
-            .shared
-            .line
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let _ = line.send(event);
+        let _ = self.shared.line.send(event);
     }
 
     /// Queues a message for exactly one poller; its id, or why not.
@@ -317,7 +311,7 @@ impl Broker {
                     Instant::now(),
                     self.shared.ack_timeout.unwrap_or_default(),
                 );
-                Owed::lock(&self.shared.owed).restore(message, due);
+                Owed::lock(&self.shared.owed).insert(message, due);
             }
             _ => {}
         }

@@ -53,12 +53,9 @@ impl Owed {
         self.by_id.remove(id).map(|(message, _)| message)
     }
 
-    /// Puts back what `take` took when the acknowledgement failed.
-    pub(super) fn restore(&mut self, message: Message, due: Instant) {
-        self.insert(message, due);
-    }
-
-    fn insert(&mut self, message: Message, due: Instant) {
+    /// Owes `message` until `due` (also what puts back a message `take`
+    /// took when its acknowledgement failed).
+    pub(super) fn insert(&mut self, message: Message, due: Instant) {
         self.dues.push_back((due, message.id.clone()));
         self.by_id.insert(message.id.clone(), (message, due));
     }

@@ -4,7 +4,7 @@
 //! is done with) and names messages.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SendError, Sender};
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ struct Held {
 
 #[derive(Debug)]
 pub(super) struct Memory {
-    line: Mutex<Sender<Event>>,
+    line: Sender<Event>,
     max_messages: usize,
     max_bytes: usize,
     held: Mutex<Held>,
@@ -40,7 +40,7 @@ impl Memory {
         counters: std::sync::Arc<Counters>,
     ) -> Memory {
         Memory {
-            line: Mutex::new(line),
+            line,
             max_messages,
             max_bytes,
             held: Mutex::default(),
@@ -86,9 +86,7 @@ impl Engine for Memory {
             data,
             deliveries: 0,
         };
-        let line = self.line.lock().unwrap_or_else(PoisonError::into_inner);
-        if line.send(Event::Arrived(message.clone())).is_err() {
-            drop(line);
+        if let Err(SendError(Event::Arrived(message))) = self.line.send(Event::Arrived(message)) {
             self.free(&message);
             return Err(BrokerError::Unavailable);
         }

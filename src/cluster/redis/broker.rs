@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{candidate, connect, scripts, Calls, Link, BACKOFF, COMMAND_TIMEOUT};
+use super::{candidate, connect, scripts, spawn, Calls, Link, BACKOFF, COMMAND_TIMEOUT};
 use crate::cluster::message::{
     cost, BrokerError, Counters, Engine, Event, Message, MessageId, MESSAGE_OVERHEAD_BYTES,
 };
@@ -108,7 +108,7 @@ pub(crate) struct RedisBroker {
     settle: redis::Script,
     max_messages: usize,
     max_bytes: usize,
-    writes: Mutex<Sender<Write>>,
+    writes: Sender<Write>,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -131,13 +131,15 @@ impl RedisBroker {
         line: Sender<Event>,
     ) -> Result<RedisBroker, BrokerError> {
         let client = redis::Client::open(url).map_err(|_| BrokerError::InvalidUrl)?;
+        let link = Arc::<Link>::default();
+        let calls = Calls::new(client.clone(), Arc::clone(&link));
         let common = Arc::new(Common {
-            client: client.clone(),
+            client,
             keys: Keys::new(name),
             me: format!("{}-{}", std::process::id(), candidate()),
             claim_after,
             counters,
-            link: Arc::default(),
+            link,
             demand: Demand::default(),
         });
         let (writes, inbox) = std::sync::mpsc::channel();
@@ -151,39 +153,29 @@ impl RedisBroker {
         });
         Ok(RedisBroker {
             common,
-            calls: Calls::new(client),
+            calls,
             publish: redis::Script::new(scripts::PUBLISH),
             settle: redis::Script::new(&scripts::settle()),
             max_messages: limits.0,
             max_bytes: limits.1,
-            writes: Mutex::new(writes),
+            writes,
         })
     }
 
     fn queue_write(&self, write: Write) {
-        let writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = writes.send(write);
+        let _ = self.writes.send(write);
     }
 
-    /// Runs a call from the application's thread, failing at once while
-    /// Redis is known to be down.
+    /// Runs a call from the application's thread (failing at once while
+    /// Redis is known to be down).
     fn call<T>(
         &self,
         command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, BrokerError> {
-        if self.common.link.is_down() {
-            return Err(BrokerError::Unavailable);
-        }
         self.calls.call(command).map_err(|err| {
             log::debug!("broker {}: {err}", self.common.keys.queue);
             BrokerError::Unavailable
         })
-    }
-}
-
-fn spawn(name: &str, job: impl FnOnce() + Send + 'static) {
-    if let Err(err) = std::thread::Builder::new().name(name.into()).spawn(job) {
-        log::error!("cannot start {name}: {err}");
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{candidate, connect, Calls, Link};
+use super::{candidate, connect, spawn, Calls, Link};
 use crate::cluster::log::{FeedError, Log};
 
 /// How often the mirror reads the stream without an announcement.
@@ -87,12 +87,13 @@ impl std::fmt::Debug for RedisFeed {
 impl RedisFeed {
     pub(crate) fn new(url: &str, name: &str) -> Result<RedisFeed, FeedError> {
         let client = redis::Client::open(url).map_err(|_| FeedError::InvalidUrl)?;
+        let link = Arc::<Link>::default();
         Ok(RedisFeed {
-            calls: Calls::new(client.clone()),
+            calls: Calls::new(client.clone(), Arc::clone(&link)),
             client,
             keys: Keys::new(name),
             script: redis::Script::new(APPEND),
-            link: Arc::default(),
+            link,
         })
     }
 
@@ -101,6 +102,7 @@ impl RedisFeed {
     /// reached.
     pub(crate) fn append(&self, data: &Bytes, max_events: usize) -> Result<(u64, u64), FeedError> {
         let (epoch, offset): (String, u64) = self
+            .calls
             .call(|conn| {
                 self.script
                     .key(&self.keys.meta)
@@ -118,23 +120,10 @@ impl RedisFeed {
 
     /// The newest offset Redis holds, if it can be asked.
     pub(crate) fn top(&self) -> Option<u64> {
-        self.call(|conn| redis::cmd("HGET").arg(&self.keys.meta).arg("s").query(conn))
+        self.calls
+            .call(|conn| redis::cmd("HGET").arg(&self.keys.meta).arg("s").query(conn))
             .ok()
             .flatten()
-    }
-
-    /// Runs a call from the application's thread, failing at once while
-    /// the mirror knows Redis to be down (rather than each call waiting
-    /// out a connection timeout).
-    fn call<T>(
-        &self,
-        command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> redis::RedisResult<T> {
-        if self.link.is_down() {
-            let down = (redis::ErrorKind::Io, "Redis is down");
-            return Err(redis::RedisError::from(down));
-        }
-        self.calls.call(command)
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -153,12 +142,9 @@ impl RedisFeed {
             self.keys.clone(),
             Arc::clone(&self.link),
         );
-        let spawned = std::thread::Builder::new()
-            .name("tether-feed-mirror".into())
-            .spawn(move || mirror(&client, &keys, &shared, &link));
-        if let Err(err) = spawned {
-            log::error!("feed {}: cannot start its mirror: {err}", self.keys.log);
-        }
+        spawn("tether-feed-mirror", move || {
+            mirror(&client, &keys, &shared, &link)
+        });
     }
 
     /// One look at the stream now, on the caller's thread: a feed made

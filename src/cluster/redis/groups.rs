@@ -8,12 +8,12 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{candidate, connect, Calls, Link};
+use super::{candidate, connect, spawn, Calls, Link};
 use crate::cluster::members::{Broadcast, Members};
 
 /// How often the listener looks at which groups have members here.
@@ -45,7 +45,7 @@ struct Common {
 /// member here, and one that publishes this process's broadcasts.
 pub(crate) struct Relay {
     common: Arc<Common>,
-    outbox: Mutex<SyncSender<(String, Broadcast)>>,
+    outbox: SyncSender<(String, Broadcast)>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -73,10 +73,7 @@ impl Relay {
         spawn("tether-groups-publish", move || {
             publish(&for_publish, &inbox)
         });
-        Ok(Relay {
-            common,
-            outbox: Mutex::new(outbox),
-        })
+        Ok(Relay { common, outbox })
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -104,20 +101,13 @@ impl Relay {
         if !fits {
             return false;
         }
-        let outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        match outbox.try_send((group.to_owned(), message)) {
+        match self.outbox.try_send((group.to_owned(), message)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 c.queued.fetch_sub(len, Ordering::Relaxed);
                 false
             }
         }
-    }
-}
-
-fn spawn(name: &str, job: impl FnOnce() + Send + 'static) {
-    if let Err(err) = std::thread::Builder::new().name(name.into()).spawn(job) {
-        log::error!("cannot start {name}: {err}");
     }
 }
 
@@ -152,7 +142,7 @@ const BATCH: usize = 64;
 /// queued up meanwhile in one pipeline (one round trip). What fails is
 /// dropped (PUB/SUB keeps nothing for later either).
 fn publish(common: &Arc<Common>, inbox: &Receiver<(String, Broadcast)>) {
-    let calls = Calls::new(common.client.clone());
+    let calls = Calls::new(common.client.clone(), Arc::clone(&common.link));
     while let Ok(first) = inbox.recv() {
         let batch: Vec<(String, Broadcast)> = std::iter::once(first)
             .chain(inbox.try_iter().take(BATCH - 1))
@@ -169,10 +159,7 @@ fn publish(common: &Arc<Common>, inbox: &Receiver<(String, Broadcast)>) {
                 .arg(encode(&common.origin, message))
                 .ignore();
         }
-        let sent = match common.link.is_down() {
-            true => false,
-            false => calls.call(|conn| pipe.query::<()>(conn)).is_ok(),
-        };
+        let sent = calls.call(|conn| pipe.query::<()>(conn)).is_ok();
         let counters = &common.members.counters;
         let counter = match sent {
             true => &counters.relayed_out,

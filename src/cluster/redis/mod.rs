@@ -10,7 +10,7 @@ pub(super) mod groups;
 mod scripts;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::log::fresh_epoch;
@@ -34,27 +34,44 @@ pub(super) fn connect(client: &redis::Client) -> redis::RedisResult<redis::Conne
     Ok(conn)
 }
 
+/// Starts a background thread of a Redis-backed job; one that cannot
+/// start is logged (the job then does without it).
+pub(super) fn spawn(name: &str, job: impl FnOnce() + Send + 'static) {
+    if let Err(err) = std::thread::Builder::new().name(name.into()).spawn(job) {
+        log::error!("cannot start {name}: {err}");
+    }
+}
+
 /// One connection shared by calls from any thread (appends, publishes,
 /// acknowledgements), made on first use and again after a failure.
 pub(super) struct Calls {
     client: redis::Client,
     conn: Mutex<Option<redis::Connection>>,
+    /// The job's background link: while it knows Redis is down, calls
+    /// fail at once rather than each wait out a connection timeout.
+    link: Arc<Link>,
 }
 
 impl Calls {
-    pub(super) fn new(client: redis::Client) -> Calls {
+    pub(super) fn new(client: redis::Client, link: Arc<Link>) -> Calls {
         Calls {
             client,
             conn: Mutex::new(None),
+            link,
         }
     }
 
     /// Runs `command`, connecting first if there is no connection; a
     /// failure drops the connection, so the next call connects again.
+    /// Fails at once while the link knows Redis to be down.
     pub(super) fn call<T>(
         &self,
         command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
+        if self.link.is_down() {
+            let down = (redis::ErrorKind::Io, "Redis is down");
+            return Err(redis::RedisError::from(down));
+        }
         let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = match slot.as_mut() {
             Some(conn) => conn,
