@@ -65,6 +65,11 @@ impl Captures {
         self.ends.push((name_end, self.text.len() as u32));
     }
 
+    /// The value captured for `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let mut start = 0usize;
         self.ends.iter().map(move |&(name_end, value_end)| {
@@ -191,7 +196,7 @@ impl Request {
     /// `GET /users/%31%32` gives `"12"`. `None` without a router or when
     /// the route has no such parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.captures.param(name)
     }
 
     /// Every path parameter the router captured, in pattern order, decoded.

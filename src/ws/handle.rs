@@ -347,7 +347,7 @@ impl WebSocket {
     /// # }
     /// ```
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params().find(|(n, _)| *n == name).map(|(_, v)| v)
+        self.captures.param(name)
     }
 
     /// Every path parameter captured from the upgrade request, in pattern
