@@ -1,0 +1,1 @@
+//! Nothing here: the demo is the example `demo` (examples/demo/main.rs).
