@@ -66,6 +66,7 @@ mod conn;
 mod error;
 mod handle;
 mod handler;
+mod health;
 mod id;
 #[cfg(feature = "internals")]
 pub mod internals;

@@ -12,6 +12,7 @@
 //! 6. Connections that ran out of budget last turn (fairness).
 //! 7. Reaping: connections closed during this turn leave the slab only now,
 //!    so a key is never reused while events for it may still be in hand.
+//! 8. Health: the turn's figures and the stall detector (`health.rs`).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -30,12 +31,13 @@ use crate::buffer::{BufferPool, BUFFER_BYTES};
 use crate::channel::notifier::Command;
 use crate::channel::outlets::Outlets;
 use crate::config::Config;
-use crate::conn::{Connection, Cx, Readiness};
+use crate::conn::{Connection, Cx, Readiness, StallWatch};
 use crate::handle::context::Context;
 use crate::handle::exchange::Exchange;
 use crate::handle::exchange_shared::ExchangeShared;
 use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
+use crate::health::{Health, Turn};
 use crate::id::ConnectionId;
 use crate::listen::Listener;
 use crate::proto::encode::DateCache;
@@ -74,6 +76,8 @@ struct Shared {
     discard: Box<[u8]>,
     date: DateCache,
     ws_events: Outlets<WsEvent>,
+    /// Times this turn's handler calls.
+    stall: StallWatch,
 }
 
 impl Shared {
@@ -94,6 +98,7 @@ impl Shared {
             scratch: &mut self.scratch,
             discard: &mut self.discard,
             ws_events: &self.ws_events,
+            stall: &mut self.stall,
         }
     }
 }
@@ -195,6 +200,7 @@ pub(crate) struct Reactor {
     shutdown_deadline: Option<Instant>,
     clients: Option<Arc<Clients>>,
     sched: Scheduler,
+    health: Health,
     shared: Shared,
 }
 
@@ -216,6 +222,11 @@ impl Reactor {
                 ready: VecDeque::new(),
                 reap: Vec::new(),
             },
+            health: Health::new(
+                parts.config.stall_threshold,
+                parts.index as usize,
+                Instant::now(),
+            ),
             shared: Shared {
                 config: parts.config,
                 recycler: Arc::new(Recycler::new(parts.stats.clone())),
@@ -230,6 +241,7 @@ impl Reactor {
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
                 date: DateCache::new(),
                 ws_events: parts.ws_events,
+                stall: StallWatch::new(Instant::now()),
             },
         }
     }
@@ -242,17 +254,29 @@ impl Reactor {
             .reactor
             .reactor_thread
             .set(std::thread::current().id());
+        let mut ended = Instant::now();
         loop {
-            let timeout = self.poll_timeout(Instant::now());
+            let timeout = self.poll_timeout(ended);
             if let Err(err) = self.poll.poll(&mut self.events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
+                    ended = Instant::now();
                     continue;
                 }
                 log::error!("poll failed: {err}; stopping the reactor");
                 break;
             }
             let now = Instant::now();
-            self.turn(now);
+            self.shared.stall.begin(now);
+            let events = self.turn(now);
+            // One clock read per turn: it ends this turn and plans the next.
+            ended = Instant::now();
+            let slowest = self.shared.stall.take_slowest();
+            self.account(Turn {
+                began: now,
+                ended,
+                events,
+                slowest,
+            });
             if self.is_finished(now) {
                 break;
             }
@@ -275,6 +299,7 @@ impl Reactor {
             consider(self.accept_paused_until);
         }
         consider(self.shutdown_deadline);
+        consider(self.health.next_probe());
         next.map(|at| at.saturating_duration_since(now))
     }
 
@@ -284,10 +309,23 @@ impl Reactor {
             && self.accept_paused_until.is_none_or(|until| until <= now)
     }
 
-    fn turn(&mut self, now: Instant) {
+    /// The reactor's health after a turn: figures, and the stall detector.
+    fn account(&mut self, turn: Turn) {
+        let Some(figures) = figures(&self.shared.stats.0, self.index) else {
+            return;
+        };
+        if let Some(line) = self.health.turn(turn, figures) {
+            log::warn!("{line}");
+        }
+    }
+
+    /// One turn; returns the readiness events it handled.
+    fn turn(&mut self, now: Instant) -> usize {
         self.shared.date.refresh(SystemTime::now());
         let mut woken = false;
+        let mut events = 0;
         for event in self.events.iter() {
+            events += 1;
             let token = event.token();
             if let Some(index) = Listener::index_of(token, self.listeners.len()) {
                 self.listeners[index].ready = true;
@@ -321,6 +359,7 @@ impl Reactor {
         self.run_ready(now);
         self.settle_delivered();
         self.reap();
+        events
     }
 
     /// Tells the workers waiting in `respond` (or on a `Delivery`) that

@@ -65,6 +65,9 @@ impl Config {
     pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default for [`Config::accept_backoff`].
     pub const DEFAULT_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+    /// Default for [`Config::stall_threshold`]: well under a pause a user
+    /// notices, far above a healthy turn (microseconds).
+    pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(25);
 }
 
 /// What to do when a client shuts down its write side (sends FIN) while the
@@ -276,6 +279,20 @@ pub struct Config {
     ///
     /// Default: [`DEFAULT_ACCEPT_BACKOFF`](Config::DEFAULT_ACCEPT_BACKOFF).
     pub accept_backoff: Duration,
+    /// The stall detector's threshold: a reactor turn longer than this
+    /// (everything else on that reactor waited) is counted and recorded in
+    /// [`ReactorStats::stall_duration`](crate::stats::ReactorStats::stall_duration),
+    /// and logged at `warn` — naming the route and connection of the
+    /// slowest handler call over the threshold, if one was — at most once a
+    /// second per reactor (the line counts the stalls not logged).
+    ///
+    /// `Duration::MAX` (`never`) turns off the detector and every figure of
+    /// a reactor's health it is built on (busy time and ratio, turns and
+    /// their durations, timer lateness): no clock is read per handler call
+    /// then. See docs/profiling.md.
+    ///
+    /// Default: [`DEFAULT_STALL_THRESHOLD`](Config::DEFAULT_STALL_THRESHOLD).
+    pub stall_threshold: Duration,
     /// What a client's FIN means while the connection is open.
     ///
     /// Default: [`HalfClosePolicy::default()`](HalfClosePolicy).
@@ -418,6 +435,7 @@ impl Default for Config {
             linger_timeout: Config::DEFAULT_LINGER_TIMEOUT,
             shutdown_timeout: Config::DEFAULT_SHUTDOWN_TIMEOUT,
             accept_backoff: Config::DEFAULT_ACCEPT_BACKOFF,
+            stall_threshold: Config::DEFAULT_STALL_THRESHOLD,
             half_close: HalfClosePolicy::default(),
             ws_ping_interval: Config::DEFAULT_WS_PING_INTERVAL,
             ws_pong_timeout: Config::DEFAULT_WS_PONG_TIMEOUT,
@@ -490,6 +508,7 @@ setters! {
     linger_timeout: Duration,
     shutdown_timeout: Duration,
     accept_backoff: Duration,
+    stall_threshold: Duration,
     half_close: HalfClosePolicy,
     ws_ping_interval: Duration,
     ws_pong_timeout: Duration,
@@ -548,6 +567,7 @@ impl Config {
             self.linger_timeout,
             self.shutdown_timeout,
             self.accept_backoff,
+            self.stall_threshold,
             self.ws_ping_interval,
             self.ws_pong_timeout,
         ];
@@ -627,7 +647,7 @@ mod tests {
 
     #[test]
     fn nonsense_is_rejected() {
-        let cases: [fn(&mut Config); 10] = [
+        let cases: [fn(&mut Config); 11] = [
             |c| c.max_connections = 0,
             |c| c.max_headers = Config::MAX_HEADERS_LIMIT + 1,
             |c| c.max_buffered_bytes = c.max_head_bytes - 1,
@@ -638,6 +658,7 @@ mod tests {
             |c| c.linger_timeout = Duration::ZERO,
             |c| c.shutdown_timeout = Duration::ZERO,
             |c| c.accept_backoff = Duration::ZERO,
+            |c| c.stall_threshold = Duration::ZERO,
         ];
         for change in cases {
             let mut config = Config::default();

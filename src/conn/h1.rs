@@ -3,6 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
 use std::sync::mpsc::TrySendError;
 
@@ -219,6 +220,18 @@ impl<T: Transport> Connection<T> {
         // The handler is application code on the reactor thread: a panic
         // fails this request, not the reactor.
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
+        let threshold = cx.config.stall_threshold;
+        if threshold != Duration::MAX {
+            let what = || match request.route() {
+                Some(route) => format!("{} {route}", request.method()),
+                None => {
+                    // The client's path: cut short and escaped for the log.
+                    let path: String = request.path().chars().take(80).collect();
+                    format!("{} {path:?}", request.method())
+                }
+            };
+            cx.stall.returned(cx.clock.now(), threshold, self.id, what);
+        }
         let handed_off = matches!(action, Ok(Action::Handoff(_)));
         if upload.is_some() && !handed_off {
             // Answered without the body: it is not read, and the connection

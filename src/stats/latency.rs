@@ -69,14 +69,32 @@ impl Default for Recorder {
     }
 }
 
+/// A sample's nanoseconds and its two buckets: (OpenMetrics, fine).
+fn place(elapsed: Duration) -> (u64, usize, usize) {
+    let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+    let us = ns / 1_000;
+    let index = BOUNDS_US.partition_point(|&bound| bound < us);
+    (ns, index, fine_index(ns))
+}
+
 impl Recorder {
     pub fn observe(&self, elapsed: Duration) {
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let us = ns / 1_000;
-        let index = BOUNDS_US.partition_point(|&bound| bound < us);
+        let (ns, index, fine) = place(elapsed);
         self.buckets[index].fetch_add(1, Relaxed);
-        self.fine[fine_index(ns)].fetch_add(1, Relaxed);
+        self.fine[fine].fetch_add(1, Relaxed);
         self.sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    /// Adds what `tally` counted since it was last absorbed, and empties it.
+    pub fn absorb(&self, tally: &mut Tally) {
+        let pairs = self.buckets.iter().zip(tally.buckets.iter_mut());
+        for (to, from) in pairs.chain(self.fine.iter().zip(tally.fine.iter_mut())) {
+            if *from != 0 {
+                to.fetch_add(std::mem::take(from), Relaxed);
+            }
+        }
+        self.sum_ns
+            .fetch_add(std::mem::take(&mut tally.sum_ns), Relaxed);
     }
 
     pub fn read(&self) -> Latency {
@@ -85,6 +103,35 @@ impl Recorder {
             fine: self.fine.iter().map(|n| n.load(Relaxed)).collect(),
             sum_ns: self.sum_ns.load(Relaxed),
         }
+    }
+}
+
+/// Samples counted by one thread without atomics, for a figure taken so
+/// often (each reactor turn) that the thread adds them to its [`Recorder`]
+/// only now and then.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    buckets: [u64; BUCKETS],
+    fine: [u64; FINE],
+    sum_ns: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            buckets: [0; BUCKETS],
+            fine: [0; FINE],
+            sum_ns: 0,
+        }
+    }
+}
+
+impl Tally {
+    pub fn observe(&mut self, elapsed: Duration) {
+        let (ns, index, fine) = place(elapsed);
+        self.buckets[index] += 1;
+        self.fine[fine] += 1;
+        self.sum_ns = self.sum_ns.saturating_add(ns);
     }
 }
 
@@ -178,6 +225,21 @@ mod tests {
         assert_eq!(buckets.last(), Some(&(None, 4)));
         assert_eq!(latency.quantile(1.0), None, "past the last fine bucket");
         assert_eq!(latency.sum(), Duration::from_nanos(400_003_101_000));
+    }
+
+    #[test]
+    fn a_tally_absorbed_reads_as_if_observed_directly() {
+        let (direct, absorbed) = (Recorder::default(), Recorder::default());
+        let mut tally = Tally::default();
+        for us in [3, 70, 70, 4_000, 9_000_000] {
+            direct.observe(Duration::from_micros(us));
+            tally.observe(Duration::from_micros(us));
+        }
+        absorbed.absorb(&mut tally);
+        assert_eq!(absorbed.read(), direct.read());
+        // Emptied: absorbing again adds nothing.
+        absorbed.absorb(&mut tally);
+        assert_eq!(absorbed.read(), direct.read());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::latency::Latency;
 use super::reading::Stats;
 
 /// Whether a figure only grows (a counter) or goes up and down (a gauge),
@@ -221,8 +222,27 @@ impl Stats {
         out.push_str("},\"reactors\":[");
         for (i, reactor) in self.reactors.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
-            let (accepted, active) = (reactor.accepted, reactor.active);
-            let _ = write!(out, "{sep}{{\"accepted\":{accepted},\"active\":{active}}}");
+            let _ = write!(
+                out,
+                "{sep}{{\"accepted\":{},\"active\":{},\"turns\":{},\"events\":{},\
+                 \"busy_us\":{},\"busy_ratio\":{:.4}",
+                reactor.accepted,
+                reactor.active,
+                reactor.turns,
+                reactor.events,
+                reactor.busy.as_micros(),
+                reactor.busy_ratio(),
+            );
+            let histograms = [
+                ("turn_duration_us", &reactor.turn_duration),
+                ("timer_lateness_us", &reactor.timer_lateness),
+                ("stall_duration_us", &reactor.stall_duration),
+            ];
+            for (name, latency) in histograms {
+                let _ = write!(out, ",\"{name}\":");
+                write_latency(&mut out, latency);
+            }
+            out.push('}');
         }
         out.push_str("],\"latency_us\":{");
         let latencies = [
@@ -232,23 +252,30 @@ impl Stats {
         ];
         for (i, (name, latency)) in latencies.into_iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
-            let quantile = |q| {
-                latency
-                    .quantile(q)
-                    .map_or("null".to_string(), |d| d.as_micros().to_string())
-            };
-            let _ = write!(
-                out,
-                "{sep}\"{name}\":{{\"count\":{},\"sum\":{},\"p50\":{},\"p99\":{}}}",
-                latency.count(),
-                latency.sum().as_micros(),
-                quantile(0.5),
-                quantile(0.99)
-            );
+            let _ = write!(out, "{sep}\"{name}\":");
+            write_latency(&mut out, latency);
         }
         out.push_str("}}");
         out
     }
+}
+
+/// A histogram as JSON, in microseconds: count, sum, p50 and p99 (`null`
+/// without samples).
+fn write_latency(out: &mut String, latency: &Latency) {
+    let quantile = |q| {
+        latency
+            .quantile(q)
+            .map_or("null".to_string(), |d| d.as_micros().to_string())
+    };
+    let _ = write!(
+        out,
+        "{{\"count\":{},\"sum\":{},\"p50\":{},\"p99\":{}}}",
+        latency.count(),
+        latency.sum().as_micros(),
+        quantile(0.5),
+        quantile(0.99)
+    );
 }
 
 /// `text` as a JSON string literal.

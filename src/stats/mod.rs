@@ -14,7 +14,7 @@ mod reading;
 mod states;
 
 pub use latency::Latency;
-pub(crate) use latency::Recorder;
+pub(crate) use latency::{Recorder, Tally};
 
 pub use metrics::{Metric, MetricKind};
 #[cfg(feature = "prometheus")]
@@ -87,6 +87,17 @@ impl fmt::Debug for QueueGauge {
 pub(crate) struct ReactorCounters {
     pub accepted: AtomicU64,
     pub active: AtomicU64,
+    /// The health figures below stay 0 while `Config::stall_threshold`
+    /// is `never`.
+    pub turns: AtomicU64,
+    pub events: AtomicU64,
+    /// Time spent in turns, in nanoseconds.
+    pub busy_ns: AtomicU64,
+    /// Busy time over wall time in the last full window, in millionths.
+    pub busy_ppm: AtomicU64,
+    pub turn_duration: Recorder,
+    pub timer_lateness: Recorder,
+    pub stall_duration: Recorder,
 }
 
 impl Counters {
@@ -177,6 +188,13 @@ impl StatsHandle {
                         .map(|r| ReactorStats {
                             accepted: r.accepted.load(Relaxed),
                             active: r.active.load(Relaxed),
+                            turns: r.turns.load(Relaxed),
+                            events: r.events.load(Relaxed),
+                            busy: std::time::Duration::from_nanos(r.busy_ns.load(Relaxed)),
+                            busy_ppm: r.busy_ppm.load(Relaxed),
+                            turn_duration: r.turn_duration.read(),
+                            timer_lateness: r.timer_lateness.read(),
+                            stall_duration: r.stall_duration.read(),
                         })
                         .collect()
                 })

@@ -11,7 +11,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::latency::Latency;
 use super::metrics::MetricKind;
-use super::reading::Stats;
+use super::reading::{ReactorStats, Stats};
 
 /// The `Content-Type` of [`Stats::to_prometheus`]'s text.
 pub const PROMETHEUS_CONTENT_TYPE: &str =
@@ -115,6 +115,7 @@ impl Collector for Reading {
                 .encode_family(&labels)?
                 .encode_counter::<NoLabelSet, _, u64>(&reactor.accepted, None)?;
         }
+        encode_reactor_health(&mut encoder, stats)?;
         let histograms = [
             (
                 "response_latency",
@@ -145,6 +146,90 @@ impl Collector for Reading {
         }
         Ok(())
     }
+}
+
+/// A per-reactor figure: name, help, and how to read it.
+type PerReactor<T> = (&'static str, &'static str, fn(&ReactorStats) -> T);
+type PerReactorHistogram = (
+    &'static str,
+    &'static str,
+    for<'a> fn(&'a ReactorStats) -> &'a Latency,
+);
+
+/// Each reactor's health, labelled `reactor`: turns, events, busy time and
+/// ratio, and the turn, timer-lateness and stall histograms.
+fn encode_reactor_health(encoder: &mut DescriptorEncoder, stats: &Stats) -> fmt::Result {
+    let label = |index: usize| [("reactor", index.to_string())];
+    let counters: [PerReactor<u64>; 2] = [
+        (
+            "reactor_turns",
+            "Turns a reactor took: one poll and the work it brought.",
+            |r| r.turns,
+        ),
+        (
+            "reactor_events",
+            "Readiness events a reactor handled.",
+            |r| r.events,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (index, reactor) in stats.reactors.iter().enumerate() {
+            family
+                .encode_family(&label(index))?
+                .encode_counter::<NoLabelSet, _, u64>(&value(reactor), None)?;
+        }
+    }
+    let help = "Time a reactor spent in turns, not waiting in poll (its rate is the busy ratio).";
+    let mut family = encoder.encode_descriptor(
+        "reactor_busy",
+        help,
+        Some(&Unit::Seconds),
+        MetricType::Counter,
+    )?;
+    for (index, reactor) in stats.reactors.iter().enumerate() {
+        family
+            .encode_family(&label(index))?
+            .encode_counter::<NoLabelSet, _, u64>(&reactor.busy.as_secs_f64(), None)?;
+    }
+    let help = "A reactor's time in turns over wall time in the last second (1: saturated).";
+    let mut family =
+        encoder.encode_descriptor("reactor_busy_ratio", help, None, MetricType::Gauge)?;
+    for (index, reactor) in stats.reactors.iter().enumerate() {
+        family
+            .encode_family(&label(index))?
+            .encode_gauge(&reactor.busy_ratio())?;
+    }
+    let histograms: [PerReactorHistogram; 3] = [
+        (
+            "reactor_turn_duration",
+            "A reactor's turns, from poll returning to the next poll.",
+            |r| &r.turn_duration,
+        ),
+        (
+            "reactor_timer_lateness",
+            "How late a reactor's probe timer fired (the loop lag).",
+            |r| &r.timer_lateness,
+        ),
+        (
+            "reactor_stall_duration",
+            "A reactor's turns longer than the stall threshold.",
+            |r| &r.stall_duration,
+        ),
+    ];
+    for (name, help, latency) in histograms {
+        let mut family =
+            encoder.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+        for (index, reactor) in stats.reactors.iter().enumerate() {
+            let latency = latency(reactor);
+            let buckets = openmetrics_buckets(latency);
+            let sum = latency.sum().as_secs_f64();
+            family
+                .encode_family(&label(index))?
+                .encode_histogram::<NoLabelSet>(sum, latency.count(), &buckets, None)?;
+        }
+    }
+    Ok(())
 }
 
 /// (upper bound in seconds, samples in that bucket alone): the encoder

@@ -106,7 +106,14 @@ pub struct QueueStats {
     pub bound: u64,
 }
 
-/// One reactor in a [`Stats`] reading.
+/// One reactor in a [`Stats`] reading: its connections, and its health —
+/// whether it is saturated ([`busy_ratio`](ReactorStats::busy_ratio)), how
+/// long its turns take, how late its timers fire, and its stalls (turns
+/// past [`Config::stall_threshold`](crate::Config::stall_threshold), when
+/// every connection on it waited).
+///
+/// The health figures stay 0 while `stall_threshold` is `never`.
+/// docs/profiling.md shows how to read them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReactorStats {
@@ -114,6 +121,35 @@ pub struct ReactorStats {
     pub accepted: u64,
     /// Connections it holds now.
     pub active: u64,
+    /// Turns taken: one `poll` and the work it brought.
+    pub turns: u64,
+    /// Readiness events handled (`events / turns`: events per turn).
+    pub events: u64,
+    /// Time spent in turns, not waiting in `poll` (its rate is the busy
+    /// ratio).
+    pub busy: std::time::Duration,
+    pub(super) busy_ppm: u64,
+    /// Each turn's duration, from `poll` returning to the next `poll`.
+    pub turn_duration: Latency,
+    /// How late the reactor's probe timer (every 100 ms) fired: the loop
+    /// lag a deadline of any connection on this reactor suffers.
+    pub timer_lateness: Latency,
+    /// The duration of each turn longer than the stall threshold; its
+    /// count is the number of stalls.
+    pub stall_duration: Latency,
+}
+
+impl ReactorStats {
+    /// Time in turns over wall time, 0.0 to 1.0, over the last full second
+    /// (or the last turn, if it was longer): near 1.0 the reactor is
+    /// saturated and work waits for it.
+    ///
+    /// ```
+    /// assert_eq!(tether::stats::ReactorStats::default().busy_ratio(), 0.0);
+    /// ```
+    pub fn busy_ratio(&self) -> f64 {
+        self.busy_ppm as f64 / 1e6
+    }
 }
 
 /// Closed-connection counts per [`CloseReason`].

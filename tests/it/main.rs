@@ -43,6 +43,7 @@ mod never_timeouts;
 mod nothing_lost;
 mod panics;
 mod pipelining;
+mod reactor_health;
 mod reactor_thread_sends;
 mod reactors;
 mod routing;

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p tether-bench --bench load                    # every closed-loop mode, 3 rounds
 //! cargo bench -p tether-bench --bench load -- keep-alive 5    # one mode, 5 rounds
+//! cargo bench -p tether-bench --bench load -- health 9        # health figures on vs off
 //! cargo bench -p tether-bench --bench load -- idle 15000      # idle connections' cost
 //! cargo bench -p tether-bench --bench load -- workers [rounds] [idle]
 //! ```
@@ -221,6 +222,24 @@ fn main() {
     ];
     if wanted("keep-alive") {
         run_mode("keep-alive", Mode::KeepAlive, &base, rounds);
+    }
+    if wanted("health") {
+        // What the reactor's health figures and stall detector cost: the
+        // same server with them on (the default) and off.
+        let contenders: Vec<Contender<'_>> = vec![
+            ("tether (health measured)", servers::tether_inline),
+            (
+                "tether (stall_threshold never)",
+                servers::tether_inline_unmeasured,
+            ),
+            ("hyper", || servers::hyper(false)),
+        ];
+        run_mode(
+            "health on/off, keep-alive",
+            Mode::KeepAlive,
+            &contenders,
+            rounds,
+        );
     }
     if wanted("pipelined") {
         let contenders: Vec<Contender<'_>> = vec![

@@ -36,9 +36,19 @@ impl Running {
 
 /// tether, answering on the reactor thread.
 pub fn tether_inline() -> Running {
+    tether_inline_with(tether::Config::default())
+}
+
+/// [`tether_inline`] with the reactor's health figures and stall detector
+/// off (`stall_threshold` `never`): what measuring them costs.
+pub fn tether_inline_unmeasured() -> Running {
+    tether_inline_with(tether::Config::default().stall_threshold(std::time::Duration::MAX))
+}
+
+fn tether_inline_with(config: tether::Config) -> Running {
     let server = tether::Server::builder()
         // Room for the idle modes' 10,000-15,000 connections (default 10,000).
-        .config(tether::Config::default().max_connections(20_000))
+        .config(config.max_connections(20_000))
         .handler(|_: &tether::Request| {
             count_this_thread();
             tether::Action::Respond(tether::Response::text(200, BODY))

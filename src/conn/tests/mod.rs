@@ -118,6 +118,7 @@ struct Bed {
     pool: BufferPool,
     scratch: Request,
     discard: Vec<u8>,
+    stall: crate::conn::StallWatch,
     ws_events: Outlets<WsEvent>,
     _ws_rx: Vec<(Cow<'static, str>, queue::Receiver<WsEvent>)>,
     now: Instant,
@@ -147,6 +148,7 @@ impl Bed {
             pool: BufferPool::default(),
             scratch: Request::default(),
             discard: vec![0; BUFFER_BYTES],
+            stall: crate::conn::StallWatch::new(Instant::now()),
             ws_events,
             _ws_rx: ws_rx,
             // Only a starting point: from here the tests move time themselves.
@@ -175,6 +177,7 @@ impl Bed {
             scratch: &mut self.scratch,
             discard: &mut self.discard,
             ws_events: &self.ws_events,
+            stall: &mut self.stall,
         }
     }
 
