@@ -50,6 +50,12 @@
 //! named broadcast groups as ready types, in one process or shared
 //! through Redis.
 //!
+//! From async code (any runtime: tether assumes none), the handles are
+//! futures: [`Exchanges::recv_async`], [`Exchange::closed`], an awaited
+//! [`Delivery`], [`StreamSender::send_async`],
+//! [`BodyReader::read_async`] and [`ws::WsEvents::recv_async`]. Calls that
+//! block a thread say so under **Blocking** in their docs.
+//!
 //! The repository's `docs/architecture.md` follows threads, states, and the
 //! path of a disconnect from epoll to the worker; `docs/reliability.md` lists
 //! every limit and what happens past it.

@@ -576,6 +576,11 @@ impl Server {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread until the server has stopped: call it from
+    /// `main` (or a thread of its own), never from an async task.
     pub fn wait(mut self) -> Result<(), Error> {
         let mut failed = false;
         for _ in 0..self.reactors.len() {

@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 struct State<T> {
@@ -30,7 +31,15 @@ struct State<T> {
     /// Receivers parked in `recv`, and senders parked waiting for room.
     parked_receivers: usize,
     parked_senders: usize,
+    /// Tasks waiting in `poll_recv` (at most [`MAX_WAKERS`]), all woken by
+    /// the next item or the close: an item reaches a task that is still
+    /// there, never one that gave up.
+    wakers: Vec<Waker>,
 }
+
+/// Tasks a queue keeps waiting at once; past this all are woken (each
+/// polls again and registers anew), so a queue never holds more.
+const MAX_WAKERS: usize = 64;
 
 struct Shared<T> {
     state: Mutex<State<T>>,
@@ -61,6 +70,7 @@ pub(crate) fn channel<T>(bound: Option<usize>) -> (Sender<T>, Receiver<T>) {
             receivers: 1,
             parked_receivers: 0,
             parked_senders: 0,
+            wakers: Vec::new(),
         }),
         filled: Condvar::new(),
         emptied: Condvar::new(),
@@ -118,10 +128,12 @@ impl<T> Sender<T> {
     fn push(&self, mut state: MutexGuard<'_, State<T>>, item: T) {
         state.items.push_back(item);
         let wake = state.parked_receivers > 0;
+        let wakers = std::mem::take(&mut state.wakers);
         drop(state);
         if wake {
             self.shared.filled.notify_one();
         }
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -139,9 +151,11 @@ impl<T> Drop for Sender<T> {
         let mut state = self.shared.lock();
         state.senders -= 1;
         if state.senders == 0 {
+            let wakers = std::mem::take(&mut state.wakers);
             drop(state);
             // Every parked receiver must see the queue close.
             self.shared.filled.notify_all();
+            wakers.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -170,6 +184,28 @@ impl<T> Receiver<T> {
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         // A timeout too large to add is as good as none.
         self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// The next item for a task: `Pending` (keeping `waker` for the next
+    /// item or the close) while the queue is empty and open.
+    pub fn poll_recv(&self, waker: &Waker) -> Poll<Result<T, RecvError>> {
+        let state = self.shared.lock();
+        let mut state = match self.pop(state) {
+            Ok(item) => return Poll::Ready(Ok(item)),
+            Err(state) => state,
+        };
+        if state.senders == 0 {
+            return Poll::Ready(Err(RecvError));
+        }
+        if !state.wakers.iter().any(|kept| kept.will_wake(waker)) {
+            if state.wakers.len() >= MAX_WAKERS {
+                std::mem::take(&mut state.wakers)
+                    .into_iter()
+                    .for_each(Waker::wake);
+            }
+            state.wakers.push(waker.clone());
+        }
+        Poll::Pending
     }
 
     /// The next item if one is queued.

@@ -195,6 +195,11 @@ impl Broker {
     /// the queue (restarted empty), what it held is lost with it.
     ///
     /// Processes sharing a queue should give it the same options.
+    ///
+    /// # Blocking
+    ///
+    /// Connects to Redis before it returns: blocks for at most the connect
+    /// timeout.
     #[cfg(feature = "redis")]
     pub fn redis(url: &str, name: &str, options: BrokerOptions) -> Result<Broker, BrokerError> {
         let (line, inbox) = std::sync::mpsc::channel();
@@ -264,6 +269,14 @@ impl Broker {
     ///
     /// On a shared engine this is a round trip to it (at most 2 s): call it
     /// from a worker, not on the reactor thread.
+    ///
+    /// # Blocking
+    ///
+    /// In memory it takes a lock only. On Redis it blocks the calling
+    /// thread for one round trip (bounded by the connection's timeouts; at
+    /// once with `Unavailable` while Redis is known down): from async code,
+    /// call it on a blocking thread (`spawn_blocking`) or accept that
+    /// pause.
     pub fn publish(&self, data: impl Into<Bytes>) -> Result<MessageId, BrokerError> {
         let published = self.shared.engine.publish(data.into());
         let counter = match published {
@@ -296,6 +309,11 @@ impl Broker {
     /// # Blocking
     ///
     /// On a shared engine, a round trip to it (at most 2 s).
+    ///
+    /// # Blocking
+    ///
+    /// As [`publish`](Broker::publish): a lock in memory, one round trip on
+    /// Redis.
     pub fn ack(&self, id: &str) -> Result<bool, BrokerError> {
         let id: MessageId = id.parse()?;
         if self.shared.ack_timeout.is_none() {

@@ -86,6 +86,12 @@ impl Feed {
 
     /// Appends an event and wakes every subscriber waiting for one. The
     /// oldest events leave the history to keep it within its bounds.
+    ///
+    /// # Blocking
+    ///
+    /// In memory it takes a lock only. On Redis it blocks the calling
+    /// thread for one round trip (bounded by the connection's timeouts; at
+    /// once while Redis is known down).
     pub fn append(&self, data: impl Into<Bytes>) -> Result<EventId, FeedError> {
         let appended = self.try_append(data.into());
         let counter = match appended {
@@ -216,6 +222,11 @@ impl Feed {
     /// timeout: call them from a worker, never from a handler or a callback
     /// on the reactor thread. Readers (`Subscription::next`) never wait on
     /// Redis. Processes sharing a feed should give it the same bounds.
+    ///
+    /// # Blocking
+    ///
+    /// Connects to Redis before it returns: blocks for at most the connect
+    /// timeout.
     pub fn redis(
         url: &str,
         name: &str,
@@ -248,6 +259,11 @@ pub struct Subscription {
 impl Subscription {
     /// The next item, waiting up to `timeout` for an event to be appended
     /// (`Duration::ZERO`: not at all); `None` if none came.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`: give each subscription a
+    /// thread of its own, or poll it with a zero timeout from a task.
     pub fn next(&mut self, timeout: Duration) -> Option<FeedItem> {
         let deadline = Instant::now().checked_add(timeout);
         let log = &self.feed.log;

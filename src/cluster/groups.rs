@@ -139,6 +139,11 @@ impl Groups {
     /// first member of a group hears the others' broadcasts within
     /// 100 ms. Never fails for Redis being down: a thread of the groups'
     /// own reconnects with back-off.
+    ///
+    /// # Blocking
+    ///
+    /// Connects to Redis before it returns: blocks for at most the connect
+    /// timeout.
     #[cfg(feature = "redis")]
     pub fn redis(url: &str) -> Result<Groups, GroupError> {
         let members = Arc::new(Members::default());

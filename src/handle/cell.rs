@@ -12,6 +12,10 @@
 //!   collects them, releases the lock, wakes waiters, then calls them.
 //! - A condvar wake costs a syscall, so it is made only when someone waits
 //!   (`waiters` counts them).
+//! - Futures wait the same way without a thread: [`Cell::poll_for`] keeps
+//!   the task's `Waker` (at most [`MAX_WAKERS`], one per task), and every
+//!   notify or close wakes them all once. No runtime is assumed: only
+//!   `std::task`.
 //! - [`Cell::wake_reactor`] is the one way a handle wakes its reactor;
 //!   `wake_pending` coalesces: a burst of changes costs one command, and the
 //!   reactor clears the mark when it takes the news.
@@ -20,6 +24,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::closure::{run_watchers, Closure, Watcher};
@@ -32,6 +37,11 @@ use crate::time::deadline;
 
 /// How often a wait looks at its reactor, however long it may wait.
 const REACTOR_BACKSTOP: Duration = Duration::from_secs(1);
+
+/// Wakers a cell keeps: one per task waiting on it, so a handful. Past
+/// this all are woken at once (a spurious wake-up: each polls again and
+/// registers anew), so a cell never holds more.
+const MAX_WAKERS: usize = 16;
 
 /// How long a blocking call on a handle may wait for room or news.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +72,8 @@ pub(crate) struct Inner<S> {
     closure: Closure,
     wake_pending: bool,
     waiters: u32,
+    /// Tasks waiting (see [`Cell::poll_for`]), woken with the waiters.
+    wakers: Vec<Waker>,
     /// When the connection ended, to time how soon waiters learn of it.
     closed_at: Option<Instant>,
 }
@@ -109,6 +121,7 @@ impl<S> Cell<S> {
                 closure: Closure::default(),
                 wake_pending: false,
                 waiters: 0,
+                wakers: Vec::new(),
                 closed_at: None,
             }),
             changed: Condvar::new(),
@@ -126,6 +139,7 @@ impl<S> Cell<S> {
         inner.closure = Closure::default();
         inner.wake_pending = false;
         inner.waiters = 0;
+        inner.wakers.clear();
         inner.closed_at = None;
         *self.closed.get_mut() = false;
     }
@@ -162,13 +176,54 @@ impl<S> Cell<S> {
         !due || context.reactor.send(Command::Update(id))
     }
 
-    /// Releases the lock and wakes whoever waits on the cell.
-    pub fn notify(&self, guard: Guard<'_, S>) {
+    /// Releases the lock and wakes whoever waits on the cell: threads and
+    /// tasks.
+    pub fn notify(&self, mut guard: Guard<'_, S>) {
         let anyone = guard.waiters > 0;
+        let wakers = std::mem::take(&mut guard.wakers);
         drop(guard);
         if anyone {
             self.changed.notify_all();
         }
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// The async counterpart of [`wait_for`](Self::wait_for): calls `ready`
+    /// under the lock; if it gives nothing, keeps `waker` to be woken by the
+    /// next change and returns `Pending`. Never blocks, so it is as right on
+    /// the reactor's thread as anywhere. A reactor that stopped without
+    /// settling the cell (a backstop, as in `wait_for`) is seen on the next
+    /// poll: `on_stopped` closes the cell.
+    pub fn poll_for<R>(
+        &self,
+        waker: &Waker,
+        context: &Context,
+        on_stopped: &dyn Fn(),
+        mut ready: impl FnMut(&mut Inner<S>) -> Option<R>,
+    ) -> (Guard<'_, S>, Poll<R>) {
+        let mut guard = self.lock();
+        if let Some(out) = ready(&mut guard) {
+            return (guard, Poll::Ready(out));
+        }
+        if context.reactor.is_stopped() && guard.reason().is_none() {
+            drop(guard);
+            on_stopped();
+            guard = self.lock();
+            if let Some(out) = ready(&mut guard) {
+                return (guard, Poll::Ready(out));
+            }
+        }
+        if !guard.wakers.iter().any(|kept| kept.will_wake(waker)) {
+            if guard.wakers.len() >= MAX_WAKERS {
+                for kept in std::mem::take(&mut guard.wakers) {
+                    kept.wake();
+                }
+            }
+            guard.wakers.push(waker.clone());
+        }
+        (guard, Poll::Pending)
     }
 
     /// Waits (counted) until notified or `deadline`. Spurious wake-ups
@@ -256,6 +311,35 @@ impl<S> Cell<S> {
         let late = self.lock().closure.watch(watcher);
         if let Some((watcher, reason)) = late {
             run_watchers(vec![watcher], reason, &self.stats.0);
+        }
+    }
+
+    /// The connection's end, polled (see [`poll_for`](Self::poll_for));
+    /// `waited` is set on a `Pending`, so that the end is timed in
+    /// `departure_notice` as [`wait_closed`](Self::wait_closed) times it.
+    pub fn poll_closed(
+        &self,
+        waker: &Waker,
+        waited: &mut bool,
+        context: &Context,
+        on_stopped: &dyn Fn(),
+    ) -> Poll<CloseReason> {
+        let (guard, polled) = self.poll_for(waker, context, on_stopped, |inner| {
+            let at = inner.closed_at?;
+            Some((inner.reason()?, at))
+        });
+        drop(guard);
+        match polled {
+            Poll::Pending => {
+                *waited = true;
+                Poll::Pending
+            }
+            Poll::Ready((reason, at)) => {
+                if std::mem::take(waited) {
+                    self.stats.0.departure_notice.observe(at.elapsed());
+                }
+                Poll::Ready(reason)
+            }
         }
     }
 

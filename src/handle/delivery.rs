@@ -2,7 +2,10 @@
 //! learn now, later, or from a callback.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use super::cell::Wait;
@@ -19,6 +22,8 @@ use crate::id::ConnectionId;
 /// The worker chooses how to hear it:
 /// - [`wait`](Delivery::wait): block for it now (what
 ///   [`Exchange::respond`](crate::Exchange::respond) does);
+/// - `.await` it (a `Delivery` is a [`Future`]): in async code, on any
+///   runtime;
 /// - [`on_outcome`](Delivery::on_outcome): a callback gets it, and the
 ///   worker moves on to its next exchange at once;
 /// - [`try_wait`](Delivery::try_wait) / [`wait_timeout`](Delivery::wait_timeout):
@@ -97,6 +102,11 @@ impl Delivery {
     /// the reactor stops for any reason. Called on the reactor's own thread
     /// (in a handler or a callback, which it should not be), it cannot wait:
     /// it returns `Ok` without the guarantee, and the verdict is dropped.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread until the verdict. In async code `.await`
+    /// the `Delivery` instead: it is a [`Future`].
     pub fn wait(mut self) -> Result<(), Undelivered> {
         if self.context.reactor.on_reactor_thread() {
             log::warn!(
@@ -118,6 +128,11 @@ impl Delivery {
 
     /// Waits up to `timeout` for the verdict; the `Delivery` comes back if
     /// it is not in yet.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`. In async code `.await`
+    /// the `Delivery` (with your runtime's timeout) instead.
     pub fn wait_timeout(mut self, timeout: Duration) -> Result<Result<(), Undelivered>, Delivery> {
         let outcome = self
             .link
@@ -143,6 +158,21 @@ impl Delivery {
 
     /// Gives the verdict up (the same as dropping the `Delivery`).
     pub fn detach(self) {}
+}
+
+/// The verdict, awaited: `send_response(..)?.await` is the async
+/// [`wait`](Delivery::wait) — no thread waits, and no runtime is assumed
+/// (only `std::task`). Unlike `wait` it can be awaited on any thread.
+impl Future for Delivery {
+    type Output = Result<(), Undelivered>;
+
+    fn poll(mut self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let polled = self.link.poll_outcome(task.waker(), &self.context);
+        if polled.is_ready() {
+            self.settled = true;
+        }
+        polled
+    }
 }
 
 impl Drop for Delivery {

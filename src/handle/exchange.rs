@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -200,6 +201,13 @@ impl Exchange {
     /// The wait costs the worker a wake-up per response; to keep the
     /// guarantee without it, use [`send_response`](Exchange::send_response)
     /// and [`Delivery::on_outcome`].
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread until the verdict (at most the write-stall
+    /// timeout). On an async runtime's thread this stalls every task on it:
+    /// await the [`Delivery`] of [`send_response`](Exchange::send_response)
+    /// instead (`exchange.send_response(r)?.await`).
     pub fn respond(self, response: Response) -> Result<(), Undelivered> {
         self.send_response(response)?.wait()
     }
@@ -453,8 +461,64 @@ impl Exchange {
     /// On the reactor's own thread (an `on_close` callback) it does not
     /// wait, since only the reactor could end the wait: `None` at once.
     /// Woken by the reactor the moment it sees the client leave: no polling.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`. In async code await
+    /// [`closed`](Exchange::closed) instead.
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
         self.link.wait_closed(timeout, &self.context)
+    }
+
+    /// A future that resolves when the connection ends, with why: the
+    /// async [`wait_closed`](Exchange::wait_closed). Woken by the reactor the
+    /// moment it sees the client leave; no thread waits and no runtime is
+    /// assumed (only `std::task`), so it works on tokio, async-std, smol or
+    /// a hand-made executor. It owns what it needs (`'static`): race it
+    /// against the work with `select!`, or spawn it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll, Waker};
+    /// use tether::{CloseReason, Server};
+    ///
+    /// let server = Server::builder().bind("127.0.0.1:0")?;
+    /// let (told, heard) = std::sync::mpsc::channel();
+    /// server.workers(1, move |exchange| {
+    ///     let mut closed = pin!(exchange.closed());
+    ///     // Still there: the future is pending.
+    ///     let mut cx = Context::from_waker(Waker::noop());
+    ///     assert!(closed.as_mut().poll(&mut cx).is_pending());
+    ///     let _ = told.send(());
+    ///     // A runtime would `.await` it; this spins for the doc's sake.
+    ///     let reason = loop {
+    ///         if let Poll::Ready(reason) = closed.as_mut().poll(&mut cx) {
+    ///             break reason;
+    ///         }
+    ///         std::thread::yield_now();
+    ///     };
+    ///     assert_eq!(reason, CloseReason::PeerClosed);
+    ///     exchange.abandon();
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// std::io::Write::write_all(&mut client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    /// heard.recv()?;
+    /// drop(client);
+    /// # server.shutdown();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A departure heard through it is timed in
+    /// [`Stats::departure_notice`](crate::stats::Stats::departure_notice),
+    /// as one heard in `wait_closed` is.
+    pub fn closed(&self) -> impl Future<Output = CloseReason> + Send + 'static {
+        let link = Arc::clone(&self.link);
+        let context = Arc::clone(&self.context);
+        let mut waited = false;
+        std::future::poll_fn(move |task| link.poll_closed(task.waker(), &mut waited, &context))
     }
 }
 
@@ -528,8 +592,25 @@ pub struct Exchanges {
 
 impl Exchanges {
     /// Waits for the next exchange; `None` when the server is gone.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread; in async code use
+    /// [`recv_async`](Exchanges::recv_async).
     pub fn recv(&self) -> Option<Exchange> {
         self.rx.recv().ok().map(Exchange::taken)
+    }
+
+    /// The next exchange, awaited without a thread: `None` when the server
+    /// is gone. Any runtime (only `std::task` is used): one task receives
+    /// and spawns a task per exchange, so async code needs no thread per
+    /// request. examples/async_worker.rs does this with tokio.
+    pub async fn recv_async(&self) -> Option<Exchange> {
+        let rx = &self.rx;
+        std::future::poll_fn(|task| rx.poll_recv(task.waker()))
+            .await
+            .ok()
+            .map(Exchange::taken)
     }
 
     /// Waits up to `timeout` for the next exchange.
@@ -547,6 +628,11 @@ impl Exchanges {
     /// let gone = exchanges.recv_timeout(Duration::from_millis(10));
     /// assert_eq!(gone.unwrap_err(), RecvTimeoutError::Disconnected);
     /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`; in async code use
+    /// [`recv_async`](Exchanges::recv_async).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Exchange, RecvTimeoutError> {
         self.rx.recv_timeout(timeout).map(Exchange::taken)
     }

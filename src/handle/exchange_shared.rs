@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::cell::{Cell, Wait};
@@ -197,6 +198,16 @@ impl ExchangeShared {
         outcome
     }
 
+    /// [`wait_outcome`](Self::wait_outcome) for a task.
+    pub fn poll_outcome(&self, waker: &Waker, context: &Context) -> Poll<Result<(), Undelivered>> {
+        let stopped = || self.close(CloseReason::Shutdown);
+        let (guard, outcome) = self
+            .cell
+            .poll_for(waker, context, &stopped, |inner| inner.state.outcome.take());
+        drop(guard);
+        outcome
+    }
+
     /// Nobody will take the outcome: drop it when it comes (counted if
     /// undelivered; already counted if it came).
     pub fn detach(&self) {
@@ -273,6 +284,17 @@ impl ExchangeShared {
     pub fn wait_closed(&self, timeout: Duration, context: &Context) -> Option<CloseReason> {
         let stopped = || self.close(CloseReason::Shutdown);
         self.cell.wait_closed(timeout, context, &stopped)
+    }
+
+    /// The connection's end, for a task (`waited`: see [`Cell::poll_closed`]).
+    pub fn poll_closed(
+        &self,
+        waker: &Waker,
+        waited: &mut bool,
+        context: &Context,
+    ) -> Poll<CloseReason> {
+        let stopped = || self.close(CloseReason::Shutdown);
+        self.cell.poll_closed(waker, waited, context, &stopped)
     }
 
     // ---- reactor side ----

@@ -35,6 +35,10 @@ impl ShutdownSignal {
     }
 
     /// Blocks until shutdown begins or `timeout` passes; true when it began.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`.
     pub fn wait(&self, timeout: Duration) -> bool {
         let until = crate::time::deadline(Instant::now(), timeout);
         let mut begun = self.0.begun.lock().unwrap_or_else(PoisonError::into_inner);

@@ -15,10 +15,12 @@
 //! holds at most the part being written plus one.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use super::cell::{Cell, Guard, Wait};
+use super::cell::{Cell, Guard, Inner, Wait};
 use super::closure::Watcher;
 use super::parts::Parts;
 use crate::error::SendError;
@@ -99,6 +101,34 @@ impl StreamShared {
         pulled
     }
 
+    /// Queues `part` if there is room (taking it): `None` to wait for
+    /// room, the reason if the stream has ended.
+    fn queue(
+        &self,
+        inner: &mut Inner<StreamState>,
+        part: &mut Option<Bytes>,
+        context: &Context,
+    ) -> Option<Result<(), CloseReason>> {
+        if let Some(reason) = inner.reason() {
+            return Some(Err(reason));
+        }
+        let parts = &mut inner.state.parts;
+        let len = part.as_ref().map_or(0, Bytes::len);
+        if self.backlog == Backlog::KeepNewest {
+            if parts.pop_newest().is_some() {
+                Counters::incr(&context.stats.0.frames_replaced);
+            }
+        } else if !parts.is_empty() && !parts.fits(len, self.budget_bytes) {
+            // An empty queue takes any part: one part may exceed the
+            // budget on its own.
+            return None;
+        }
+        if let Some(part) = part.take() {
+            parts.push(part, ());
+        }
+        Some(Ok(()))
+    }
+
     /// Ends the stream: every blocked or later send fails with `reason`.
     pub fn close(&self, reason: CloseReason) {
         self.cell.close(reason, |state, _| state.parts.clear());
@@ -156,6 +186,12 @@ impl StreamSender {
     ///
     /// On the reactor thread (in a handler or an `on_close` callback) it
     /// never blocks: a full queue fails with [`SendError::WouldDeadlock`].
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread while the queue is full (as long as the
+    /// client takes to read). In async code use
+    /// [`send_async`](StreamSender::send_async).
     pub fn send(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
         match self.push(part.into(), Wait::Forever) {
             // Waiting without a deadline only gives up on the reactor thread.
@@ -171,12 +207,50 @@ impl StreamSender {
 
     /// Queues a part, waiting up to `timeout` for room (not at all on the
     /// reactor thread, where waiting would hold up the reactor itself).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`. In async code use
+    /// [`send_async`](StreamSender::send_async) with your runtime's
+    /// timeout.
     pub fn send_timeout(
         &mut self,
         part: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<(), SendError> {
         self.push(part.into(), Wait::at_most(timeout))
+    }
+
+    /// Queues a part, waiting without a thread while the queue is over its
+    /// budget: the async [`send`](StreamSender::send), for a producer on an
+    /// async runtime (any: only `std::task` is used). Fails as `send` does
+    /// when the stream has ended, and can wait on any thread.
+    ///
+    /// A Redis- or channel-fed SSE stream needs no thread per subscriber:
+    /// one task per stream awaits its source and then this.
+    pub async fn send_async(&mut self, part: impl Into<Bytes>) -> Result<(), SendError> {
+        let mut part = Some(part.into());
+        if part.as_ref().is_some_and(Bytes::is_empty) {
+            return self.push(Bytes::new(), Wait::Now);
+        }
+        let (shared, context, id) = (&*self.shared, &*self.context, self.id);
+        std::future::poll_fn(|task| {
+            let stopped = || shared.close(CloseReason::Shutdown);
+            let (guard, queued) = shared
+                .cell
+                .poll_for(task.waker(), context, &stopped, |inner| {
+                    shared.queue(inner, &mut part, context)
+                });
+            match queued {
+                Poll::Ready(Ok(())) => {
+                    shared.cell.wake_reactor(guard, context, id);
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(reason)) => Poll::Ready(Err(SendError::Closed(reason))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Queues `part`, waiting for room as `wait` allows.
@@ -189,30 +263,12 @@ impl StreamSender {
             };
         }
         let shared = &*self.shared;
-        let frames_replaced = &self.context.stats.0.frames_replaced;
         let mut part = Some(part);
         let stopped = || shared.close(CloseReason::Shutdown);
         let (guard, queued) = shared
             .cell
             .wait_for(wait, &self.context, &stopped, |inner| {
-                if let Some(reason) = inner.reason() {
-                    return Some(Err(reason));
-                }
-                let parts = &mut inner.state.parts;
-                let len = part.as_ref().map_or(0, Bytes::len);
-                if shared.backlog == Backlog::KeepNewest {
-                    if parts.pop_newest().is_some() {
-                        Counters::incr(frames_replaced);
-                    }
-                } else if !parts.is_empty() && !parts.fits(len, shared.budget_bytes) {
-                    // An empty queue takes any part: one part may exceed
-                    // the budget on its own.
-                    return None;
-                }
-                if let Some(part) = part.take() {
-                    parts.push(part, ());
-                }
-                Some(Ok(()))
+                shared.queue(inner, &mut part, &self.context)
             });
         match queued {
             Some(Ok(())) => {
@@ -259,10 +315,30 @@ impl StreamSender {
     /// Blocks until the stream ends or `timeout` passes; `None` on timeout
     /// (and at once on the reactor's own thread, where waiting would wait
     /// for the reactor itself).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`. In async code await
+    /// [`closed`](StreamSender::closed) instead.
     pub fn wait_closed(&self, timeout: Duration) -> Option<CloseReason> {
         let shared = &*self.shared;
         let stopped = || shared.close(CloseReason::Shutdown);
         shared.cell.wait_closed(timeout, &self.context, &stopped)
+    }
+
+    /// A future that resolves when the stream ends, with why: the async
+    /// [`wait_closed`](StreamSender::wait_closed) (no runtime assumed;
+    /// `'static`, so it can be spawned or raced with `select!`).
+    pub fn closed(&self) -> impl Future<Output = CloseReason> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        let context = Arc::clone(&self.context);
+        let mut waited = false;
+        std::future::poll_fn(move |task| {
+            let stopped = || shared.close(CloseReason::Shutdown);
+            shared
+                .cell
+                .poll_closed(task.waker(), &mut waited, &context, &stopped)
+        })
     }
 
     /// Runs `callback` (on the reactor thread: keep it short, never block)

@@ -8,10 +8,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 
 use bytes::{Buf, Bytes};
 
-use super::cell::{Cell, Wait};
+use super::cell::{Cell, Guard, Inner, Wait};
 use crate::handle::context::Context;
 use crate::id::ConnectionId;
 use crate::reason::CloseReason;
@@ -100,40 +101,71 @@ impl UploadShared {
         let stopped = || self.close(CloseReason::Shutdown);
         let (guard, read) = self
             .cell
-            .wait_for(Wait::Forever, context, &stopped, |inner| {
-                let state = &mut inner.state;
-                if let Some(front) = state.chunks.front_mut() {
-                    let n = front.len().min(buf.len());
-                    buf[..n].copy_from_slice(&front[..n]);
-                    front.advance(n);
-                    if front.is_empty() {
-                        state.chunks.pop_front();
-                    }
-                    state.bytes -= n;
-                    return Some(Ok(n));
-                }
-                if state.finished {
-                    return Some(Ok(0));
-                }
-                if let Some(why) = state.failed {
-                    return Some(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
-                }
-                let reason = inner.reason()?;
-                let err = io::Error::new(io::ErrorKind::ConnectionAborted, reason.as_str());
-                Some(Err(err))
-            });
+            .wait_for(Wait::Forever, context, &stopped, |inner| pour(inner, buf));
         let Some(read) = read else {
             drop(guard);
             let why = "a streamed body cannot be read on the reactor thread";
             return Err(io::Error::new(io::ErrorKind::WouldBlock, why));
         };
-        let mut guard = guard;
+        self.after_read(guard, read, context, id)
+    }
+
+    /// [`read`](Self::read) for a task: `Pending` until bytes arrive.
+    fn poll_read(
+        &self,
+        waker: &Waker,
+        buf: &mut [u8],
+        context: &Context,
+        id: ConnectionId,
+    ) -> Poll<io::Result<usize>> {
+        let stopped = || self.close(CloseReason::Shutdown);
+        let (guard, read) = self
+            .cell
+            .poll_for(waker, context, &stopped, |inner| pour(inner, buf));
+        match read {
+            Poll::Ready(read) => Poll::Ready(self.after_read(guard, read, context, id)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn after_read(
+        &self,
+        mut guard: Guard<'_, PipeState>,
+        read: io::Result<usize>,
+        context: &Context,
+        id: ConnectionId,
+    ) -> io::Result<usize> {
         if matches!(read, Ok(n) if n > 0) && std::mem::take(&mut guard.state.reactor_waits) {
             // The reactor waits for the room this read made.
             self.cell.wake_reactor(guard, context, id);
         }
         read
     }
+}
+
+/// Copies what the pipe holds into `buf`: `None` when there is nothing yet
+/// and the body goes on.
+fn pour(inner: &mut Inner<PipeState>, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    let state = &mut inner.state;
+    if let Some(front) = state.chunks.front_mut() {
+        let n = front.len().min(buf.len());
+        buf[..n].copy_from_slice(&front[..n]);
+        front.advance(n);
+        if front.is_empty() {
+            state.chunks.pop_front();
+        }
+        state.bytes -= n;
+        return Some(Ok(n));
+    }
+    if state.finished {
+        return Some(Ok(0));
+    }
+    if let Some(why) = state.failed {
+        return Some(Err(io::Error::new(io::ErrorKind::InvalidData, why)));
+    }
+    let reason = inner.reason()?;
+    let err = io::Error::new(io::ErrorKind::ConnectionAborted, reason.as_str());
+    Some(Err(err))
 }
 
 /// A streamed request body, read as it arrives; see
@@ -146,6 +178,11 @@ impl UploadShared {
 /// fails with `InvalidData` if the body breaks a limit, or if the worker
 /// already responded. At most 64 KiB wait unread; past that the server
 /// stops reading the socket until the worker catches up.
+///
+/// # Blocking
+///
+/// `read` (the [`Read`](io::Read) impl) blocks the calling thread until
+/// bytes arrive. In async code use [`read_async`](BodyReader::read_async).
 pub struct BodyReader {
     shared: Arc<UploadShared>,
     context: Arc<Context>,
@@ -168,6 +205,59 @@ impl BodyReader {
     /// Why the connection ended, if it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.shared.cell.close_reason()
+    }
+
+    /// Reads what has arrived into `buf`, as [`Read::read`](io::Read::read)
+    /// does, waiting without a thread: for async code (any runtime; no
+    /// runtime is assumed). `Ok(0)` at the end of the body; the same errors
+    /// as `read`, except that it can wait on any thread.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use std::io::{Read, Write};
+    /// # use tether::{Action, Handoff, Response, Server};
+    /// let server = Server::builder()
+    ///     .uploads(|_| true)
+    ///     .handler(|_: &tether::Request| Action::handoff())
+    ///     .bind("127.0.0.1:0")?;
+    /// server.workers(1, |mut exchange| {
+    ///     let mut body = exchange.body_reader().expect("a streamed body");
+    ///     // In async code this is `.await`ed on a runtime's task; here a
+    ///     // minimal executor (a thread that parks) stands in for one.
+    ///     let total = block_on(async move {
+    ///         let (mut total, mut buf) = (0, [0u8; 4096]);
+    ///         while let Ok(n @ 1..) = body.read_async(&mut buf).await {
+    ///             total += n;
+    ///         }
+    ///         total
+    ///     });
+    ///     let _ = exchange.respond(Response::text(200, format!("{total} bytes")));
+    /// });
+    /// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+    /// client.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")?;
+    /// let mut reply = String::new();
+    /// client.read_to_string(&mut reply)?;
+    /// assert!(reply.ends_with("5 bytes"));
+    /// # Ok(())
+    /// # }
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) { return out; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// ```
+    pub async fn read_async(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (shared, context, id) = (&self.shared, &self.context, self.id);
+        std::future::poll_fn(|task| shared.poll_read(task.waker(), buf, context, id)).await
     }
 }
 

@@ -146,11 +146,30 @@ pub struct WsEvents {
 
 impl WsEvents {
     /// The next event; `None` once the server is gone.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread; in async code use
+    /// [`recv_async`](WsEvents::recv_async).
     pub fn recv(&self) -> Option<WsEvent> {
         self.rx.recv().ok()
     }
 
+    /// The next event, awaited without a thread; `None` once the server is
+    /// gone. Any runtime (only `std::task` is used).
+    pub async fn recv_async(&self) -> Option<WsEvent> {
+        let rx = &self.rx;
+        std::future::poll_fn(|task| rx.poll_recv(task.waker()))
+            .await
+            .ok()
+    }
+
     /// The next event within `timeout`.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `timeout`; in async code use
+    /// [`recv_async`](WsEvents::recv_async).
     pub fn recv_timeout(
         &self,
         timeout: std::time::Duration,
