@@ -10,6 +10,8 @@
 mod util;
 
 mod abandoned;
+mod async_handles;
+mod async_worker;
 mod bad_clients;
 mod bodies;
 mod broker_engines;

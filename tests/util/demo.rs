@@ -78,7 +78,14 @@ impl Demo {
     /// The `service` example, on a free port.
     #[allow(dead_code)]
     pub fn service() -> Demo {
-        Self::spawn(&mut Command::new(example_binary("service")))
+        Self::example("service")
+    }
+
+    /// Another example that prints `listening on http://ADDR` first and
+    /// takes `--addr`, on a free port.
+    #[allow(dead_code)]
+    pub fn example(name: &str) -> Demo {
+        Self::spawn(&mut Command::new(example_binary(name)))
     }
 
     fn spawn(command: &mut Command) -> Demo {

@@ -4,6 +4,7 @@
 
 pub mod attack;
 pub mod demo;
+pub mod executor;
 pub mod gate;
 pub mod nginx;
 pub mod redis;

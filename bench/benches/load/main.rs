@@ -5,6 +5,7 @@
 //! cargo bench -p tether-bench --bench load                    # every closed-loop mode, 3 rounds
 //! cargo bench -p tether-bench --bench load -- keep-alive 5    # one mode, 5 rounds
 //! cargo bench -p tether-bench --bench load -- health 9        # health figures on vs off
+//! cargo bench -p tether-bench --bench load -- async 9         # a tokio task vs a worker thread
 //! cargo bench -p tether-bench --bench load -- idle 15000      # idle connections' cost
 //! cargo bench -p tether-bench --bench load -- workers [rounds] [idle]
 //! ```
@@ -239,6 +240,26 @@ fn main() {
             Mode::KeepAlive,
             &contenders,
             rounds,
+        );
+    }
+    if wanted("async") {
+        // An exchange answered from a tokio task against one answered by a
+        // worker thread, each awaiting or waiting for the verdict.
+        let contenders: Vec<Contender<'_>> = vec![
+            ("tether worker thread (respond)", servers::tether_worker),
+            (
+                "tether tokio task (send_response().await)",
+                servers::tether_tokio_task,
+            ),
+            ("hyper", || servers::hyper(false)),
+        ];
+        run_mode("async vs thread", Mode::KeepAlive, &contenders, rounds);
+        run_mode_with(
+            "async vs thread, one connection",
+            Mode::KeepAlive,
+            &contenders,
+            rounds,
+            ONE,
         );
     }
     if wanted("pipelined") {

@@ -97,6 +97,46 @@ fn tether_worker_with(detached: bool) -> Running {
     }
 }
 
+/// tether, every request handed to a tokio task (a current_thread
+/// runtime on one thread, as hyper's below): one task receives exchanges
+/// (`Exchanges::recv_async`) and spawns one per exchange, which answers
+/// and awaits the verdict (`send_response(..)?.await`, the async
+/// `respond`).
+pub fn tether_tokio_task() -> Running {
+    let server = tether::Server::builder()
+        .handler(|_: &tether::Request| {
+            count_this_thread();
+            tether::Action::handoff()
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let exchanges = server.exchanges();
+    std::thread::Builder::new()
+        .name("tether-tokio".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                while let Some(exchange) = exchanges.recv_async().await {
+                    tokio::spawn(async move {
+                        count_this_thread();
+                        let response = tether::Response::text(200, BODY);
+                        if let Ok(delivery) = exchange.send_response(response) {
+                            let _ = delivery.await;
+                        }
+                    });
+                }
+            });
+        })
+        .unwrap();
+    Running {
+        addr: server.local_addr(),
+        threads: "tether-",
+        stop: Box::new(move || server.shutdown()),
+    }
+}
+
 /// hyper 1.x on a tokio current_thread runtime, one task per connection.
 pub fn hyper(pipeline_flush: bool) -> Running {
     use http_body_util::Full;
