@@ -196,6 +196,14 @@ impl Router {
     }
 
     /// Where routes said they hand off, by route.
+    /// Every path pattern, in the order `dispatch` numbers their slots.
+    pub(crate) fn patterns(&self) -> Vec<Arc<str>> {
+        self.paths
+            .iter()
+            .map(|path| Arc::clone(&path.pattern))
+            .collect()
+    }
+
     pub(crate) fn outlets(&self) -> &[(String, Outlet)] {
         &self.outlets
     }
@@ -393,6 +401,8 @@ impl Router {
             Ok(matched) => {
                 let path = &self.paths[*matched.value];
                 captures.route = Some(Arc::clone(&path.pattern));
+                // Slot 0 is the unrouted; the table follows `patterns()`.
+                captures.route_slot = u32::try_from(*matched.value + 1).unwrap_or(0);
                 let mut decoded = true;
                 for (name, raw) in matched.params.iter() {
                     match percent_decode_str(raw).decode_utf8() {

@@ -22,7 +22,7 @@ use crate::pool::Pool;
 use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, WAKER};
 use crate::router::{check_outlets, Outlet, Router};
-use crate::stats::{QueueGauge, ReactorCounters, Stats, StatsHandle};
+use crate::stats::{QueueGauge, ReactorCounters, RouteTable, Stats, StatsHandle};
 use crate::ws::events::WsEvents;
 use crate::ws::DEFAULT_WS_EVENTS;
 
@@ -57,6 +57,8 @@ pub struct Builder {
     route_error: Option<String>,
     /// Where the router's routes said they hand off: checked by `bind`.
     route_outlets: Vec<(String, Outlet)>,
+    /// The router's patterns, for the route figures.
+    route_patterns: Vec<Arc<str>>,
     uploads: Option<BodyPolicy>,
     /// The router's upload routes; dropped when a handler replaces it.
     router_uploads: Option<BodyPolicy>,
@@ -101,6 +103,7 @@ impl Builder {
         }));
         self.route_error = None;
         self.route_outlets.clear();
+        self.route_patterns.clear();
         self.router_uploads = None;
         self
     }
@@ -137,6 +140,7 @@ impl Builder {
         }));
         self.route_error = None;
         self.route_outlets.clear();
+        self.route_patterns.clear();
         self.router_uploads = None;
         self
     }
@@ -148,6 +152,7 @@ impl Builder {
     pub fn router(mut self, router: Router) -> Self {
         self.route_error = router.error().map(str::to_owned);
         self.route_outlets = router.outlets().to_vec();
+        self.route_patterns = router.patterns();
         let router = Arc::new(router);
         self.router_uploads = router.has_uploads().then(|| {
             let uploads = Arc::clone(&router);
@@ -254,10 +259,16 @@ impl Builder {
                     name: name.to_string(),
                     bound: bound.unwrap_or(usize::MAX),
                     depth: Box::new(move || rx.len()),
+                    wait: Default::default(),
                 }
             })
             .collect();
         let _ = self.stats.0.queues.set(gauges);
+        let _ = self
+            .stats
+            .0
+            .routes
+            .set(RouteTable::new(&self.route_patterns));
         let reactor_figures = (0..count).map(|_| ReactorCounters::default()).collect();
         let _ = self.stats.0.reactors.set(reactor_figures);
         // Unbounded, but each socket may have at most
@@ -387,6 +398,7 @@ impl Server {
             ws_events: Vec::new(),
             route_error: None,
             route_outlets: Vec::new(),
+            route_patterns: Vec::new(),
             uploads: None,
             router_uploads: None,
             #[cfg(feature = "tls")]

@@ -43,10 +43,16 @@ impl<T> Outlets<T> {
 
     /// The channel named `name`, if it was declared.
     pub fn get(&self, name: &str) -> Option<&Sender<T>> {
+        self.find(name).map(|(_, tx)| tx)
+    }
+
+    /// The channel named `name` with its place in declaration order.
+    pub fn find(&self, name: &str) -> Option<(usize, &Sender<T>)> {
         self.senders
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, tx)| tx)
+            .enumerate()
+            .find(|(_, (n, _))| n == name)
+            .map(|(index, (_, tx))| (index, tx))
     }
 }
 

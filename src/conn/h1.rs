@@ -211,6 +211,7 @@ impl<T: Transport> Connection<T> {
     ) {
         Counters::incr(&cx.stats.requests);
         self.answering_since.get_or_insert(cx.now);
+        request.received_at = Some(cx.now);
         request.peer = self.peer;
         request.connection = self.id;
         if !info.keep_alive {
@@ -232,6 +233,7 @@ impl<T: Transport> Connection<T> {
             };
             cx.stall.returned(cx.clock.now(), threshold, self.id, what);
         }
+        self.answering_route = request.captures.route_slot;
         let handed_off = matches!(action, Ok(Action::Handoff(_)));
         if upload.is_some() && !handed_off {
             // Answered without the body: it is not read, and the connection
@@ -264,7 +266,7 @@ impl<T: Transport> Connection<T> {
         upload: Option<BodyDecoder>,
         cx: &mut Cx<'_>,
     ) {
-        let Some(queue) = cx.queues.get(&handoff.queue) else {
+        let Some((queue_index, queue)) = cx.queues.find(&handoff.queue) else {
             log::error!(
                 "{} handler handed off to queue {:?}, which the server did not declare; answering 500",
                 self.id,
@@ -284,6 +286,7 @@ impl<T: Transport> Connection<T> {
             Arc::clone(cx.recycler),
             handoff.value,
             shared.clone(),
+            queue_index,
         );
         match queue.try_send(exchange) {
             Ok(()) => {

@@ -304,6 +304,10 @@ impl<T: Transport> Connection<T> {
                 if let Some(since) = self.answering_since.take() {
                     let latency = cx.clock.now().saturating_duration_since(since);
                     cx.stats.response_latency.observe(latency);
+                    if let Some(routes) = cx.stats.routes.get() {
+                        let (route, status) = self.answered;
+                        routes.observe(route, status, latency);
+                    }
                 }
             }
             self.output.clear();

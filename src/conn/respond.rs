@@ -106,6 +106,19 @@ impl<T: Transport> Connection<T> {
             encode::encode_response(out, response, info.is_head, persistence, date)
         });
         Counters::incr(&cx.stats.responses);
+        self.count_by_route(response.status(), cx);
+    }
+}
+
+impl<T: Transport> Connection<T> {
+    /// Counts a queued response under its request's route and status
+    /// class; its latency is recorded under the same once written.
+    pub(super) fn count_by_route(&mut self, status: u16, cx: &mut Cx<'_>) {
+        let route = std::mem::take(&mut self.answering_route);
+        self.answered = (route, status);
+        if let Some(routes) = cx.stats.routes.get() {
+            routes.count(route, status);
+        }
     }
 }
 

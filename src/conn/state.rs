@@ -175,6 +175,12 @@ pub(crate) struct Connection<T = Socket> {
     /// When the oldest request not yet answered in full was complete, to
     /// time its response.
     pub(super) answering_since: Option<Instant>,
+    /// The route slot of the request being answered (0: none), until its
+    /// response is queued.
+    pub(super) answering_route: u32,
+    /// The route slot and status of the last response queued: what its
+    /// latency is recorded under.
+    pub(super) answered: (u32, u16),
 }
 
 impl<T: Transport> Connection<T> {
@@ -203,6 +209,8 @@ impl<T: Transport> Connection<T> {
             last_write: now,
             timer_slot: None,
             answering_since: None,
+            answering_route: 0,
+            answered: (0, 0),
         }
     }
 

@@ -39,6 +39,7 @@ impl<T: Transport> Connection<T> {
             encode::encode_stream_head(out, head, chunked, persistence, date)
         });
         Counters::incr(&cx.stats.responses);
+        self.count_by_route(head.status(), cx);
         if info.is_head {
             // The client asked for the head only: nothing will be read.
             stream.close(CloseReason::Drained);

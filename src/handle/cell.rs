@@ -300,10 +300,26 @@ impl<S> Cell<S> {
         guard.closed_at.get_or_insert_with(Instant::now);
         let reason = guard.closure.reason().unwrap_or(reason);
         let out = settle(&mut guard.state, reason);
+        let closed_at = guard.closed_at;
         self.closed.store(true, Ordering::Release);
         self.notify(guard);
+        if let Some(at) = closed_at.filter(|_| !watchers.is_empty()) {
+            // Each watcher hears of the end now: a way of noticing it, as
+            // a woken `wait_closed` is.
+            for _ in &watchers {
+                self.stats.0.departure_notice.observe(at.elapsed());
+            }
+        }
         run_watchers(watchers, reason, &self.stats.0);
         out
+    }
+
+    /// Times how soon a waiter heard of the end through another way (an
+    /// undelivered verdict), if the connection has ended.
+    pub fn observe_departure(&self, guard: &Guard<'_, S>) {
+        if let Some(at) = guard.closed_at {
+            self.stats.0.departure_notice.observe(at.elapsed());
+        }
     }
 
     /// Runs `watcher` when the connection ends (at once if it has).

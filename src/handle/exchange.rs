@@ -66,6 +66,8 @@ pub struct Exchange {
     value: Option<Box<dyn Any + Send + Sync>>,
     /// When it was queued, until a worker takes it.
     queued_at: Option<Instant>,
+    /// Its hand-off queue's place among the server's (for its wait).
+    queue: usize,
     /// The body, still arriving, for a route that streams it.
     upload: Option<Arc<UploadShared>>,
     /// The link goes back to the reactor for reuse when the exchange ends
@@ -81,6 +83,7 @@ impl Exchange {
         recycler: Arc<Recycler>,
         value: Option<Box<dyn Any + Send + Sync>>,
         upload: Option<Arc<UploadShared>>,
+        queue: usize,
     ) -> Self {
         Exchange {
             request,
@@ -90,6 +93,7 @@ impl Exchange {
             answered: false,
             value,
             queued_at: Some(Instant::now()),
+            queue,
             upload,
             recycle_link: true,
         }
@@ -118,7 +122,11 @@ impl Exchange {
     fn taken(mut self) -> Self {
         if let Some(at) = self.queued_at.take() {
             let stats = &self.context.stats.0;
-            stats.queue_wait.observe(at.elapsed());
+            let waited = at.elapsed();
+            stats.queue_wait.observe(waited);
+            if let Some(queue) = stats.queues.get().and_then(|all| all.get(self.queue)) {
+                queue.wait.observe(waited);
+            }
         }
         self
     }

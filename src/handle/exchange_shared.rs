@@ -194,6 +194,9 @@ impl ExchangeShared {
         let (guard, outcome) = self
             .cell
             .wait_for(wait, context, &stopped, |inner| inner.state.outcome.take());
+        if let Some(Err(_)) = &outcome {
+            self.cell.observe_departure(&guard);
+        }
         drop(guard);
         outcome
     }
@@ -204,6 +207,9 @@ impl ExchangeShared {
         let (guard, outcome) = self
             .cell
             .poll_for(waker, context, &stopped, |inner| inner.state.outcome.take());
+        if let Poll::Ready(Err(_)) = &outcome {
+            self.cell.observe_departure(&guard);
+        }
         drop(guard);
         outcome
     }

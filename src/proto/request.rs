@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::id::ConnectionId;
 
@@ -37,6 +38,7 @@ pub struct Request {
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) connection: ConnectionId,
     pub(crate) captures: Captures,
+    pub(crate) received_at: Option<Instant>,
 }
 
 /// The path parameters a [`Router`](crate::Router) captured, decoded: names
@@ -45,6 +47,8 @@ pub struct Request {
 pub(crate) struct Captures {
     /// The pattern that matched, e.g. `/users/{id}`.
     pub route: Option<Arc<str>>,
+    /// Its slot in the server's route figures (0: none matched).
+    pub route_slot: u32,
     pub text: String,
     /// (name end, value end) in `text`; each name starts where the previous
     /// value ended.
@@ -54,6 +58,7 @@ pub(crate) struct Captures {
 impl Captures {
     pub fn clear(&mut self) {
         self.route = None;
+        self.route_slot = 0;
         self.text.clear();
         self.ends.clear();
     }
@@ -98,6 +103,7 @@ impl Default for Request {
             peer: None,
             connection: ConnectionId::default(),
             captures: Captures::default(),
+            received_at: None,
         }
     }
 }
@@ -278,6 +284,20 @@ impl Request {
         self.connection
     }
 
+    /// When the server had the whole request (head and body; the head, for
+    /// a body streamed to a worker): the start of its
+    /// [`response_latency`](crate::stats::Stats::response_latency). A worker
+    /// that measures its own figures (time in a queue of its own, time to
+    /// an upstream) starts from here instead of carrying a timestamp of
+    /// its own. `None` for a request the application built itself.
+    ///
+    /// ```
+    /// assert_eq!(tether::Request::default().received_at(), None);
+    /// ```
+    pub fn received_at(&self) -> Option<Instant> {
+        self.received_at
+    }
+
     /// Bytes its buffers hold (their capacity), to decide whether keeping
     /// it for reuse is worth its memory.
     pub(crate) fn retained_bytes(&self) -> usize {
@@ -295,6 +315,7 @@ impl Request {
         self.headers.clear();
         self.body.clear();
         self.captures.clear();
+        self.received_at = None;
     }
 }
 

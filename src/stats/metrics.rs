@@ -213,11 +213,13 @@ impl Stats {
             // Queue names are the application's: escaped as JSON strings.
             let _ = write!(
                 out,
-                "{sep}{}:{{\"depth\":{},\"bound\":{}}}",
+                "{sep}{}:{{\"depth\":{},\"bound\":{},\"queue_wait_us\":",
                 json_string(&queue.name),
                 queue.depth,
                 queue.bound
             );
+            write_latency(&mut out, &queue.queue_wait);
+            out.push('}');
         }
         out.push_str("},\"reactors\":[");
         for (i, reactor) in self.reactors.iter().enumerate() {
@@ -244,7 +246,44 @@ impl Stats {
             }
             out.push('}');
         }
-        out.push_str("],\"latency_us\":{");
+        out.push_str("],\"routes\":{");
+        let mut previous: Option<&str> = None;
+        for route in &self.routes {
+            // Sorted by route already: one object per route, its classes in it.
+            if previous != Some(route.route.as_str()) {
+                if previous.is_some() {
+                    out.push_str("},");
+                }
+                let _ = write!(out, "{}:{{", json_string(&route.route));
+            } else {
+                out.push(',');
+            }
+            previous = Some(route.route.as_str());
+            let _ = write!(
+                out,
+                "\"{}\":{{\"requests\":{},\"response_latency_us\":",
+                route.class_label(),
+                route.requests
+            );
+            write_latency(&mut out, &route.response_latency);
+            out.push('}');
+        }
+        if previous.is_some() {
+            out.push('}');
+        }
+        out.push('}');
+        // Each histogram under its own name (the figure's, with its unit),
+        // as in rustdoc and Prometheus; `latency_us` keeps the first names.
+        let named = [
+            ("response_latency_us", &self.response_latency),
+            ("queue_wait_us", &self.queue_wait),
+            ("departure_notice_us", &self.departure_notice),
+        ];
+        for (name, latency) in named {
+            let _ = write!(out, ",\"{name}\":");
+            write_latency(&mut out, latency);
+        }
+        out.push_str(",\"latency_us\":{");
         let latencies = [
             ("response", &self.response_latency),
             ("queue_wait", &self.queue_wait),

@@ -11,6 +11,7 @@ mod metrics;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod reading;
+mod routes;
 mod states;
 
 pub use latency::Latency;
@@ -19,7 +20,14 @@ pub(crate) use latency::{Recorder, Tally};
 pub use metrics::{Metric, MetricKind};
 #[cfg(feature = "prometheus")]
 pub use prometheus::PROMETHEUS_CONTENT_TYPE;
+/// The prometheus-client crate tether encodes with, for
+/// [`StatsHandle::register`] into a registry of the application's own
+/// (the same version, whatever the application depends on).
+#[cfg(feature = "prometheus")]
+pub use prometheus_client;
 pub use reading::{Closed, QueueStats, ReactorStats, Stats};
+pub(crate) use routes::RouteTable;
+pub use routes::{RouteStats, UNROUTED};
 pub(crate) use states::StateGauges;
 pub use states::{ByState, ConnectionState};
 
@@ -63,6 +71,9 @@ pub(crate) struct Counters {
     pub queues: OnceLock<Vec<QueueGauge>>,
     /// Each reactor's own figures, set when the server starts.
     pub reactors: OnceLock<Box<[ReactorCounters]>>,
+    /// Requests and latency by route × status class, set when the server
+    /// starts.
+    pub routes: OnceLock<RouteTable>,
 }
 
 /// Reads one hand-off queue's depth (type-erased: stats sit below the
@@ -71,6 +82,8 @@ pub(crate) struct QueueGauge {
     pub name: String,
     pub bound: usize,
     pub depth: Box<dyn Fn() -> usize + Send + Sync>,
+    /// Exchange queued here → a worker took it.
+    pub wait: Recorder,
 }
 
 impl fmt::Debug for QueueGauge {
@@ -175,6 +188,7 @@ impl StatsHandle {
                             name: q.name.clone(),
                             depth: (q.depth)() as u64,
                             bound: q.bound as u64,
+                            queue_wait: q.wait.read(),
                         })
                         .collect()
                 })
@@ -199,7 +213,39 @@ impl StatsHandle {
                         .collect()
                 })
                 .unwrap_or_default(),
+            routes: c.routes.get().map(RouteTable::read).unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(feature = "prometheus")]
+impl StatsHandle {
+    /// Registers this server's figures into the application's own
+    /// `prometheus_client` registry (the prometheus-client crate, 0.26),
+    /// under the prefix `tether_`: one scrape, one document, the
+    /// application's metrics beside tether's. Each scrape reads the
+    /// counters afresh. The names are [`Stats::to_prometheus`]'s.
+    ///
+    /// ```
+    /// use prometheus_client::metrics::counter::Counter;
+    /// use prometheus_client::registry::Registry;
+    ///
+    /// let server = tether::Server::builder().bind("127.0.0.1:0").unwrap();
+    /// let mut registry = Registry::default();
+    /// let orders = Counter::<u64>::default();
+    /// registry.register("orders", "Orders taken.", orders.clone());
+    /// server.stats_handle().register(&mut registry);
+    /// orders.inc();
+    ///
+    /// let mut text = String::new();
+    /// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    /// assert!(text.contains("orders_total 1"));
+    /// assert!(text.contains("tether_accepted_total 0"));
+    /// assert_eq!(text.matches("# EOF").count(), 1);
+    /// ```
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        let handle = self.clone();
+        prometheus::register(registry, move || handle.snapshot());
     }
 }
 
@@ -267,6 +313,7 @@ mod tests {
             departure_notice: Latency::default(),
             queues: Vec::new(),
             reactors: Vec::new(),
+            routes: Vec::new(),
         };
         // No `..`: a new field fails to compile here until it is listed.
         let Stats {
@@ -302,6 +349,7 @@ mod tests {
             departure_notice: _,
             queues: _,
             reactors: _,
+            routes: _,
         } = stats.clone();
         let expected = [
             ("accepted", accepted),

@@ -5,13 +5,14 @@
 use std::fmt;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::latency::Latency;
 use super::metrics::MetricKind;
 use super::reading::{ReactorStats, Stats};
+use super::routes::RouteStats;
 
 /// The `Content-Type` of [`Stats::to_prometheus`]'s text.
 pub const PROMETHEUS_CONTENT_TYPE: &str =
@@ -44,6 +45,30 @@ impl Stats {
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
+}
+
+/// A server's figures read afresh at each scrape, for a registry of the
+/// application's own.
+struct Live(Box<dyn Fn() -> Stats + Send + Sync>);
+
+impl fmt::Debug for Live {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Live")
+    }
+}
+
+impl Collector for Live {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        Reading((self.0)()).encode(encoder)
+    }
+}
+
+/// Registers the figures `read` returns, read at each scrape, under the
+/// prefix `tether_` (see `StatsHandle::register`).
+pub(super) fn register(registry: &mut Registry, read: impl Fn() -> Stats + Send + Sync + 'static) {
+    registry
+        .sub_registry_with_prefix("tether")
+        .register_collector(Box::new(Live(Box::new(read))));
 }
 
 impl Collector for Reading {
@@ -116,6 +141,18 @@ impl Collector for Reading {
                 .encode_counter::<NoLabelSet, _, u64>(&reactor.accepted, None)?;
         }
         encode_reactor_health(&mut encoder, stats)?;
+        encode_routes(&mut encoder, stats)?;
+        let help = "Exchange queued to a worker taking it, per hand-off queue.";
+        let mut family = encoder.encode_descriptor(
+            "queue_wait",
+            help,
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for queue in &stats.queues {
+            let labels = [("queue", queue.name.as_str())];
+            encode_latency(family.encode_family(&labels)?, &queue.queue_wait)?;
+        }
         let histograms = [
             (
                 "response_latency",
@@ -123,29 +160,62 @@ impl Collector for Reading {
                 &stats.response_latency,
             ),
             (
-                "queue_wait",
-                "Exchange queued to a worker taking it.",
-                &stats.queue_wait,
-            ),
-            (
                 "departure_notice",
-                "Connection closed to a worker blocked in wait_closed waking.",
+                "Connection closed to the application hearing of it, per way it heard.",
                 &stats.departure_notice,
             ),
         ];
         for (name, help, latency) in histograms {
-            let mut m = encoder.encode_descriptor(
+            let m = encoder.encode_descriptor(
                 name,
                 help,
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
-            let buckets = openmetrics_buckets(latency);
-            let sum = latency.sum().as_secs_f64();
-            m.encode_histogram::<NoLabelSet>(sum, latency.count(), &buckets, None)?;
+            encode_latency(m, latency)?;
         }
         Ok(())
     }
+}
+
+/// One histogram's buckets, sum and count.
+fn encode_latency(mut encoder: MetricEncoder<'_>, latency: &Latency) -> fmt::Result {
+    let buckets = openmetrics_buckets(latency);
+    let sum = latency.sum().as_secs_f64();
+    encoder.encode_histogram::<NoLabelSet>(sum, latency.count(), &buckets, None)
+}
+
+/// Requests and latency by route pattern × status class.
+fn encode_routes(encoder: &mut DescriptorEncoder, stats: &Stats) -> fmt::Result {
+    let labels = |route: &RouteStats| {
+        [
+            ("route", route.route.clone()),
+            ("status", route.class_label().to_string()),
+        ]
+    };
+    let help = "Responses queued, by route pattern and status class.";
+    let mut family =
+        encoder.encode_descriptor("route_requests", help, None, MetricType::Counter)?;
+    for route in &stats.routes {
+        family
+            .encode_family(&labels(route))?
+            .encode_counter::<NoLabelSet, _, u64>(&route.requests, None)?;
+    }
+    let help =
+        "Request complete to its response taken by the kernel, by route pattern and status class.";
+    let mut family = encoder.encode_descriptor(
+        "route_response_latency",
+        help,
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    for route in &stats.routes {
+        encode_latency(
+            family.encode_family(&labels(route))?,
+            &route.response_latency,
+        )?;
+    }
+    Ok(())
 }
 
 /// A per-reactor figure: name, help, and how to read it.
@@ -221,12 +291,7 @@ fn encode_reactor_health(encoder: &mut DescriptorEncoder, stats: &Stats) -> fmt:
         let mut family =
             encoder.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
         for (index, reactor) in stats.reactors.iter().enumerate() {
-            let latency = latency(reactor);
-            let buckets = openmetrics_buckets(latency);
-            let sum = latency.sum().as_secs_f64();
-            family
-                .encode_family(&label(index))?
-                .encode_histogram::<NoLabelSet>(sum, latency.count(), &buckets, None)?;
+            encode_latency(family.encode_family(&label(index))?, latency(reactor))?;
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! A reading of the counters: what [`StatsHandle::snapshot`](super::StatsHandle::snapshot) returns.
 
-use super::{ByState, Latency};
+use super::{ByState, Latency, RouteStats};
 use crate::reason::CloseReason;
 
 /// A reading of a server's counters.
@@ -86,12 +86,20 @@ pub struct Stats {
     /// From an exchange queued to a worker taking it.
     pub queue_wait: Latency,
     /// From the reactor closing a connection (the client left, or a
-    /// timeout) to a worker blocked in `wait_closed` on it waking.
+    /// timeout) to the application hearing of it, one sample per way it
+    /// heard: a worker blocked in `wait_closed` woken, an
+    /// `Exchange::closed()` / `StreamSender::closed()` future resolved
+    /// after it had waited, an `on_close` callback run, and an undelivered
+    /// verdict taken by `respond`, `Delivery::wait` or an awaited
+    /// `Delivery`.
     pub departure_notice: Latency,
     /// Each hand-off queue, the default first.
     pub queues: Vec<QueueStats>,
     /// Each reactor, by index.
     pub reactors: Vec<ReactorStats>,
+    /// Requests and response latency by route pattern × status class
+    /// (those that saw a request), the unrouted first.
+    pub routes: Vec<RouteStats>,
 }
 
 /// One hand-off queue in a [`Stats`] reading.
@@ -104,6 +112,9 @@ pub struct QueueStats {
     pub depth: u64,
     /// How many may wait before requests are answered `503`.
     pub bound: u64,
+    /// From an exchange queued here to a worker taking it (this queue's
+    /// share of [`Stats::queue_wait`]).
+    pub queue_wait: Latency,
 }
 
 /// One reactor in a [`Stats`] reading: its connections, and its health —

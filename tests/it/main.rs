@@ -48,6 +48,7 @@ mod pipelining;
 mod reactor_health;
 mod reactor_thread_sends;
 mod reactors;
+mod route_metrics;
 mod routing;
 mod service;
 mod shutdown;
