@@ -3,12 +3,13 @@
 //!
 //! Time is passed in, so the unit tests below need no clock. The reactor
 //! reads the clock once per turn for this (the read it makes anyway to
-//! plan its next `poll`); handler calls are timed in `conn/h1.rs`.
+//! plan its next `poll`); handler calls are noted, not timed
+//! (`conn/h1.rs`, `StallWatch`): a stalled turn names the calls it ran.
 
 use std::time::{Duration, Instant};
 
-use crate::conn::SlowCall;
-use crate::stats::{Counters, ReactorCounters, Tally};
+use crate::conn::StallWatch;
+use crate::stats::{Counters, ReactorCounters, RouteTable, Tally, UNROUTED};
 use crate::time::deadline;
 
 /// How often the probe timer fires: its lateness is the loop lag.
@@ -21,15 +22,15 @@ const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// One turn, as the reactor saw it.
 #[derive(Debug)]
-pub(crate) struct Turn {
+pub(crate) struct Turn<'a> {
     /// When `poll` returned.
     pub began: Instant,
     /// When the reactor was about to `poll` again.
     pub ended: Instant,
     /// Readiness events `poll` returned.
     pub events: usize,
-    /// The slowest handler call past the threshold, if any.
-    pub slowest: Option<SlowCall>,
+    /// The handler calls that ran in it (read only if it stalled).
+    pub calls: &'a mut StallWatch,
 }
 
 #[derive(Debug)]
@@ -39,7 +40,10 @@ pub(crate) struct Health {
     /// The reactor's index, for the log.
     index: usize,
     window_start: Instant,
-    window_busy: Duration,
+    /// `window_start + WINDOW`: a turn compares instants, no arithmetic.
+    window_end: Instant,
+    /// `busy` when the window began.
+    window_busy_from: Duration,
     next_probe: Instant,
     last_logged: Option<Instant>,
     unlogged: u64,
@@ -47,7 +51,10 @@ pub(crate) struct Health {
     /// a turn costs no atomic operation.
     turns: u64,
     events: u64,
-    busy_ns: u64,
+    /// Time in turns since the reactor started (one addition a turn).
+    busy: Duration,
+    /// `busy` when last published.
+    published_busy: Duration,
     turn_duration: Tally,
 }
 
@@ -57,13 +64,15 @@ impl Health {
             threshold: (threshold != Duration::MAX).then_some(threshold),
             index,
             window_start: now,
-            window_busy: Duration::ZERO,
+            window_end: deadline(now, WINDOW),
+            window_busy_from: Duration::ZERO,
             next_probe: deadline(now, PROBE_INTERVAL),
             last_logged: None,
             unlogged: 0,
             turns: 0,
             events: 0,
-            busy_ns: 0,
+            busy: Duration::ZERO,
+            published_busy: Duration::ZERO,
             turn_duration: Tally::default(),
         }
     }
@@ -74,14 +83,18 @@ impl Health {
     }
 
     /// Accounts for one turn; returns the line to log if it stalled.
-    pub fn turn(&mut self, turn: Turn, figures: &ReactorCounters) -> Option<String> {
+    pub fn turn(
+        &mut self,
+        turn: Turn<'_>,
+        figures: &ReactorCounters,
+        routes: Option<&RouteTable>,
+    ) -> Option<String> {
         let threshold = self.threshold?;
+        // The one subtraction of instants a quiet turn makes.
         let took = turn.ended.saturating_duration_since(turn.began);
         self.turns += 1;
         self.events += turn.events as u64;
-        self.busy_ns = self
-            .busy_ns
-            .saturating_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+        self.busy = self.busy.saturating_add(took);
         self.turn_duration.observe(took);
         if turn.began >= self.next_probe {
             let lateness = turn.began.saturating_duration_since(self.next_probe);
@@ -89,16 +102,17 @@ impl Health {
             self.next_probe = deadline(turn.began, PROBE_INTERVAL);
             self.publish(figures);
         }
-        self.window_busy = self.window_busy.saturating_add(took);
-        let wall = turn.ended.saturating_duration_since(self.window_start);
-        if wall >= WINDOW {
-            let ppm = self.window_busy.as_secs_f64() / wall.as_secs_f64() * 1e6;
+        if turn.ended >= self.window_end {
+            let wall = turn.ended.saturating_duration_since(self.window_start);
+            let busy = self.busy.saturating_sub(self.window_busy_from);
+            let ppm = busy.as_secs_f64() / wall.as_secs_f64() * 1e6;
             let ppm = (ppm as u64).min(1_000_000);
             figures
                 .busy_ppm
                 .store(ppm, std::sync::atomic::Ordering::Relaxed);
             self.window_start = turn.ended;
-            self.window_busy = Duration::ZERO;
+            self.window_end = deadline(turn.ended, WINDOW);
+            self.window_busy_from = self.busy;
         }
         if took <= threshold {
             return None;
@@ -118,18 +132,31 @@ impl Health {
             n => format!(" ({n} more stalls since the last line)"),
         };
         let index = self.index;
-        Some(match turn.slowest {
-            Some(call) => format!(
-                "reactor {index} stalled for {took:.1?} (stall threshold {threshold:?}): \
-                 the handler for {} on {} took {:.1?}, and every other connection on \
-                 this reactor waited{more}",
-                call.what, call.id, call.took
-            ),
-            None => format!(
+        let name = |slot: u32| routes.map_or(UNROUTED, |routes| routes.name(slot));
+        let taken = turn.calls.take();
+        let mut calls = taken.recent().iter();
+        Some(match (taken.calls, calls.next()) {
+            (1, Some(&(slot, id))) => format!(
                 "reactor {index} stalled for {took:.1?} (stall threshold {threshold:?}) in a \
-                 turn of {} events with no handler call past the threshold: on_close \
-                 callbacks, WebSocket or stream work, or the thread was not given a \
-                 CPU{more}",
+                 turn with one handler call, for {} on {id}: it held every other \
+                 connection on this reactor{more}",
+                name(slot)
+            ),
+            (n, Some(&(slot, id))) => {
+                let mut named = format!("{} on {id}", name(slot));
+                for &(slot, id) in calls {
+                    named.push_str(&format!(", {} on {id}", name(slot)));
+                }
+                format!(
+                    "reactor {index} stalled for {took:.1?} (stall threshold {threshold:?}) \
+                     in a turn with {n} handler calls (the last: {named}); every other \
+                     connection on this reactor waited{more}"
+                )
+            }
+            _ => format!(
+                "reactor {index} stalled for {took:.1?} (stall threshold {threshold:?}) in a \
+                 turn of {} events with no handler call: on_close callbacks, WebSocket or \
+                 stream work, or the thread was not given a CPU{more}",
                 turn.events
             ),
         })
@@ -140,7 +167,12 @@ impl Health {
     pub fn publish(&mut self, figures: &ReactorCounters) {
         Counters::add(&figures.turns, std::mem::take(&mut self.turns));
         Counters::add(&figures.events, std::mem::take(&mut self.events));
-        Counters::add(&figures.busy_ns, std::mem::take(&mut self.busy_ns));
+        let busy = self.busy.saturating_sub(self.published_busy);
+        self.published_busy = self.busy;
+        Counters::add(
+            &figures.busy_ns,
+            u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX),
+        );
         figures.turn_duration.absorb(&mut self.turn_duration);
     }
 }
@@ -150,18 +182,19 @@ mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
     use super::*;
+    use crate::conn::StallWatch;
     use crate::id::ConnectionId;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
-    fn turn(began: Instant, took: Duration) -> Turn {
+    fn turn(began: Instant, took: Duration, calls: &mut StallWatch) -> Turn<'_> {
         Turn {
             began,
             ended: began + took,
             events: 3,
-            slowest: None,
+            calls,
         }
     }
 
@@ -170,23 +203,39 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 1, start);
-        assert_eq!(health.turn(turn(start, ms(2)), &figures), None);
-        let mut slow = turn(start + ms(10), ms(60));
-        slow.slowest = Some(SlowCall {
-            took: ms(55),
-            what: "GET /slow/{id}".into(),
-            id: ConnectionId::new(3, 7),
-        });
-        let line = health.turn(slow, &figures).expect("a stall is logged");
+        let mut watch = StallWatch::default();
+        let quick = turn(start, ms(2), &mut watch);
+        assert_eq!(health.turn(quick, &figures, None), None);
+        watch.called(1, ConnectionId::new(3, 7));
+        let routes = RouteTable::new(&["/slow/{id}".into()]);
+        let slow = turn(start + ms(10), ms(60), &mut watch);
+        let line = health
+            .turn(slow, &figures, Some(&routes))
+            .expect("a stall is logged");
         assert!(line.starts_with("reactor 1 stalled for 60.0ms (stall threshold 25ms)"));
-        assert!(line.contains("the handler for GET /slow/{id} on c3.7 took 55.0ms"));
+        assert!(
+            line.contains("one handler call, for /slow/{id} on c3.7"),
+            "{line}"
+        );
+        // Several calls: the last few are named, newest first.
+        for key in 0..6 {
+            watch.called(0, ConnectionId::new(key, 1));
+        }
+        let busy = turn(start + ms(1_200), ms(30), &mut watch);
+        let line = health
+            .turn(busy, &figures, None)
+            .expect("a second later: logged");
+        assert!(
+            line.contains("6 handler calls (the last: unrouted on c5.1, unrouted on c4.1"),
+            "{line}"
+        );
         let stalls = figures.stall_duration.read();
-        assert_eq!(stalls.count(), 1);
+        assert_eq!(stalls.count(), 2);
         // A stall publishes the turns counted so far.
-        assert_eq!(figures.turns.load(Relaxed), 2);
-        assert_eq!(figures.events.load(Relaxed), 6);
-        assert_eq!(figures.busy_ns.load(Relaxed), 62_000_000);
-        assert_eq!(figures.turn_duration.read().count(), 2);
+        assert_eq!(figures.turns.load(Relaxed), 3);
+        assert_eq!(figures.events.load(Relaxed), 9);
+        assert_eq!(figures.busy_ns.load(Relaxed), 92_000_000);
+        assert_eq!(figures.turn_duration.read().count(), 3);
     }
 
     #[test]
@@ -194,12 +243,19 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
+        let mut watch = StallWatch::default();
         let lines: Vec<_> = (0..5)
-            .map(|i| health.turn(turn(start + ms(100 * i), ms(30)), &figures))
+            .map(|i| {
+                health.turn(
+                    turn(start + ms(100 * i), ms(30), &mut watch),
+                    &figures,
+                    None,
+                )
+            })
             .collect();
         assert!(lines[0].as_deref().unwrap().contains("no handler call"));
         assert!(lines[1..].iter().all(Option::is_none), "{lines:?}");
-        let later = health.turn(turn(start + ms(1_100), ms(40)), &figures);
+        let later = health.turn(turn(start + ms(1_100), ms(40), &mut watch), &figures, None);
         assert!(later
             .unwrap()
             .ends_with("(4 more stalls since the last line)"));
@@ -211,11 +267,16 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
+        let mut watch = StallWatch::default();
         for i in 0..5 {
-            health.turn(turn(start + ms(10 * i), ms(1)), &figures);
+            health.turn(turn(start + ms(10 * i), ms(1), &mut watch), &figures, None);
         }
         assert_eq!(figures.turns.load(Relaxed), 0, "not yet published");
-        health.turn(turn(start + PROBE_INTERVAL, ms(1)), &figures);
+        health.turn(
+            turn(start + PROBE_INTERVAL, ms(1), &mut watch),
+            &figures,
+            None,
+        );
         assert_eq!(figures.turns.load(Relaxed), 6);
         assert_eq!(figures.events.load(Relaxed), 18);
         assert_eq!(figures.busy_ns.load(Relaxed), 6_000_000);
@@ -227,14 +288,23 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
+        let mut watch = StallWatch::default();
         // Ten turns of 20 ms, one every 100 ms: 20% busy.
         for i in 0..10 {
-            health.turn(turn(start + ms(100 * i + 80), ms(20)), &figures);
+            health.turn(
+                turn(start + ms(100 * i + 80), ms(20), &mut watch),
+                &figures,
+                None,
+            );
         }
         assert_eq!(figures.busy_ppm.load(Relaxed), 200_000);
         // Nothing but the probe's turns for the next second.
         for i in 10..20 {
-            health.turn(turn(start + ms(100 * i + 99), ms(1)), &figures);
+            health.turn(
+                turn(start + ms(100 * i + 99), ms(1), &mut watch),
+                &figures,
+                None,
+            );
         }
         assert_eq!(figures.busy_ppm.load(Relaxed), 10_000);
     }
@@ -244,12 +314,13 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
+        let mut watch = StallWatch::default();
         assert_eq!(health.next_probe(), Some(start + PROBE_INTERVAL));
         // A turn before the probe is due records no lateness.
-        health.turn(turn(start + ms(50), ms(1)), &figures);
+        health.turn(turn(start + ms(50), ms(1), &mut watch), &figures, None);
         assert_eq!(figures.timer_lateness.read().count(), 0);
         // Woken 30 ms after the probe was due: 30 ms late.
-        health.turn(turn(start + ms(130), ms(1)), &figures);
+        health.turn(turn(start + ms(130), ms(1), &mut watch), &figures, None);
         let lateness = figures.timer_lateness.read();
         assert_eq!(lateness.count(), 1);
         assert_eq!(lateness.sum(), ms(30));
@@ -261,8 +332,12 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(Duration::MAX, 0, start);
+        let mut watch = StallWatch::default();
         assert_eq!(health.next_probe(), None);
-        assert_eq!(health.turn(turn(start, ms(500)), &figures), None);
+        assert_eq!(
+            health.turn(turn(start, ms(500), &mut watch), &figures, None),
+            None
+        );
         assert_eq!(figures.turns.load(Relaxed), 0);
         assert_eq!(figures.stall_duration.read().count(), 0);
     }

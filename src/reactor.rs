@@ -241,7 +241,7 @@ impl Reactor {
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
                 date: DateCache::new(),
                 ws_events: parts.ws_events,
-                stall: StallWatch::new(Instant::now()),
+                stall: StallWatch::default(),
             },
         }
     }
@@ -266,17 +266,10 @@ impl Reactor {
                 break;
             }
             let now = Instant::now();
-            self.shared.stall.begin(now);
             let events = self.turn(now);
             // One clock read per turn: it ends this turn and plans the next.
             ended = Instant::now();
-            let slowest = self.shared.stall.take_slowest();
-            self.account(Turn {
-                began: now,
-                ended,
-                events,
-                slowest,
-            });
+            self.account(now, ended, events);
             if self.is_finished(now) {
                 break;
             }
@@ -310,13 +303,20 @@ impl Reactor {
     }
 
     /// The reactor's health after a turn: figures, and the stall detector.
-    fn account(&mut self, turn: Turn) {
-        let Some(figures) = figures(&self.shared.stats.0, self.index) else {
-            return;
-        };
-        if let Some(line) = self.health.turn(turn, figures) {
-            log::warn!("{line}");
+    fn account(&mut self, began: Instant, ended: Instant, events: usize) {
+        let stats = &self.shared.stats.0;
+        if let Some(figures) = figures(stats, self.index) {
+            let turn = Turn {
+                began,
+                ended,
+                events,
+                calls: &mut self.shared.stall,
+            };
+            if let Some(line) = self.health.turn(turn, figures, stats.routes.get()) {
+                log::warn!("{line}");
+            }
         }
+        self.shared.stall.clear();
     }
 
     /// One turn; returns the readiness events it handled.

@@ -283,13 +283,13 @@ pub struct Config {
     /// (everything else on that reactor waited) is counted and recorded in
     /// [`ReactorStats::stall_duration`](crate::stats::ReactorStats::stall_duration),
     /// and logged at `warn` — naming the route and connection of the
-    /// slowest handler call over the threshold, if one was — at most once a
-    /// second per reactor (the line counts the stalls not logged).
+    /// handler calls that ran in that turn (a turn with one call was held
+    /// by it) — at most once a second per reactor (the line counts the
+    /// stalls not logged).
     ///
     /// `Duration::MAX` (`never`) turns off the detector and every figure of
     /// a reactor's health it is built on (busy time and ratio, turns and
-    /// their durations, timer lateness): no clock is read per handler call
-    /// then. See docs/profiling.md.
+    /// their durations, timer lateness). See docs/profiling.md.
     ///
     /// Default: [`DEFAULT_STALL_THRESHOLD`](Config::DEFAULT_STALL_THRESHOLD).
     pub stall_threshold: Duration,

@@ -1,7 +1,7 @@
 //! What the reactor lends a connection while it works.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::buffer::BufferPool;
 use crate::channel::outlets::Outlets;
@@ -45,66 +45,62 @@ pub(crate) struct Cx<'a> {
     pub discard: &'a mut [u8],
     /// The WebSocket event streams, by name.
     pub ws_events: &'a Outlets<WsEvent>,
-    /// Times handler calls for the reactor's stall detector.
+    /// Notes handler calls for the reactor's stall detector.
     pub stall: &'a mut StallWatch,
 }
 
-/// Times this turn's handler calls with one clock read each: a call's
-/// time is from the previous reading (the turn's start, or the previous
-/// call's return) to its own return, so it includes any reactor work in
-/// between — microseconds, against a threshold of milliseconds.
-#[derive(Debug)]
+/// The handler calls of this turn, for the stall detector to name: how
+/// many ran, and the last few. No clock is read per call (a call costs a
+/// counter and a slot); the reactor times the turn, and a stalled turn
+/// with one call was held by that call.
+#[derive(Debug, Default)]
 pub(crate) struct StallWatch {
-    checkpoint: Instant,
-    /// The slowest call past the threshold this turn.
-    slowest: Option<SlowCall>,
+    calls: u32,
+    /// The last calls' route slots and connections, oldest overwritten.
+    recent: [(u32, ConnectionId); RECENT_CALLS],
 }
 
-/// A handler call that took longer than the stall threshold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SlowCall {
-    /// At most this long (see [`StallWatch`]).
-    pub took: Duration,
-    /// The route's pattern, or the method and path where no router named one.
-    pub what: String,
-    pub id: ConnectionId,
+/// Calls a stalled turn's log line names.
+const RECENT_CALLS: usize = 4;
+
+/// This turn's handler calls, as the stall detector reports them (no
+/// allocation: taken every turn).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TurnCalls {
+    pub calls: u32,
+    /// Route slot (0: none) and connection of the last calls, newest
+    /// first; the first `min(calls, 4)` are set.
+    recent: [(u32, ConnectionId); RECENT_CALLS],
+}
+
+impl TurnCalls {
+    /// The last calls, newest first.
+    pub fn recent(&self) -> &[(u32, ConnectionId)] {
+        &self.recent[..(self.calls as usize).min(RECENT_CALLS)]
+    }
 }
 
 impl StallWatch {
-    pub fn new(now: Instant) -> StallWatch {
-        StallWatch {
-            checkpoint: now,
-            slowest: None,
+    /// A handler ran for a request of `route_slot` on `id`.
+    pub fn called(&mut self, route_slot: u32, id: ConnectionId) {
+        self.recent[self.calls as usize % RECENT_CALLS] = (route_slot, id);
+        self.calls = self.calls.saturating_add(1);
+    }
+
+    /// A new turn: no calls yet.
+    pub fn clear(&mut self) {
+        self.calls = 0;
+    }
+
+    /// The turn's calls (when it stalled), and a fresh count for the next.
+    pub fn take(&mut self) -> TurnCalls {
+        let calls = std::mem::take(&mut self.calls);
+        let mut recent = [(0, ConnectionId::default()); RECENT_CALLS];
+        let kept = (calls as usize).min(RECENT_CALLS);
+        for (back, slot) in recent.iter_mut().enumerate().take(kept) {
+            *slot = self.recent[(calls as usize - 1 - back) % RECENT_CALLS];
         }
-    }
-
-    /// A turn begins at `now`.
-    pub fn begin(&mut self, now: Instant) {
-        self.checkpoint = now;
-    }
-
-    /// The turn ended: its slowest call past the threshold, if any.
-    pub fn take_slowest(&mut self) -> Option<SlowCall> {
-        self.slowest.take()
-    }
-
-    /// A handler call returned at `at`; `what` names it if it was slow.
-    pub fn returned(
-        &mut self,
-        at: Instant,
-        threshold: Duration,
-        id: ConnectionId,
-        what: impl FnOnce() -> String,
-    ) {
-        let took = at.saturating_duration_since(self.checkpoint);
-        self.checkpoint = at;
-        if took > threshold && self.slowest.as_ref().is_none_or(|s| took > s.took) {
-            self.slowest = Some(SlowCall {
-                took,
-                what: what(),
-                id,
-            });
-        }
+        TurnCalls { calls, recent }
     }
 }
 

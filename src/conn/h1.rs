@@ -221,17 +221,8 @@ impl<T: Transport> Connection<T> {
         // The handler is application code on the reactor thread: a panic
         // fails this request, not the reactor.
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
-        let threshold = cx.config.stall_threshold;
-        if threshold != Duration::MAX {
-            let what = || match request.route() {
-                Some(route) => format!("{} {route}", request.method()),
-                None => {
-                    // The client's path: cut short and escaped for the log.
-                    let path: String = request.path().chars().take(80).collect();
-                    format!("{} {path:?}", request.method())
-                }
-            };
-            cx.stall.returned(cx.clock.now(), threshold, self.id, what);
+        if cx.config.stall_threshold != Duration::MAX {
+            cx.stall.called(request.captures.route_slot, self.id);
         }
         self.answering_route = request.captures.route_slot;
         let handed_off = matches!(action, Ok(Action::Handoff(_)));

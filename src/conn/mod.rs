@@ -55,7 +55,7 @@ mod upload;
 mod ws;
 
 use self::close::Flush;
-pub(crate) use self::cx::{Cx, SlowCall, StallWatch};
+pub(crate) use self::cx::{Cx, StallWatch};
 use self::flags::Flags;
 use self::h1::Parsed;
 pub(crate) use self::socket::Socket;

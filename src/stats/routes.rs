@@ -42,6 +42,11 @@ impl RouteTable {
         RouteTable { names, slots }
     }
 
+    /// Slot `route`'s pattern ([`UNROUTED`] for 0, or one out of range).
+    pub fn name(&self, route: u32) -> &str {
+        self.names.get(route as usize).map_or(UNROUTED, |name| name)
+    }
+
     fn class(&self, route: u32, status: u16) -> Option<&Class> {
         let class = usize::from(status / 100).checked_sub(1)?;
         self.slots.get(route as usize)?.get(class)

@@ -148,7 +148,7 @@ impl Bed {
             pool: BufferPool::default(),
             scratch: Request::default(),
             discard: vec![0; BUFFER_BYTES],
-            stall: crate::conn::StallWatch::new(Instant::now()),
+            stall: crate::conn::StallWatch::default(),
             ws_events,
             _ws_rx: ws_rx,
             // Only a starting point: from here the tests move time themselves.
