@@ -240,10 +240,7 @@ impl Stats {
                 ("timer_lateness_us", &reactor.timer_lateness),
                 ("stall_duration_us", &reactor.stall_duration),
             ];
-            for (name, latency) in histograms {
-                let _ = write!(out, ",\"{name}\":");
-                write_latency(&mut out, latency);
-            }
+            write_named(&mut out, &histograms);
             out.push('}');
         }
         out.push_str("],\"routes\":{");
@@ -279,10 +276,7 @@ impl Stats {
             ("queue_wait_us", &self.queue_wait),
             ("departure_notice_us", &self.departure_notice),
         ];
-        for (name, latency) in named {
-            let _ = write!(out, ",\"{name}\":");
-            write_latency(&mut out, latency);
-        }
+        write_named(&mut out, &named);
         out.push_str(",\"latency_us\":{");
         let latencies = [
             ("response", &self.response_latency),
@@ -315,6 +309,14 @@ fn write_latency(out: &mut String, latency: &Latency) {
         quantile(0.5),
         quantile(0.99)
     );
+}
+
+/// `,"name":{…}` for each histogram.
+fn write_named(out: &mut String, histograms: &[(&str, &Latency)]) {
+    for (name, latency) in histograms {
+        let _ = write!(out, ",\"{name}\":");
+        write_latency(out, latency);
+    }
 }
 
 /// `text` as a JSON string literal.

@@ -73,14 +73,19 @@ pub fn tether_worker_detached() -> Running {
     tether_worker_with(true)
 }
 
-fn tether_worker_with(detached: bool) -> Running {
-    let server = tether::Server::builder()
+/// tether handing every request to the default queue.
+fn handoff_server() -> tether::Server {
+    tether::Server::builder()
         .handler(|_: &tether::Request| {
             count_this_thread();
             tether::Action::handoff()
         })
         .bind("127.0.0.1:0")
-        .unwrap();
+        .unwrap()
+}
+
+fn tether_worker_with(detached: bool) -> Running {
+    let server = handoff_server();
     server.workers(1, move |exchange| {
         count_this_thread();
         let response = tether::Response::text(200, BODY);
@@ -103,13 +108,7 @@ fn tether_worker_with(detached: bool) -> Running {
 /// and awaits the verdict (`send_response(..)?.await`, the async
 /// `respond`).
 pub fn tether_tokio_task() -> Running {
-    let server = tether::Server::builder()
-        .handler(|_: &tether::Request| {
-            count_this_thread();
-            tether::Action::handoff()
-        })
-        .bind("127.0.0.1:0")
-        .unwrap();
+    let server = handoff_server();
     let exchanges = server.exchanges();
     std::thread::Builder::new()
         .name("tether-tokio".into())
