@@ -618,6 +618,12 @@ impl Server {
     /// [`Config::shutdown_timeout`], closes everything else, and joins the
     /// reactor and the worker pool (except the calling thread, should a pool
     /// worker call this).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the calling thread up to `shutdown_timeout` and until the
+    /// workers return: from async code, call it on a blocking thread, or
+    /// use [`ServerHandle::shutdown`], which returns at once.
     pub fn shutdown(mut self) {
         self.stop();
     }
