@@ -65,7 +65,8 @@ pub(crate) struct Counters {
     pub response_latency: Recorder,
     /// Exchange queued → a worker took it.
     pub queue_wait: Recorder,
-    /// Connection closed → a handle blocked in `wait_closed` woke.
+    /// Connection closed → the application heard (every way it can; see
+    /// `Stats::departure_notice`).
     pub departure_notice: Recorder,
     /// Each hand-off queue's depth, set when the server starts.
     pub queues: OnceLock<Vec<QueueGauge>>,
