@@ -266,32 +266,11 @@ impl Subscription {
     /// thread of its own, or poll it with a zero timeout from a task.
     pub fn next(&mut self, timeout: Duration) -> Option<FeedItem> {
         let deadline = Instant::now().checked_add(timeout);
-        let log = &self.feed.log;
-        let mut history = self.feed.lock();
+        let log = Arc::clone(&self.feed.log);
+        let mut history = log.lock();
         loop {
-            if history.epoch != self.epoch {
-                // The feed started over (a shared engine lost it).
-                self.epoch = history.epoch;
-                self.next = history.first;
-                self.reset = true;
-            }
-            if history.first > self.next {
-                // Fell behind by more than the history while reading.
-                self.next = history.first;
-                self.reset = true;
-            }
-            if std::mem::take(&mut self.reset) {
-                return Some(FeedItem::Reset);
-            }
-            if self.next < history.next {
-                let index = (self.next - history.first) as usize;
-                let data = history.events[index].clone();
-                let id = EventId {
-                    epoch: self.epoch,
-                    offset: self.next,
-                };
-                self.next += 1;
-                return Some(FeedItem::Event { id, data });
+            if let Some(item) = self.take(&history) {
+                return Some(item);
             }
             let left = match deadline {
                 Some(at) => at.saturating_duration_since(Instant::now()),
@@ -306,6 +285,35 @@ impl Subscription {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// The item owed next, if the history holds it.
+    fn take(&mut self, history: &History) -> Option<FeedItem> {
+        if history.epoch != self.epoch {
+            // The feed started over (a shared engine lost it).
+            self.epoch = history.epoch;
+            self.next = history.first;
+            self.reset = true;
+        }
+        if history.first > self.next {
+            // Fell behind by more than the history while reading.
+            self.next = history.first;
+            self.reset = true;
+        }
+        if std::mem::take(&mut self.reset) {
+            return Some(FeedItem::Reset);
+        }
+        if self.next < history.next {
+            let index = (self.next - history.first) as usize;
+            let data = history.events[index].clone();
+            let id = EventId {
+                epoch: self.epoch,
+                offset: self.next,
+            };
+            self.next += 1;
+            return Some(FeedItem::Event { id, data });
+        }
+        None
     }
 }
 
