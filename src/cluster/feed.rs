@@ -2,8 +2,10 @@
 //! with `Last-Event-ID`; its history bounded by count and by bytes, held
 //! in this process or mirrored from a shared engine.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -124,7 +126,8 @@ impl Feed {
     /// Runs `watcher` after each change to this process's history: an
     /// event appended here, one mirrored from another process, or a reset.
     /// For a thread that serves many readers with `next(Duration::ZERO)`
-    /// and must learn when to look again. It runs on the appending thread
+    /// and must learn when to look again (a task awaits
+    /// [`Subscription::next_async`] instead). It runs on the appending thread
     /// or the feed's mirror thread, after the history's lock is released:
     /// keep it short (send on a channel) and never append from it.
     pub fn on_change(&self, watcher: impl Fn() + Send + Sync + 'static) {
@@ -175,7 +178,7 @@ impl Feed {
             (Engine::Redis(redis), Some(Ok(id))) if id.offset >= self.lock().next => redis.top(),
             _ => None,
         };
-        let history = self.lock();
+        let mut history = self.lock();
         let (next, reset) = match id {
             None => (history.next, false),
             Some(Ok(id))
@@ -188,9 +191,12 @@ impl Feed {
             Some(_) => (history.first, true),
         };
         let epoch = history.epoch;
+        let reader = history.next_reader;
+        history.next_reader += 1;
         drop(history);
         Subscription {
             feed: self.clone(),
+            reader,
             epoch,
             next,
             reset,
@@ -248,6 +254,8 @@ impl Feed {
 #[derive(Debug)]
 pub struct Subscription {
     feed: Feed,
+    /// Its key among the feed's awaiting tasks.
+    reader: u64,
     /// The epoch `next` is an offset of.
     epoch: u64,
     /// The offset of the next event to hand out.
@@ -262,8 +270,10 @@ impl Subscription {
     ///
     /// # Blocking
     ///
-    /// Blocks the calling thread up to `timeout`: give each subscription a
-    /// thread of its own, or poll it with a zero timeout from a task.
+    /// Blocks the calling thread up to `timeout`. From async code await
+    /// [`next_async`](Self::next_async) instead; a thread serving many
+    /// readers calls this with a zero timeout when
+    /// [`Feed::on_change`] says to look again.
     pub fn next(&mut self, timeout: Duration) -> Option<FeedItem> {
         let deadline = Instant::now().checked_add(timeout);
         let log = Arc::clone(&self.feed.log);
@@ -285,6 +295,54 @@ impl Subscription {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// The next item, awaited: it resolves when one is held (at once if
+    /// one is), and no thread waits meanwhile — one task per SSE client
+    /// reads a feed, Redis-fed or not. There is no timeout: race it
+    /// against the client leaving ([`StreamSender::closed`]) or a timer.
+    /// Only `std::task` is used, so any executor runs it.
+    ///
+    /// The feed keeps at most one waker per subscription, dropped with it.
+    ///
+    /// [`StreamSender::closed`]: crate::StreamSender::closed
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll, Waker};
+    /// use tether::cluster::{Feed, FeedItem};
+    ///
+    /// let feed = Feed::new(100, 64 * 1024);
+    /// let mut sub = feed.subscribe(None);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// {
+    ///     let mut next = pin!(sub.next_async());
+    ///     assert!(next.as_mut().poll(&mut cx).is_pending(), "nothing yet");
+    ///     feed.append("news").unwrap();
+    ///     match next.as_mut().poll(&mut cx) {
+    ///         Poll::Ready(FeedItem::Event { data, .. }) => assert_eq!(data, "news"),
+    ///         other => panic!("{other:?}"),
+    ///     }
+    /// }
+    /// ```
+    pub fn next_async(&mut self) -> impl Future<Output = FeedItem> + Send + '_ {
+        std::future::poll_fn(move |task| self.poll_next(task))
+    }
+
+    fn poll_next(&mut self, task: &mut Context<'_>) -> Poll<FeedItem> {
+        let log = Arc::clone(&self.feed.log);
+        let mut history = log.lock();
+        if let Some(item) = self.take(&history) {
+            return Poll::Ready(item);
+        }
+        match history.wakers.get_mut(&self.reader) {
+            Some(waker) => waker.clone_from(task.waker()),
+            None => {
+                history.wakers.insert(self.reader, task.waker().clone());
+            }
+        }
+        Poll::Pending
     }
 
     /// The item owed next, if the history holds it.
@@ -314,6 +372,12 @@ impl Subscription {
             return Some(FeedItem::Event { id, data });
         }
         None
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.feed.lock().wakers.remove(&self.reader);
     }
 }
 
@@ -434,5 +498,63 @@ mod tests {
         let item = sub.next(Duration::from_secs(10));
         assert_eq!(event(item).1, "wake");
         appender.join().unwrap();
+    }
+
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_awaiting_reader_is_woken_by_an_append_and_leaves_no_waker_behind() {
+        let feed = Feed::new(10, 1024);
+        let mut sub = feed.subscribe(None);
+        let count = Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+
+        // Polled twice while nothing is held: one waker kept, not two.
+        assert!(sub.poll_next(&mut cx).is_pending());
+        assert!(sub.poll_next(&mut cx).is_pending());
+        assert_eq!(feed.lock().wakers.len(), 1);
+
+        feed.append("news").unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken once");
+        match sub.poll_next(&mut cx) {
+            Poll::Ready(FeedItem::Event { data, .. }) => assert_eq!(data, "news"),
+            other => panic!("{other:?}"),
+        }
+        assert!(feed.lock().wakers.is_empty(), "the append took the waker");
+
+        // A subscription dropped while awaiting takes its waker with it.
+        assert!(sub.poll_next(&mut cx).is_pending());
+        drop(sub);
+        assert!(feed.lock().wakers.is_empty());
+        feed.append("later").unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "nobody to wake");
+    }
+
+    /// A shared engine starting over keeps its awaiting readers: they are
+    /// woken and read the reset.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn an_awaiting_reader_hears_the_feed_start_over() {
+        let feed = Feed::new(10, 1024);
+        feed.append("before").unwrap();
+        let mut sub = feed.subscribe(None);
+        let count = Arc::new(Count(Default::default()));
+        let waker = std::task::Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        assert!(sub.poll_next(&mut cx).is_pending());
+        let epoch = feed.lock().epoch;
+        assert!(feed.log.adopt_epoch(epoch + 1));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(sub.poll_next(&mut cx), Poll::Ready(FeedItem::Reset));
+        // A subscription made after the restart has an id of its own.
+        let later = feed.subscribe(None);
+        assert_ne!(later.reader, sub.reader);
     }
 }

@@ -3,12 +3,13 @@
 //! both the feed (`feed.rs`) and the shared engine (`redis.rs`).
 
 use std::collections::hash_map::RandomState;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 
 use bytes::Bytes;
 
@@ -101,6 +102,13 @@ pub(super) struct History {
     pub(super) next: u64,
     /// What the held events cost: their bytes plus `EVENT_OVERHEAD_BYTES` each.
     pub(super) bytes: usize,
+    /// The tasks awaiting an event, by subscription: at most one waker per
+    /// live subscription (a subscription removes its own when dropped).
+    /// Registered under this lock, so an append cannot slip between a
+    /// reader finding nothing and its waker being here.
+    pub(super) wakers: HashMap<u64, Waker>,
+    /// The id the next subscription gets.
+    pub(super) next_reader: u64,
 }
 
 impl History {
@@ -111,6 +119,8 @@ impl History {
             first: 1,
             next: 1,
             bytes: 0,
+            wakers: HashMap::new(),
+            next_reader: 0,
         }
     }
 
@@ -141,8 +151,14 @@ impl History {
     /// Starts over at `epoch` with nothing held: readers of the old epoch
     /// get a reset.
     #[cfg(feature = "redis")]
+    /// Forgets every event; the readers (and their wakers) stay.
     fn restart(&mut self, epoch: u64) {
-        *self = History::new(epoch);
+        let readers = History {
+            wakers: std::mem::take(&mut self.wakers),
+            next_reader: self.next_reader,
+            ..History::new(epoch)
+        };
+        *self = readers;
     }
 }
 
@@ -217,9 +233,15 @@ impl Log {
             .push(watcher);
     }
 
-    /// Wakes the readers waiting in `next` and tells the watchers.
-    fn changed(&self) {
+    /// Lets the history's lock go, then wakes the readers waiting in
+    /// `next` or awaiting `next_async` and tells the watchers. The wakers
+    /// are taken under the lock the change was made under, and woken
+    /// after it is let go (a waker may poll at once).
+    fn changed(&self, mut history: MutexGuard<'_, History>) {
+        let wakers = std::mem::take(&mut history.wakers);
+        drop(history);
         self.appended.notify_all();
+        wakers.into_values().for_each(Waker::wake);
         for watcher in self
             .watchers
             .lock()
@@ -236,8 +258,7 @@ impl Log {
         let mut history = self.lock();
         let offset = history.push(data, cost, self.max_events, self.max_bytes);
         let epoch = history.epoch;
-        drop(history);
-        self.changed();
+        self.changed(history);
         (epoch, offset)
     }
 
@@ -273,8 +294,7 @@ impl Log {
         self.counters
             .mirrored
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        drop(history);
-        self.changed();
+        self.changed(history);
     }
 
     /// This process's own append, as the engine confirmed it: held now if
@@ -299,11 +319,10 @@ impl Log {
             return false;
         }
         history.restart(epoch);
-        drop(history);
         self.counters
             .restarts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.changed();
+        self.changed(history);
         true
     }
 

@@ -1,14 +1,18 @@
 //! The handles' futures — `Exchanges::recv_async`, `Exchange::closed`, an
 //! awaited `Delivery`, `StreamSender::send_async`, `BodyReader::read_async`,
-//! `WsEvents::recv_async` — woken by the reactor, each scenario run on a
+//! `WsEvents::recv_async`, a feed's `Subscription::next_async` — woken by
+//! the reactor or the feed, each scenario run on a
 //! minimal executor (a thread that parks) and on tokio: no runtime assumed.
 
 use crate::util;
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::mpsc;
+use std::task::Poll;
 use std::time::Duration;
 
+use tether::cluster::{Feed, FeedItem};
 use tether::ws::{Message, Upgrade, WsEventKind};
 use tether::{Action, CloseReason, Config, Request, Response, SendError, Server};
 use util::executor::block_on;
@@ -258,4 +262,81 @@ fn a_pending_future_leaves_no_thread_waiting() {
     drop(closed);
     let _ = exchange.respond(Response::text(200, "still here"));
     assert_eq!(client.read_reply(false).text(), "still here");
+}
+
+#[test]
+fn a_task_streams_a_feed_to_an_sse_client_and_ends_when_the_client_leaves() {
+    const EVENTS: usize = 3;
+    on_both(|| {
+        let server = handoff_server(Config::default());
+        let exchanges = server.exchanges();
+        let addr = server.local_addr();
+        let feed = Feed::new(16, 4096);
+        let (subscribed_tx, subscribed) = mpsc::channel();
+        let appender = {
+            let feed = feed.clone();
+            std::thread::spawn(move || {
+                subscribed.recv().expect("the task subscribed");
+                for n in 0..EVENTS {
+                    feed.append(format!("event {n}")).unwrap();
+                }
+            })
+        };
+        let client = std::thread::spawn(move || {
+            let mut client = Client::connect(addr);
+            client.send(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert_eq!(client.read_reply(true).status, 200);
+            let mut text = String::new();
+            while text.matches("\n\n").count() < EVENTS {
+                match client.read_chunk() {
+                    Ok(Some(chunk)) => text.push_str(&String::from_utf8(chunk).unwrap()),
+                    other => panic!("stream ended after {text:?}: {other:?}"),
+                }
+            }
+            client.reset();
+            text
+        });
+        async move {
+            let _serving = server;
+            let exchange = exchanges.recv_async().await.expect("an exchange");
+            let head = Response::new(200).with_header("Content-Type", "text/event-stream");
+            let mut sender = exchange.stream(head).expect("open");
+            let mut sub = feed.subscribe(None);
+            subscribed_tx.send(()).unwrap();
+            let left = pin!(sender.closed());
+            let mut left = left;
+            loop {
+                // The next event, or the client leaving, whichever is first.
+                let next = {
+                    let mut next = pin!(sub.next_async());
+                    std::future::poll_fn(|task| {
+                        if let Poll::Ready(reason) = left.as_mut().poll(task) {
+                            return Poll::Ready(Err(reason));
+                        }
+                        next.as_mut().poll(task).map(Ok)
+                    })
+                    .await
+                };
+                match next {
+                    Ok(FeedItem::Event { id, data }) => {
+                        let data = String::from_utf8(data.to_vec()).unwrap();
+                        // A failed send means the client left: `left` says so next.
+                        let _ = sender
+                            .send_async(format!("id: {id}\ndata: {data}\n\n"))
+                            .await;
+                    }
+                    Ok(other) => panic!("{other:?}"),
+                    Err(reason) => {
+                        assert_eq!(reason, CloseReason::PeerReset);
+                        break;
+                    }
+                }
+            }
+            let text = client.join().unwrap();
+            for n in 0..EVENTS {
+                assert!(text.contains(&format!("data: event {n}\n\n")), "{text:?}");
+            }
+            appender.join().unwrap();
+        }
+    });
 }
