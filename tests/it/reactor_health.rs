@@ -65,6 +65,12 @@ fn a_handler_that_blocks_the_reactor_is_a_stall_counted_on_its_reactor() {
     );
     assert!(reactor["turns"].as_u64() >= Some(2), "{json}");
     assert!(reactor["busy_ratio"].as_f64().is_some(), "{json}");
+    #[cfg(feature = "prometheus")]
+    openmetrics_names_every_health_figure(&server);
+}
+
+#[cfg(feature = "prometheus")]
+fn openmetrics_names_every_health_figure(server: &Server) {
     let text = server.stats().to_prometheus();
     for name in [
         "tether_reactor_turns_total{reactor=\"0\"}",
