@@ -95,6 +95,7 @@ mod timer;
 mod tls;
 #[cfg(feature = "tls")]
 mod tls_api;
+mod watchdog;
 pub mod ws;
 
 pub use bytes::Bytes;

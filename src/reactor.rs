@@ -206,6 +206,13 @@ pub(crate) struct Reactor {
 
 impl Reactor {
     pub fn new(parts: ReactorParts) -> Reactor {
+        // The turn is shown to other threads only while health is on.
+        let stall = match figures(&parts.stats.0, parts.index as usize) {
+            Some(figures) if parts.config.stall_threshold != Duration::MAX => {
+                StallWatch::new(Arc::clone(&figures.turn))
+            }
+            _ => StallWatch::default(),
+        };
         Reactor {
             poll: parts.poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
@@ -241,7 +248,7 @@ impl Reactor {
                 discard: vec![0; BUFFER_BYTES].into_boxed_slice(),
                 date: DateCache::new(),
                 ws_events: parts.ws_events,
-                stall: StallWatch::default(),
+                stall,
             },
         }
     }
@@ -254,6 +261,7 @@ impl Reactor {
             .reactor
             .reactor_thread
             .set(std::thread::current().id());
+        self.shared.stall.install();
         let mut ended = Instant::now();
         loop {
             let timeout = self.poll_timeout(ended);
@@ -266,6 +274,7 @@ impl Reactor {
                 break;
             }
             let now = Instant::now();
+            self.shared.stall.began();
             let events = self.turn(now);
             // One clock read per turn: it ends this turn and plans the next.
             ended = Instant::now();

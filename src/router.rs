@@ -403,6 +403,7 @@ impl Router {
                 captures.route = Some(Arc::clone(&path.pattern));
                 // Slot 0 is the unrouted; the table follows `patterns()`.
                 captures.route_slot = u32::try_from(*matched.value + 1).unwrap_or(0);
+                crate::stats::route_matched(captures.route_slot);
                 let mut decoded = true;
                 for (name, raw) in matched.params.iter() {
                     match percent_decode_str(raw).decode_utf8() {

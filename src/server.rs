@@ -23,6 +23,7 @@ use crate::proto::request::Request;
 use crate::reactor::{Reactor, ReactorParts, WAKER};
 use crate::router::{check_outlets, Outlet, Router};
 use crate::stats::{QueueGauge, ReactorCounters, RouteTable, Stats, StatsHandle};
+use crate::watchdog::Watchdog;
 use crate::ws::events::WsEvents;
 use crate::ws::DEFAULT_WS_EVENTS;
 
@@ -271,6 +272,10 @@ impl Builder {
             .set(RouteTable::new(&self.route_patterns));
         let reactor_figures = (0..count).map(|_| ReactorCounters::default()).collect();
         let _ = self.stats.0.reactors.set(reactor_figures);
+        let threshold = self.config.stall_threshold;
+        let watchdog = (threshold != std::time::Duration::MAX)
+            .then(|| Watchdog::spawn(self.stats.clone(), threshold))
+            .transpose()?;
         // Unbounded, but each socket may have at most
         // `ws_max_inbound_messages` message events outstanding, and no new
         // socket opens past `ws_max_pending_events`.
@@ -343,6 +348,7 @@ impl Builder {
             workers: Mutex::new(Vec::new()),
             signal,
             exits,
+            _watchdog: watchdog,
             #[cfg(feature = "tls")]
             tls: self.tls.bound(&addresses),
         })
@@ -374,6 +380,8 @@ pub struct Server {
     signal: ShutdownSignal,
     /// One notice per reactor thread that has ended (true: it panicked).
     exits: Receiver<bool>,
+    /// Reports a turn that runs on; stopped after the reactors (drop order).
+    _watchdog: Option<Watchdog>,
     #[cfg(feature = "tls")]
     pub(crate) tls: crate::listen::TlsSetup,
 }

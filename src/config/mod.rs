@@ -285,11 +285,17 @@ pub struct Config {
     /// and logged at `warn` — naming the route and connection of the
     /// handler calls that ran in that turn (a turn with one call was held
     /// by it) — at most once a second per reactor (the line counts the
-    /// stalls not logged).
+    /// stalls not logged). A turn is judged as it ends; one that does not
+    /// end (a handler that never returns) shows in
+    /// [`ReactorStats::turn_running`](crate::stats::ReactorStats::turn_running)
+    /// and is logged while it runs by the server's watchdog thread
+    /// (`tether-watchdog`), after a second (or this threshold, if longer)
+    /// and then each time it has run twice as long.
     ///
-    /// `Duration::MAX` (`never`) turns off the detector and every figure of
-    /// a reactor's health it is built on (busy time and ratio, turns and
-    /// their durations, timer lateness). See docs/profiling.md.
+    /// `Duration::MAX` (`never`) turns off the detector, the watchdog and
+    /// every figure of a reactor's health they are built on (busy time and
+    /// ratio, turns and their durations, timer lateness). See
+    /// docs/profiling.md.
     ///
     /// Default: [`DEFAULT_STALL_THRESHOLD`](Config::DEFAULT_STALL_THRESHOLD).
     pub stall_threshold: Duration,

@@ -13,7 +13,7 @@ use crate::handle::recycle::Recycler;
 use crate::handler::{BodyPolicy, Handler};
 use crate::id::ConnectionId;
 use crate::proto::request::Request;
-use crate::stats::Counters;
+use crate::stats::{Counters, TurnGauge};
 use crate::time::Clock;
 use crate::ws::events::WsEvent;
 use crate::ws::session::WsCx;
@@ -51,13 +51,18 @@ pub(crate) struct Cx<'a> {
 
 /// The handler calls of this turn, for the stall detector to name: how
 /// many ran, and the last few. No clock is read per call (a call costs a
-/// counter and a slot); the reactor times the turn, and a stalled turn
-/// with one call was held by that call.
+/// counter, a slot and a store); the reactor times the turn, and a stalled
+/// turn with one call was held by that call.
 #[derive(Debug, Default)]
 pub(crate) struct StallWatch {
     calls: u32,
     /// The last calls' route slots and connections, oldest overwritten.
     recent: [(u32, ConnectionId); RECENT_CALLS],
+    /// The turn as other threads see it (the watchdog): `None` while
+    /// health is off.
+    gauge: Option<Arc<TurnGauge>>,
+    /// Turns begun, to number them for the gauge.
+    turns: u64,
 }
 
 /// Calls a stalled turn's log line names.
@@ -81,15 +86,48 @@ impl TurnCalls {
 }
 
 impl StallWatch {
+    /// Publishing each turn to `gauge` too.
+    pub fn new(gauge: Arc<TurnGauge>) -> StallWatch {
+        StallWatch {
+            gauge: Some(gauge),
+            ..StallWatch::default()
+        }
+    }
+
+    /// This thread runs the reactor: the router may name routes to it.
+    pub fn install(&self) {
+        if let Some(gauge) = &self.gauge {
+            gauge.install();
+        }
+    }
+
+    /// A turn began (`poll` returned).
+    pub fn began(&mut self) {
+        if let Some(gauge) = &self.gauge {
+            self.turns = self.turns.wrapping_add(1).max(1);
+            gauge.began(self.turns);
+        }
+    }
+
+    /// A handler is about to run; the router names its route, if any.
+    pub fn calling(&self) {
+        if let Some(gauge) = &self.gauge {
+            gauge.calling(0);
+        }
+    }
+
     /// A handler ran for a request of `route_slot` on `id`.
     pub fn called(&mut self, route_slot: u32, id: ConnectionId) {
         self.recent[self.calls as usize % RECENT_CALLS] = (route_slot, id);
         self.calls = self.calls.saturating_add(1);
     }
 
-    /// A new turn: no calls yet.
+    /// The turn ended: no calls yet in the next, and none in progress.
     pub fn clear(&mut self) {
         self.calls = 0;
+        if let Some(gauge) = &self.gauge {
+            gauge.ended();
+        }
     }
 
     /// The turn's calls (when it stalled), and a fresh count for the next.

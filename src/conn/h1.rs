@@ -218,6 +218,7 @@ impl<T: Transport> Connection<T> {
             // `Connection: close` only means: drain after the response.
             self.start_draining(CloseReason::Drained);
         }
+        cx.stall.calling();
         // The handler is application code on the reactor thread: a panic
         // fails this request, not the reactor.
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));

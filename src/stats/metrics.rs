@@ -227,13 +227,14 @@ impl Stats {
             let _ = write!(
                 out,
                 "{sep}{{\"accepted\":{},\"active\":{},\"turns\":{},\"events\":{},\
-                 \"busy_us\":{},\"busy_ratio\":{:.4}",
+                 \"busy_us\":{},\"busy_ratio\":{:.4},\"turn_running_us\":{}",
                 reactor.accepted,
                 reactor.active,
                 reactor.turns,
                 reactor.events,
                 reactor.busy.as_micros(),
                 reactor.busy_ratio(),
+                reactor.turn_running.as_micros(),
             );
             let histograms = [
                 ("turn_duration_us", &reactor.turn_duration),

@@ -13,6 +13,7 @@ mod prometheus;
 mod reading;
 mod routes;
 mod states;
+mod turn;
 
 pub use latency::Latency;
 pub(crate) use latency::{Recorder, Tally};
@@ -30,6 +31,7 @@ pub(crate) use routes::RouteTable;
 pub use routes::{RouteStats, UNROUTED};
 pub(crate) use states::StateGauges;
 pub use states::{ByState, ConnectionState};
+pub(crate) use turn::{route_matched, TurnGauge};
 
 /// The live counters. Written by the reactor (and by exchanges being dropped),
 /// read by anyone through [`StatsHandle`].
@@ -112,6 +114,8 @@ pub(crate) struct ReactorCounters {
     pub turn_duration: Recorder,
     pub timer_lateness: Recorder,
     pub stall_duration: Recorder,
+    /// The turn in progress, seen from other threads.
+    pub turn: Arc<TurnGauge>,
 }
 
 impl Counters {
@@ -210,6 +214,7 @@ impl StatsHandle {
                             turn_duration: r.turn_duration.read(),
                             timer_lateness: r.timer_lateness.read(),
                             stall_duration: r.stall_duration.read(),
+                            turn_running: r.turn.running(),
                         })
                         .collect()
                 })

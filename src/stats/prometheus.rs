@@ -270,6 +270,18 @@ fn encode_reactor_health(encoder: &mut DescriptorEncoder, stats: &Stats) -> fmt:
             .encode_family(&label(index))?
             .encode_gauge(&reactor.busy_ratio())?;
     }
+    let help = "How long a reactor's turn in progress has run (0: waiting for events).";
+    let mut family = encoder.encode_descriptor(
+        "reactor_turn_running",
+        help,
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for (index, reactor) in stats.reactors.iter().enumerate() {
+        family
+            .encode_family(&label(index))?
+            .encode_gauge(&reactor.turn_running.as_secs_f64())?;
+    }
     let histograms: [PerReactorHistogram; 3] = [
         (
             "reactor_turn_duration",

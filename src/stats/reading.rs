@@ -146,8 +146,14 @@ pub struct ReactorStats {
     /// lag a deadline of any connection on this reactor suffers.
     pub timer_lateness: Latency,
     /// The duration of each turn longer than the stall threshold; its
-    /// count is the number of stalls.
+    /// count is the number of stalls. A turn is recorded when it ends.
     pub stall_duration: Latency,
+    /// How long the turn in progress had run when the watchdog last
+    /// looked (every 100 ms; it may have run up to that much longer); zero
+    /// while the reactor waits for events. A reactor stuck in a handler
+    /// shows here (and in the watchdog's log line) while it is stuck,
+    /// before any turn ends.
+    pub turn_running: std::time::Duration,
 }
 
 impl ReactorStats {

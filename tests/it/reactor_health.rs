@@ -65,6 +65,7 @@ fn a_handler_that_blocks_the_reactor_is_a_stall_counted_on_its_reactor() {
     );
     assert!(reactor["turns"].as_u64() >= Some(2), "{json}");
     assert!(reactor["busy_ratio"].as_f64().is_some(), "{json}");
+    assert!(reactor["turn_running_us"].as_u64().is_some(), "{json}");
     #[cfg(feature = "prometheus")]
     openmetrics_names_every_health_figure(&server);
 }
@@ -80,6 +81,7 @@ fn openmetrics_names_every_health_figure(server: &Server) {
         "tether_reactor_turn_duration_seconds_count{reactor=\"0\"}",
         "tether_reactor_timer_lateness_seconds_bucket{le=\"0.0001\",reactor=\"0\"}",
         "tether_reactor_stall_duration_seconds_sum{reactor=\"0\"}",
+        "tether_reactor_turn_running_seconds{reactor=\"0\"}",
     ] {
         assert!(text.contains(name), "{name} missing from\n{text}");
     }
