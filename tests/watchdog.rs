@@ -69,11 +69,7 @@ fn stuck_server(config: Config, release: mpsc::Receiver<()>) -> Server {
         let _ = release.lock().unwrap().recv();
         Response::text(200, "released")
     });
-    Server::builder()
-        .config(config)
-        .router(router)
-        .bind("127.0.0.1:0")
-        .expect("bind")
+    serve_router(config, router)
 }
 
 #[test]

@@ -18,11 +18,7 @@ fn server(config: Config) -> Server {
             Response::text(200, "slow")
         })
         .get("/fast", |_: &Request| Response::text(200, "fast"));
-    Server::builder()
-        .config(config)
-        .router(router)
-        .bind("127.0.0.1:0")
-        .expect("bind")
+    serve_router(config, router)
 }
 
 #[test]

@@ -15,11 +15,7 @@ use util::*;
 
 fn upload_server(config: Config) -> Server {
     let router = Router::new().upload("PUT", "/files/{name}", |_: &Request| Handoff::new());
-    Server::builder()
-        .config(config)
-        .router(router)
-        .bind("127.0.0.1:0")
-        .expect("bind")
+    serve_router(config, router)
 }
 
 /// The worker reads the whole body and answers its length and a checksum.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 pub use gate::Gate;
 use tether::stats::Stats;
-use tether::{Action, Config, Exchange, Request, Response, Server};
+use tether::{Action, Config, Exchange, Request, Response, Router, Server};
 pub use wire::{Over, Wire};
 
 /// Generous bound for anything a test waits on.
@@ -41,6 +41,15 @@ where
     F: Fn(&Request) -> Action + Send + Sync + 'static,
 {
     serve_over(Over::Plain, config, handler)
+}
+
+/// A server on 127.0.0.1:0 with `config` and `router`.
+pub fn serve_router(config: Config, router: Router) -> Server {
+    Server::builder()
+        .config(config)
+        .router(router)
+        .bind("127.0.0.1:0")
+        .expect("bind")
 }
 
 /// [`serve`] over plain TCP or TLS.
