@@ -203,7 +203,7 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 1, start);
-        let mut watch = StallWatch::default();
+        let mut watch = StallWatch::new(Default::default());
         let quick = turn(start, ms(2), &mut watch);
         assert_eq!(health.turn(quick, &figures, None), None);
         watch.called(1, ConnectionId::new(3, 7));
@@ -243,7 +243,7 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
-        let mut watch = StallWatch::default();
+        let mut watch = StallWatch::new(Default::default());
         let lines: Vec<_> = (0..5)
             .map(|i| {
                 health.turn(
@@ -267,7 +267,7 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
-        let mut watch = StallWatch::default();
+        let mut watch = StallWatch::new(Default::default());
         for i in 0..5 {
             health.turn(turn(start + ms(10 * i), ms(1), &mut watch), &figures, None);
         }
@@ -288,7 +288,7 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
-        let mut watch = StallWatch::default();
+        let mut watch = StallWatch::new(Default::default());
         // Ten turns of 20 ms, one every 100 ms: 20% busy.
         for i in 0..10 {
             health.turn(
@@ -314,7 +314,7 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(ms(25), 0, start);
-        let mut watch = StallWatch::default();
+        let mut watch = StallWatch::new(Default::default());
         assert_eq!(health.next_probe(), Some(start + PROBE_INTERVAL));
         // A turn before the probe is due records no lateness.
         health.turn(turn(start + ms(50), ms(1), &mut watch), &figures, None);
@@ -332,7 +332,7 @@ mod tests {
         let start = Instant::now();
         let figures = ReactorCounters::default();
         let mut health = Health::new(Duration::MAX, 0, start);
-        let mut watch = StallWatch::default();
+        let mut watch = StallWatch::new(Default::default());
         assert_eq!(health.next_probe(), None);
         assert_eq!(
             health.turn(turn(start, ms(500), &mut watch), &figures, None),

@@ -76,7 +76,7 @@ struct Shared {
     discard: Box<[u8]>,
     date: DateCache,
     ws_events: Outlets<WsEvent>,
-    /// Times this turn's handler calls.
+    /// Notes this turn's handler calls for the stall detector.
     stall: StallWatch,
 }
 
@@ -208,7 +208,7 @@ impl Reactor {
     pub fn new(parts: ReactorParts) -> Reactor {
         // The turn is shown to other threads only while health is on.
         let stall = match figures(&parts.stats.0, parts.index as usize) {
-            Some(figures) if parts.config.stall_threshold != Duration::MAX => {
+            Some(figures) if parts.config.measures_health() => {
                 StallWatch::new(Arc::clone(&figures.turn))
             }
             _ => StallWatch::default(),

@@ -272,9 +272,10 @@ impl Builder {
             .set(RouteTable::new(&self.route_patterns));
         let reactor_figures = (0..count).map(|_| ReactorCounters::default()).collect();
         let _ = self.stats.0.reactors.set(reactor_figures);
-        let threshold = self.config.stall_threshold;
-        let watchdog = (threshold != std::time::Duration::MAX)
-            .then(|| Watchdog::spawn(self.stats.clone(), threshold))
+        let watchdog = self
+            .config
+            .measures_health()
+            .then(|| Watchdog::spawn(self.stats.clone(), self.config.stall_threshold))
             .transpose()?;
         // Unbounded, but each socket may have at most
         // `ws_max_inbound_messages` message events outstanding, and no new

@@ -532,6 +532,12 @@ setters! {
 }
 
 impl Config {
+    /// The reactor's health is measured (and the watchdog runs) unless
+    /// `stall_threshold` is `never`.
+    pub(crate) fn measures_health(&self) -> bool {
+        self.stall_threshold != Duration::MAX
+    }
+
     /// Checks that the limits make sense together: every count at least 1,
     /// every timeout non-zero. Any timeout may be `Duration::MAX`, which
     /// means "never" (deadlines saturate; nothing overflows).

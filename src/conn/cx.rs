@@ -59,7 +59,7 @@ pub(crate) struct StallWatch {
     /// The last calls' route slots and connections, oldest overwritten.
     recent: [(u32, ConnectionId); RECENT_CALLS],
     /// The turn as other threads see it (the watchdog): `None` while
-    /// health is off.
+    /// health is off, when nothing is noted.
     gauge: Option<Arc<TurnGauge>>,
     /// Turns begun, to number them for the gauge.
     turns: u64,
@@ -118,6 +118,9 @@ impl StallWatch {
 
     /// A handler ran for a request of `route_slot` on `id`.
     pub fn called(&mut self, route_slot: u32, id: ConnectionId) {
+        if self.gauge.is_none() {
+            return;
+        }
         self.recent[self.calls as usize % RECENT_CALLS] = (route_slot, id);
         self.calls = self.calls.saturating_add(1);
     }

@@ -3,7 +3,6 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Duration;
 
 use std::sync::mpsc::TrySendError;
 
@@ -222,9 +221,7 @@ impl<T: Transport> Connection<T> {
         // The handler is application code on the reactor thread: a panic
         // fails this request, not the reactor.
         let action = catch_unwind(AssertUnwindSafe(|| (cx.handler)(request)));
-        if cx.config.stall_threshold != Duration::MAX {
-            cx.stall.called(request.captures.route_slot, self.id);
-        }
+        cx.stall.called(request.captures.route_slot, self.id);
         self.answering_route = request.captures.route_slot;
         let handed_off = matches!(action, Ok(Action::Handoff(_)));
         if upload.is_some() && !handed_off {
