@@ -220,6 +220,13 @@ fn encode_routes(encoder: &mut DescriptorEncoder, stats: &Stats) -> fmt::Result 
 
 /// A per-reactor figure: name, help, and how to read it.
 type PerReactor<T> = (&'static str, &'static str, fn(&ReactorStats) -> T);
+/// A per-reactor gauge: name, help, unit, and how to read it.
+type PerReactorGauge = (
+    &'static str,
+    &'static str,
+    Option<Unit>,
+    fn(&ReactorStats) -> f64,
+);
 type PerReactorHistogram = (
     &'static str,
     &'static str,
@@ -262,25 +269,27 @@ fn encode_reactor_health(encoder: &mut DescriptorEncoder, stats: &Stats) -> fmt:
             .encode_family(&label(index))?
             .encode_counter::<NoLabelSet, _, u64>(&reactor.busy.as_secs_f64(), None)?;
     }
-    let help = "A reactor's time in turns over wall time in the last second (1: saturated).";
-    let mut family =
-        encoder.encode_descriptor("reactor_busy_ratio", help, None, MetricType::Gauge)?;
-    for (index, reactor) in stats.reactors.iter().enumerate() {
-        family
-            .encode_family(&label(index))?
-            .encode_gauge(&reactor.busy_ratio())?;
-    }
-    let help = "How long a reactor's turn in progress has run (0: waiting for events).";
-    let mut family = encoder.encode_descriptor(
-        "reactor_turn_running",
-        help,
-        Some(&Unit::Seconds),
-        MetricType::Gauge,
-    )?;
-    for (index, reactor) in stats.reactors.iter().enumerate() {
-        family
-            .encode_family(&label(index))?
-            .encode_gauge(&reactor.turn_running.as_secs_f64())?;
+    let gauges: [PerReactorGauge; 2] = [
+        (
+            "reactor_busy_ratio",
+            "A reactor's time in turns over wall time in the last second (1: saturated).",
+            None,
+            ReactorStats::busy_ratio,
+        ),
+        (
+            "reactor_turn_running",
+            "How long a reactor's turn in progress has run (0: waiting for events).",
+            Some(Unit::Seconds),
+            |r| r.turn_running.as_secs_f64(),
+        ),
+    ];
+    for (name, help, unit, value) in gauges {
+        let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;
+        for (index, reactor) in stats.reactors.iter().enumerate() {
+            family
+                .encode_family(&label(index))?
+                .encode_gauge(&value(reactor))?;
+        }
     }
     let histograms: [PerReactorHistogram; 3] = [
         (
